@@ -1,0 +1,129 @@
+"""Headers: the case-insensitive multimap of seed 004."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from websockets_typed.datastructures import Headers, MultipleValuesError
+
+
+class KeysAndGetItem:
+    """Not a Mapping, but has what dict.update needs."""
+
+    def keys(self) -> list[str]:
+        return ["X-A"]
+
+    def __getitem__(self, key: str) -> str:
+        return "from " + key
+
+
+def test_construction_from_every_kind_of_source() -> None:
+    headers = Headers(
+        Headers([("A", "1")]),
+        {"B": "2"},
+        [("C", "3")],
+        KeysAndGetItem(),
+        D="4",
+    )
+    assert list(headers.raw_items()) == [
+        ("A", "1"),
+        ("B", "2"),
+        ("C", "3"),
+        ("X-A", "from X-A"),
+        ("D", "4"),
+    ]
+
+
+def test_lookup_is_case_insensitive() -> None:
+    headers = Headers(Upgrade="websocket")
+    assert headers["upgrade"] == headers["UPGRADE"] == "websocket"
+    assert "uPgRaDe" in headers
+    assert 42 not in headers  # type: ignore[comparison-overlap]
+    assert list(headers) == ["upgrade"]
+
+
+def test_missing_header() -> None:
+    headers = Headers()
+    with pytest.raises(KeyError):
+        headers["Missing"]
+    assert headers.get("Missing") is None
+    assert headers.get_all("Missing") == []
+
+
+def test_setting_appends() -> None:
+    headers = Headers()
+    headers["Set-Cookie"] = "a=1"
+    headers["set-cookie"] = "b=2"
+    assert len(headers) == 1
+    assert headers.get_all("SET-COOKIE") == ["a=1", "b=2"]
+    assert list(headers.raw_items()) == [("Set-Cookie", "a=1"), ("set-cookie", "b=2")]
+
+
+def test_multiple_values_error() -> None:
+    headers = Headers([("X", "1"), ("x", "2")])
+    with pytest.raises(MultipleValuesError) as raised:
+        headers["X"]
+    assert str(raised.value) == "'X'"
+    assert isinstance(raised.value, LookupError)
+    assert str(MultipleValuesError("a", "b")) == "('a', 'b')"
+
+
+def test_delete_removes_every_value() -> None:
+    headers = Headers([("X", "1"), ("Y", "2"), ("x", "3")])
+    del headers["X"]
+    assert list(headers.raw_items()) == [("Y", "2")]
+    with pytest.raises(KeyError):
+        del headers["X"]
+
+
+def test_get_all_returns_a_copy() -> None:
+    headers = Headers(X="1")
+    headers.get_all("X").append("2")
+    assert headers["X"] == "1"
+
+
+def test_serialization() -> None:
+    headers = Headers([("Host", "example.com"), ("X", "1")])
+    assert str(headers) == "Host: example.com\r\nX: 1\r\n\r\n"
+    assert headers.serialize() == b"Host: example.com\r\nX: 1\r\n\r\n"
+    assert repr(headers) == "Headers([('Host', 'example.com'), ('X', '1')])"
+
+
+def test_copy_is_independent() -> None:
+    headers = Headers(X="1")
+    copy = headers.copy()
+    copy["X"] = "2"
+    assert headers.get_all("X") == ["1"]
+    assert copy.get_all("X") == ["1", "2"]
+
+
+def test_clear() -> None:
+    headers = Headers(X="1")
+    headers.clear()
+    assert len(headers) == 0
+    assert list(headers.raw_items()) == []
+
+
+def test_equality() -> None:
+    assert Headers(X="1") == Headers(x="1")
+    assert Headers(X="1") != Headers(X="2")
+    assert Headers(X="1") != {"x": "1"}
+    with pytest.raises(TypeError):
+        hash(Headers())
+
+
+def test_update_appends() -> None:
+    headers = Headers(X="1")
+    headers.update({"X": "2"}, Y="3")
+    assert headers.get_all("x") == ["1", "2"]
+    assert headers["y"] == "3"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "a", "B", "Content-Type"]), st.text())))
+def test_raw_items_round_trip(pairs: list[tuple[str, str]]) -> None:
+    headers = Headers(pairs)
+    assert list(headers.raw_items()) == pairs
+    for name, _ in pairs:
+        assert headers.get_all(name) == [v for n, v in pairs if n.lower() == name.lower()]

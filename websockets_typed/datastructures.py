@@ -1,0 +1,154 @@
+"""HTTP headers: a case-insensitive multimap that remembers what it was given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from typing import Protocol, TypeAlias, cast
+
+__all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
+
+
+class MultipleValuesError(LookupError):
+    """Raised by ``headers[name]`` when the header has more than one value."""
+
+    def __str__(self) -> str:
+        # LookupError renders a single argument with repr(), like KeyError.
+        if len(self.args) == 1:
+            return repr(self.args[0])
+        return super().__str__()
+
+
+class SupportsKeysAndGetItem(Protocol):
+    """Any object with ``keys()`` and ``__getitem__``, like ``dict.update`` takes."""
+
+    def keys(self) -> Iterable[str]:
+        """Return the header names."""
+        ...
+
+    def __getitem__(self, key: str) -> str:
+        """Return the value of a header."""
+        ...
+
+
+class Headers(MutableMapping[str, str]):
+    """HTTP headers: case-insensitive names, any number of values per name.
+
+    Lookups are by lower-cased name in a dict of value lists; the original
+    names, values and order are kept in a list, so that serialization writes
+    exactly what was given.
+
+    The mapping interface follows the most common case, one value per name:
+
+    * ``headers[name]`` returns the value; it raises :exc:`KeyError` when
+      there is none and :exc:`MultipleValuesError` when there are several;
+    * ``headers[name] = value`` *appends* a value, it never replaces;
+    * ``del headers[name]`` removes every value of that name.
+
+    :meth:`get_all` and :meth:`raw_items` handle several values explicitly.
+    Iteration yields each lower-cased name once.
+    """
+
+    __slots__ = ("_dict", "_list")
+
+    _dict: dict[str, list[str]]
+    _list: list[tuple[str, str]]
+
+    def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
+        self._dict = {}
+        self._list = []
+        self.update(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return "".join(f"{name}: {value}\r\n" for name, value in self._list) + "\r\n"
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self._list!r})"
+
+    def copy(self) -> Headers:
+        """Return an independent copy of these headers."""
+        copy = self.__class__()
+        copy._dict = {name: values.copy() for name, values in self._dict.items()}
+        copy._list = self._list.copy()
+        return copy
+
+    def serialize(self) -> bytes:
+        """Return the headers as an HTTP header block, ending with an empty line."""
+        return str(self).encode()
+
+    # Mapping interface.
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __getitem__(self, key: str) -> str:
+        values = self._dict[key.lower()]
+        if len(values) == 1:
+            return values[0]
+        raise MultipleValuesError(key)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._dict.setdefault(key.lower(), []).append(value)
+        self._list.append((key, value))
+
+    def __delitem__(self, key: str) -> None:
+        lower = key.lower()
+        del self._dict[lower]
+        # Rebuilding the list is linear; deleting headers is rare.
+        self._list = [(name, value) for name, value in self._list if name.lower() != lower]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._dict == other._dict
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
+
+    def clear(self) -> None:
+        """Remove every header."""
+        self._dict = {}
+        self._list = []
+
+    def update(self, *args: HeadersLike, **kwargs: str) -> None:  # pyright: ignore[reportIncompatibleMethodOverride]
+        """Append headers from mappings, iterables of pairs, or keywords.
+
+        Unlike ``dict.update``, existing values are kept: every given value
+        is appended.
+        """
+        for arg in args:
+            pairs: Iterable[tuple[str, str]]
+            if isinstance(arg, Headers):
+                pairs = arg.raw_items()
+            elif isinstance(arg, Mapping):
+                pairs = cast("Mapping[str, str]", arg).items()
+            elif hasattr(arg, "keys"):
+                mapping = cast(SupportsKeysAndGetItem, arg)
+                pairs = [(key, mapping[key]) for key in mapping.keys()]  # noqa: SIM118
+            else:
+                # pyright cannot narrow by hasattr(); mypy can.
+                pairs = cast("Iterable[tuple[str, str]]", arg)  # type: ignore[redundant-cast]
+            for key, value in pairs:
+                self[key] = value
+        for key, value in kwargs.items():
+            self[key] = value
+
+    # Multiple values.
+
+    def get_all(self, key: str) -> list[str]:
+        """Return every value of a header, in order; an empty list if absent."""
+        return self._dict.get(key.lower(), []).copy()
+
+    def raw_items(self) -> Iterator[tuple[str, str]]:
+        """Return every ``(name, value)`` pair, with names as given, in order."""
+        return iter(self._list)
+
+
+HeadersLike: TypeAlias = (
+    Headers | Mapping[str, str] | Iterable[tuple[str, str]] | SupportsKeysAndGetItem
+)
+"""Anything :class:`Headers` can be built from."""

@@ -1,0 +1,408 @@
+"""The exception hierarchy.
+
+Every exception the library raises on purpose derives from
+:class:`WebSocketException`::
+
+    WebSocketException
+    ├── ConnectionClosed
+    │   ├── ConnectionClosedOK
+    │   └── ConnectionClosedError
+    ├── InvalidURI
+    ├── InvalidHandshake
+    │   ├── SecurityError
+    │   ├── InvalidMessage
+    │   ├── InvalidStatusCode          (name kept from the legacy API)
+    │   │   └── InvalidStatus
+    │   ├── InvalidHeader
+    │   │   ├── InvalidHeaderFormat
+    │   │   ├── InvalidHeaderValue
+    │   │   ├── InvalidOrigin
+    │   │   └── InvalidUpgrade
+    │   ├── NegotiationError
+    │   │   ├── DuplicateParameter
+    │   │   ├── InvalidParameterName
+    │   │   └── InvalidParameterValue
+    │   ├── AbortHandshake             (legacy API)
+    │   └── CancelHandshake            (legacy API)
+    ├── ProtocolError                  (alias: WebSocketProtocolError)
+    ├── PayloadTooBig
+    ├── InvalidState
+    └── ConcurrencyError               (also a RuntimeError)
+
+Exceptions carry typed attributes rather than only a message, so that code
+handling them never has to parse strings.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import TYPE_CHECKING
+
+from .datastructures import Headers
+
+if TYPE_CHECKING:
+    from .datastructures import HeadersLike
+    from .frames import Close
+    from .http11 import Response
+    from .typing import StatusLike
+
+__all__ = [
+    "AbortHandshake",
+    "CancelHandshake",
+    "ConcurrencyError",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "DuplicateParameter",
+    "InvalidHandshake",
+    "InvalidHeader",
+    "InvalidHeaderFormat",
+    "InvalidHeaderValue",
+    "InvalidMessage",
+    "InvalidOrigin",
+    "InvalidParameterName",
+    "InvalidParameterValue",
+    "InvalidState",
+    "InvalidStatus",
+    "InvalidStatusCode",
+    "InvalidURI",
+    "InvalidUpgrade",
+    "NegotiationError",
+    "PayloadTooBig",
+    "ProtocolError",
+    "SecurityError",
+    "WebSocketException",
+    "WebSocketProtocolError",
+]
+
+
+class WebSocketException(Exception):
+    """Base class for every exception that this library raises on purpose."""
+
+
+class ConnectionClosed(WebSocketException):
+    """Raised when reading from or writing to a closed connection.
+
+    Attributes:
+        rcvd: The Close frame received from the peer, or ``None`` if none was
+            received (the TCP connection ended without a closing handshake).
+        sent: The Close frame sent to the peer, or ``None`` if none was sent.
+        rcvd_then_sent: When both frames exist, ``True`` if the peer started
+            the closing handshake and ``False`` if this side did; ``None``
+            otherwise.
+    """
+
+    def __init__(
+        self,
+        rcvd: Close | None,
+        sent: Close | None,
+        rcvd_then_sent: bool | None = None,
+    ) -> None:
+        super().__init__(rcvd, sent, rcvd_then_sent)
+        self.rcvd = rcvd
+        self.sent = sent
+        self.rcvd_then_sent = rcvd_then_sent
+
+    def __str__(self) -> str:
+        if self.rcvd is None:
+            if self.sent is None:
+                return "no close frame received or sent"
+            return f"sent {self.sent}; no close frame received"
+        if self.sent is None:
+            return f"received {self.rcvd}; no close frame sent"
+        if self.rcvd_then_sent:
+            return f"received {self.rcvd}; then sent {self.sent}"
+        return f"sent {self.sent}; then received {self.rcvd}"
+
+    @property
+    def code(self) -> int:
+        """Close code received from the peer; 1006 when none was received."""
+        # 1006 is CloseCode.ABNORMAL_CLOSURE; frames.py imports this module.
+        return 1006 if self.rcvd is None else self.rcvd.code
+
+    @property
+    def reason(self) -> str:
+        """Close reason received from the peer; empty when none was received."""
+        return "" if self.rcvd is None else self.rcvd.reason
+
+
+class ConnectionClosedOK(ConnectionClosed):
+    """The connection closed properly: both sides sent 1000, 1001 or no code."""
+
+
+class ConnectionClosedError(ConnectionClosed):
+    """The connection closed with an error code, or without a closing handshake."""
+
+
+class InvalidURI(WebSocketException):
+    """Raised when a string is not a valid ``ws://`` or ``wss://`` URI.
+
+    Attributes:
+        uri: The string that failed to parse.
+        msg: Why it is invalid.
+    """
+
+    def __init__(self, uri: str, msg: str) -> None:
+        super().__init__(uri, msg)
+        self.uri = uri
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"{self.uri} isn't a valid URI: {self.msg}"
+
+
+class InvalidHandshake(WebSocketException):
+    """Base class for failures of the opening handshake."""
+
+
+class SecurityError(InvalidHandshake):
+    """Raised when an HTTP message exceeds a limit set for safety.
+
+    Attributes:
+        status: The HTTP status a server answers with, e.g. 414 for a request
+            line that is too long or 431 for too many or too long headers.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: http.HTTPStatus = http.HTTPStatus.BAD_REQUEST,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidMessage(InvalidHandshake):
+    """Raised when a handshake request or response is malformed.
+
+    Attributes:
+        status: The HTTP status a server answers a malformed request with:
+            400 in general, 405 for a method other than GET, 505 for an HTTP
+            version other than 1.1.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: http.HTTPStatus = http.HTTPStatus.BAD_REQUEST,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidStatusCode(InvalidHandshake):
+    """Raised when a handshake response has a status other than 101.
+
+    This is the name the legacy API used; :class:`InvalidStatus`, which the
+    client raises, derives from it so ``except InvalidStatusCode`` keeps
+    working.
+
+    Attributes:
+        status_code: The HTTP status code of the response.
+        headers: The headers of the response, when known.
+    """
+
+    def __init__(self, status_code: int, headers: Headers | None = None) -> None:
+        super().__init__(status_code, headers)
+        self.status_code = status_code
+        self.headers = headers
+
+    def __str__(self) -> str:
+        return f"server rejected WebSocket connection: HTTP {self.status_code}"
+
+
+class InvalidStatus(InvalidStatusCode):
+    """Raised when a handshake response rejects the WebSocket upgrade.
+
+    Attributes:
+        response: The whole HTTP response, body included.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code, response.headers)
+        self.response = response
+
+
+class InvalidHeader(InvalidHandshake):
+    """Raised when an HTTP header is missing or has an invalid value.
+
+    Attributes:
+        name: The header name.
+        value: The header value; ``None`` when the header is missing.
+    """
+
+    def __init__(self, name: str, value: str | None = None) -> None:
+        super().__init__(name, value)
+        self.name = name
+        self.value = value
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"missing {self.name} header"
+        if self.value == "":
+            return f"empty {self.name} header"
+        return f"invalid {self.name} header: {self.value}"
+
+
+class InvalidHeaderFormat(InvalidHeader):
+    """Raised when a header cannot be parsed.
+
+    Attributes:
+        error: What the parser expected.
+        header: The whole header value.
+        pos: The position in ``header`` where parsing failed.
+    """
+
+    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
+        super().__init__(name, f"{error} at {pos} in {header}")
+        self.error = error
+        self.header = header
+        self.pos = pos
+
+
+class InvalidHeaderValue(InvalidHeader):
+    """Raised when a header parses but its value is not acceptable."""
+
+
+class InvalidOrigin(InvalidHeader):
+    """Raised when the ``Origin`` header of a request is not allowed.
+
+    Attributes:
+        origin: The origin the client sent, or ``None`` if it sent none.
+    """
+
+    def __init__(self, origin: str | None) -> None:
+        super().__init__("Origin", origin)
+        self.origin = origin
+
+
+class InvalidUpgrade(InvalidHeader):
+    """Raised when the ``Upgrade`` or ``Connection`` header is wrong."""
+
+
+class NegotiationError(InvalidHandshake):
+    """Raised when negotiating an extension or a subprotocol fails."""
+
+
+class DuplicateParameter(NegotiationError):
+    """Raised when an extension parameter appears more than once.
+
+    Attributes:
+        name: The repeated parameter.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"duplicate parameter: {self.name}"
+
+
+class InvalidParameterName(NegotiationError):
+    """Raised when an extension parameter has an unknown name.
+
+    Attributes:
+        name: The unknown parameter.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"invalid parameter name: {self.name}"
+
+
+class InvalidParameterValue(NegotiationError):
+    """Raised when an extension parameter has an invalid value.
+
+    Attributes:
+        name: The parameter.
+        value: Its value; ``None`` when it has none but needs one.
+    """
+
+    def __init__(self, name: str, value: str | None) -> None:
+        super().__init__(name, value)
+        self.name = name
+        self.value = value
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"missing value for parameter {self.name}"
+        if self.value == "":
+            return f"empty value for parameter {self.name}"
+        return f"invalid value for parameter {self.name}: {self.value}"
+
+
+class AbortHandshake(InvalidHandshake):
+    """Raised by a ``process_request`` hook to answer with an HTTP response.
+
+    This is the legacy way of rejecting a handshake; returning a
+    :class:`~websockets_typed.http11.Response` from ``process_request`` is
+    the modern one. Both work.
+
+    Attributes:
+        status: The HTTP status to answer with.
+        headers: The response headers.
+        body: The response body.
+    """
+
+    def __init__(
+        self,
+        status: StatusLike,
+        headers: HeadersLike,
+        body: bytes = b"",
+    ) -> None:
+        self.status: http.HTTPStatus = http.HTTPStatus(status)
+        self.headers: Headers = Headers(headers)
+        self.body = body
+        super().__init__(f"HTTP {self.status:d}, {len(self.headers)} headers, {len(body)} bytes")
+
+
+class CancelHandshake(InvalidHandshake):
+    """Raised when the connection closes before the opening handshake ends."""
+
+
+class ProtocolError(WebSocketException):
+    """Raised when the peer, or the local application, breaks RFC 6455."""
+
+
+WebSocketProtocolError = ProtocolError
+"""The legacy name of :class:`ProtocolError`."""
+
+
+class PayloadTooBig(WebSocketException):
+    """Raised when a message exceeds ``max_size``.
+
+    Attributes:
+        max_size: The limit, in bytes.
+        size: The size that exceeded it, when known. It is unknown while
+            inflating a compressed message, which stops as soon as the
+            limit is crossed.
+    """
+
+    def __init__(self, max_size: int, size: int | None = None) -> None:
+        super().__init__(max_size, size)
+        self.max_size = max_size
+        self.size = size
+
+    def __str__(self) -> str:
+        if self.size is None:
+            return f"message exceeds the limit of {self.max_size} bytes"
+        return f"message of {self.size} bytes exceeds the limit of {self.max_size} bytes"
+
+
+class InvalidState(WebSocketException, AssertionError):
+    """Raised when an operation is not allowed in the connection's state.
+
+    It derives from :class:`AssertionError` because it always reveals a bug
+    in the calling code, never a fault of the peer.
+    """
+
+
+class ConcurrencyError(WebSocketException, RuntimeError):
+    """Raised when two coroutines use a connection in a way that conflicts.
+
+    For example, two coroutines calling ``recv()`` at the same time.
+    """

@@ -1,0 +1,491 @@
+"""WebSocket frames (RFC 6455, section 5): the data model, masking, parsing, serialization.
+
+This module deals with one frame at a time. Rules about sequences of frames
+(fragmentation, the closing handshake) live in :mod:`websockets_typed.protocol`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from .exceptions import PayloadTooBig, ProtocolError
+
+if TYPE_CHECKING:
+    from .extensions.base import Extension
+    from .typing import BytesLike, Data
+
+__all__ = [
+    "CLOSE_CODE_EXPLANATIONS",
+    "CTRL_OPCODES",
+    "DATA_OPCODES",
+    "OK_CLOSE_CODES",
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_CONT",
+    "OP_PING",
+    "OP_PONG",
+    "OP_TEXT",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Opcode",
+    "apply_mask",
+    "encode_data",
+    "parse_close",
+    "parse_frame",
+    "serialize_close",
+]
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes (RFC 6455, section 5.2)."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+OP_CONT: Final = Opcode.CONT
+OP_TEXT: Final = Opcode.TEXT
+OP_BINARY: Final = Opcode.BINARY
+OP_CLOSE: Final = Opcode.CLOSE
+OP_PING: Final = Opcode.PING
+OP_PONG: Final = Opcode.PONG
+
+DATA_OPCODES: Final = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
+"""Opcodes of frames that carry (parts of) messages."""
+
+CTRL_OPCODES: Final = frozenset({Opcode.CLOSE, Opcode.PING, Opcode.PONG})
+"""Opcodes of control frames: never fragmented, at most 125 bytes of payload."""
+
+# A dict lookup is several times faster than calling Opcode(value) and
+# doubles as the check that the opcode is defined (RFC 6455, 5.2: "If an
+# unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket
+# Connection_").
+_OPCODES: Final[dict[int, Opcode]] = {opcode.value: opcode for opcode in Opcode}
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes registered with IANA (RFC 6455, section 7.4)."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    # 1004 is reserved.
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+CLOSE_CODE_EXPLANATIONS: Final[dict[int, str]] = {
+    CloseCode.NORMAL_CLOSURE: "OK",
+    CloseCode.GOING_AWAY: "going away",
+    CloseCode.PROTOCOL_ERROR: "protocol error",
+    CloseCode.UNSUPPORTED_DATA: "unsupported data",
+    CloseCode.NO_STATUS_RCVD: "no status received [internal]",
+    CloseCode.ABNORMAL_CLOSURE: "abnormal closure [internal]",
+    CloseCode.INVALID_DATA: "invalid frame payload data",
+    CloseCode.POLICY_VIOLATION: "policy violation",
+    CloseCode.MESSAGE_TOO_BIG: "message too big",
+    CloseCode.MANDATORY_EXTENSION: "mandatory extension",
+    CloseCode.INTERNAL_ERROR: "internal error",
+    CloseCode.SERVICE_RESTART: "service restart",
+    CloseCode.TRY_AGAIN_LATER: "try again later",
+    CloseCode.BAD_GATEWAY: "bad gateway",
+    CloseCode.TLS_HANDSHAKE: "TLS handshake failure [internal]",
+}
+"""A short human-readable explanation of each registered close code."""
+
+# Codes that may appear in a Close frame on the wire (RFC 6455, 7.4.1 and
+# 7.4.2, plus 1012-1014, registered with IANA since). 1004 is reserved; 1005,
+# 1006 and 1015 only exist inside an implementation; 0-999 and 1016-2999 are
+# not defined. 3000-4999 are for libraries, frameworks and applications.
+_WIRE_CLOSE_CODES: Final = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+)
+
+OK_CLOSE_CODES: Final = frozenset(
+    {CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD}
+)
+"""Close codes that mean the connection ended normally."""
+
+
+def is_valid_close_code(code: int) -> bool:
+    """Tell whether ``code`` may be sent in a Close frame (RFC 6455, 7.4)."""
+    return code in _WIRE_CLOSE_CODES or 3000 <= code < 5000
+
+
+# Masking (RFC 6455, 5.3).
+#
+# XOR with a repeating 4-byte key, without a per-byte Python loop. Small
+# payloads go through one big-integer XOR; large ones through four
+# bytes.translate() calls over strided slices, one per key byte, which is
+# about three times faster from a few hundred bytes on.
+
+_XOR_TABLES: Final = tuple(bytes(value ^ key for value in range(256)) for key in range(256))
+_TRANSLATE_THRESHOLD: Final = 512
+
+
+def apply_mask(data: BytesLike, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated; masking and unmasking are the same.
+
+    Raises:
+        ValueError: If ``mask`` is not 4 bytes long.
+    """
+    if len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    size = len(data)
+    if size < _TRANSLATE_THRESHOLD:
+        quotient, remainder = divmod(size, 4)
+        key = int.from_bytes(mask * quotient + mask[:remainder], "little")
+        return (int.from_bytes(data, "little") ^ key).to_bytes(size, "little")
+    masked = bytearray(data)
+    tables = _XOR_TABLES
+    masked[0::4] = masked[0::4].translate(tables[mask[0]])
+    masked[1::4] = masked[1::4].translate(tables[mask[1]])
+    masked[2::4] = masked[2::4].translate(tables[mask[2]])
+    masked[3::4] = masked[3::4].translate(tables[mask[3]])
+    return bytes(masked)
+
+
+@attrs.frozen
+class Frame:
+    """A WebSocket frame: the fields that matter to the layers above.
+
+    The MASK bit, the payload length and the masking key exist only on the
+    wire; parsing and serialization handle them.
+
+    Attributes:
+        opcode: What the frame carries.
+        data: The payload, unmasked. For a Text frame, UTF-8 bytes.
+        fin: Whether this is the last frame of a message.
+        rsv1: The RSV1 bit; an extension such as permessage-deflate uses it.
+        rsv2: The RSV2 bit.
+        rsv3: The RSV3 bit.
+    """
+
+    opcode: Opcode
+    data: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    def __str__(self) -> str:
+        length = f"{len(self.data)} byte{'' if len(self.data) == 1 else 's'}"
+        fin = "" if self.fin else ", continued"
+        return f"{self.opcode.name} {_describe_payload(self)} [{length}{fin}]"
+
+    def check(self) -> None:
+        """Check the rules that apply to a single frame (RFC 6455, 5.2 and 5.5).
+
+        Raises:
+            ProtocolError: If a reserved bit is set or if a control frame is
+                fragmented or longer than 125 bytes.
+        """
+        if self.rsv1 or self.rsv2 or self.rsv3:
+            raise ProtocolError("reserved bits must be 0")
+        if self.opcode in CTRL_OPCODES:
+            if len(self.data) > 125:
+                raise ProtocolError("control frame too long")
+            if not self.fin:
+                raise ProtocolError("fragmented control frame")
+
+    def serialize(
+        self,
+        *,
+        mask: bool,
+        extensions: Sequence[Extension] | None = None,
+    ) -> bytes:
+        """Return the frame as bytes on the wire.
+
+        Args:
+            mask: Whether to mask the payload; clients must, servers must not.
+            extensions: Extensions to apply, in order, before serializing.
+
+        Raises:
+            ProtocolError: If the frame breaks a rule that :meth:`check`
+                verifies. Extensions may then set reserved bits.
+        """
+        self.check()
+        frame = self
+        for extension in extensions or ():
+            frame = extension.encode(frame)
+        return b"".join(serialize_frame(frame, mask=mask))
+
+    @property
+    def text(self) -> str:
+        """The payload decoded as UTF-8.
+
+        Raises:
+            UnicodeDecodeError: If the payload is not valid UTF-8.
+        """
+        return self.data.decode()
+
+
+def _describe_payload(frame: Frame) -> str:
+    """Summarize a payload for logs, in at most about 75 characters."""
+    data = frame.data
+    if frame.opcode is Opcode.TEXT or (frame.opcode is Opcode.CONT and data.isascii()):
+        try:
+            text = repr(data.decode())
+        except UnicodeDecodeError:
+            text = data.hex(" ")
+    elif frame.opcode is Opcode.CLOSE:
+        try:
+            text = str(Close.parse(data))
+        except (ProtocolError, UnicodeDecodeError):
+            text = data.hex(" ")
+    else:
+        text = data.hex(" ")
+    if len(text) > 75:
+        text = text[:48] + "..." + text[-24:]
+    return text
+
+
+def parse_frame(
+    buffer: bytearray,
+    *,
+    mask: bool,
+    max_size: int | None = None,
+) -> Frame | None:
+    """Parse one frame from the start of ``buffer`` and remove its bytes.
+
+    Returns ``None`` and leaves ``buffer`` untouched when it does not hold a
+    whole frame yet. The header is checked as soon as it is complete, so an
+    invalid or oversized frame is rejected before its payload arrives.
+
+    Args:
+        buffer: Bytes received and not parsed yet.
+        mask: Whether frames must be masked, i.e. whether we are a server.
+        max_size: Largest payload accepted, in bytes, or ``None``. A frame
+            with RSV1 set carries compressed data, which may exceed the
+            size of the data it represents by deflate's worst-case overhead;
+            that overhead is allowed, and the caller enforces the limit on
+            the decompressed size.
+
+    Raises:
+        ProtocolError: If the opcode is unknown, the masking is wrong, the
+            length is not a valid 63-bit integer, or a control frame is
+            fragmented or too long.
+        PayloadTooBig: If the payload is larger than ``max_size``.
+    """
+    available = len(buffer)
+    if available < 2:
+        return None
+    head1 = buffer[0]
+    head2 = buffer[1]
+
+    opcode = _OPCODES.get(head1 & 0x0F)
+    if opcode is None:
+        raise ProtocolError(f"invalid opcode: {head1 & 0x0F}")
+    if bool(head2 & 0x80) is not mask:
+        raise ProtocolError("incorrect masking")
+    fin = bool(head1 & 0x80)
+
+    length = head2 & 0x7F
+    if length < 126:
+        offset = 2
+    elif length == 126:
+        if available < 4:
+            return None
+        length = (buffer[2] << 8) | buffer[3]
+        offset = 4
+    else:
+        if available < 10:
+            return None
+        (length,) = _UINT64.unpack_from(buffer, 2)
+        if length >> 63:
+            raise ProtocolError("payload length has the most significant bit set")
+        offset = 10
+
+    if opcode >= 8:
+        # RFC 6455, 5.5: "All control frames MUST have a payload length of
+        # 125 bytes or less and MUST NOT be fragmented."
+        if length > 125:
+            raise ProtocolError("control frame too long")
+        if not fin:
+            raise ProtocolError("fragmented control frame")
+    elif max_size is not None:
+        # Deflate adds at most 5 bytes per 16 KiB stored block, and a few
+        # bytes per stream: this bound is never reached by valid data.
+        limit = max_size + (max_size >> 12) + 64 if head1 & 0x40 else max_size
+        if length > limit:
+            raise PayloadTooBig(max_size, length)
+
+    if mask:
+        offset += 4
+    end = offset + length
+    if available < end:
+        return None
+    if length < 4096:
+        payload = buffer[offset:end]
+        data = apply_mask(payload, bytes(buffer[offset - 4 : offset])) if mask else bytes(payload)
+    else:
+        # A memoryview avoids copying a large payload into an intermediate slice.
+        with memoryview(buffer) as view, view[offset:end] as large:
+            data = (
+                apply_mask(large, view[offset - 4 : offset].tobytes()) if mask else large.tobytes()
+            )
+    del buffer[:end]
+
+    return Frame(
+        opcode,
+        data,
+        fin,
+        bool(head1 & 0x40),
+        bool(head1 & 0x20),
+        bool(head1 & 0x10),
+    )
+
+
+_UINT64: Final = struct.Struct("!Q")
+_HEADER_SHORT: Final = struct.Struct("!BB")
+_HEADER_MEDIUM: Final = struct.Struct("!BBH")
+_HEADER_LONG: Final = struct.Struct("!BBQ")
+
+# Below this size, the header and the payload are joined into one bytes
+# object: one write is cheaper than two. Above it, they stay separate to
+# avoid copying the payload.
+_JOIN_THRESHOLD: Final = 8192
+
+
+def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
+    """Return the bytes of ``frame`` on the wire, as one or two chunks.
+
+    Large payloads are not copied when unmasked: the header and the payload
+    are returned separately, ready for ``transport.writelines()``. No rule is
+    checked here; callers validate frames before serializing them.
+    """
+    head1 = frame.opcode | (
+        (0x80 if frame.fin else 0)
+        | (0x40 if frame.rsv1 else 0)
+        | (0x20 if frame.rsv2 else 0)
+        | (0x10 if frame.rsv3 else 0)
+    )
+    data = frame.data
+    length = len(data)
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        header = _HEADER_SHORT.pack(head1, mask_bit | length)
+    elif length < 65536:
+        header = _HEADER_MEDIUM.pack(head1, mask_bit | 126, length)
+    else:
+        header = _HEADER_LONG.pack(head1, mask_bit | 127, length)
+    if mask:
+        # RFC 6455, 5.3: the masking key "MUST be derived from a strong
+        # source of entropy".
+        key = os.urandom(4)
+        header += key
+        data = apply_mask(data, key)
+    if length < _JOIN_THRESHOLD:
+        return [header + data]
+    return [header, data]
+
+
+@attrs.frozen
+class Close:
+    """The code and reason carried by a Close frame.
+
+    Attributes:
+        code: The close code; 1005 stands for a Close frame without payload.
+        reason: The close reason; at most 123 bytes once encoded to UTF-8.
+    """
+
+    code: int
+    reason: str
+
+    def __str__(self) -> str:
+        if 3000 <= self.code < 4000:
+            explanation = "registered"
+        elif 4000 <= self.code < 5000:
+            explanation = "private use"
+        else:
+            explanation = CLOSE_CODE_EXPLANATIONS.get(self.code, "unknown")
+        result = f"{self.code} ({explanation})"
+        if self.reason:
+            result = f"{result} {self.reason}"
+        return result
+
+    @classmethod
+    def parse(cls, data: bytes) -> Close:
+        """Parse the payload of a Close frame.
+
+        An empty payload stands for code 1005 and an empty reason.
+
+        Raises:
+            ProtocolError: If the payload is one byte long or the code is not
+                allowed on the wire.
+            UnicodeDecodeError: If the reason is not valid UTF-8.
+        """
+        if len(data) >= 2:
+            close = cls(int.from_bytes(data[:2], "big"), data[2:].decode())
+            close.check()
+            return close
+        if not data:
+            return cls(CloseCode.NO_STATUS_RCVD, "")
+        raise ProtocolError("close frame too short")
+
+    def serialize(self) -> bytes:
+        """Return the payload of a Close frame.
+
+        Raises:
+            ProtocolError: If the code is not allowed on the wire or the
+                reason is longer than 123 bytes once encoded.
+        """
+        self.check()
+        reason = self.reason.encode()
+        if len(reason) > 123:
+            raise ProtocolError("close reason too long")
+        return self.code.to_bytes(2, "big") + reason
+
+    def check(self) -> None:
+        """Check that the code may be sent in a Close frame (RFC 6455, 7.4).
+
+        Raises:
+            ProtocolError: If the code is reserved, internal or undefined.
+        """
+        if not is_valid_close_code(self.code):
+            raise ProtocolError(f"invalid status code: {self.code}")
+
+
+def parse_close(data: bytes) -> tuple[int, str]:
+    """Parse the payload of a Close frame into ``(code, reason)`` (legacy API)."""
+    close = Close.parse(data)
+    return close.code, close.reason
+
+
+def serialize_close(code: int, reason: str) -> bytes:
+    """Serialize a Close frame payload from ``code`` and ``reason`` (legacy API)."""
+    return Close(code, reason).serialize()
+
+
+def encode_data(data: Data | bytearray | memoryview) -> bytes:
+    """Return ``data`` as bytes: ``str`` is encoded to UTF-8.
+
+    Raises:
+        TypeError: If ``data`` is neither text nor bytes-like.
+    """
+    if isinstance(data, str):
+        return data.encode()
+    if not isinstance(data, bytes | bytearray | memoryview):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError("data must be str or bytes-like")
+    return bytes(data)
