@@ -1,0 +1,193 @@
+"""Headers of the opening handshake (RFC 6455, section 4): build them, check them.
+
+These are the low-level helpers the sans-I/O client and server build on, and
+that an application embedding WebSocket in its own HTTP server can use:
+
+* a client adds headers with :func:`build_request`, sends a ``GET``, and
+  checks the 101 response with :func:`check_response`;
+* a server checks the request with :func:`check_request` and answers 101
+  with the headers from :func:`build_response`.
+
+They only deal with the headers that make the upgrade. Checking the method,
+the HTTP version, the status code, ``Host`` and ``Origin`` is the caller's
+job, as is negotiating extensions and subprotocols.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from .exceptions import InvalidHeader, InvalidHeaderValue, InvalidUpgrade
+from .headers import parse_connection, parse_upgrade
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .datastructures import Headers
+
+__all__ = [
+    "GUID",
+    "accept_key",
+    "build_request",
+    "build_response",
+    "check_request",
+    "check_response",
+    "generate_key",
+]
+
+_T = TypeVar("_T")
+
+GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+"""The string RFC 6455 (section 1.3) appends to the key to compute the accept value."""
+
+
+def generate_key() -> str:
+    """Return a new ``Sec-WebSocket-Key``: 16 random bytes, base64-encoded (RFC 6455, 4.1).
+
+    The RFC asks for a nonce "randomly selected" for each connection, so
+    that caches and proxies cannot replay an old response.
+    """
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def accept_key(key: str) -> str:
+    """Return the ``Sec-WebSocket-Accept`` value that answers ``key`` (RFC 6455, 4.2.2).
+
+    It proves that the server understood the WebSocket handshake: base64 of
+    the SHA-1 of the key followed by :data:`GUID`.
+    """
+    # SHA-1 serves as a checksum here, not for security; saying so keeps it
+    # available on FIPS-restricted builds.
+    digest = hashlib.sha1((key + GUID).encode("ascii"), usedforsecurity=False).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def build_request(headers: Headers) -> str:
+    """Add the headers of a handshake request to ``headers`` (RFC 6455, 4.1).
+
+    Sets ``Upgrade``, ``Connection``, ``Sec-WebSocket-Key`` and
+    ``Sec-WebSocket-Version``.
+
+    Returns:
+        The key, for :func:`check_response`.
+    """
+    key = generate_key()
+    headers["Upgrade"] = "websocket"
+    headers["Connection"] = "Upgrade"
+    headers["Sec-WebSocket-Key"] = key
+    headers["Sec-WebSocket-Version"] = "13"
+    return key
+
+
+def check_request(headers: Headers) -> str:
+    """Check the headers of a handshake request (RFC 6455, 4.2.1).
+
+    Returns:
+        The key, for :func:`build_response`.
+
+    Raises:
+        InvalidUpgrade: If ``Connection`` does not list ``Upgrade`` or
+            ``Upgrade`` does not list ``websocket``, or either is missing.
+        InvalidHeaderFormat: If ``Connection`` or ``Upgrade`` can't be parsed.
+        InvalidHeader: If ``Sec-WebSocket-Key`` or ``Sec-WebSocket-Version``
+            is missing or given more than once.
+        InvalidHeaderValue: If the key is not 16 base64-encoded bytes, or
+            the version is not 13; a server answers the latter with
+            426 Upgrade Required (RFC 6455, 4.4).
+    """
+    _check_connection(headers)
+
+    # RFC 6455, 4.2.1, point 3: an Upgrade header "including the value
+    # 'websocket'"; other protocols may be offered alongside.
+    upgrade = _get_list(headers, "Upgrade", parse_upgrade)
+    if not any(protocol.lower() == "websocket" for protocol in upgrade):
+        raise InvalidUpgrade("Upgrade", ", ".join(headers.get_all("Upgrade")))
+
+    # RFC 6455, 4.2.1, point 5: the key is "a base64-encoded value that,
+    # when decoded, is 16 bytes in length". Re-encoding must give it back,
+    # which rules out non-canonical encodings.
+    key = _get_single(headers, "Sec-WebSocket-Key")
+    try:
+        raw_key = base64.b64decode(key, validate=True)
+    except ValueError:  # binascii.Error, or non-ASCII characters
+        raise InvalidHeaderValue("Sec-WebSocket-Key", key) from None
+    if len(raw_key) != 16 or base64.b64encode(raw_key).decode("ascii") != key:
+        raise InvalidHeaderValue("Sec-WebSocket-Key", key)
+
+    # RFC 6455, 4.2.1, point 6: the version "MUST be 13".
+    version = _get_single(headers, "Sec-WebSocket-Version")
+    if version != "13":
+        raise InvalidHeaderValue("Sec-WebSocket-Version", version)
+
+    return key
+
+
+def build_response(headers: Headers, key: str) -> None:
+    """Add the headers of a 101 handshake response to ``headers`` (RFC 6455, 4.2.2).
+
+    Sets ``Upgrade``, ``Connection`` and ``Sec-WebSocket-Accept``.
+
+    Args:
+        headers: The response headers.
+        key: The key returned by :func:`check_request`.
+    """
+    headers["Upgrade"] = "websocket"
+    headers["Connection"] = "Upgrade"
+    headers["Sec-WebSocket-Accept"] = accept_key(key)
+
+
+def check_response(headers: Headers, key: str) -> None:
+    """Check the headers of a 101 handshake response (RFC 6455, 4.1).
+
+    Args:
+        headers: The response headers.
+        key: The key returned by :func:`build_request`.
+
+    Raises:
+        InvalidUpgrade: If ``Connection`` does not list ``Upgrade``, or
+            ``Upgrade`` is not exactly ``websocket``, or either is missing.
+        InvalidHeaderFormat: If ``Connection`` or ``Upgrade`` can't be parsed.
+        InvalidHeader: If ``Sec-WebSocket-Accept`` is missing or given more
+            than once.
+        InvalidHeaderValue: If ``Sec-WebSocket-Accept`` doesn't match ``key``.
+    """
+    _check_connection(headers)
+
+    # RFC 6455, 4.1, client requirement 3: the Upgrade value must be
+    # "websocket", compared case-insensitively; the server picks one protocol.
+    upgrade = _get_list(headers, "Upgrade", parse_upgrade)
+    if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
+        raise InvalidUpgrade("Upgrade", ", ".join(headers.get_all("Upgrade")))
+
+    # RFC 6455, 4.1, client requirement 4: the accept value must match.
+    accept = _get_single(headers, "Sec-WebSocket-Accept")
+    if accept != accept_key(key):
+        raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
+
+
+def _check_connection(headers: Headers) -> None:
+    """Check that ``Connection`` lists the ``upgrade`` option (RFC 6455, 4.1 and 4.2.1)."""
+    connection = _get_list(headers, "Connection", parse_connection)
+    if not any(option.lower() == "upgrade" for option in connection):
+        raise InvalidUpgrade("Connection", ", ".join(headers.get_all("Connection")))
+
+
+def _get_list(headers: Headers, name: str, parse: Callable[[str], list[_T]]) -> list[_T]:
+    """Parse every value of a list header and join the lists (RFC 7230, 3.2.2)."""
+    values = headers.get_all(name)
+    if not values:
+        raise InvalidUpgrade(name)
+    return [item for value in values for item in parse(value)]
+
+
+def _get_single(headers: Headers, name: str) -> str:
+    """Return the value of a header that must appear exactly once."""
+    values = headers.get_all(name)
+    if not values:
+        raise InvalidHeader(name)
+    if len(values) > 1:
+        raise InvalidHeader(name, "multiple values")
+    return values[0]
