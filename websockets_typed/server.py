@@ -1,0 +1,390 @@
+"""The server side of the sans-I/O WebSocket protocol."""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+from .datastructures import Headers, MultipleValuesError
+from .exceptions import (
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidHeaderValue,
+    InvalidMessage,
+    InvalidOrigin,
+    InvalidState,
+    InvalidStatus,
+    InvalidUpgrade,
+    NegotiationError,
+    SecurityError,
+)
+from .extensions.base import Extension, ServerExtensionFactory
+from .handshake import accept_key, check_request
+from .headers import build_extension, parse_extension, parse_subprotocol
+from .http11 import Request, RequestParser, Response
+from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
+from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
+
+__all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
+
+OriginLike: TypeAlias = "str | re.Pattern[str] | None"
+"""An acceptable origin: an exact value, a pattern it must match in full, or
+``None`` for requests without an ``Origin`` header (not from a browser)."""
+
+SelectSubprotocol: TypeAlias = (
+    "Callable[[ServerProtocol, Sequence[Subprotocol]], Subprotocol | str | None]"
+)
+"""A hook that picks a subprotocol among those the client offers."""
+
+# Text that ends every rejection of a request which is not a WebSocket
+# handshake: the most common cause is a browser opening the URL.
+_NOT_A_WEBSOCKET_CLIENT = (
+    "You cannot access a WebSocket server directly with a browser. You need a WebSocket client.\n"
+)
+
+
+class ServerProtocol(Protocol):
+    """Sans-I/O implementation of the server side of a WebSocket connection.
+
+    Args:
+        origins: Acceptable ``Origin`` header values; include ``None`` to
+            accept requests without one. ``None`` (the default) skips the
+            check. Checking origins defends against Cross-Site WebSocket
+            Hijacking.
+        extensions: Supported extensions, in order of preference.
+        subprotocols: Supported subprotocols, in order of preference.
+        select_subprotocol: Replaces :meth:`select_subprotocol`; it receives
+            this protocol and the subprotocols the client offers.
+        state: Initial state.
+        max_size: Largest incoming message in bytes; ``None`` for no limit.
+        logger: Logger for this connection.
+
+    Attributes:
+        origin: The ``Origin`` of the request, once accepted.
+        available_extensions: Supported extensions.
+        available_subprotocols: Supported subprotocols.
+    """
+
+    # Redeclared so that type checkers don't infer narrower types from the
+    # assignments in this class.
+    extensions: list[Extension]
+    subprotocol: Subprotocol | None
+    handshake_exc: Exception | None
+
+    def __init__(
+        self,
+        *,
+        origins: Sequence[OriginLike] | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: SelectSubprotocol | None = None,
+        state: State = CONNECTING,
+        max_size: int | None = 2**20,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        super().__init__(SERVER, state=state, max_size=max_size, logger=logger)
+        self.origins = origins
+        self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
+        self.available_subprotocols: Sequence[Subprotocol] = [
+            Subprotocol(subprotocol) for subprotocol in subprotocols or ()
+        ]
+        self._select_subprotocol_hook = select_subprotocol
+        self.origin: Origin | None = None
+        self._request_parser = RequestParser()
+        self._response_sent = False
+        if state is CONNECTING:
+            self._stage = _Stage.HANDSHAKE
+
+    # Opening handshake.
+
+    def accept(self, request: Request) -> Response:
+        """Build the response to a handshake request.
+
+        When the request is acceptable, the response is a 101 that completes
+        the handshake. Otherwise it rejects the handshake with 400 (invalid
+        request), 403 (origin not allowed), 426 (not a WebSocket request, or
+        an unsupported protocol version) or 500 (unexpected error), and
+        :attr:`handshake_exc` says why.
+
+        Send the response with :meth:`send_response`, after modifying it if
+        needed, e.g. to add headers.
+        """
+        try:
+            key, extensions_header, protocol_header = self.process_request(request)
+        except InvalidOrigin as exc:
+            return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
+        except InvalidUpgrade as exc:
+            response = self._reject_with(
+                exc, http.HTTPStatus.UPGRADE_REQUIRED, _NOT_A_WEBSOCKET_CLIENT
+            )
+            response.headers["Upgrade"] = "websocket"
+            return response
+        except InvalidHeaderValue as exc:
+            if exc.name != "Sec-WebSocket-Version":
+                return self._reject_with(exc, http.HTTPStatus.BAD_REQUEST)
+            # RFC 6455, 4.2.2: answer an unsupported version with the
+            # versions this server supports.
+            response = self._reject_with(exc, http.HTTPStatus.UPGRADE_REQUIRED)
+            response.headers["Sec-WebSocket-Version"] = "13"
+            return response
+        except InvalidHandshake as exc:
+            return self._reject_with(exc, http.HTTPStatus.BAD_REQUEST)
+        except Exception as exc:
+            # A bug, most likely in an extension factory or a hook.
+            self.logger.error("opening handshake failed", exc_info=True)
+            self.handshake_exc = exc
+            return self.reject(
+                http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                "Failed to open a WebSocket connection.\nSee server log for more information.\n",
+            )
+
+        headers = Headers()
+        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Upgrade"] = "websocket"
+        headers["Connection"] = "Upgrade"
+        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        if extensions_header is not None:
+            headers["Sec-WebSocket-Extensions"] = extensions_header
+        if protocol_header is not None:
+            headers["Sec-WebSocket-Protocol"] = protocol_header
+        return Response(101, "Switching Protocols", headers)
+
+    def _reject_with(
+        self, exc: InvalidHandshake, status: http.HTTPStatus, advice: str = ""
+    ) -> Response:
+        """Record why the handshake failed and build the response that says so."""
+        self.handshake_exc = exc
+        if self._debug:
+            self.logger.debug("! invalid handshake request: %s", exc)
+        text = f"Failed to open a WebSocket connection: {exc}.\n"
+        # The message may quote a header value, whose bytes 0x80-0xFF are
+        # lone surrogates (surrogateescape): escape them, or encoding fails.
+        text = text.encode(errors="backslashreplace").decode()
+        return self.reject(status, f"{text}\n{advice}" if advice else text)
+
+    def process_request(self, request: Request) -> tuple[str, str | None, str | None]:
+        """Check a handshake request and negotiate extensions and subprotocol.
+
+        Returns:
+            The ``Sec-WebSocket-Key``, and the values of the
+            ``Sec-WebSocket-Extensions`` and ``Sec-WebSocket-Protocol``
+            response headers (``None`` to omit them).
+
+        Raises:
+            InvalidHandshake: If the handshake must fail.
+        """
+        headers = request.headers
+        key = check_request(headers)
+        self.origin = self.process_origin(headers)
+        extensions_header, self.extensions = self.process_extensions(headers)
+        self.subprotocol = self.process_subprotocol(headers)
+        return key, extensions_header, self.subprotocol
+
+    def process_origin(self, headers: Headers) -> Origin | None:
+        """Check the ``Origin`` header against :attr:`origins`.
+
+        Raises:
+            InvalidHeader: If there are several ``Origin`` headers.
+            InvalidOrigin: If the origin is not allowed.
+        """
+        # RFC 6454, 7.3: at most one Origin header.
+        try:
+            value = headers.get("Origin")
+        except MultipleValuesError:
+            raise InvalidHeader("Origin", "multiple values") from None
+        origin = None if value is None else Origin(value)
+        if self.origins is None:
+            return origin
+        for allowed in self.origins:
+            if allowed is None or isinstance(allowed, str):
+                if origin == allowed:
+                    return origin
+            elif origin is not None and allowed.fullmatch(origin):
+                return origin
+        raise InvalidOrigin(origin)
+
+    def process_extensions(self, headers: Headers) -> tuple[str | None, list[Extension]]:
+        """Negotiate extensions (RFC 6455, 9.1).
+
+        Offers are considered in the client's order; for each, the server's
+        factories with that name are tried in the server's order, and the
+        first that accepts wins. An offer no factory accepts is skipped.
+
+        Returns:
+            The ``Sec-WebSocket-Extensions`` response header (``None`` if no
+            extension was accepted) and the negotiated extensions.
+
+        Raises:
+            InvalidHandshake: If the header cannot be parsed.
+        """
+        response: list[ExtensionHeader] = []
+        accepted: list[Extension] = []
+        header_values = headers.get_all("Sec-WebSocket-Extensions")
+        if not header_values or not self.available_extensions:
+            return None, accepted
+        offers = [offer for value in header_values for offer in parse_extension(value)]
+        for name, request_params in offers:
+            for factory in self.available_extensions:
+                if factory.name != name:
+                    continue
+                try:
+                    response_params, extension = factory.process_request_params(
+                        request_params, accepted
+                    )
+                except NegotiationError:
+                    continue
+                response.append((name, response_params))
+                accepted.append(extension)
+                break
+        if not response:
+            return None, accepted
+        return build_extension(response), accepted
+
+    def process_subprotocol(self, headers: Headers) -> Subprotocol | None:
+        """Negotiate the subprotocol with :meth:`select_subprotocol`.
+
+        Raises:
+            InvalidHandshake: If the header cannot be parsed, or if no
+                subprotocol is acceptable.
+        """
+        offered = [
+            subprotocol
+            for value in headers.get_all("Sec-WebSocket-Protocol")
+            for subprotocol in parse_subprotocol(value)
+        ]
+        if self._select_subprotocol_hook is not None:
+            selected = self._select_subprotocol_hook(self, offered)
+        else:
+            selected = self.select_subprotocol(offered)
+        if selected is None:
+            return None
+        if selected not in offered:
+            raise NegotiationError(f"selected subprotocol {selected!r} wasn't offered")
+        return Subprotocol(selected)
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        """Pick a subprotocol among those the client offers.
+
+        The first subprotocol of :attr:`available_subprotocols` that the
+        client offers wins. Without available subprotocols, the connection
+        goes on without one, whatever the client offers. If the server has
+        subprotocols and the client offers none of them, the handshake fails
+        with 400.
+
+        Pass ``select_subprotocol`` to the constructor to change this rule;
+        for example, to accept clients that offer no subprotocol::
+
+            def select_subprotocol(protocol, subprotocols):
+                if "chat" in subprotocols:
+                    return "chat"
+                return None
+
+        Raises:
+            NegotiationError: If no subprotocol is acceptable. A custom
+                implementation may raise it too, to fail with 400.
+        """
+        if not self.available_subprotocols:
+            return None
+        if not subprotocols:
+            raise NegotiationError("missing subprotocol")
+        for subprotocol in self.available_subprotocols:
+            if subprotocol in subprotocols:
+                return subprotocol
+        expected = ", ".join(self.available_subprotocols)
+        raise NegotiationError(f"invalid subprotocol; expected one of {expected}")
+
+    def reject(self, status: StatusLike, text: str) -> Response:
+        """Build a response that rejects the handshake with a short text.
+
+        Send it with :meth:`send_response`, after modifying it if needed.
+
+        Args:
+            status: HTTP status code.
+            text: Body of the response; encoded to UTF-8.
+        """
+        try:
+            status = http.HTTPStatus(status)
+            code, phrase = status.value, status.phrase
+        except ValueError:
+            code, phrase = int(status), ""
+        body = text.encode()
+        headers = Headers()
+        headers["Date"] = email.utils.formatdate(usegmt=True)
+        headers["Connection"] = "close"
+        headers["Content-Length"] = str(len(body))
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        return Response(code, phrase, headers, body)
+
+    def send_response(self, response: Response) -> None:
+        """Send the handshake response.
+
+        A 101 response opens the connection. Any other status rejects the
+        handshake: the server closes the TCP connection after the response.
+
+        Raises:
+            InvalidState: If a response was sent already or the connection
+                is not CONNECTING.
+        """
+        if self._response_sent or self._state is not CONNECTING:
+            raise InvalidState(
+                f"cannot send a handshake response: connection is {self._state.name}"
+            )
+        self._response_sent = True
+        if self._debug:
+            self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
+            for name, value in response.headers.raw_items():
+                self.logger.debug("> %s: %s", name, value)
+        self._writes.append(response.serialize())
+        if response.status_code == 101:
+            self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
+            self.logger.info("connection open")
+            self._stage = _Stage.FRAMES
+            # Frames that arrived with or right after the request.
+            if self._buffer:
+                self._parse_frames()
+        else:
+            # handshake_exc is None if and only if the handshake succeeded.
+            if self.handshake_exc is None:
+                self.handshake_exc = InvalidStatus(response)
+            self.logger.info(
+                "connection rejected (%d %s)", response.status_code, response.reason_phrase
+            )
+            self._send_eof()
+            self._stop_parsing()
+
+    # Parsing.
+
+    def _parse_handshake(self) -> None:
+        try:
+            request = self._request_parser.parse(self._buffer)
+        except (InvalidMessage, SecurityError) as exc:
+            self._reject_malformed(exc)
+            return
+        if request is None:
+            return
+        if self._debug:
+            self.logger.debug("< GET %s HTTP/1.1", request.path)
+            for name, value in request.headers.raw_items():
+                self.logger.debug("< %s: %s", name, value)
+        self._events.append(request)
+        # Keep what follows until the application sends its response.
+        self._stage = _Stage.WAIT
+
+    def _reject_malformed(self, exc: InvalidMessage | SecurityError) -> None:
+        """Answer a request that cannot be parsed, then close."""
+        response = self._reject_with(exc, exc.status)
+        if exc.status is http.HTTPStatus.METHOD_NOT_ALLOWED:
+            response.headers["Allow"] = "GET"
+        self.send_response(response)
+
+    def _receive_eof(self) -> None:
+        if self._stage is _Stage.HANDSHAKE:
+            try:
+                self._request_parser.parse_eof(self._buffer)
+            except InvalidMessage as exc:
+                self.handshake_exc = exc
+        else:
+            super()._receive_eof()
