@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from websockets_typed._speedups import apply_mask as c_apply_mask
 from websockets_typed.exceptions import PayloadTooBig, ProtocolError
 from websockets_typed.extensions.base import Extension
 from websockets_typed.frames import (
     CTRL_OPCODES,
     DATA_OPCODES,
+    SPEEDUPS,
     Close,
     CloseCode,
     Frame,
@@ -22,9 +27,11 @@ from websockets_typed.frames import (
     is_valid_close_code,
     parse_close,
     parse_frame,
+    py_apply_mask,
     serialize_close,
     serialize_frame,
 )
+from websockets_typed.typing import BytesLike
 
 
 def reference_mask(data: bytes, mask: bytes) -> bytes:
@@ -41,34 +48,70 @@ def parse_all(data: bytes, *, mask: bool, max_size: int | None = None) -> list[F
     return frames
 
 
-# Masking (RFC 6455, 5.3).
+# Masking (RFC 6455, 5.3), with and without the C accelerator.
+
+MaskFunction = Callable[[BytesLike, bytes], bytes]
+IMPLEMENTATIONS = [
+    pytest.param(py_apply_mask, id="python"),
+    pytest.param(c_apply_mask, id="c"),
+]
 
 
-@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 127, 511, 512, 513, 4096, 65537, 2**20 + 3])
-def test_apply_mask_matches_reference(size: int) -> None:
+@pytest.mark.parametrize("apply", IMPLEMENTATIONS)
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 15, 16, 17, 127, 511, 512, 513, 4096, 65537])
+def test_apply_mask_matches_reference(apply: MaskFunction, size: int) -> None:
     data = os.urandom(size)
     mask = os.urandom(4)
-    assert apply_mask(data, mask) == reference_mask(data, mask)
+    assert apply(data, mask) == reference_mask(data, mask)
 
 
-@given(st.binary(max_size=2000), st.binary(min_size=4, max_size=4))
-def test_apply_mask_is_an_involution(data: bytes, mask: bytes) -> None:
-    masked = apply_mask(data, mask)
-    assert masked == reference_mask(data, mask)
-    assert apply_mask(masked, mask) == data
+@pytest.mark.parametrize("apply", IMPLEMENTATIONS)
+def test_apply_mask_large(apply: MaskFunction) -> None:
+    data = os.urandom(2**20 + 3)
+    mask = os.urandom(4)
+    assert apply(data, mask) == reference_mask(data, mask)
 
 
+@given(st.binary(max_size=2000), st.binary(min_size=4, max_size=4), st.integers(0, 15))
+def test_implementations_agree_at_any_size_and_alignment(
+    data: bytes, mask: bytes, offset: int
+) -> None:
+    # An offset into a larger buffer makes the input unaligned in memory.
+    view = memoryview(bytes(offset) + data)[offset:]
+    expected = reference_mask(data, mask)
+    assert py_apply_mask(view, mask) == expected
+    assert c_apply_mask(view, mask) == expected
+
+
+@pytest.mark.parametrize("apply", IMPLEMENTATIONS)
 @pytest.mark.parametrize("kind", [bytearray, memoryview])
-def test_apply_mask_accepts_bytes_like(kind: type[bytearray] | type[memoryview]) -> None:
+def test_apply_mask_accepts_bytes_like(
+    apply: MaskFunction, kind: type[bytearray] | type[memoryview]
+) -> None:
     data = os.urandom(1000)
-    assert apply_mask(kind(data), b"abcd") == reference_mask(data, b"abcd")
-    assert apply_mask(kind(data[:10]), b"abcd") == reference_mask(data[:10], b"abcd")
+    assert apply(kind(data), b"abcd") == reference_mask(data, b"abcd")
+    assert apply(kind(data[:10]), b"abcd") == reference_mask(data[:10], b"abcd")
 
 
+@pytest.mark.parametrize("apply", IMPLEMENTATIONS)
 @pytest.mark.parametrize("mask", [b"", b"abc", b"abcde"])
-def test_apply_mask_rejects_wrong_mask_length(mask: bytes) -> None:
+def test_apply_mask_rejects_wrong_mask_length(apply: MaskFunction, mask: bytes) -> None:
     with pytest.raises(ValueError, match="4 bytes"):
-        apply_mask(b"data", mask)
+        apply(b"data", mask)
+
+
+def test_accelerator_in_use() -> None:
+    assert SPEEDUPS is (os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0")
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])
+def test_accelerator_selected_by_environment(setting: str, expected: str) -> None:
+    code = "from websockets_typed import frames; print(frames.SPEEDUPS)"
+    environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": setting}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == expected
 
 
 # Parsing: the examples of RFC 6455, 5.7.

@@ -1,0 +1,3 @@
+from websockets_typed.typing import BytesLike
+
+def apply_mask(data: BytesLike, mask: BytesLike) -> bytes: ...
