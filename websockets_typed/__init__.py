@@ -1,6 +1,8 @@
 """websockets_typed: a strictly typed WebSocket library (RFC 6455, RFC 7692).
 
-The public API is importable from here. The sans-I/O core lives in
+The public API is importable from here: the asyncio client and server
+(:func:`serve`, :func:`connect`, :func:`broadcast`), their connections, the
+events, the exceptions. The sans-I/O core lives in
 :mod:`~websockets_typed.protocol`, :mod:`~websockets_typed.server` and
 :mod:`~websockets_typed.client`; the wire formats in
 :mod:`~websockets_typed.frames`, :mod:`~websockets_typed.http11`,
@@ -9,6 +11,9 @@ The public API is importable from here. The sans-I/O core lives in
 
 from __future__ import annotations
 
+from .asyncio.client import ClientConnection, connect, unix_connect
+from .asyncio.connection import broadcast
+from .asyncio.server import Server, ServerConnection, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
@@ -60,6 +65,7 @@ __all__ = [
     "AbortHandshake",
     "BytesLike",
     "CancelHandshake",
+    "ClientConnection",
     "ClientProtocol",
     "Close",
     "CloseCode",
@@ -99,6 +105,8 @@ __all__ = [
     "Request",
     "Response",
     "SecurityError",
+    "Server",
+    "ServerConnection",
     "ServerProtocol",
     "Side",
     "State",
@@ -107,5 +115,10 @@ __all__ = [
     "WebSocketException",
     "WebSocketProtocolError",
     "WebSocketURI",
+    "broadcast",
+    "connect",
     "parse_uri",
+    "serve",
+    "unix_connect",
+    "unix_serve",
 ]

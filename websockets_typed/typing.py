@@ -21,6 +21,7 @@ __all__ = [
     "ExtensionParameter",
     "LoggerLike",
     "Origin",
+    "SocketAddress",
     "StatusLike",
     "Subprotocol",
     "UpgradeProtocol",
@@ -34,6 +35,10 @@ BytesLike: TypeAlias = bytes | bytearray | memoryview
 
 LoggerLike: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
 """A logger, or a logger adapter that adds context to records."""
+
+SocketAddress: TypeAlias = tuple[str, int] | tuple[str, int, int, int] | str
+"""A socket address: ``(host, port)`` for IPv4, ``(host, port, flowinfo,
+scope_id)`` for IPv6, a path for Unix sockets."""
 
 StatusLike: TypeAlias = http.HTTPStatus | int
 """An HTTP status code, as an :class:`http.HTTPStatus` or a plain ``int``."""

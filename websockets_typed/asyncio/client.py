@@ -1,0 +1,519 @@
+"""The asyncio WebSocket client: :func:`connect` and :func:`unix_connect`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import ssl as ssl_module
+import sys
+import urllib.parse
+from collections.abc import AsyncIterator, Generator, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, TypedDict, Unpack
+
+import attrs
+
+from ..client import ClientProtocol
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import (
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    SecurityError,
+)
+from ..extensions.base import ClientExtensionFactory
+from ..extensions.permessage_deflate import enable_client_permessage_deflate
+from ..frames import CloseCode
+from ..http11 import Request, Response
+from ..typing import LoggerLike
+from ..uri import WebSocketURI, parse_uri
+from ..version import version as _version
+from .connection import Connection
+
+__all__ = [
+    "ClientConnection",
+    "ConnectOptions",
+    "TCPConnectOptions",
+    "UnixConnectOptions",
+    "connect",
+    "unix_connect",
+]
+
+USER_AGENT: Final = (
+    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
+)
+"""Default value of the ``User-Agent`` header."""
+
+MAX_REDIRECTS: Final = int(os.environ.get("WEBSOCKETS_TYPED_MAX_REDIRECTS", "10"))
+"""How many HTTP redirects :func:`connect` follows before giving up."""
+
+# Headers that carry credentials: never sent to another origin on redirect.
+_CREDENTIAL_HEADERS: Final = frozenset({"authorization", "cookie"})
+
+
+class ClientConnection(Connection):
+    """A WebSocket connection opened by :func:`connect`."""
+
+    protocol: ClientProtocol
+    # Redeclared so that type checkers don't infer narrower types from the
+    # assignments in this class.
+    request: Request | None
+    response: Response | None
+
+    def __init__(
+        self,
+        protocol: ClientProtocol,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        super().__init__(
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        # Resolved when the response arrives, or when it never will.
+        self._response_rcvd: asyncio.Future[None] = self.loop.create_future()
+
+    # The names of the legacy API.
+
+    @property
+    def path(self) -> str:
+        """Path of the request, query included (legacy API; prefer ``request.path``)."""
+        return self.protocol.wsuri.resource_name
+
+    @property
+    def request_headers(self) -> Headers:
+        """Headers of the request (legacy API; prefer ``request.headers``)."""
+        assert self.request is not None, "the opening handshake isn't done"
+        return self.request.headers
+
+    @property
+    def response_headers(self) -> Headers:
+        """Headers of the response (legacy API; prefer ``response.headers``)."""
+        assert self.response is not None, "the opening handshake isn't done"
+        return self.response.headers
+
+    # Opening handshake.
+
+    async def handshake(
+        self,
+        additional_headers: HeadersLike | None = None,
+        user_agent_header: str | None = USER_AGENT,
+    ) -> None:
+        """Perform the client side of the opening handshake.
+
+        Raises:
+            InvalidHandshake: If the server rejects the handshake or answers
+                with an invalid response.
+        """
+        request = self.protocol.connect()
+        if additional_headers is not None:
+            request.headers.update(additional_headers)
+        if user_agent_header is not None and "User-Agent" not in request.headers:
+            request.headers["User-Agent"] = user_agent_header
+        self.request = request
+        self.protocol.send_request(request)
+        self._write_pending()
+        await self._response_rcvd
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+
+    def _process_handshake_event(self, event: Request | Response) -> None:
+        assert isinstance(event, Response)
+        self.response = event
+        if not self._response_rcvd.done():
+            self._response_rcvd.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake the handshake if it was still waiting for the response."""
+        super().connection_lost(exc)
+        if not self._response_rcvd.done():
+            self._response_rcvd.set_result(None)
+
+
+class ConnectOptions(TypedDict, total=False):
+    """Options of :func:`connect` and :func:`unix_connect`, with their defaults."""
+
+    origin: str | None
+    """Value of the ``Origin`` header."""
+    extensions: Sequence[ClientExtensionFactory] | None
+    """Extensions to offer, in order of preference."""
+    subprotocols: Sequence[str] | None
+    """Subprotocols to offer, in order of preference."""
+    additional_headers: HeadersLike | None
+    """Headers added to the handshake request."""
+    extra_headers: HeadersLike | None
+    """Legacy name of ``additional_headers``."""
+    user_agent_header: str | None
+    """Value of the ``User-Agent`` header; ``None`` omits it."""
+    compression: Literal["deflate"] | None
+    """``"deflate"`` (default) offers permessage-deflate; ``None`` doesn't."""
+    open_timeout: float | None
+    """Seconds allowed to connect and complete the opening handshake (default 10)."""
+    ping_interval: float | None
+    """Seconds between keepalive pings (default 20)."""
+    ping_timeout: float | None
+    """Seconds to wait for a keepalive pong (default 20)."""
+    close_timeout: float | None
+    """Seconds allowed for the closing handshake (default 10)."""
+    max_size: int | None
+    """Largest incoming message in bytes (default 1 MiB)."""
+    max_queue: int | tuple[int | None, int | None] | None
+    """High-water mark of the queue of received frames (default 16)."""
+    write_limit: int | tuple[int, int | None]
+    """High-water mark of the write buffer (default 32 KiB)."""
+    logger: LoggerLike | None
+    """Logger for the connection."""
+    create_connection: type[ClientConnection] | None
+    """Connection class to use, e.g. a subclass of :class:`ClientConnection`."""
+    # Forwarded to the event loop.
+    ssl: ssl_module.SSLContext | bool | None
+    """TLS context for ``wss://``; the default context when omitted."""
+    server_hostname: str | None
+    """Host name to check the server's certificate against."""
+    sock: socket.socket | None
+    """An existing connected socket."""
+    ssl_handshake_timeout: float | None
+    """Seconds allowed for the TLS handshake."""
+    ssl_shutdown_timeout: float | None
+    """Seconds allowed for the TLS shutdown."""
+
+
+class TCPConnectOptions(ConnectOptions, total=False):
+    """Options of :func:`connect`: :class:`ConnectOptions` plus TCP settings."""
+
+    host: str | None
+    """Host to connect to instead of the URI's (the URI still names the server)."""
+    port: int | None
+    """Port to connect to instead of the URI's."""
+    family: int
+    """Address family, e.g. ``socket.AF_INET6``."""
+    proto: int
+    """Protocol number for ``getaddrinfo``."""
+    flags: int
+    """Flags for ``getaddrinfo``."""
+    local_addr: tuple[str, int] | None
+    """Local address to bind to."""
+    happy_eyeballs_delay: float | None
+    """Enables Happy Eyeballs (RFC 8305) with this delay."""
+    interleave: int | None
+    """Address family interleaving for Happy Eyeballs."""
+
+
+class UnixConnectOptions(ConnectOptions, total=False):
+    """Options of :func:`unix_connect`."""
+
+
+_LOOP_OPTIONS: Final = frozenset(
+    {
+        "ssl",
+        "server_hostname",
+        "sock",
+        "ssl_handshake_timeout",
+        "ssl_shutdown_timeout",
+        "family",
+        "proto",
+        "flags",
+        "local_addr",
+        "happy_eyeballs_delay",
+        "interleave",
+    }
+)
+
+
+def _origin(uri: WebSocketURI) -> tuple[bool, str, int]:
+    return uri.secure, uri.host, uri.port
+
+
+def _uri_string(uri: WebSocketURI) -> str:
+    """Rebuild a URI without its user information, to resolve redirects against."""
+    host = f"[{uri.host}]" if ":" in uri.host else uri.host
+    return f"{'wss' if uri.secure else 'ws'}://{host}:{uri.port}{uri.resource_name}"
+
+
+class connect:  # a function for its callers, a class for await, async with and async for
+    """Connect to the WebSocket server at ``uri``.
+
+    Await it, use it as an asynchronous context manager, which closes the
+    connection on exit::
+
+        async with connect("ws://localhost:8765") as websocket:
+            await websocket.send("Hello world!")
+
+    or iterate over it to reconnect automatically, with a capped exponential
+    backoff, after transient errors (connection refused or reset, timeout,
+    5xx or 429 response)::
+
+        async for websocket in connect("ws://localhost:8765"):
+            try:
+                ...
+            except ConnectionClosed:
+                continue
+
+    HTTP redirects are followed, up to :data:`MAX_REDIRECTS`; credentials
+    headers are dropped when a redirect leads to another origin.
+
+    Args:
+        uri: ``ws://`` or ``wss://`` URI; user information in it is sent as
+            HTTP Basic credentials.
+        **kwargs: The options of :class:`TCPConnectOptions`.
+
+    Raises:
+        InvalidURI: If ``uri`` is not a WebSocket URI.
+        OSError: If the TCP connection fails.
+        TimeoutError: If the opening handshake takes longer than ``open_timeout``.
+        InvalidHandshake: If the opening handshake fails.
+        ValueError: If ``ssl`` is given with a ``ws://`` URI.
+    """
+
+    BACKOFF_INITIAL_DELAY: float = float(
+        os.environ.get("WEBSOCKETS_TYPED_BACKOFF_INITIAL_DELAY", "5")
+    )
+    """Upper bound of the random delay before the first reconnection, in seconds."""
+    BACKOFF_MIN_DELAY: float = float(os.environ.get("WEBSOCKETS_TYPED_BACKOFF_MIN_DELAY", "3.1"))
+    """Delay before the second reconnection, in seconds."""
+    BACKOFF_MAX_DELAY: float = float(os.environ.get("WEBSOCKETS_TYPED_BACKOFF_MAX_DELAY", "90"))
+    """Cap on the delay between reconnections, in seconds."""
+    BACKOFF_FACTOR: float = float(os.environ.get("WEBSOCKETS_TYPED_BACKOFF_FACTOR", "1.618"))
+    """Growth of the delay between consecutive reconnections."""
+
+    def __init__(self, uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:
+        self.uri = uri
+        self._options: TCPConnectOptions = kwargs
+        self._unix = False
+        self._unix_path: str | None = None
+        self._connection: ClientConnection | None = None
+        wsuri = parse_uri(uri)
+        if not wsuri.secure and kwargs.get("ssl") is not None:
+            raise ValueError("ssl argument is incompatible with a ws:// URI")
+
+    async def _connect_once(
+        self, wsuri: WebSocketURI, headers: HeadersLike | None
+    ) -> ClientConnection:
+        """Open one TCP connection and perform the opening handshake on it."""
+        options = self._options
+        compression = options.get("compression", "deflate")
+        extensions = options.get("extensions")
+        if compression == "deflate":
+            extensions = enable_client_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        logger = options.get("logger") or logging.getLogger("websockets_typed.client")
+        connection_class = options.get("create_connection") or ClientConnection
+
+        # Built before opening the socket: an invalid option (e.g. a
+        # subprotocol that isn't a token) then raises without leaking it,
+        # whereas asyncio doesn't close the socket if the factory raises.
+        protocol = ClientProtocol(
+            wsuri,
+            origin=options.get("origin"),
+            extensions=extensions,
+            subprotocols=options.get("subprotocols"),
+            max_size=options.get("max_size", 2**20),
+            logger=logger,
+        )
+        new_connection = connection_class(
+            protocol,
+            ping_interval=options.get("ping_interval", 20),
+            ping_timeout=options.get("ping_timeout", 20),
+            close_timeout=options.get("close_timeout", 10),
+            max_queue=options.get("max_queue", 16),
+            write_limit=options.get("write_limit", 2**15),
+        )
+
+        def protocol_factory() -> ClientConnection:
+            return new_connection
+
+        # Typed by the TypedDict of options; the loop's overloads can't see that.
+        loop_options: dict[str, Any] = {
+            name: value for name, value in options.items() if name in _LOOP_OPTIONS
+        }
+        if wsuri.secure:
+            loop_options.setdefault("ssl", True)
+            # The URI names the server even when connecting elsewhere.
+            loop_options.setdefault("server_hostname", wsuri.host)
+        loop = asyncio.get_running_loop()
+        if self._unix:
+            _, connection = await loop.create_unix_connection(
+                protocol_factory,
+                self._unix_path,
+                **loop_options,
+            )
+        elif "sock" in loop_options:
+            _, connection = await loop.create_connection(
+                protocol_factory,
+                **loop_options,
+            )
+        else:
+            host = options.get("host") or wsuri.host
+            port = options.get("port") or wsuri.port
+            _, connection = await loop.create_connection(
+                protocol_factory,
+                host,
+                port,
+                **loop_options,
+            )
+        try:
+            await connection.handshake(
+                headers,
+                options.get("user_agent_header", USER_AGENT),
+            )
+        except BaseException:
+            connection.transport.abort()
+            raise
+        connection.start_keepalive()
+        return connection
+
+    async def _connect(self) -> ClientConnection:
+        """Connect, following redirects, within ``open_timeout``."""
+        wsuri = parse_uri(self.uri)
+        # additional_headers and its legacy name extra_headers both count.
+        headers: HeadersLike | None = None
+        for value in (self._options.get("additional_headers"), self._options.get("extra_headers")):
+            if value is not None:
+                headers = Headers(headers or (), value)
+        async with asyncio.timeout(self._options.get("open_timeout", 10)):
+            for _ in range(MAX_REDIRECTS + 1):
+                try:
+                    return await self._connect_once(wsuri, headers)
+                except InvalidStatus as exc:
+                    redirect = self._redirect(wsuri, exc)
+                    if redirect is None:
+                        raise
+                wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
+                if not same_origin and headers is not None:
+                    headers = [
+                        (name, value)
+                        for name, value in Headers(headers).raw_items()
+                        if name.lower() not in _CREDENTIAL_HEADERS
+                    ]
+        raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _redirect(self, wsuri: WebSocketURI, exc: InvalidStatus) -> WebSocketURI | None:
+        """Return where a 3xx response redirects to, or ``None`` if it doesn't."""
+        response = exc.response
+        if response.status_code not in (301, 302, 303, 307, 308):
+            return None
+        location = response.headers.get("Location")
+        if location is None:
+            return None
+        target = urllib.parse.urljoin(_uri_string(wsuri), location)
+        try:
+            new_wsuri = parse_uri(target)
+        except InvalidURI as uri_exc:
+            raise InvalidHandshake(f"invalid redirect: {target}") from uri_exc
+        if wsuri.secure and not new_wsuri.secure:
+            raise SecurityError("cannot follow a redirect to a non-secure URI")
+        if self._options.get("sock") is not None:
+            # The socket was used up by the first connection.
+            raise InvalidHandshake("cannot follow a redirect with a preexisting socket")
+        if _origin(new_wsuri) == _origin(wsuri):
+            if new_wsuri.user_info is None:
+                # Same origin: the credentials of the URI's user info still apply.
+                new_wsuri = attrs.evolve(
+                    new_wsuri, username=wsuri.username, password=wsuri.password
+                )
+        elif self._unix:
+            raise InvalidHandshake("cannot follow a redirect to another host with a Unix socket")
+        elif self._options.get("host") is not None or self._options.get("port") is not None:
+            # host and port point at the original server, not at the new one.
+            raise InvalidHandshake(
+                "cannot follow a redirect to another host when host or port is set"
+            )
+        return new_wsuri
+
+    def __await__(self) -> Generator[object, None, ClientConnection]:
+        return self._connect().__await__()
+
+    async def __aenter__(self) -> ClientConnection:
+        self._connection = await self._connect()
+        return self._connection
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._connection is not None
+        if exc_type is None or not issubclass(exc_type, Exception):
+            await self._connection.close()
+        else:
+            await self._connection.close(CloseCode.INTERNAL_ERROR)
+
+    async def __aiter__(self) -> AsyncIterator[ClientConnection]:
+        """Yield a connection, then reconnect each time it closes or fails to open."""
+        delay: float | None = None
+        while True:
+            try:
+                connection = await self._connect()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if delay is None:
+                    delay = self.BACKOFF_INITIAL_DELAY * random.random()
+                elif delay < self.BACKOFF_MIN_DELAY:
+                    delay = self.BACKOFF_MIN_DELAY
+                else:
+                    delay = min(delay * self.BACKOFF_FACTOR, self.BACKOFF_MAX_DELAY)
+                logging.getLogger("websockets_typed.client").info(
+                    "connect failed; reconnecting in %.1f seconds: %s", delay, exc
+                )
+                await asyncio.sleep(delay)
+                continue
+            delay = None
+            try:
+                yield connection
+            finally:
+                await connection.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Tell whether a failure to connect is worth retrying.
+
+    Network errors, timeouts, interrupted handshakes and 5xx or 429
+    responses are; invalid URIs, TLS errors, other rejections and protocol
+    errors aren't.
+    """
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return status >= 500 or status == 429
+    if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
+        # A certificate that fails verification won't pass on the next try.
+        return False
+    return isinstance(exc, OSError | TimeoutError | InvalidMessage)
+
+
+def unix_connect(
+    path: str | None = None,
+    uri: str | None = None,
+    **kwargs: Unpack[UnixConnectOptions],
+) -> connect:
+    """Connect to a WebSocket server listening on a Unix socket.
+
+    Like :func:`connect`, e.g. behind a reverse proxy on the same machine.
+
+    Args:
+        path: Path of the Unix socket; ``None`` with ``sock``.
+        uri: URI of the server, for the ``Host`` header and the request
+            path; ``ws://localhost/`` by default, ``wss://localhost/`` with
+            ``ssl``.
+        **kwargs: The options of :class:`UnixConnectOptions`.
+    """
+    if uri is None:
+        uri = "wss://localhost/" if kwargs.get("ssl") else "ws://localhost/"
+    client = connect(uri, **kwargs)
+    client._unix = True
+    client._unix_path = path
+    return client

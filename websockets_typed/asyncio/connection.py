@@ -1,0 +1,746 @@
+"""The asyncio connection shared by clients and servers.
+
+:class:`Connection` is an :class:`asyncio.Protocol`: bytes go from
+``data_received()`` straight to the sans-I/O parser, and what the parser
+produces goes straight to the transport. Coroutines (:meth:`recv`,
+:meth:`send`, :meth:`ping`, :meth:`close`) only wait for what they need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from types import TracebackType
+from typing import Literal, Self, cast, overload
+
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidState,
+    ProtocolError,
+)
+from ..frames import CloseCode, Frame, Opcode
+from ..http11 import Request, Response
+from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
+from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
+from .messages import Assembler
+
+__all__ = ["Connection", "broadcast"]
+
+
+def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
+    """Split a ``max_queue`` or ``write_limit`` argument into high and low water marks."""
+    if isinstance(value, tuple):
+        return value
+    return value, None
+
+
+class Connection(asyncio.Protocol):
+    """An open WebSocket connection, on top of a sans-I/O :class:`Protocol`.
+
+    :class:`~websockets_typed.asyncio.server.ServerConnection` and
+    :class:`~websockets_typed.asyncio.client.ClientConnection` derive from
+    it; they add the opening handshake. Iterate over a connection to receive
+    messages until it closes normally::
+
+        async for message in connection:
+            ...
+
+    Args:
+        protocol: The sans-I/O protocol.
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds to wait for a keepalive pong before closing the
+            connection with 1011; ``None`` disables the timeout.
+        close_timeout: Seconds to wait for the closing handshake and the TCP
+            connection to end before aborting it; ``None`` waits forever.
+        max_queue: High-water mark of the queue of received frames; reading
+            from the network pauses when it is reached and resumes at the
+            low-water mark (a quarter of it unless given as a tuple).
+            ``None`` disables flow control.
+        write_limit: High-water mark of the write buffer; :meth:`send` waits
+            while the buffer is above it, until it drains to the low-water
+            mark (a quarter of it unless given as a tuple).
+
+    Attributes:
+        protocol: The sans-I/O protocol.
+        request: The opening handshake request.
+        response: The opening handshake response.
+        latency: Round-trip time of the last keepalive ping, in seconds.
+    """
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue: tuple[int | None, int | None] = _limits(max_queue)
+        high, low = _limits(write_limit)
+        self.write_limit: tuple[int, int | None] = (high or 0, low)
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.latency: float = 0.0
+
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport
+        self.recv_messages: Assembler = Assembler(
+            *self.max_queue, pause=self._pause_reading, resume=self._resume_reading
+        )
+        # The exception that ended the connection, if any, e.g. a reset.
+        self.recv_exc: BaseException | None = None
+        self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+
+        # Set while a fragmented message is being sent: other sends wait.
+        self._fragmented_send_waiter: asyncio.Future[None] | None = None
+        # Pings waiting for their pong: payload -> (future, time sent).
+        self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._writing_paused = False
+        self._drain_waiters: deque[asyncio.Future[None]] = deque()
+        self._reading_paused = False
+
+    # Identity and state.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, useful in logs."""
+        return self.protocol.id
+
+    @property
+    def logger(self) -> LoggerLike:
+        """Logger for this connection."""
+        return self.protocol.logger
+
+    @property
+    def state(self) -> State:
+        """State of the WebSocket connection."""
+        return self.protocol.state
+
+    @property
+    def local_address(self) -> SocketAddress:
+        """Local address: ``(host, port)`` for IPv4, ``(host, port, flowinfo,
+        scope_id)`` for IPv6, a path for Unix sockets."""
+        address: SocketAddress = self.transport.get_extra_info("sockname")
+        return address
+
+    @property
+    def remote_address(self) -> SocketAddress:
+        """Remote address: ``(host, port)`` for IPv4, ``(host, port, flowinfo,
+        scope_id)`` for IPv6, usually an empty string for Unix sockets."""
+        address: SocketAddress = self.transport.get_extra_info("peername")
+        return address
+
+    @property
+    def subprotocol(self) -> Subprotocol | None:
+        """The negotiated subprotocol, if any."""
+        return self.protocol.subprotocol
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code received, once the connection is closed."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason received, once the connection is closed."""
+        return self.protocol.close_reason
+
+    @property
+    def open(self) -> bool:
+        """Whether the connection is usable (legacy API; prefer catching ConnectionClosed)."""
+        return self.protocol.state is OPEN
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed (legacy API)."""
+        return self.protocol.state is CLOSED
+
+    # Context manager and iteration.
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # An error in the body is an internal error; leaving normally, or
+        # because of a cancellation or an interrupt, is a normal closure.
+        if exc_type is not None and issubclass(exc_type, Exception):
+            await self.close(CloseCode.INTERNAL_ERROR)
+        else:
+            await self.close()
+
+    async def __aiter__(self) -> AsyncIterator[Data]:
+        """Yield messages until the connection closes.
+
+        Iteration ends when the connection closes normally (1000 or 1001)
+        and raises :exc:`ConnectionClosedError` otherwise.
+        """
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    # Receiving.
+
+    @overload
+    async def recv(self, decode: Literal[True]) -> str: ...
+
+    @overload
+    async def recv(self, decode: Literal[False]) -> bytes: ...
+
+    @overload
+    async def recv(self, decode: bool | None = None) -> Data: ...
+
+    async def recv(self, decode: bool | None = None) -> Data:
+        """Receive the next message.
+
+        A text message is returned as ``str`` and a binary message as
+        ``bytes``. ``decode=True`` decodes binary messages as UTF-8 too;
+        ``decode=False`` returns text messages as ``bytes`` without decoding.
+
+        Cancelling :meth:`recv` is safe: the next call returns the message.
+        Wrap it in :func:`asyncio.timeout` to wait for a limited time.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If two coroutines call :meth:`recv` or
+                :meth:`recv_streaming` at the same time.
+        """
+        try:
+            return await self.recv_messages.get(decode)
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv while another coroutine is already running recv or recv_streaming"
+            ) from None
+        except UnicodeDecodeError as exc:
+            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        raise await self._closed_exception()
+
+    @overload
+    def recv_streaming(self, decode: Literal[True]) -> AsyncIterator[str]: ...
+
+    @overload
+    def recv_streaming(self, decode: Literal[False]) -> AsyncIterator[bytes]: ...
+
+    @overload
+    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]: ...
+
+    async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Receive the next message frame by frame.
+
+        Yield each fragment as it arrives; ``decode`` works as in
+        :meth:`recv`. Useful for large messages that should not be held in
+        memory at once.
+
+        Cancelling before the first fragment is safe; after it, the rest of
+        the message cannot be received any more: close the connection.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If two coroutines receive at the same time.
+        """
+        try:
+            async for fragment in self.recv_messages.get_iter(decode):
+                yield fragment
+            return
+        except EOFError:
+            pass
+        except ConcurrencyError:
+            raise ConcurrencyError(
+                "cannot call recv_streaming while another coroutine "
+                "is already running recv or recv_streaming"
+            ) from None
+        except UnicodeDecodeError as exc:
+            self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        raise await self._closed_exception()
+
+    # Sending.
+
+    async def send(
+        self,
+        message: Data | BytesLike | Iterable[Data | BytesLike] | AsyncIterable[Data | BytesLike],
+        text: bool | None = None,
+    ) -> None:
+        """Send a message.
+
+        ``str`` is sent as a Text frame, bytes-like objects as a Binary frame;
+        ``text`` overrides that (``text=True`` sends bytes as text without
+        re-encoding, ``text=False`` sends a ``str`` as binary).
+
+        An iterable or async iterable is sent as a fragmented message, one
+        frame per item; its items must all be text or all be bytes-like,
+        else :exc:`TypeError` is raised and the connection is closed with
+        1011, since a half-sent message leaves it unusable.
+
+        :meth:`send` waits while the write buffer is above ``write_limit``
+        (backpressure). Sends are serialized: a fragmented message is never
+        interleaved with another message.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            TypeError: If ``message`` has an unsupported type.
+        """
+        if isinstance(message, str):
+            await self._send_frame(
+                Opcode.BINARY if text is False else Opcode.TEXT, message.encode()
+            )
+        elif isinstance(message, bytes | bytearray | memoryview):
+            data = cast(BytesLike, message)  # pyright infers memoryview[Data]
+            await self._send_frame(Opcode.TEXT if text else Opcode.BINARY, data)
+        elif isinstance(message, Mapping):
+            # Iterating a dict would send its keys: surely not what was meant.
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_aiter(message), text)
+        elif isinstance(message, AsyncIterable):  # pyright: ignore[reportUnnecessaryIsInstance]
+            await self._send_fragments(aiter(message), text)
+        else:
+            # Only reachable from untyped code.
+            raise TypeError("data must be str, bytes, iterable, or async iterable")
+
+    async def _send_frame(self, opcode: Opcode, data: BytesLike) -> None:
+        while self._fragmented_send_waiter is not None:
+            await asyncio.shield(self._fragmented_send_waiter)
+        await self._check_can_send()
+        if opcode is Opcode.TEXT:
+            self.protocol.send_text(data)
+        else:
+            self.protocol.send_binary(data)
+        self._write_pending()
+        if self._writing_paused:
+            await self._drain()
+
+    async def _send_fragments(
+        self, fragments: AsyncIterator[Data | BytesLike], text: bool | None
+    ) -> None:
+        await self._wait_for_fragmented_send()
+        try:
+            first = await anext(fragments)
+        except StopAsyncIteration:
+            return
+        is_text = isinstance(first, str)
+        if not is_text and not isinstance(first, bytes | bytearray | memoryview):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError("iterable must contain bytes or str")
+        opcode = Opcode.TEXT if (is_text if text is None else text) else Opcode.BINARY
+        # Another send may have started a fragmented message while this one
+        # waited for its first fragment: let it finish (no interleaving).
+        await self._wait_for_fragmented_send()
+        await self._check_can_send()
+        self._fragmented_send_waiter = self.loop.create_future()
+        try:
+            if opcode is Opcode.TEXT:
+                self.protocol.send_text(_encode(first), fin=False)
+            else:
+                self.protocol.send_binary(_encode(first), fin=False)
+            self._write_pending()
+            async for fragment in fragments:
+                if isinstance(fragment, str) is not is_text or not isinstance(
+                    fragment,
+                    str | bytes | bytearray | memoryview,  # pyright: ignore[reportUnnecessaryIsInstance]
+                ):
+                    raise TypeError("iterable must contain uniform types")
+                if self._writing_paused:
+                    await self._drain()
+                await self._check_can_send()
+                self.protocol.send_continuation(_encode(fragment), fin=False)
+                self._write_pending()
+            await self._check_can_send()
+            self.protocol.send_continuation(b"", fin=True)
+            self._write_pending()
+        except ConnectionClosed:
+            raise
+        except BaseException:
+            # Half a message was sent: the connection is unusable.
+            self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
+            raise
+        finally:
+            self._fragmented_send_waiter.set_result(None)
+            self._fragmented_send_waiter = None
+        if self._writing_paused:
+            await self._drain()
+
+    async def _wait_for_fragmented_send(self) -> None:
+        """Wait until no fragmented message is being sent."""
+        while self._fragmented_send_waiter is not None:
+            await asyncio.shield(self._fragmented_send_waiter)
+
+    async def _check_can_send(self) -> None:
+        """Raise the right exception if the connection cannot send data frames."""
+        if self.protocol.state is not OPEN:
+            raise await self._closed_exception()
+
+    async def _closed_exception(self) -> ConnectionClosed:
+        """Wait for the connection to close and return the exception describing it."""
+        await asyncio.shield(self.connection_lost_waiter)
+        exc = self.protocol.close_exc
+        # The transport's error (e.g. a reset) says more than the protocol's
+        # generic EOFError for a stream that ended without a closing handshake.
+        if self.recv_exc is not None and (
+            exc.__cause__ is None or isinstance(exc.__cause__, EOFError)
+        ):
+            exc.__cause__ = self.recv_exc
+        return exc
+
+    async def ping(self, data: Data | BytesLike | None = None) -> Awaitable[float]:
+        """Send a Ping frame and return an awaitable resolved by its Pong.
+
+        The awaitable resolves to the round-trip time in seconds. A Pong
+        acknowledges its Ping and every Ping sent before it. Await it to
+        know that the peer received everything sent so far::
+
+            pong_waiter = await connection.ping()
+            latency = await pong_waiter
+
+        Args:
+            data: Payload of the ping; ``str`` is encoded to UTF-8. Four
+                random bytes by default.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            ConcurrencyError: If a ping with the same payload is waiting for
+                its pong.
+        """
+        if isinstance(data, str):
+            payload = data.encode()
+        elif data is None:
+            payload = os.urandom(4)
+            while payload in self._pending_pings:
+                payload = os.urandom(4)
+        else:
+            payload = bytes(data)
+        if payload in self._pending_pings:
+            raise ConcurrencyError("already waiting for a pong with the same data")
+        if self.protocol.state is not OPEN and self.protocol.state is not CLOSING:
+            raise await self._closed_exception()
+        try:
+            self.protocol.send_ping(payload)
+        except InvalidState:
+            raise await self._closed_exception() from None
+        pong_waiter: asyncio.Future[float] = self.loop.create_future()
+        self._pending_pings[payload] = (pong_waiter, self.loop.time())
+        self._write_pending()
+        return pong_waiter
+
+    async def pong(self, data: Data | BytesLike = b"") -> None:
+        """Send an unsolicited Pong frame: a one-way heartbeat.
+
+        Args:
+            data: Payload of the pong; ``str`` is encoded to UTF-8.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+        """
+        payload = data.encode() if isinstance(data, str) else bytes(data)
+        try:
+            self.protocol.send_pong(payload)
+        except InvalidState:
+            raise await self._closed_exception() from None
+        self._write_pending()
+
+    # Closing.
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Perform the closing handshake and wait for the TCP connection to close.
+
+        Idempotent: once the connection is closed, it does nothing. It takes
+        at most about ``close_timeout`` seconds, then the connection is
+        aborted. While another coroutine is sending a fragmented message,
+        the message can't be completed: the connection fails with 1011
+        instead, whatever ``code`` and ``reason`` say.
+
+        Args:
+            code: Close code.
+            reason: Close reason, at most 123 bytes once encoded.
+
+        Raises:
+            ProtocolError: If the code is not allowed or the reason too long.
+        """
+        if self.protocol.state is OPEN:
+            if self._fragmented_send_waiter is not None:
+                # Closing in the middle of a fragmented message: it cannot
+                # be completed, so the connection fails.
+                self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
+            else:
+                self.protocol.send_close(code, reason)
+                self._write_pending()
+        await asyncio.shield(self.connection_lost_waiter)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed, whatever the cause."""
+        await asyncio.shield(self.connection_lost_waiter)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection and write what that produces."""
+        if self.protocol.state is OPEN or self.protocol.state is CLOSING:
+            self.protocol.fail(code, reason)
+            self._write_pending()
+
+    # Keepalive.
+
+    def start_keepalive(self) -> None:
+        """Start sending keepalive pings, if ``ping_interval`` is set."""
+        if self.ping_interval is not None:
+            self._keepalive_task = self.loop.create_task(self._keepalive())
+
+    async def _keepalive(self) -> None:
+        assert self.ping_interval is not None
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            try:
+                pong_waiter = await self.ping()
+            except ConnectionClosed:
+                return
+            if self.ping_timeout is None:
+                continue
+            try:
+                async with asyncio.timeout(self.ping_timeout):
+                    self.latency = await pong_waiter
+            except TimeoutError:
+                self.logger.info("keepalive ping timeout; closing connection")
+                self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                return
+            except ConnectionClosed:
+                return
+
+    def _acknowledge_pings(self, data: bytes) -> None:
+        """Resolve the ping with this payload and every earlier one."""
+        if data not in self._pending_pings:
+            return  # unsolicited pong
+        now = self.loop.time()
+        for payload in list(self._pending_pings):
+            pong_waiter, sent_at = self._pending_pings.pop(payload)
+            if not pong_waiter.done():
+                pong_waiter.set_result(now - sent_at)
+            if payload == data:
+                self.latency = now - sent_at
+                break
+
+    def _abort_pings(self) -> None:
+        """Fail the pings still waiting: their pongs will never come."""
+        exc = self.protocol.close_exc
+        for pong_waiter, _ in self._pending_pings.values():
+            if not pong_waiter.done():
+                pong_waiter.set_exception(exc)
+                # Nobody may be waiting for it; don't warn about that.
+                pong_waiter.exception()
+        self._pending_pings.clear()
+
+    # Writing and flow control.
+
+    def _write_pending(self) -> None:
+        """Write what the protocol has to send; half-close on SEND_EOF."""
+        transport = self.transport
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+            elif transport.can_write_eof():
+                transport.write_eof()
+            else:
+                # TLS cannot half-close: close once the buffer is flushed.
+                transport.close()
+        if self._close_timer is None and self.protocol.close_expected():
+            self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        """Abort the connection if the peer doesn't finish closing it in time."""
+        if self.close_timeout is not None and not self.connection_lost_waiter.done():
+            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+
+    def _close_timed_out(self) -> None:
+        if self.protocol.state is not CLOSED:
+            self.logger.info("closing handshake timed out; aborting connection")
+        self.transport.abort()
+
+    async def _drain(self) -> None:
+        """Wait until the write buffer drains below its low-water mark."""
+        while self._writing_paused and not self.connection_lost_waiter.done():
+            waiter = self.loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+        if self.connection_lost_waiter.done():
+            raise await self._closed_exception()
+
+    def _pause_reading(self) -> None:
+        self._reading_paused = True
+        self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # asyncio.Protocol callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Store the transport and set its write buffer limits."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        high, low = self.write_limit
+        transport.set_write_buffer_limits(high, low)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the protocol and act on the events."""
+        self.protocol.receive_data(data)
+        self._process_events(self.protocol.events_received())
+        self._write_pending()
+
+    def eof_received(self) -> None:
+        """Feed the end of the stream to the protocol; the transport then closes."""
+        self.protocol.receive_eof()
+        self._process_events(self.protocol.events_received())
+        self._write_pending()
+        self.recv_messages.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Mark the connection closed and wake everything waiting on it."""
+        if exc is not None:
+            self.recv_exc = exc
+        if self.protocol.state is not CLOSED:
+            # The TCP connection ended without an EOF: reset, or aborted.
+            self.protocol.receive_eof()
+            self.protocol.data_to_send()
+        self.recv_messages.close()
+        self._abort_pings()
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if not self.connection_lost_waiter.done():
+            self.connection_lost_waiter.set_result(None)
+        while self._drain_waiters:
+            waiter = self._drain_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._debug_enabled():
+            self.logger.debug("connection closed: %s", self.protocol.close_exc)
+
+    def _debug_enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+    def pause_writing(self) -> None:
+        """The write buffer is above its high-water mark: make send() wait."""
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        """The write buffer drained below its low-water mark: wake send()."""
+        self._writing_paused = False
+        while self._drain_waiters:
+            waiter = self._drain_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _process_events(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, Frame):
+                self._process_frame(event)
+            else:
+                self._process_handshake_event(event)
+
+    def _process_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode < 8:
+            self.recv_messages.put(frame)
+        elif opcode is Opcode.PONG:
+            self._acknowledge_pings(frame.data)
+        elif opcode is Opcode.CLOSE:
+            # No data frames follow a Close frame.
+            self.recv_messages.close()
+
+    def _process_handshake_event(self, event: Request | Response) -> None:
+        """Handle a handshake event; subclasses implement their side."""
+        raise ProtocolError(f"unexpected event: {event!r}")
+
+
+def _encode(fragment: Data | BytesLike) -> BytesLike:
+    return fragment.encode() if isinstance(fragment, str) else fragment
+
+
+async def _aiter(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | BytesLike]:
+    """Adapt a synchronous iterable so that fragments go through one code path."""
+    for item in iterable:
+        yield item
+
+
+def broadcast(
+    connections: Iterable[Connection],
+    message: Data | BytesLike,
+    raise_exceptions: bool = False,
+) -> None:
+    """Send a message to several connections, without waiting.
+
+    ``str`` is sent as a Text frame, bytes-like objects as a Binary frame.
+    There is no backpressure: the message goes to every write buffer at
+    once, however full. Keep ``ping_interval`` and ``ping_timeout`` low so
+    that connections too slow to keep up get closed instead of buffering
+    without bound. Connections that are not open are skipped silently.
+
+    Fragmented messages are not supported: fragmentation avoids buffering a
+    large message, while broadcast buffers one copy per connection.
+
+    Args:
+        connections: Where to send the message.
+        message: The message.
+        raise_exceptions: Raise an :exc:`ExceptionGroup` of the errors met,
+            instead of logging them and going on.
+
+    Raises:
+        TypeError: If ``message`` has an unsupported type.
+        ConcurrencyError: If a connection is sending a fragmented message;
+            nothing is sent then. With ``raise_exceptions``, the message goes
+            to the other connections and the error is collected.
+        ExceptionGroup: With ``raise_exceptions``, the errors met.
+    """
+    if isinstance(message, str):
+        is_text, data = True, message.encode()
+    elif isinstance(message, bytes | bytearray | memoryview):  # pyright: ignore[reportUnnecessaryIsInstance]
+        is_text, data = False, bytes(message)
+    else:
+        raise TypeError("data must be str or bytes")
+
+    targets = [connection for connection in connections if connection.protocol.state is OPEN]
+    exceptions: list[Exception] = []
+    busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
+    if busy and not raise_exceptions:
+        # Check before sending anything, so that an error doesn't leave the
+        # message delivered to some connections only.
+        raise ConcurrencyError("a connection is sending a fragmented message")
+    for connection in targets:
+        if connection._fragmented_send_waiter is not None:
+            exceptions.append(ConcurrencyError("sending a fragmented message"))
+            continue
+        try:
+            if is_text:
+                connection.protocol.send_text(data)
+            else:
+                connection.protocol.send_binary(data)
+            connection._write_pending()
+        except Exception as exc:
+            if raise_exceptions:
+                exceptions.append(exc)
+            else:
+                connection.logger.warning(
+                    "skipped broadcast: failed to write message", exc_info=True
+                )
+    if exceptions:
+        raise ExceptionGroup("skipped broadcast", exceptions)

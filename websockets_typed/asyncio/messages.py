@@ -1,0 +1,208 @@
+"""Reassembly of incoming frames into messages, with a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Final, Literal, overload
+
+from ..exceptions import ConcurrencyError
+from ..frames import Frame, Opcode
+from ..typing import Data
+
+__all__ = ["Assembler"]
+
+_UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
+
+
+class Assembler:
+    """Queue incoming data frames and hand them out as messages.
+
+    The queue holds frames, not messages, so that a message larger than the
+    queue can still be received: :meth:`get` takes frames as they come. When
+    the queue reaches ``high`` frames, ``pause`` is called to stop reading
+    from the network; when it falls to ``low``, ``resume`` is called.
+
+    Fragments of a message are joined into one growing buffer as they are
+    taken from the queue, so a flood of tiny fragments costs their bytes,
+    not an object each.
+
+    Args:
+        high: Queue length that pauses reading; ``None`` for no limit.
+        low: Queue length that resumes reading; defaults to ``high // 4``.
+        pause: Called when the queue fills up.
+        resume: Called when the queue drains.
+    """
+
+    def __init__(
+        self,
+        high: int | None = None,
+        low: int | None = None,
+        *,
+        pause: Callable[[], None] = lambda: None,
+        resume: Callable[[], None] = lambda: None,
+    ) -> None:
+        if high is not None and low is None:
+            low = high // 4
+        if high is not None and low is not None and not 0 <= low <= high:
+            raise ValueError("low must be between 0 and high")
+        self.high = high
+        self.low = low
+        self._pause = pause
+        self._resume = resume
+        self._paused = False
+        self._frames: deque[Frame] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._get_in_progress = False
+        self._closed = False
+
+    def __len__(self) -> int:
+        """Number of frames waiting in the queue."""
+        return len(self._frames)
+
+    # Producer side: the connection, from data_received().
+
+    def put(self, frame: Frame) -> None:
+        """Queue a data frame received from the network.
+
+        Raises:
+            EOFError: If the assembler is closed.
+        """
+        if self._closed:
+            raise EOFError("stream of frames ended")
+        self._frames.append(frame)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.high is not None and not self._paused and len(self._frames) >= self.high:
+            self._paused = True
+            self._pause()
+
+    def close(self) -> None:
+        """End the stream of frames: waiting and later reads raise :exc:`EOFError`
+        once the queue is drained.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # Consumer side: recv() and recv_streaming().
+
+    async def _next_frame(self) -> Frame:
+        """Take the next frame, waiting for one if needed."""
+        frames = self._frames
+        while not frames:
+            if self._closed:
+                raise EOFError("stream of frames ended")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        frame = frames.popleft()
+        if self._paused and self.low is not None and len(frames) <= self.low:
+            self._paused = False
+            self._resume()
+        return frame
+
+    def _start(self) -> None:
+        if self._get_in_progress:
+            raise ConcurrencyError("cannot receive while another coroutine is receiving")
+        self._get_in_progress = True
+
+    @overload
+    async def get(self, decode: Literal[True]) -> str: ...
+
+    @overload
+    async def get(self, decode: Literal[False]) -> bytes: ...
+
+    @overload
+    async def get(self, decode: bool | None = None) -> Data: ...
+
+    async def get(self, decode: bool | None = None) -> Data:
+        """Return the next message.
+
+        Text messages are returned as ``str`` and binary messages as
+        ``bytes``, unless ``decode`` says otherwise: ``True`` decodes binary
+        messages as UTF-8 too, ``False`` returns text messages as bytes.
+
+        Cancelling :meth:`get` loses nothing: frames already taken go back
+        to the front of the queue, joined.
+
+        Raises:
+            EOFError: If the stream ended before a whole message arrived.
+            ConcurrencyError: If another coroutine is receiving.
+            UnicodeDecodeError: If ``decode`` is ``True`` and a binary
+                message is not valid UTF-8.
+        """
+        self._start()
+        try:
+            frame = await self._next_frame()
+            opcode = frame.opcode
+            if frame.fin:
+                data = frame.data
+            else:
+                buffer = bytearray(frame.data)
+                try:
+                    fin = False
+                    while not fin:
+                        frame = await self._next_frame()
+                        buffer += frame.data
+                        fin = frame.fin
+                except BaseException:
+                    # Put back what was taken, so that the next get() sees
+                    # the message from its start.
+                    self._frames.appendleft(Frame(opcode, bytes(buffer), fin=False))
+                    raise
+                data = bytes(buffer)
+        finally:
+            self._get_in_progress = False
+        if decode is None:
+            decode = opcode is Opcode.TEXT
+        return data.decode() if decode else data
+
+    @overload
+    def get_iter(self, decode: Literal[True]) -> AsyncIterator[str]: ...
+
+    @overload
+    def get_iter(self, decode: Literal[False]) -> AsyncIterator[bytes]: ...
+
+    @overload
+    def get_iter(self, decode: bool | None = None) -> AsyncIterator[Data]: ...
+
+    async def get_iter(self, decode: bool | None = None) -> AsyncIterator[Data]:
+        """Yield the next message frame by frame, as frames arrive.
+
+        ``decode`` works as in :meth:`get`; text is decoded incrementally, so
+        a character split across frames is yielded whole.
+
+        Cancelling before the first frame loses nothing. Cancelling after it
+        leaves the rest of the message in the queue, where the next
+        :meth:`get` would mistake it for a new message: close the connection
+        instead.
+
+        Raises:
+            EOFError: If the stream ended before a whole message arrived.
+            ConcurrencyError: If another coroutine is receiving.
+        """
+        self._start()
+        try:
+            frame = await self._next_frame()
+            if decode is None:
+                decode = frame.opcode is Opcode.TEXT
+            decoder = _UTF8_DECODER() if decode else None
+            while True:
+                if decoder is not None:
+                    yield decoder.decode(frame.data, frame.fin)
+                else:
+                    yield frame.data
+                if frame.fin:
+                    break
+                frame = await self._next_frame()
+        finally:
+            self._get_in_progress = False

@@ -1,0 +1,781 @@
+"""The asyncio WebSocket server: :func:`serve`, :func:`unix_serve`, :class:`Server`."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import inspect
+import logging
+import socket
+import ssl as ssl_module
+import sys
+from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
+from types import TracebackType
+from typing import Any, Final, Literal, Self, TypeAlias, TypedDict, Unpack, cast, overload
+
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import AbortHandshake, ConnectionClosed, InvalidHandshake, InvalidStatus
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..frames import CloseCode
+from ..http11 import Request, Response
+from ..protocol import CONNECTING, OPEN
+from ..server import OriginLike, ServerProtocol
+from ..typing import LoggerLike, StatusLike, Subprotocol
+from ..version import version as _version
+from .connection import Connection
+
+__all__ = [
+    "Handler",
+    "ProcessRequest",
+    "ProcessResponse",
+    "SelectSubprotocol",
+    "ServeOptions",
+    "Server",
+    "ServerConnection",
+    "TCPServeOptions",
+    "UnixServeOptions",
+    "serve",
+    "unix_serve",
+]
+
+USER_AGENT: Final = (
+    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
+)
+"""Default value of the ``Server`` header."""
+
+
+_SERVER_ERROR_TEXT: Final = (
+    "Failed to open a WebSocket connection.\nSee server log for more information.\n"
+)
+
+
+class ServerConnection(Connection):
+    """A WebSocket connection accepted by a :class:`Server`.
+
+    It is what the connection handler receives. Besides the
+    :class:`~websockets_typed.asyncio.connection.Connection` API, it offers
+    :meth:`respond` to answer plain HTTP requests in ``process_request``.
+
+    Attributes:
+        server: The server that accepted the connection.
+    """
+
+    protocol: ServerProtocol
+    # Redeclared so that type checkers don't infer narrower types from the
+    # assignments in this class.
+    request: Request | None
+    response: Response | None
+
+    def __init__(
+        self,
+        protocol: ServerProtocol,
+        server: Server,
+        *,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
+        write_limit: int | tuple[int, int | None] = 2**15,
+    ) -> None:
+        super().__init__(
+            protocol,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_queue=max_queue,
+            write_limit=write_limit,
+        )
+        self.server = server
+        # Resolved when the request arrives, or when it never will.
+        self._request_rcvd: asyncio.Future[None] = self.loop.create_future()
+
+    def respond(self, status: StatusLike, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for a health check.
+
+        Return it from ``process_request`` to answer without upgrading to
+        WebSocket; modify its headers first if needed.
+        """
+        return self.protocol.reject(status, text)
+
+    # The names of the legacy API.
+
+    @property
+    def path(self) -> str:
+        """Path of the request, query included (legacy API; prefer ``request.path``)."""
+        assert self.request is not None, "the opening handshake isn't done"
+        return self.request.path
+
+    @property
+    def request_headers(self) -> Headers:
+        """Headers of the request (legacy API; prefer ``request.headers``)."""
+        assert self.request is not None, "the opening handshake isn't done"
+        return self.request.headers
+
+    @property
+    def response_headers(self) -> Headers:
+        """Headers of the response (legacy API; prefer ``response.headers``)."""
+        assert self.response is not None, "the opening handshake isn't done"
+        return self.response.headers
+
+    # Opening handshake.
+
+    async def handshake(
+        self,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = USER_AGENT,
+        extra_headers: ExtraHeaders | None = None,
+    ) -> None:
+        """Perform the server side of the opening handshake.
+
+        Raises:
+            InvalidHandshake: If the handshake fails, including when
+                ``process_request`` answers with a plain HTTP response
+                (then :exc:`InvalidStatus`).
+        """
+        await self._request_rcvd
+        request = self.request
+        if request is None:
+            # The request was malformed (the protocol answered it already)
+            # or the connection ended before it arrived.
+            assert self.protocol.handshake_exc is not None
+            raise self.protocol.handshake_exc
+
+        response: Response | None = None
+        if process_request is not None:
+            try:
+                response = await _maybe_await(process_request(self, request))
+            except AbortHandshake as exc:
+                response = Response(exc.status.value, exc.status.phrase, exc.headers, exc.body)
+                # Frame the body, and say the connection ends with it.
+                response.headers.setdefault("Content-Length", str(len(exc.body)))
+                response.headers.setdefault("Connection", "close")
+            except Exception as exc:
+                self.protocol.handshake_exc = exc
+                self.logger.error("process_request failed", exc_info=True)
+                response = self.respond(
+                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                    _SERVER_ERROR_TEXT,
+                )
+        if response is None:
+            if self.server.is_serving():
+                response = self.protocol.accept(request)
+                if response.status_code == 101 and extra_headers is not None:
+                    if callable(extra_headers):
+                        extra_headers = extra_headers(request.path, request.headers)
+                    response.headers.update(extra_headers)
+            else:
+                response = self.respond(
+                    http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
+                )
+        if server_header is not None:
+            response.headers["Server"] = server_header
+        if process_response is not None:
+            try:
+                replacement = await _maybe_await(process_response(self, request, response))
+            except Exception as exc:
+                self.protocol.handshake_exc = exc
+                self.logger.error("process_response failed", exc_info=True)
+                replacement = self.respond(
+                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
+                    _SERVER_ERROR_TEXT,
+                )
+            if replacement is not None:
+                response = replacement
+
+        self.response = response
+        if self.protocol.state is not CONNECTING:
+            # The client went away while process_request was running.
+            raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
+        self.protocol.send_response(response)
+        self._write_pending()
+        # Reading was paused while the application decided.
+        self._resume_reading()
+        self._process_events(self.protocol.events_received())
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+
+    def _process_handshake_event(self, event: Request | Response) -> None:
+        assert isinstance(event, Request)
+        self.request = event
+        # A client must wait for the response before sending anything (RFC
+        # 6455, 4.1): stop reading until the application answers, so that
+        # nothing piles up meanwhile.
+        self._pause_reading()
+        if not self._request_rcvd.done():
+            self._request_rcvd.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the protocol; notice malformed requests."""
+        super().data_received(data)
+        if self.protocol.handshake_exc is not None and not self._request_rcvd.done():
+            self._request_rcvd.set_result(None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Register with the server and start the connection's task."""
+        super().connection_made(transport)
+        self.server._start_connection(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake the handshake if it was still waiting for the request."""
+        super().connection_lost(exc)
+        if not self._request_rcvd.done():
+            self._request_rcvd.set_result(None)
+
+
+Handler: TypeAlias = (
+    Callable[[ServerConnection], Awaitable[object]]
+    | Callable[[ServerConnection, str], Awaitable[object]]
+)
+"""A connection handler: ``async def handler(connection)``, or the legacy
+``async def handler(connection, path)``."""
+
+ProcessRequest: TypeAlias = Callable[
+    [ServerConnection, Request], Response | Awaitable[Response | None] | None
+]
+"""A hook called with each handshake request; returning a response answers
+it without upgrading to WebSocket."""
+
+ProcessResponse: TypeAlias = Callable[
+    [ServerConnection, Request, Response], Response | Awaitable[Response | None] | None
+]
+"""A hook called with each handshake response before it is sent; it may modify
+it or return another one."""
+
+SelectSubprotocol: TypeAlias = Callable[
+    [ServerConnection, Sequence[Subprotocol]], Subprotocol | str | None
+]
+"""A hook that picks a subprotocol among those the client offers."""
+
+ExtraHeaders: TypeAlias = HeadersLike | Callable[[str, Headers], HeadersLike]
+"""Headers added to a successful handshake response (legacy API), or a
+callable receiving the request path and headers and returning them."""
+
+
+async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> Response | None:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class Server:
+    """A WebSocket server: what :func:`serve` returns.
+
+    It mirrors :class:`asyncio.Server` (:meth:`close`, :meth:`wait_closed`,
+    :meth:`serve_forever`, :attr:`sockets`...) and knows its WebSocket
+    connections, to close them properly.
+
+    Attributes:
+        server: The underlying :class:`asyncio.Server`, once started.
+        logger: Logger for server-wide events.
+    """
+
+    server: asyncio.Server
+
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[object]],
+        *,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = USER_AGENT,
+        extra_headers: ExtraHeaders | None = None,
+        open_timeout: float | None = 10,
+        close_timeout: float | None = 10,
+        logger: LoggerLike | None = None,
+    ) -> None:
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
+        self.handler = handler
+        self.process_request = process_request
+        self.process_response = process_response
+        self.server_header = server_header
+        self.extra_headers = extra_headers
+        self.open_timeout = open_timeout
+        self.close_timeout = close_timeout
+        if logger is None:
+            logger = logging.getLogger("websockets_typed.server")
+        self.logger: LoggerLike = logger
+        self._handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        self._close_task: asyncio.Task[None] | None = None
+        self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
+
+    def wrap(self, server: asyncio.Server) -> None:
+        """Attach the :class:`asyncio.Server` that accepts TCP connections."""
+        self.server = server
+        for sock in server.sockets:
+            name = sock.getsockname()
+            if sock.family == socket.AF_INET6:
+                self.logger.info("server listening on [%s]:%d", name[0], name[1])
+            elif sock.family == socket.AF_INET:
+                self.logger.info("server listening on %s:%d", name[0], name[1])
+            else:
+                self.logger.info("server listening on %s", name)
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open WebSocket connections; a copy, safe to iterate."""
+        return {connection for connection in self._handlers if connection.state is OPEN}
+
+    # Connections.
+
+    def _start_connection(self, connection: ServerConnection) -> None:
+        self._handlers[connection] = self.loop.create_task(self._handle(connection))
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        """Run one connection: handshake, handler, closing."""
+        try:
+            try:
+                async with asyncio.timeout(self.open_timeout):
+                    await connection.handshake(
+                        self.process_request,
+                        self.process_response,
+                        self.server_header,
+                        self.extra_headers,
+                    )
+            except TimeoutError:
+                connection.logger.info("opening handshake timed out")
+                connection.transport.abort()
+                return
+            except InvalidStatus:
+                # The server chose to answer with a plain HTTP response.
+                await self._wait_closed_or_abort(connection)
+                return
+            except Exception as exc:
+                connection.logger.info("opening handshake failed: %s", exc)
+                connection.logger.debug("opening handshake failed", exc_info=True)
+                await self._wait_closed_or_abort(connection)
+                return
+
+            connection.start_keepalive()
+            try:
+                await self.handler(connection)
+            except ConnectionClosed as exc:
+                # The usual way out of `async for message in connection:
+                # await connection.send(...)` when the peer closes first:
+                # not a bug in the handler.
+                connection.logger.debug("connection handler exited: %s", exc)
+            except Exception:
+                connection.logger.error("connection handler failed", exc_info=True)
+                await connection.close(CloseCode.INTERNAL_ERROR)
+            else:
+                await connection.close()
+        except asyncio.CancelledError:
+            connection.transport.abort()
+            raise
+        finally:
+            del self._handlers[connection]
+
+    async def _wait_closed_or_abort(self, connection: ServerConnection) -> None:
+        """After a rejected handshake, let the client close, then make sure."""
+        try:
+            async with asyncio.timeout(self.close_timeout):
+                await connection.wait_closed()
+        except TimeoutError:
+            connection.transport.abort()
+
+    # Closing.
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting connections and close the server.
+
+        Idempotent. Handshakes in progress get a 503; with
+        ``close_connections``, open connections are closed with 1001 (going
+        away). Then :meth:`wait_closed` waits for every handler to return.
+        """
+        if self._close_task is None:
+            self._close_task = self.loop.create_task(self._close(close_connections))
+
+    async def _close(self, close_connections: bool) -> None:
+        self.logger.info("server closing")
+        self.server.close()
+        if close_connections:
+            closing = [
+                self.loop.create_task(connection.close(CloseCode.GOING_AWAY))
+                for connection in self._handlers
+                if connection.state is OPEN
+            ]
+            if closing:
+                await asyncio.wait(closing)
+        if self._handlers:
+            await asyncio.wait(self._handlers.values())
+        await self.server.wait_closed()
+        self.logger.info("server closed")
+        self._closed_waiter.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the server is closed and every connection handler returned."""
+        await asyncio.shield(self._closed_waiter)
+
+    # The asyncio.Server API.
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs on."""
+        return self.loop
+
+    def is_serving(self) -> bool:
+        """Whether the server accepts new connections."""
+        return self.server.is_serving()
+
+    async def start_serving(self) -> None:
+        """Start accepting connections, for a server created with ``start_serving=False``."""
+        await self.server.start_serving()
+
+    async def serve_forever(self) -> None:
+        """Accept connections until cancelled or closed; when cancelled, close the server.
+
+        Unlike :meth:`asyncio.Server.serve_forever`, closing waits for the
+        WebSocket connections to close with 1001 rather than for them to
+        end on their own.
+        """
+        if not self.server.is_serving():
+            await self.server.start_serving()
+        try:
+            await asyncio.shield(self._closed_waiter)
+        except asyncio.CancelledError:
+            self.close()
+            await self.wait_closed()
+            raise
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets."""
+        return self.server.sockets
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class ServeOptions(TypedDict, total=False):
+    """Options of :func:`serve` and :func:`unix_serve`, with their defaults."""
+
+    origins: Sequence[OriginLike] | None
+    """Acceptable ``Origin`` headers; include ``None`` to accept requests
+    without one. Default: no check."""
+    extensions: Sequence[ServerExtensionFactory] | None
+    """Supported extensions, in order of preference."""
+    subprotocols: Sequence[str] | None
+    """Supported subprotocols, in order of preference."""
+    select_subprotocol: SelectSubprotocol | None
+    """Replaces the default subprotocol selection."""
+    compression: Literal["deflate"] | None
+    """``"deflate"`` (default) enables permessage-deflate; ``None`` disables it."""
+    process_request: ProcessRequest | None
+    """Hook called with each request; may answer it with plain HTTP."""
+    process_response: ProcessResponse | None
+    """Hook called with each response before it is sent."""
+    server_header: str | None
+    """Value of the ``Server`` header; ``None`` omits it."""
+    extra_headers: ExtraHeaders | None
+    """Headers added to successful handshake responses (legacy API)."""
+    open_timeout: float | None
+    """Seconds allowed for the opening handshake (default 10)."""
+    ping_interval: float | None
+    """Seconds between keepalive pings (default 20)."""
+    ping_timeout: float | None
+    """Seconds to wait for a keepalive pong (default 20)."""
+    close_timeout: float | None
+    """Seconds allowed for the closing handshake (default 10)."""
+    max_size: int | None
+    """Largest incoming message in bytes (default 1 MiB)."""
+    max_queue: int | tuple[int | None, int | None] | None
+    """High-water mark of the queue of received frames (default 16)."""
+    write_limit: int | tuple[int, int | None]
+    """High-water mark of the write buffer (default 32 KiB)."""
+    logger: LoggerLike | None
+    """Logger for the server and its connections."""
+    create_connection: type[ServerConnection] | None
+    """Connection class to use, e.g. a subclass of :class:`ServerConnection`."""
+    # Forwarded to the event loop.
+    ssl: ssl_module.SSLContext | None
+    """TLS context: serves ``wss://``."""
+    sock: socket.socket | None
+    """An existing listening socket."""
+    backlog: int
+    """Maximum number of queued TCP connections."""
+    start_serving: bool
+    """Whether to accept connections at once (default ``True``)."""
+    ssl_handshake_timeout: float | None
+    """Seconds allowed for the TLS handshake."""
+    ssl_shutdown_timeout: float | None
+    """Seconds allowed for the TLS shutdown."""
+
+
+class TCPServeOptions(ServeOptions, total=False):
+    """Options of :func:`serve`: :class:`ServeOptions` plus TCP settings."""
+
+    family: int
+    """Address family, e.g. ``socket.AF_INET6``."""
+    flags: int
+    """Flags for ``getaddrinfo``."""
+    reuse_address: bool | None
+    """Reuse a local socket in TIME_WAIT state."""
+    reuse_port: bool | None
+    """Allow several sockets to bind the same port."""
+
+
+class UnixServeOptions(ServeOptions, total=False):
+    """Options of :func:`unix_serve`."""
+
+
+_LOOP_OPTIONS: Final = frozenset(
+    {
+        "ssl",
+        "sock",
+        "backlog",
+        "start_serving",
+        "ssl_handshake_timeout",
+        "ssl_shutdown_timeout",
+        "family",
+        "flags",
+        "reuse_address",
+        "reuse_port",
+    }
+)
+
+
+def _two_arguments(handler: Handler) -> bool:
+    """Tell whether ``handler`` takes the legacy ``(connection, path)`` arguments."""
+    try:
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):  # pragma: no cover - builtins only
+        return False
+    positional = [
+        parameter
+        for parameter in parameters
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(positional) >= 2 or any(
+        parameter.kind is parameter.VAR_POSITIONAL for parameter in parameters
+    )
+
+
+class serve:  # a function for its callers, a class for await and async with
+    """Start a WebSocket server listening on ``host`` and ``port``.
+
+    Await it, or use it as an asynchronous context manager::
+
+        async with serve(handler, "localhost", 8765) as server:
+            await server.serve_forever()
+
+    ``handler`` runs once per connection, once the opening handshake
+    succeeded; the connection closes with 1000 when it returns and with 1011
+    if it raises (the error is logged on ``websockets_typed.server``).
+
+    Args:
+        handler: ``async def handler(connection)``, or the legacy
+            ``async def handler(connection, path)``.
+        host: Interface(s) to listen on; ``None`` for all.
+        port: TCP port.
+        **kwargs: The options of :class:`TCPServeOptions`.
+    """
+
+    @overload
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection], Awaitable[object]],
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        **kwargs: Unpack[TCPServeOptions],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        handler: Callable[[ServerConnection, str], Awaitable[object]],
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        **kwargs: Unpack[TCPServeOptions],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        **kwargs: Unpack[TCPServeOptions],
+    ) -> None:
+        self._handler = handler
+        self._host = host
+        self._port = port
+        # Set by unix_serve().
+        self._unix = False
+        self._unix_path: str | None = None
+        self._options: ServeOptions = kwargs
+        self._server: Server | None = None
+
+    async def _start(self) -> Server:
+        options = self._options
+        handler = self._handler
+        run: Callable[[ServerConnection], Awaitable[object]]
+        if _two_arguments(handler):
+            legacy = cast("Callable[[ServerConnection, str], Awaitable[object]]", handler)
+
+            def modern(connection: ServerConnection) -> Awaitable[object]:
+                return legacy(connection, connection.path)
+
+            run = modern
+        else:
+            run = cast("Callable[[ServerConnection], Awaitable[object]]", handler)
+
+        logger = options.get("logger") or logging.getLogger("websockets_typed.server")
+        server = Server(
+            run,
+            process_request=options.get("process_request"),
+            process_response=options.get("process_response"),
+            server_header=options.get("server_header", USER_AGENT),
+            extra_headers=options.get("extra_headers"),
+            open_timeout=options.get("open_timeout", 10),
+            close_timeout=options.get("close_timeout", 10),
+            logger=logger,
+        )
+        compression = options.get("compression", "deflate")
+        extensions = options.get("extensions")
+        if compression == "deflate":
+            extensions = enable_server_permessage_deflate(extensions)
+        elif compression is not None:
+            raise ValueError(f"unsupported compression: {compression}")
+        select_subprotocol = options.get("select_subprotocol")
+        connection_class = options.get("create_connection") or ServerConnection
+
+        def protocol_factory() -> ServerConnection:
+            adapter = _ConnectionLogger(logger)
+
+            def protocol_select_subprotocol(
+                _: ServerProtocol, offered: Sequence[Subprotocol]
+            ) -> Subprotocol | str | None:
+                # The hook of serve() receives the connection, not the protocol.
+                assert select_subprotocol is not None
+                return select_subprotocol(connection, offered)
+
+            protocol = ServerProtocol(
+                origins=options.get("origins"),
+                extensions=extensions,
+                subprotocols=options.get("subprotocols"),
+                select_subprotocol=None
+                if select_subprotocol is None
+                else protocol_select_subprotocol,
+                max_size=options.get("max_size", 2**20),
+                logger=adapter,
+            )
+            connection = connection_class(
+                protocol,
+                server,
+                ping_interval=options.get("ping_interval", 20),
+                ping_timeout=options.get("ping_timeout", 20),
+                close_timeout=options.get("close_timeout", 10),
+                max_queue=options.get("max_queue", 16),
+                write_limit=options.get("write_limit", 2**15),
+            )
+            adapter.connection = connection
+            return connection
+
+        # Typed by the TypedDict of options; the loop's overloads can't see that.
+        loop_options: dict[str, Any] = {
+            name: value for name, value in options.items() if name in _LOOP_OPTIONS
+        }
+        loop = asyncio.get_running_loop()
+        asyncio_server: asyncio.Server
+        if self._unix:
+            asyncio_server = await loop.create_unix_server(
+                protocol_factory,
+                self._unix_path,
+                **loop_options,
+            )
+        else:
+            # host may be a sequence with port None: the overloads can't say so.
+            create_server = cast("Callable[..., Awaitable[asyncio.Server]]", loop.create_server)
+            asyncio_server = await create_server(
+                protocol_factory, self._host, self._port, **loop_options
+            )
+        server.wrap(asyncio_server)
+        self._server = server
+        return server
+
+    def __await__(self) -> Generator[object, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@overload
+def unix_serve(
+    handler: Callable[[ServerConnection], Awaitable[object]],
+    path: str | None = None,
+    **kwargs: Unpack[UnixServeOptions],
+) -> serve: ...
+
+
+@overload
+def unix_serve(
+    handler: Callable[[ServerConnection, str], Awaitable[object]],
+    path: str | None = None,
+    **kwargs: Unpack[UnixServeOptions],
+) -> serve: ...
+
+
+def unix_serve(
+    handler: Handler,
+    path: str | None = None,
+    **kwargs: Unpack[UnixServeOptions],
+) -> serve:
+    """Start a WebSocket server listening on a Unix socket.
+
+    Like :func:`serve`, e.g. behind a reverse proxy on the same machine.
+
+    Args:
+        handler: The connection handler.
+        path: Path of the Unix socket; ``None`` with ``sock``.
+        **kwargs: The options of :class:`UnixServeOptions`.
+    """
+    server = serve(handler, **kwargs)
+    server._unix = True
+    server._unix_path = path
+    return server
+
+
+class _ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
+    """Adds the connection id and remote address to every record.
+
+    They are available to formatters as ``%(connection_id)s`` and
+    ``%(remote_address)s``, and the connection itself as ``websocket``.
+    """
+
+    def __init__(self, logger: LoggerLike) -> None:
+        base = logger if isinstance(logger, logging.Logger) else logger.logger
+        super().__init__(base)
+        self.connection: Connection | None = None
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        connection = self.connection
+        extra = kwargs.setdefault("extra", {})
+        if connection is not None:
+            extra.setdefault("websocket", connection)
+            extra.setdefault("connection_id", str(connection.id))
+            try:
+                extra.setdefault("remote_address", connection.remote_address)
+            except AttributeError:  # before connection_made()
+                extra.setdefault("remote_address", None)
+        return msg, kwargs
