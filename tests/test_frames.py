@@ -22,6 +22,7 @@ from websockets_typed.frames import (
     CloseCode,
     Frame,
     Opcode,
+    _mask_key,
     apply_mask,
     encode_data,
     is_valid_close_code,
@@ -469,3 +470,28 @@ def test_encode_data() -> None:
     assert encode_data(memoryview(b"x")) == b"x"
     with pytest.raises(TypeError):
         encode_data(42)  # type: ignore[arg-type]
+
+
+# Masking keys (RFC 6455, 5.3: unpredictable, from a strong source of entropy).
+
+
+def test_mask_keys_are_four_fresh_bytes() -> None:
+    keys = [_mask_key() for _ in range(3000)]  # spans several refills of the pool
+    assert all(len(key) == 4 for key in keys)
+    # 3000 random 32-bit keys collide with probability about 0.1%.
+    assert len(set(keys)) > 2990
+
+
+def test_forked_child_draws_its_own_keys() -> None:
+    _mask_key()  # make sure the parent has a pool
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.write(write_end, _mask_key())
+        os._exit(0)
+    os.close(write_end)
+    child_key = os.read(read_end, 4)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    # Without a reset on fork, the child would return the parent's next key.
+    assert child_key != _mask_key()

@@ -44,6 +44,7 @@ __all__ = [
     "py_apply_mask",
     "serialize_close",
     "serialize_frame",
+    "serialize_payload",
 ]
 
 
@@ -413,7 +414,15 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
         | (0x20 if frame.rsv2 else 0)
         | (0x10 if frame.rsv3 else 0)
     )
-    data = frame.data
+    return serialize_payload(head1, frame.data, mask)
+
+
+def serialize_payload(head1: int, data: bytes, mask: bool) -> list[bytes]:
+    """Return a frame on the wire from its first header byte and its payload.
+
+    The fast path of :func:`serialize_frame`, for callers that know the
+    header bits and have no :class:`Frame` to build.
+    """
     length = len(data)
     mask_bit = 0x80 if mask else 0
     if length < 126:
@@ -423,14 +432,40 @@ def serialize_frame(frame: Frame, *, mask: bool) -> list[bytes]:
     else:
         header = _HEADER_LONG.pack(head1, mask_bit | 127, length)
     if mask:
-        # RFC 6455, 5.3: the masking key "MUST be derived from a strong
-        # source of entropy".
-        key = os.urandom(4)
+        key = _mask_key()
         header += key
         data = apply_mask(data, key)
     if length < _JOIN_THRESHOLD:
         return [header + data]
     return [header, data]
+
+
+# RFC 6455, 5.3: the masking key "MUST be derived from a strong source of
+# entropy". Keys come from os.urandom(), read in batches: one system call per
+# 1024 frames rather than one per frame.
+_KEY_POOL_SIZE: Final = 4096
+_key_pool = b""
+_key_offset = 0
+
+
+def _mask_key() -> bytes:
+    """Return 4 random bytes for a masking key."""
+    global _key_pool, _key_offset  # noqa: PLW0603  # a per-process pool, reset on fork
+    offset = _key_offset
+    if offset >= len(_key_pool):
+        _key_pool = os.urandom(_KEY_POOL_SIZE)
+        offset = 0
+    _key_offset = offset + 4
+    return _key_pool[offset : offset + 4]
+
+
+def _reset_key_pool() -> None:
+    """Forget the pool in a forked child: two processes must not share keys."""
+    global _key_pool, _key_offset
+    _key_pool, _key_offset = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_key_pool)
 
 
 @attrs.frozen

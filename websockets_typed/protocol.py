@@ -46,6 +46,7 @@ from .frames import (
     Opcode,
     parse_frame,
     serialize_frame,
+    serialize_payload,
 )
 from .http11 import Request, Response
 from .typing import BytesLike, LoggerLike, Subprotocol
@@ -419,7 +420,13 @@ class Protocol:
             raise ProtocolError("expected a continuation frame")
         if not fin:
             self._send_opcode = opcode
-        self._send_frame(Frame(opcode, _as_bytes(data), fin))
+        if self.extensions or self._debug:
+            self._send_frame(Frame(opcode, _as_bytes(data), fin))
+        else:
+            # The hot path: no Frame to build when nothing needs one.
+            self._writes += serialize_payload(
+                opcode | 0x80 if fin else opcode, _as_bytes(data), self._mask_outgoing
+            )
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Send a Close frame, starting the closing handshake.

@@ -320,9 +320,12 @@ class Connection(asyncio.Protocol):
             raise TypeError("data must be str, bytes, iterable, or async iterable")
 
     async def _send_frame(self, opcode: Opcode, data: BytesLike) -> None:
-        while self._fragmented_send_waiter is not None:
-            await asyncio.shield(self._fragmented_send_waiter)
-        await self._check_can_send()
+        # The common case, on the hot path, doesn't await anything before
+        # writing: no fragmented message in progress, connection open.
+        if self._fragmented_send_waiter is not None:
+            await self._wait_for_fragmented_send()
+        if self.protocol.state is not OPEN:
+            raise await self._closed_exception()
         if opcode is Opcode.TEXT:
             self.protocol.send_text(data)
         else:

@@ -142,7 +142,21 @@ class Assembler:
         """
         self._start()
         try:
-            frame = await self._next_frame()
+            frames = self._frames
+            # Wait here rather than in _next_frame(): on the hot path, a
+            # message in one frame, that saves a coroutine per message.
+            while not frames:
+                if self._closed:
+                    raise EOFError("stream of frames ended")
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            frame = frames.popleft()
+            if self._paused and self.low is not None and len(frames) <= self.low:
+                self._paused = False
+                self._resume()
             opcode = frame.opcode
             if frame.fin:
                 data = frame.data
