@@ -52,19 +52,31 @@ class Opcode(enum.IntEnum):
     """Frame opcodes (RFC 6455, section 5.2)."""
 
     CONT = 0x0
+    """A continuation of a fragmented message."""
     TEXT = 0x1
+    """A text message, or its first fragment: UTF-8 data."""
     BINARY = 0x2
+    """A binary message, or its first fragment."""
     CLOSE = 0x8
+    """Starts or answers the closing handshake."""
     PING = 0x9
+    """Asks the peer for a Pong with the same payload."""
     PONG = 0xA
+    """Answers a Ping, or serves as a one-way heartbeat."""
 
 
 OP_CONT: Final = Opcode.CONT
+"""Alias of :attr:`Opcode.CONT` (legacy API)."""
 OP_TEXT: Final = Opcode.TEXT
+"""Alias of :attr:`Opcode.TEXT` (legacy API)."""
 OP_BINARY: Final = Opcode.BINARY
+"""Alias of :attr:`Opcode.BINARY` (legacy API)."""
 OP_CLOSE: Final = Opcode.CLOSE
+"""Alias of :attr:`Opcode.CLOSE` (legacy API)."""
 OP_PING: Final = Opcode.PING
+"""Alias of :attr:`Opcode.PING` (legacy API)."""
 OP_PONG: Final = Opcode.PONG
+"""Alias of :attr:`Opcode.PONG` (legacy API)."""
 
 DATA_OPCODES: Final = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
 """Opcodes of frames that carry (parts of) messages."""
@@ -83,21 +95,36 @@ class CloseCode(enum.IntEnum):
     """Close codes registered with IANA (RFC 6455, section 7.4)."""
 
     NORMAL_CLOSURE = 1000
+    """The purpose of the connection is fulfilled."""
     GOING_AWAY = 1001
+    """The endpoint goes away: a server shutting down, a browser leaving the page."""
     PROTOCOL_ERROR = 1002
+    """The peer broke the protocol."""
     UNSUPPORTED_DATA = 1003
+    """The endpoint cannot accept this type of data, e.g. binary."""
     # 1004 is reserved.
     NO_STATUS_RCVD = 1005
+    """Stands for a Close frame without a code; never sent on the wire."""
     ABNORMAL_CLOSURE = 1006
+    """Stands for a connection lost without a Close frame; never sent on the wire."""
     INVALID_DATA = 1007
+    """A message's data does not match its type, e.g. invalid UTF-8 in text."""
     POLICY_VIOLATION = 1008
+    """A message violates the endpoint's policy."""
     MESSAGE_TOO_BIG = 1009
+    """A message is larger than the endpoint accepts."""
     MANDATORY_EXTENSION = 1010
+    """The client needs an extension that the server did not negotiate."""
     INTERNAL_ERROR = 1011
+    """An unexpected condition, e.g. an exception in a handler."""
     SERVICE_RESTART = 1012
+    """The server is restarting."""
     TRY_AGAIN_LATER = 1013
+    """The server is overloaded; the client may reconnect later."""
     BAD_GATEWAY = 1014
+    """A gateway or proxy received an invalid response upstream."""
     TLS_HANDSHAKE = 1015
+    """Stands for a failed TLS handshake; never sent on the wire."""
 
 
 CLOSE_CODE_EXPLANATIONS: Final[dict[int, str]] = {

@@ -76,26 +76,38 @@ class Side(enum.IntEnum):
     """Which end of the connection a :class:`Protocol` implements."""
 
     SERVER = 0
+    """The end that accepts connections."""
     CLIENT = 1
+    """The end that opens connections."""
 
 
 SERVER: Final = Side.SERVER
+"""Alias of :attr:`Side.SERVER`."""
 CLIENT: Final = Side.CLIENT
+"""Alias of :attr:`Side.CLIENT`."""
 
 
 class State(enum.IntEnum):
     """The state of a WebSocket connection (RFC 6455, 4.1, 4.2, 7.1.3, 7.1.4)."""
 
     CONNECTING = 0
+    """The opening handshake is in progress, or failed."""
     OPEN = 1
+    """The opening handshake succeeded: messages may flow both ways."""
     CLOSING = 2
+    """A Close frame was sent or received: the closing handshake is in progress."""
     CLOSED = 3
+    """The TCP connection is closed."""
 
 
 CONNECTING: Final = State.CONNECTING
+"""Alias of :attr:`State.CONNECTING`."""
 OPEN: Final = State.OPEN
+"""Alias of :attr:`State.OPEN`."""
 CLOSING: Final = State.CLOSING
+"""Alias of :attr:`State.CLOSING`."""
 CLOSED: Final = State.CLOSED
+"""Alias of :attr:`State.CLOSED`."""
 
 
 class Transition(enum.Enum):

@@ -70,7 +70,8 @@ class Connection(asyncio.Protocol):
         protocol: The sans-I/O protocol.
         request: The opening handshake request.
         response: The opening handshake response.
-        latency: Round-trip time of the last keepalive ping, in seconds.
+        latency: Round-trip time of the last ping answered by a pong, keepalive
+            or not, in seconds; 0 until then.
     """
 
     def __init__(
