@@ -79,26 +79,30 @@ def create_test_server(host: str, port: int) -> serve:
     return serve(handler, host, port, process_request=process_request)
 
 
+def _url_host(address: str) -> str:
+    """Write the address a server listens on as the host part of a URL to open."""
+    if address in ("0.0.0.0", "::"):
+        # Listening on every interface: this machine is reachable as localhost.
+        return "localhost"
+    # RFC 3986, 3.2.2: an IPv6 address is written between brackets.
+    return f"[{address}]" if ":" in address else address
+
+
 async def run_test_server(host: str, port: int) -> None:
     """Run the test server until SIGINT or SIGTERM, then close it cleanly.
 
     Clients get a Close frame with 1001 (going away) on shutdown.
     """
     loop = asyncio.get_running_loop()
-    stop: asyncio.Future[None] = loop.create_future()
-
-    def request_stop() -> None:
-        if not stop.done():
-            stop.set_result(None)
-
+    stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, request_stop)
+        loop.add_signal_handler(signum, stop.set)
     async with create_test_server(host, port) as server:
-        bound = server.sockets[0].getsockname()
-        url_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        print(f"Test server running: open http://{url_host}:{bound[1]}/ in a browser", flush=True)
-        print(f"WebSocket endpoints: ws://{url_host}:{bound[1]}/echo and /chat", flush=True)
-        await stop
+        bound_host, bound_port = server.sockets[0].getsockname()[:2]
+        base = f"{_url_host(bound_host)}:{bound_port}"
+        print(f"Test server running: open http://{base}/ in a browser", flush=True)
+        print(f"WebSocket endpoints: ws://{base}/echo and ws://{base}/chat", flush=True)
+        await stop.wait()
         print("Shutting down...", flush=True)
     print("Server stopped.", flush=True)
 
@@ -109,6 +113,7 @@ INDEX_HTML: Final = """\
 <head>
 <meta charset="utf-8">
 <title>websockets_typed test server</title>
+<link rel="icon" href="data:,">
 <style>
   body { font-family: system-ui, sans-serif; max-width: 48rem; margin: 2rem auto; padding: 0 1rem; }
   section { border: 1px solid #ccc; border-radius: 6px; padding: 1rem; margin-bottom: 1.5rem; }

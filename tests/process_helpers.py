@@ -1,0 +1,204 @@
+"""Run the examples and the command line as programs, for the tests that need them.
+
+tests/test_examples.py, tests/test_cli.py and tests/test_browser.py start
+servers as subprocesses on free ports, wait until they accept connections,
+talk to them, then stop them with a signal and check that they exit cleanly.
+
+Subprocesses run with warnings as errors, unbuffered output (tests read it
+as it comes) and without asyncio's debug mode, whose slow-callback warnings
+would make "nothing on stderr" flaky on a busy machine. When the test run
+measures coverage, each subprocess measures its own into a data file that
+pytest-cov combines at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncGenerator, Generator, Sequence
+from pathlib import Path
+
+import coverage
+
+__all__ = [
+    "EXAMPLES",
+    "ROOT",
+    "RunningServer",
+    "child_env",
+    "free_port",
+    "python_command",
+    "running_server",
+    "running_server_sync",
+    "stop_sync",
+    "wait_for_port_sync",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+# Upper bound for a program to start or to stop; generous for a busy CI machine.
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """Return a TCP port that nothing listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess: see the module docstring."""
+    env = dict(os.environ)
+    env.pop("PYTHONASYNCIODEBUG", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    cov = coverage.Coverage.current()
+    if cov is not None and cov.config.config_file:
+        env["COVERAGE_PROCESS_START"] = str(cov.config.config_file)
+        data_file = Path(cov.config.data_file).resolve()
+        env["COVERAGE_FILE"] = f"{data_file}.subprocess.{uuid.uuid4().hex}"
+    env.update(extra)
+    return env
+
+
+def python_command(*args: str | Path) -> list[str]:
+    """Command line running Python with ``args``, warnings as errors."""
+    return [sys.executable, "-W", "error", *map(str, args)]
+
+
+class RunningServer:
+    """A server program running as a subprocess, on ``port``."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.port = port
+        self.stdout = ""
+        self.stderr = ""
+
+    async def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Send ``signum``, wait for the exit; keep the output; return the exit status."""
+        if self.process.returncode is None:
+            self.process.send_signal(signum)
+        stdout, stderr = await asyncio.wait_for(self.process.communicate(), STOP_TIMEOUT)
+        self.stdout, self.stderr = stdout.decode(), stderr.decode()
+        assert self.process.returncode is not None
+        return self.process.returncode
+
+    async def stop_cleanly(self, signum: int = signal.SIGTERM) -> str:
+        """Stop with ``signum``, check exit status 0 and an empty stderr; return stdout."""
+        returncode = await self.stop(signum)
+        assert returncode == 0, self.stderr
+        assert self.stderr == ""
+        return self.stdout
+
+
+async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.returncode is not None:
+            raise AssertionError(f"the server exited with status {process.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            # Polling: there is no event to await for "a process started listening".
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    args: Sequence[str | Path],
+    port: int,
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+) -> AsyncGenerator[RunningServer]:
+    """Run ``python args`` until the block ends; yield it once ``port`` accepts connections.
+
+    The block may stop it with :meth:`RunningServer.stop`; otherwise it is
+    killed at the end.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *python_command(*args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        env=child_env(PORT=str(port)) if env is None else env,
+    )
+    server = RunningServer(process, port)
+    try:
+        try:
+            await _wait_for_port(port, process)
+        except (OSError, AssertionError) as exc:
+            await server.stop(signal.SIGKILL)
+            raise AssertionError(f"the server didn't start: {exc}\n{server.stderr}") from None
+        yield server
+    finally:
+        if process.returncode is None:
+            await server.stop(signal.SIGKILL)
+
+
+def wait_for_port_sync(port: int, process: subprocess.Popen[str]) -> None:
+    """Wait until ``port`` accepts connections, or fail if ``process`` exits first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with status {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # polling, as in _wait_for_port
+        else:
+            return
+
+
+def stop_sync(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> tuple[str, str]:
+    """Send ``signum`` to ``process`` and return its stdout and stderr once it exits."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        return process.communicate(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
+@contextlib.contextmanager
+def running_server_sync(args: Sequence[str | Path], port: int) -> Generator[subprocess.Popen[str]]:
+    """Like :func:`running_server`, without asyncio; check a clean exit at the end."""
+    process = subprocess.Popen(
+        python_command(*args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=child_env(PORT=str(port)),
+        text=True,
+    )
+    try:
+        wait_for_port_sync(port, process)
+        yield process
+    except BaseException:
+        stop_sync(process, signal.SIGKILL)
+        raise
+    _, stderr = stop_sync(process)
+    assert process.returncode == 0, stderr
+    assert stderr == ""
