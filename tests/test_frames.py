@@ -206,6 +206,24 @@ def test_parse_rejects_64_bit_length_with_msb_set() -> None:
         parse_frame(bytearray(b"\x82\x7f\x80" + bytes(7)), mask=False)
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"\x82\x7e\x00\x00",
+        b"\x82\x7e\x00\x7d",
+        b"\x82\x7f" + (0).to_bytes(8, "big"),
+        b"\x82\x7f" + (125).to_bytes(8, "big"),
+        b"\x82\x7f" + (65535).to_bytes(8, "big"),
+    ],
+    ids=["0-on-16-bits", "125-on-16-bits", "0-on-64-bits", "125-on-64-bits", "65535-on-64-bits"],
+)
+def test_parse_rejects_non_minimal_length(header: bytes) -> None:
+    # RFC 6455, 5.2: "the minimal number of bytes MUST be used to encode the
+    # length"; rejected from the header alone.
+    with pytest.raises(ProtocolError, match=r"payload length \d+ not encoded on"):
+        parse_frame(bytearray(header), mask=False)
+
+
 @pytest.mark.parametrize("opcode", sorted(CTRL_OPCODES))
 def test_parse_rejects_long_control_frame(opcode: Opcode) -> None:
     # RFC 6455, 5.5: at most 125 bytes; rejected from the header alone.

@@ -344,8 +344,8 @@ def parse_frame(
 
     Raises:
         ProtocolError: If the opcode is unknown, the masking is wrong, the
-            length is not a valid 63-bit integer, or a control frame is
-            fragmented or too long.
+            length is not a valid 63-bit integer or not encoded on the
+            fewest bytes, or a control frame is fragmented or too long.
         PayloadTooBig: If the payload is larger than ``max_size``.
     """
     available = len(buffer)
@@ -368,6 +368,10 @@ def parse_frame(
         if available < 4:
             return None
         length = (buffer[2] << 8) | buffer[3]
+        # RFC 6455, 5.2: "the minimal number of bytes MUST be used to encode
+        # the length". A frame breaking that MUST isn't a valid frame.
+        if length < 126:
+            raise ProtocolError(f"payload length {length} not encoded on 7 bits")
         offset = 4
     else:
         if available < 10:
@@ -375,6 +379,8 @@ def parse_frame(
         (length,) = _UINT64.unpack_from(buffer, 2)
         if length >> 63:
             raise ProtocolError("payload length has the most significant bit set")
+        if length < 65536:
+            raise ProtocolError(f"payload length {length} not encoded on 7 or 16 bits")
         offset = 10
 
     if opcode >= 8:
