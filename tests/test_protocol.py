@@ -263,6 +263,21 @@ def test_receive_fragments_over_max_size(factory: Factory) -> None:
 
 
 @pytest.mark.parametrize("factory", SIDES)
+def test_oversized_continuation_header_reports_the_message_size(factory: Factory) -> None:
+    """The frame is checked against what is left of the budget, but the error
+    speaks of the message and of max_size, not of the remaining budget."""
+    protocol = factory(max_size=100)
+    receive(protocol, binary(bytes(60), fin=False))
+    protocol.receive_data(wire(protocol, cont(bytes(50)))[:6])
+    assert_received(protocol, binary(bytes(60), fin=False))
+    assert_failing(
+        protocol, CloseCode.MESSAGE_TOO_BIG, "message of 110 bytes exceeds the limit of 100 bytes"
+    )
+    assert isinstance(protocol.parser_exc, PayloadTooBig)
+    assert (protocol.parser_exc.max_size, protocol.parser_exc.size) == (100, 110)
+
+
+@pytest.mark.parametrize("factory", SIDES)
 def test_max_size_counts_each_message_separately(factory: Factory) -> None:
     protocol = factory(max_size=100)
     receive(protocol, binary(bytes(60), fin=False), cont(bytes(40)), binary(bytes(60), fin=False))

@@ -608,6 +608,11 @@ class Protocol:
         except UnicodeDecodeError as exc:
             self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         except PayloadTooBig as exc:
+            if max_size is not None and exc.max_size != max_size:
+                # The frame was checked against what is left of max_size for
+                # this message: report the message and the limit instead.
+                size = None if exc.size is None else self._recv_size + exc.size
+                exc = PayloadTooBig(max_size, size)
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
         except Exception as exc:
             # A bug, most likely in an extension: log it, don't hide it.
