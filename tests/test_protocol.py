@@ -332,6 +332,139 @@ def test_invalid_utf8_fails_at_the_fragment_holding_it(factory: Factory) -> None
 
 
 @pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("split", [1, 2])
+def test_surrogate_fails_at_its_second_byte(factory: Factory, split: int) -> None:
+    """ED A0 starts a surrogate, never valid (RFC 3629, 3): no need to wait
+    for the third byte, which CPython's decoder alone would do."""
+    protocol = factory()
+    receive(protocol, text("ok", fin=False), cont(b"\xed\xa0"[:split], fin=False))
+    if split == 1:
+        assert_sent(protocol)
+        receive(protocol, cont(b"\xa0", fin=False))
+    assert_failing(
+        protocol, CloseCode.INVALID_DATA, f"invalid continuation byte at position {split - 1}"
+    )
+    assert isinstance(protocol.parser_exc, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_surrogate_in_first_fragment(factory: Factory) -> None:
+    protocol = factory()
+    receive(protocol, Frame(Opcode.TEXT, b"ok\xed\xbf", fin=False))
+    assert_failing(protocol, CloseCode.INVALID_DATA, "invalid continuation byte at position 3")
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("data", [b"\xed\x9f\xbf", b"\xee\x80\x80"], ids=["d7ff", "e000"])
+def test_neighbours_of_surrogates_split_across_fragments(factory: Factory, data: bytes) -> None:
+    protocol = factory()
+    receive(protocol, Frame(Opcode.TEXT, data[:2], fin=False), cont(data[2:]))
+    assert len(protocol.events_received()) == 2
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7])
+def test_invalid_utf8_fails_before_its_frame_is_complete(factory: Factory, chunk: int) -> None:
+    """Fail fast inside a frame: the rest of the frame never needs to come."""
+    protocol = factory()
+    payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"never" * 10
+    data = wire(protocol, Frame(Opcode.TEXT, payload))
+    end = len(data) - len(payload) + len("κόσμε".encode()) + 2  # through \x90
+    for start in range(0, end, chunk):
+        assert_sent(protocol)
+        protocol.receive_data(data[start : min(start + chunk, end)])
+    assert_received(protocol)
+    assert_failing(protocol, CloseCode.INVALID_DATA)
+    assert isinstance(protocol.parser_exc, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_invalid_utf8_fails_before_its_continuation_frame_is_complete(factory: Factory) -> None:
+    protocol = factory()
+    receive(protocol, text("caf", fin=False))
+    data = wire(protocol, cont(b"\xc3 and more"))
+    protocol.receive_data(data[: len(data) - len(b" and more")])
+    assert_sent(protocol)
+    protocol.receive_data(data[len(data) - len(b" and more") :][:1])
+    assert_failing(protocol, CloseCode.INVALID_DATA)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_valid_frames_arriving_byte_by_byte(factory: Factory) -> None:
+    protocol = factory()
+    frames = [
+        text("κόσμε 😀", fin=False),
+        cont("é".encode()[:1], fin=False),
+        cont("é".encode()[1:] + "漢字".encode()),
+        text("a" * 200),
+    ]
+    data = b"".join(wire(protocol, frame) for frame in frames)
+    for index in range(len(data)):
+        protocol.receive_data(data[index : index + 1])
+    assert_received(protocol, *frames)
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_partial_text_validation_is_linear(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each byte of a frame arriving in pieces is validated once before the
+    frame is complete, however many pieces there are."""
+    import codecs
+
+    import websockets_typed.protocol
+
+    decoded: list[int] = []
+    base = codecs.getincrementaldecoder("utf-8")
+
+    class CountingDecoder(base):  # type: ignore[valid-type,misc]  # pyright: ignore[reportUntypedBaseClass]
+        def decode(self, input: bytes, final: bool = False) -> str:
+            decoded.append(len(input))
+            return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+
+    monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
+    protocol = factory(max_size=None)
+    payload = "κόσμε".encode() * 10_000
+    data = wire(protocol, Frame(Opcode.TEXT, payload))
+    for start in range(0, len(data), 1000):
+        protocol.receive_data(data[start : start + 1000])
+    assert_received(protocol, Frame(Opcode.TEXT, payload))
+    # Everything but the last piece, which completes the frame.
+    assert sum(decoded) == len(payload) - (len(data) % 1000 or 1000)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_partial_text_after_a_complete_frame_starts_afresh(factory: Factory) -> None:
+    """The state of a frame validated in pieces doesn't leak into the next frame."""
+    protocol = factory()
+    first = wire(protocol, Frame(Opcode.TEXT, b"ab\xc3\xa9"))
+    second = wire(protocol, Frame(Opcode.TEXT, "é!".encode()))
+    protocol.receive_data(first[:-1])
+    protocol.receive_data(first[-1:] + second[:-2])
+    protocol.receive_data(second[-2:])
+    assert_received(protocol, Frame(Opcode.TEXT, "abé".encode()), Frame(Opcode.TEXT, "é!".encode()))
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_partial_text_inside_a_fragmented_message_is_left_to_the_frame_check(
+    factory: Factory,
+) -> None:
+    """A Text frame inside a fragmented message is a protocol error (1002),
+    whatever its payload: it's reported once its header is complete."""
+    protocol = factory()
+    receive(protocol, binary(b"a", fin=False))
+    data = wire(protocol, Frame(Opcode.TEXT, b"\xff" * 10))
+    protocol.receive_data(data[:-1])
+    assert_received(protocol, binary(b"a", fin=False))
+    assert_sent(protocol)
+    protocol.receive_data(data[-1:])
+    assert_failing(protocol, CloseCode.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("factory", SIDES)
 def test_truncated_character_at_end_of_message(factory: Factory) -> None:
     protocol = factory()
     receive(protocol, text("a", fin=False), cont(b"\xe2\x82"))

@@ -44,6 +44,7 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
+    apply_mask,
     parse_frame,
     serialize_frame,
     serialize_payload,
@@ -235,6 +236,11 @@ class Protocol:
         self._recv_opcode: Opcode | None = None
         self._recv_size = 0
         self._recv_utf8: codecs.IncrementalDecoder | None = None
+        # Text frame being received, validated before it is complete so that
+        # invalid UTF-8 fails at once: a copy of the decoder's state, and how
+        # many payload bytes it has seen.
+        self._partial_utf8: codecs.IncrementalDecoder | None = None
+        self._partial_size = 0
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
 
@@ -596,7 +602,12 @@ class Protocol:
                     max_size=None if max_size is None else max_size - self._recv_size,
                 )
                 if frame is None:
+                    if not self.extensions:
+                        self._validate_partial_text()
                     return
+                if self._partial_utf8 is not None:
+                    # It validated the beginning of this frame.
+                    self._partial_utf8 = None
                 if self._debug:
                     self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
@@ -622,6 +633,51 @@ class Protocol:
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:
         self.parser_exc = exc
         self.fail(code, reason)
+
+    def _validate_partial_text(self) -> None:
+        """Validate the part received of an incomplete text frame (RFC 6455, 8.1).
+
+        Invalid UTF-8 then fails the connection as soon as it arrives, even
+        if the rest of the frame never comes. Each byte is validated once
+        here and once more when the frame is complete. Compressed payloads
+        are validated once inflated, frame by frame: this runs only when no
+        extension is negotiated.
+
+        Raises:
+            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
+        """
+        # parse_frame() returned None: the buffer holds the start of one
+        # frame, whose header it checked if it is complete.
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return
+        opcode = buffer[0] & 0x0F
+        if opcode == Opcode.TEXT:
+            if self._recv_opcode is not None:
+                return  # a protocol error, reported once the frame is complete
+        elif opcode != Opcode.CONT or self._recv_utf8 is None:
+            return
+        length = buffer[1] & 0x7F
+        offset = 2 if length < 126 else 4 if length == 126 else 10
+        if self._mask_incoming:
+            offset += 4
+        decoder = self._partial_utf8
+        # Payload bytes validated already; none if this frame is new.
+        done = 0 if decoder is None else self._partial_size
+        if len(buffer) <= offset + done:
+            return
+        data: BytesLike = buffer[offset + done :]
+        if self._mask_incoming:
+            key = bytes(buffer[offset - 4 : offset])
+            shift = done % 4
+            data = apply_mask(data, key[shift:] + key[:shift])
+        if decoder is None:
+            decoder = self._partial_utf8 = _UTF8_DECODER()
+            if opcode == Opcode.CONT:
+                assert self._recv_utf8 is not None
+                decoder.setstate(self._recv_utf8.getstate())
+        _decode_utf8(decoder, data)
+        self._partial_size = len(buffer) - offset
 
     def _receive_frame(self, frame: Frame) -> None:
         """Apply the rules about sequences of frames (RFC 6455, 5.4 to 5.6)."""
@@ -655,8 +711,8 @@ class Protocol:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
                 if opcode is Opcode.TEXT:
-                    self._recv_utf8 = codecs.getincrementaldecoder("utf-8")()
-                    self._recv_utf8.decode(data)
+                    self._recv_utf8 = _UTF8_DECODER()
+                    _decode_utf8(self._recv_utf8, data)
 
         elif opcode is Opcode.CONT:
             if self._recv_opcode is None:
@@ -668,7 +724,10 @@ class Protocol:
             # Text is validated fragment by fragment, so that invalid UTF-8
             # fails the connection as soon as the frame holding it arrives.
             if self._recv_utf8 is not None:
-                self._recv_utf8.decode(data, frame.fin)
+                if frame.fin:
+                    self._recv_utf8.decode(data, True)
+                else:
+                    _decode_utf8(self._recv_utf8, data)
             if frame.fin:
                 self._recv_opcode = None
                 self._recv_size = 0
@@ -711,6 +770,27 @@ class Protocol:
         # connection should be closed, a peer discards any further data
         # received." A fragmented message in progress is abandoned.
         self._stop_parsing()
+
+
+_UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
+
+
+def _decode_utf8(decoder: codecs.IncrementalDecoder, data: BytesLike) -> None:
+    """Feed a part of a text to ``decoder``, which fails on the first invalid byte.
+
+    Raises:
+        UnicodeDecodeError: If the text so far cannot be valid UTF-8.
+    """
+    decoder.decode(data)
+    # CPython's decoder fails on every invalid byte at once, except the
+    # second byte of a surrogate, ED A0 to ED BF, which it only rejects with
+    # the third. Surrogates are not valid UTF-8 (RFC 3629, 3).
+    pending = decoder.getstate()[0]
+    if len(pending) > 1 and pending[0] == 0xED and pending[1] > 0x9F:
+        position = len(data) - len(pending) + 1
+        raise UnicodeDecodeError(
+            "utf-8", bytes(data), position, position + 1, "invalid continuation byte"
+        )
 
 
 def _as_bytes(data: BytesLike) -> bytes:
