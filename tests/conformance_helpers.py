@@ -92,6 +92,8 @@ CLIENT_ACCEPT: Final = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 _GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SYNC_TAIL: Final = b"\x00\x00\xff\xff"
+# Output per call when inflating: smaller than the margin of far_repeats().
+_INFLATE_STEP: Final = 256
 
 
 def accept_for(key: str) -> str:
@@ -375,11 +377,132 @@ def parse_deflate_response(value: str) -> DeflateParams:
     )
 
 
+# Deflate with a 256-byte window (RFC 1951), which zlib cannot compress with.
+
+# Length codes 257 to 285: (first length, extra bits); RFC 1951, 3.2.5.
+_LENGTH_CODES: Final = (
+    *((3 + index, 0) for index in range(8)),
+    *((11 + 2 * index, 1) for index in range(4)),
+    *((19 + 4 * index, 2) for index in range(4)),
+    *((35 + 8 * index, 3) for index in range(4)),
+    *((67 + 16 * index, 4) for index in range(4)),
+    *((131 + 32 * index, 5) for index in range(4)),
+    (258, 0),
+)
+# Distance codes 0 to 15, enough for distances up to 256.
+_DISTANCE_CODES: Final = (
+    (1, 0), (2, 0), (3, 0), (4, 0), (5, 1), (7, 1), (9, 2), (13, 2),
+    (17, 3), (25, 3), (33, 4), (49, 4), (65, 5), (97, 5), (129, 6), (193, 6),
+)  # fmt: skip
+
+
+class _Bits:
+    """A deflate bit stream: bits fill each byte from its least significant bit."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.size = 0
+
+    def add(self, value: int, size: int) -> None:
+        """Append ``size`` bits of ``value``, least significant first (fields, extra bits)."""
+        self.value |= value << self.size
+        self.size += size
+
+    def add_code(self, code: int, size: int) -> None:
+        """Append a Huffman code, most significant bit first (RFC 1951, 3.1.1)."""
+        self.add(int(f"{code:0{size}b}"[::-1], 2), size)
+
+    def to_bytes(self) -> bytes:
+        """The stream so far, padded with zero bits to a whole byte."""
+        return self.value.to_bytes((self.size + 7) // 8, "little")
+
+
+def _add_symbol(bits: _Bits, symbol: int) -> None:
+    """Append a literal/length symbol with the fixed Huffman codes (RFC 1951, 3.2.6)."""
+    if symbol < 144:
+        bits.add_code(0x30 + symbol, 8)
+    elif symbol < 256:
+        bits.add_code(0x190 + symbol - 144, 9)
+    elif symbol < 280:
+        bits.add_code(symbol - 256, 7)
+    else:
+        bits.add_code(0xC0 + symbol - 280, 8)
+
+
+def _add_match(bits: _Bits, length: int, distance: int) -> None:
+    for index in range(len(_LENGTH_CODES) - 1, -1, -1):
+        base, extra = _LENGTH_CODES[index]
+        if base <= length:
+            _add_symbol(bits, 257 + index)
+            bits.add(length - base, extra)
+            break
+    for index in range(len(_DISTANCE_CODES) - 1, -1, -1):
+        base, extra = _DISTANCE_CODES[index]
+        if base <= distance:
+            bits.add_code(index, 5)
+            bits.add(distance - base, extra)
+            break
+
+
+class Deflate256:
+    """A raw deflate compressor with a 256-byte window: RFC 7692's 8 window bits.
+
+    zlib refuses to compress with fewer than 9 bits, so this writes fixed
+    Huffman blocks by hand, with a greedy search for the longest match at a
+    distance of at most 256 bytes, across messages unless ``no_context``.
+    Distances reach exactly 256, the limit that an 8-bit window allows.
+    """
+
+    WINDOW: Final = 256
+
+    def __init__(self) -> None:
+        self._history = b""
+
+    def reset(self) -> None:
+        """Forget the window: the next message starts with an empty one."""
+        self._history = b""
+
+    def compress_sync(self, data: bytes) -> bytes:
+        """Compress ``data`` into a fixed block followed by a sync flush (an empty stored block)."""
+        bits = _Bits()
+        bits.add(0, 1)  # BFINAL
+        bits.add(1, 2)  # BTYPE 01: fixed Huffman codes
+        stream = self._history + data
+        position = len(self._history)
+        while position < len(stream):
+            length, distance = self._longest_match(stream, position)
+            if length >= 3:
+                _add_match(bits, length, distance)
+                position += length
+            else:
+                _add_symbol(bits, stream[position])
+                position += 1
+        _add_symbol(bits, 256)  # end of block
+        bits.add(0, 3)  # BFINAL 0, BTYPE 00: stored, then LEN and NLEN, byte-aligned
+        self._history = stream[-self.WINDOW :]
+        return bits.to_bytes() + _SYNC_TAIL
+
+    def _longest_match(self, stream: bytes, position: int) -> tuple[int, int]:
+        best_length, best_distance = 0, 0
+        limit = min(258, len(stream) - position)
+        for distance in range(1, min(self.WINDOW, position) + 1):
+            start = position - distance
+            length = 0
+            while length < limit and stream[start + length] == stream[position + length]:
+                length += 1
+            if length > best_length:
+                best_length, best_distance = length, distance
+                if length == limit:
+                    break
+        return best_length, best_distance
+
+
 class RawDeflate:
     """permessage-deflate as the raw peer does it, with zlib (RFC 7692, 7.2).
 
     Args:
-        compress_bits: Window of our compressor, 9 to 15.
+        compress_bits: Window of our compressor, 8 to 15; 8 uses
+            :class:`Deflate256`, since zlib cannot.
         compress_no_context: Start each outgoing message with an empty window.
         decompress_bits: Window of our decompressor, 8 to 15: exactly what the
             peer may use, so that a peer using more fails decompression.
@@ -398,8 +521,20 @@ class RawDeflate:
         self.compress_no_context = compress_no_context
         self.decompress_bits = decompress_bits
         self.decompress_no_context = decompress_no_context
-        self._compressor = zlib.compressobj(wbits=-compress_bits)
+        self._deflate256 = Deflate256()
+        self._compressor = self._new_compressor()
         self._decompressor = zlib.decompressobj(wbits=-decompress_bits)
+
+    def _new_compressor(self) -> zlib._Compress | None:
+        if self.compress_bits == 8:
+            self._deflate256.reset()
+            return None
+        return zlib.compressobj(wbits=-self.compress_bits)
+
+    def _compress_sync(self, data: bytes) -> bytes:
+        if self._compressor is None:
+            return self._deflate256.compress_sync(data)
+        return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
     def compress(self, fragments: Sequence[bytes]) -> list[bytes]:
         """Compress a message given as fragments into one payload per frame.
@@ -409,10 +544,10 @@ class RawDeflate:
         (RFC 7692, 7.2.1).
         """
         if self.compress_no_context:
-            self._compressor = zlib.compressobj(wbits=-self.compress_bits)
+            self._compressor = self._new_compressor()
         payloads: list[bytes] = []
         for fragment in fragments:
-            data = self._compressor.compress(fragment) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            data = self._compress_sync(fragment)
             assert data.endswith(_SYNC_TAIL)
             payloads.append(data)
         payloads[-1] = payloads[-1][: -len(_SYNC_TAIL)]
@@ -431,8 +566,18 @@ class RawDeflate:
         """
         if self.decompress_no_context:
             self._decompressor = zlib.decompressobj(wbits=-self.decompress_bits)
+        decompressor = self._decompressor
         data = b"".join(payloads) + _SYNC_TAIL
-        return self._decompressor.decompress(data)
+        # zlib resolves a distance from its window or from the output of the
+        # current call: a few bytes per call make the window the only source,
+        # so that a distance beyond it fails, as the RFC requires.
+        output: list[bytes] = []
+        while True:
+            chunk = decompressor.decompress(data, _INFLATE_STEP)
+            output.append(chunk)
+            data = decompressor.unconsumed_tail
+            if not data and not chunk:
+                return b"".join(output)
 
 
 # The raw peer.
@@ -691,6 +836,7 @@ class RawPeer:
         await self.expect_close(code, reason)
         if self.is_client:
             await self.expect_eof()
+            await self.close()
             return
         if linger:
             await self.expect_no_eof()
@@ -796,12 +942,14 @@ class RawServer:
         """A ws:// URI for this server."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def accept(self, *, extensions: str | None = None) -> RawPeer:
+    async def accept(self, *, extensions: str | None = None, parse: bool = True) -> RawPeer:
         """Take the next connection and answer its handshake with a 101 (RFC 6455, 4.2.2).
 
         Args:
             extensions: The value of a Sec-WebSocket-Extensions header to
                 answer with, if any: a permessage-deflate response.
+            parse: Whether to set up permessage-deflate from ``extensions``;
+                ``False`` sends any header, valid or not, as it is.
         """
         async with asyncio.timeout(TIMEOUT):
             reader, writer = await self._accepted.get()
@@ -817,6 +965,7 @@ class RawServer:
         deflate = None
         if extensions is not None:
             lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+        if extensions is not None and parse:
             params = parse_deflate_response(extensions)
             deflate = RawDeflate(
                 compress_bits=params.server_max_window_bits or 15,
