@@ -59,13 +59,20 @@ def handshake_response(
 
 def open_server(**kwargs: int | None) -> ServerProtocol:
     """A server connection past its opening handshake."""
-    return ServerProtocol(state=State.OPEN, max_size=kwargs.get("max_size", 2**20))
+    return ServerProtocol(
+        state=State.OPEN,
+        max_size=kwargs.get("max_size", 2**20),
+        max_fragments=kwargs.get("max_fragments", 2**16),
+    )
 
 
 def open_client(**kwargs: int | None) -> ClientProtocol:
     """A client connection past its opening handshake."""
     return ClientProtocol(
-        parse_uri("ws://example.com/"), state=State.OPEN, max_size=kwargs.get("max_size", 2**20)
+        parse_uri("ws://example.com/"),
+        state=State.OPEN,
+        max_size=kwargs.get("max_size", 2**20),
+        max_fragments=kwargs.get("max_fragments", 2**16),
     )
 
 

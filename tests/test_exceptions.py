@@ -32,6 +32,7 @@ from websockets_typed.exceptions import (
     PayloadTooBig,
     ProtocolError,
     SecurityError,
+    TooManyFragments,
     WebSocketException,
     WebSocketProtocolError,
 )
@@ -86,6 +87,7 @@ from websockets_typed.http11 import Response
         (PayloadTooBig(1024), "message exceeds the limit of 1024 bytes"),
         (PayloadTooBig(1024, 2048), "message of 2048 bytes exceeds the limit of 1024 bytes"),
         (ProtocolError("bad"), "bad"),
+        (TooManyFragments(64), "message has more than 64 fragments"),
     ],
 )
 def test_str(exception: Exception, text: str) -> None:

@@ -27,6 +27,7 @@ from websockets_typed.exceptions import (
     InvalidState,
     PayloadTooBig,
     ProtocolError,
+    TooManyFragments,
 )
 from websockets_typed.extensions.base import Extension
 from websockets_typed.frames import Close, CloseCode, Frame, Opcode
@@ -290,6 +291,79 @@ def test_no_max_size(factory: Factory) -> None:
     protocol = factory(max_size=None)
     receive(protocol, binary(bytes(2**21)))
     assert_received(protocol, binary(bytes(2**21)))
+
+
+# Fragment limit: a message in too many frames fails with 1009.
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("payload", [b"", b"x"], ids=["empty", "one-byte"])
+def test_receive_message_of_max_fragments(factory: Factory, payload: bytes) -> None:
+    protocol = factory(max_fragments=10)
+    frames = [binary(payload, fin=False)] + [cont(payload, fin=False)] * 8 + [cont(payload)]
+    receive(protocol, *frames)
+    assert_received(protocol, *frames)
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("payload", [b"", b"x"], ids=["empty", "one-byte"])
+def test_receive_message_over_max_fragments(factory: Factory, payload: bytes) -> None:
+    """The frame one over the limit fails the connection: the message can't
+    finish, and the rest of a flood isn't even parsed."""
+    protocol = factory(max_fragments=10)
+    frames = [text("x", fin=False)] + [cont(payload, fin=False)] * 20
+    protocol.receive_data(b"".join(wire(protocol, frame) for frame in frames))
+    assert_received(protocol, *frames[:10])
+    assert_failing(protocol, CloseCode.MESSAGE_TOO_BIG, "message has more than 10 fragments")
+    assert isinstance(protocol.parser_exc, TooManyFragments)
+    assert protocol.parser_exc.max_fragments == 10
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_max_fragments_counts_each_message_separately(factory: Factory) -> None:
+    protocol = factory(max_fragments=3)
+    message = [binary(b"a", fin=False), cont(b"b", fin=False), cont(b"c")]
+    receive(protocol, *message, *message, text("whole"), *message)
+    assert len(protocol.events_received()) == 10
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_max_fragments_of_one_forbids_fragmentation(factory: Factory) -> None:
+    protocol = factory(max_fragments=1)
+    receive(protocol, text("whole"), binary(b"start", fin=False), cont(b"end"))
+    assert_received(protocol, text("whole"), binary(b"start", fin=False))
+    assert_failing(protocol, CloseCode.MESSAGE_TOO_BIG, "message has more than 1 fragments")
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_no_max_fragments(factory: Factory) -> None:
+    protocol = factory(max_fragments=None)
+    frames = [binary(b"", fin=False)] + [cont(b"", fin=False)] * 100_000 + [cont(b"end")]
+    protocol.receive_data(b"".join(wire(protocol, frame) for frame in frames))
+    assert len(protocol.events_received()) == len(frames)
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_changing_max_fragments_applies_to_the_next_message(factory: Factory) -> None:
+    protocol = factory(max_fragments=2)
+    receive(protocol, binary(b"a", fin=False))
+    protocol.max_fragments = 100
+    receive(protocol, cont(b"b", fin=False), cont(b"c", fin=False))
+    assert_failing(protocol, CloseCode.MESSAGE_TOO_BIG, "message has more than 2 fragments")
+
+
+def test_default_max_fragments() -> None:
+    assert ServerProtocol().max_fragments == 2**16
+    assert ClientProtocol(parse_uri("ws://example.com/")).max_fragments == 2**16
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_max_fragments_must_be_positive(value: int) -> None:
+    with pytest.raises(ValueError, match="max_fragments must be at least 1"):
+        ServerProtocol(max_fragments=value)
 
 
 # UTF-8 (RFC 6455, 8.1).

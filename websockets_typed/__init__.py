@@ -41,6 +41,7 @@ from .exceptions import (
     PayloadTooBig,
     ProtocolError,
     SecurityError,
+    TooManyFragments,
     WebSocketException,
     WebSocketProtocolError,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "State",
     "StatusLike",
     "Subprotocol",
+    "TooManyFragments",
     "WebSocketException",
     "WebSocketProtocolError",
     "WebSocketURI",

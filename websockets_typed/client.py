@@ -43,6 +43,8 @@ class ClientProtocol(Protocol):
         subprotocols: Subprotocols to offer, in order of preference.
         state: Initial state.
         max_size: Largest incoming message in bytes; ``None`` for no limit.
+        max_fragments: Largest number of frames in an incoming message;
+            ``None`` for no limit.
         logger: Logger for this connection.
 
     Attributes:
@@ -68,9 +70,12 @@ class ClientProtocol(Protocol):
         subprotocols: Sequence[str] | None = None,
         state: State = CONNECTING,
         max_size: int | None = 2**20,
+        max_fragments: int | None = 2**16,
         logger: LoggerLike | None = None,
     ) -> None:
-        super().__init__(CLIENT, state=state, max_size=max_size, logger=logger)
+        super().__init__(
+            CLIENT, state=state, max_size=max_size, max_fragments=max_fragments, logger=logger
+        )
         if subprotocols is not None:
             validate_subprotocols(subprotocols)
         self.wsuri = uri

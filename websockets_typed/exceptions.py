@@ -26,6 +26,7 @@ Every exception the library raises on purpose derives from
     │   └── CancelHandshake            (legacy API)
     ├── ProtocolError                  (alias: WebSocketProtocolError)
     ├── PayloadTooBig
+    ├── TooManyFragments
     ├── InvalidState
     └── ConcurrencyError               (also a RuntimeError)
 
@@ -71,6 +72,7 @@ __all__ = [
     "PayloadTooBig",
     "ProtocolError",
     "SecurityError",
+    "TooManyFragments",
     "WebSocketException",
     "WebSocketProtocolError",
 ]
@@ -391,6 +393,25 @@ class PayloadTooBig(WebSocketException):
         if self.size is None:
             return f"message exceeds the limit of {self.max_size} bytes"
         return f"message of {self.size} bytes exceeds the limit of {self.max_size} bytes"
+
+
+class TooManyFragments(WebSocketException):
+    """Raised when a message is split into more than ``max_fragments`` frames.
+
+    A flood of tiny or empty fragments could otherwise keep one message
+    unfinished forever, each fragment costing a frame's worth of work and
+    memory. The connection fails with 1009 (message too big).
+
+    Attributes:
+        max_fragments: The limit, in frames per message.
+    """
+
+    def __init__(self, max_fragments: int) -> None:
+        super().__init__(max_fragments)
+        self.max_fragments = max_fragments
+
+    def __str__(self) -> str:
+        return f"message has more than {self.max_fragments} fragments"
 
 
 class InvalidState(WebSocketException, AssertionError):

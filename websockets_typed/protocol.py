@@ -24,6 +24,7 @@ from __future__ import annotations
 import codecs
 import enum
 import logging
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import Final, TypeAlias
@@ -36,6 +37,7 @@ from .exceptions import (
     InvalidState,
     PayloadTooBig,
     ProtocolError,
+    TooManyFragments,
 )
 from .extensions.base import Extension
 from .frames import (
@@ -160,6 +162,10 @@ class Protocol:
         max_size: Largest incoming message, in bytes, after decompression;
             ``None`` disables the limit. Larger messages close the connection
             with 1009.
+        max_fragments: Largest number of frames in an incoming message;
+            ``None`` disables the limit. A message split into more frames
+            closes the connection with 1009, so that a flood of tiny or empty
+            fragments cannot keep a message unfinished forever.
         logger: Logger for this connection; defaults to
             ``websockets_typed.server`` or ``websockets_typed.client``.
 
@@ -168,6 +174,8 @@ class Protocol:
         logger: Logger for this connection.
         side: Which end of the connection this is.
         max_size: Largest incoming message, in bytes.
+        max_fragments: Largest number of frames in an incoming message; a
+            change applies from the next message.
         extensions: Extensions negotiated in the opening handshake.
         subprotocol: Subprotocol negotiated in the opening handshake.
         handshake_exc: Why the opening handshake failed; ``None`` if it
@@ -184,6 +192,7 @@ class Protocol:
     logger: LoggerLike
     side: Side
     max_size: int | None
+    max_fragments: int | None
     extensions: list[Extension]
     subprotocol: Subprotocol | None
     handshake_exc: Exception | None
@@ -198,8 +207,11 @@ class Protocol:
         *,
         state: State = CONNECTING,
         max_size: int | None = 2**20,
+        max_fragments: int | None = 2**16,
         logger: LoggerLike | None = None,
     ) -> None:
+        if max_fragments is not None and max_fragments < 1:
+            raise ValueError("max_fragments must be at least 1")
         self.id = uuid.uuid4()
         if logger is None:
             logger = logging.getLogger(f"websockets_typed.{side.name.lower()}")
@@ -209,6 +221,7 @@ class Protocol:
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self.side = side
         self.max_size = max_size
+        self.max_fragments = max_fragments
         self.extensions = []
         self.subprotocol = None
         self.handshake_exc = None
@@ -235,6 +248,9 @@ class Protocol:
         # and the UTF-8 decoder validating it if it is text.
         self._recv_opcode: Opcode | None = None
         self._recv_size = 0
+        # The limit on its number of frames, and how many more it may have.
+        self._recv_max_fragments = 0
+        self._recv_frames_left = 0
         self._recv_utf8: codecs.IncrementalDecoder | None = None
         # Text frame being received, validated before it is complete so that
         # invalid UTF-8 fails at once: a copy of the decoder's state, and how
@@ -618,6 +634,8 @@ class Protocol:
             self._fail_parsing(exc, CloseCode.PROTOCOL_ERROR, str(exc))
         except UnicodeDecodeError as exc:
             self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        except TooManyFragments as exc:
+            self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
         except PayloadTooBig as exc:
             if max_size is not None and exc.max_size != max_size:
                 # The frame was checked against what is left of max_size for
@@ -710,6 +728,8 @@ class Protocol:
             else:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
+                limit = self._recv_max_fragments = self.max_fragments or sys.maxsize
+                self._recv_frames_left = limit - 1
                 if opcode is Opcode.TEXT:
                     self._recv_utf8 = _UTF8_DECODER()
                     _decode_utf8(self._recv_utf8, data)
@@ -717,6 +737,11 @@ class Protocol:
         elif opcode is Opcode.CONT:
             if self._recv_opcode is None:
                 raise ProtocolError("unexpected continuation frame")
+            # One comparison per fragment: the limit was read at the start
+            # of the message.
+            self._recv_frames_left -= 1
+            if self._recv_frames_left < 0:
+                raise TooManyFragments(self._recv_max_fragments)
             data = frame.data
             size = self._recv_size + len(data)
             if self.max_size is not None and size > self.max_size:

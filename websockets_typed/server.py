@@ -60,6 +60,8 @@ class ServerProtocol(Protocol):
             this protocol and the subprotocols the client offers.
         state: Initial state.
         max_size: Largest incoming message in bytes; ``None`` for no limit.
+        max_fragments: Largest number of frames in an incoming message;
+            ``None`` for no limit.
         logger: Logger for this connection.
 
     Attributes:
@@ -83,9 +85,12 @@ class ServerProtocol(Protocol):
         select_subprotocol: SelectSubprotocol | None = None,
         state: State = CONNECTING,
         max_size: int | None = 2**20,
+        max_fragments: int | None = 2**16,
         logger: LoggerLike | None = None,
     ) -> None:
-        super().__init__(SERVER, state=state, max_size=max_size, logger=logger)
+        super().__init__(
+            SERVER, state=state, max_size=max_size, max_fragments=max_fragments, logger=logger
+        )
         self.origins = origins
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [

@@ -169,6 +169,8 @@ class ConnectOptions(TypedDict, total=False):
     """Seconds allowed for the closing handshake (default 10)."""
     max_size: int | None
     """Largest incoming message in bytes (default 1 MiB)."""
+    max_fragments: int | None
+    """Largest number of frames in an incoming message (default 65536)."""
     max_queue: int | tuple[int | None, int | None] | None
     """High-water mark of the queue of received frames (default 16)."""
     write_limit: int | tuple[int, int | None]
@@ -321,6 +323,7 @@ class connect:  # a function for its callers, a class for await, async with and 
             extensions=extensions,
             subprotocols=options.get("subprotocols"),
             max_size=options.get("max_size", 2**20),
+            max_fragments=options.get("max_fragments", 2**16),
             logger=logger,
         )
         new_connection = connection_class(
