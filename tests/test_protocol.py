@@ -629,6 +629,90 @@ def test_ping_answered_after_sending_close(factory: Factory) -> None:
     assert_sent(protocol, Frame(Opcode.PING, b"me too"))
 
 
+# Pongs paused while the write buffer is full: only the latest Ping is answered.
+
+
+def pings(*payloads: bytes) -> list[Frame]:
+    return [Frame(Opcode.PING, payload) for payload in payloads]
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_paused_pongs_answer_only_the_latest_ping(factory: Factory) -> None:
+    """RFC 6455, 5.5.3: "an endpoint MAY elect to send a Pong frame for only
+    the most recently processed Ping frame"."""
+    protocol = factory()
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"1", b"2", b"3"))
+    assert_received(protocol, *pings(b"1", b"2", b"3"))
+    assert_sent(protocol)
+    protocol.resume_pongs()
+    assert_sent(protocol, Frame(Opcode.PONG, b"3"))
+    # Resumed: every Ping is answered again.
+    receive(protocol, *pings(b"4", b"5"))
+    assert_sent(protocol, Frame(Opcode.PONG, b"4"), Frame(Opcode.PONG, b"5"))
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_resume_pongs_without_ping(factory: Factory) -> None:
+    protocol = factory()
+    protocol.pause_pongs()
+    protocol.resume_pongs()
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_paused_pong_is_sent_before_answering_a_close(factory: Factory) -> None:
+    """The Ping came before the Close frame, so it still gets its Pong (5.5.2)."""
+    protocol = factory()
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"before close"), close_frame(1000))
+    writes = sent(protocol)
+    assert writes[:2] == [Frame(Opcode.PONG, b"before close"), close_frame(1000)]
+    protocol.resume_pongs()
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("how", ["send_close", "fail"])
+def test_paused_pong_is_sent_before_our_close(factory: Factory, how: str) -> None:
+    protocol = factory()
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"before close"))
+    if how == "send_close":
+        protocol.send_close(1001)
+    else:
+        protocol.fail(1011)
+    writes = sent(protocol)
+    assert writes[:2] == [
+        Frame(Opcode.PONG, b"before close"),
+        close_frame(1001 if how == "send_close" else 1011),
+    ]
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_paused_pong_after_our_close_is_sent_on_resume(factory: Factory) -> None:
+    protocol = factory()
+    protocol.send_close(1000)
+    sent(protocol)
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"crossing"))
+    assert_sent(protocol)
+    protocol.resume_pongs()
+    assert_sent(protocol, Frame(Opcode.PONG, b"crossing"))
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_paused_pong_is_dropped_once_the_connection_closed(factory: Factory) -> None:
+    protocol = factory()
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"too late"))
+    protocol.receive_eof()
+    sent(protocol)
+    assert_state(protocol, State.CLOSED)
+    protocol.resume_pongs()
+    assert_sent(protocol)
+
+
 @pytest.mark.parametrize("factory", SIDES)
 def test_no_control_frames_after_close_received(factory: Factory) -> None:
     protocol = factory()

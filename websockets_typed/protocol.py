@@ -259,6 +259,9 @@ class Protocol:
         self._partial_size = 0
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
+        # While Pongs are paused, the payload of the latest Ping to answer.
+        self._pongs_paused = False
+        self._pending_pong: bytes | None = None
 
     # Public state.
 
@@ -526,6 +529,34 @@ class Protocol:
             raise ProtocolError("control frame too long")
         self._send_frame(Frame(opcode, _as_bytes(data)))
 
+    def pause_pongs(self) -> None:
+        """Stop answering Pings at once; :meth:`resume_pongs` answers the latest one.
+
+        Call it when the write buffer is above its high-water mark: a peer
+        sending Pings faster than the network carries Pongs then cannot grow
+        the buffer without bound. RFC 6455, 5.5.3 allows answering only the
+        most recent of several Pings.
+        """
+        self._pongs_paused = True
+
+    def resume_pongs(self) -> None:
+        """Answer Pings again, starting with the latest one received while paused.
+
+        Then call :meth:`data_to_send`.
+        """
+        self._pongs_paused = False
+        self._send_pending_pong()
+
+    def _send_pending_pong(self) -> None:
+        data = self._pending_pong
+        if data is None:
+            return
+        self._pending_pong = None
+        # The Ping arrived before any Close frame; but the Pong can't follow
+        # our EOF, and nothing can be sent once the connection is closed.
+        if self._state is OPEN or (self._state is CLOSING and not self._eof_sent):
+            self._send_frame(Frame(Opcode.PONG, data))
+
     def fail(self, code: int, reason: str = "") -> None:
         """Fail the WebSocket connection (RFC 6455, 7.1.7).
 
@@ -580,6 +611,8 @@ class Protocol:
         self._writes += serialize_frame(frame, mask=self._mask_outgoing)
 
     def _send_close(self, close: Close, data: bytes) -> None:
+        # A Ping received earlier is answered before the Close frame.
+        self._send_pending_pong()
         self._send_frame(Frame(Opcode.CLOSE, data))
         self.close_sent = close
         if self._state is OPEN:
@@ -764,7 +797,12 @@ class Protocol:
             # RFC 6455, 5.5.2: "Upon receipt of a Ping frame, an endpoint
             # MUST send a Pong frame in response, unless it already received
             # a Close frame." Being here means no Close frame was received.
-            self._send_frame(Frame(Opcode.PONG, frame.data))
+            if self._pongs_paused:
+                # 5.5.3: it "MAY elect to send a Pong frame for only the most
+                # recently processed Ping frame".
+                self._pending_pong = frame.data
+            else:
+                self._send_frame(Frame(Opcode.PONG, frame.data))
 
         elif opcode is Opcode.CLOSE:
             self._receive_close(frame)
@@ -775,6 +813,8 @@ class Protocol:
     def _receive_close(self, frame: Frame) -> None:
         # RFC 6455, 7.1.5 and 7.1.6: the close code and reason.
         close = Close.parse(frame.data)
+        # A Ping received before this Close frame still gets its Pong.
+        self._send_pending_pong()
         self.close_rcvd = close
         if self._state is OPEN:
             # RFC 6455, 5.5.1: "If an endpoint receives a Close frame and did

@@ -643,12 +643,19 @@ class Connection(asyncio.Protocol):
         return self.logger.isEnabledFor(logging.DEBUG)
 
     def pause_writing(self) -> None:
-        """The write buffer is above its high-water mark: make send() wait."""
+        """The write buffer is above its high-water mark: make send() wait.
+
+        Pings are then answered only once the buffer drains, with a single
+        Pong for the latest one, so that a Ping flood can't grow the buffer.
+        """
         self._writing_paused = True
+        self.protocol.pause_pongs()
 
     def resume_writing(self) -> None:
         """The write buffer drained below its low-water mark: wake send()."""
         self._writing_paused = False
+        self.protocol.resume_pongs()
+        self._write_pending()
         while self._drain_waiters:
             waiter = self._drain_waiters.popleft()
             if not waiter.done():
