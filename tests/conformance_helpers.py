@@ -21,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import socket
 import struct
 import zlib
 from collections.abc import AsyncGenerator, Sequence
@@ -865,18 +866,31 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]
     return first, headers
 
 
-async def open_raw_client(port: int, *, offer: str | None = None, path: str = "/") -> RawPeer:
+async def open_raw_client(
+    port: int, *, offer: str | None = None, path: str = "/", rcvbuf: int | None = None
+) -> RawPeer:
     """Connect to a server and perform the opening handshake by hand (RFC 6455, 4.1).
 
     Args:
         port: The server's port on 127.0.0.1.
         offer: The value of a Sec-WebSocket-Extensions header to send, if any.
         path: The request target.
+        rcvbuf: Size of the socket's receive buffer, to make a slow reader.
 
     Raises:
         AssertionError: If the server does not accept the handshake.
     """
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        # Before connecting: the TCP window is negotiated then.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    reader, writer = await asyncio.open_connection(sock=sock)
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: 127.0.0.1:{port}",
@@ -914,7 +928,8 @@ async def open_raw_client(port: int, *, offer: str | None = None, path: str = "/
 class RawServer:
     """A listening socket that performs the server side of handshakes by hand."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, rcvbuf: int | None = None) -> None:
+        self._rcvbuf = rcvbuf
         self._accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             asyncio.Queue()
         )
@@ -928,7 +943,12 @@ class RawServer:
             self._writers.append(writer)
             await self._accepted.put((reader, writer))
 
-        self._server = await asyncio.start_server(on_connection, "127.0.0.1", 0)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self._rcvbuf is not None:
+            # Accepted sockets inherit it, before the TCP window is negotiated.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._rcvbuf)
+        sock.bind(("127.0.0.1", 0))
+        self._server = await asyncio.start_server(on_connection, sock=sock)
 
     @property
     def port(self) -> int:
@@ -1013,6 +1033,8 @@ async def open_peer(
     server_extensions: Sequence[ServerExtensionFactory] | None = None,
     client_extensions: Sequence[ClientExtensionFactory] | None = None,
     max_size: int | None = 2**20,
+    max_fragments: int | None = 2**16,
+    rcvbuf: int | None = None,
 ) -> AsyncGenerator[RawPeer]:
     """Connect a raw peer to an echo endpoint of the package.
 
@@ -1025,7 +1047,8 @@ async def open_peer(
     Compression is off unless ``offer`` (the raw client's
     Sec-WebSocket-Extensions, to test the server) or ``response`` (the raw
     server's answer, to test the client, whose offer comes from
-    ``client_extensions``) negotiates it.
+    ``client_extensions``) negotiates it. ``rcvbuf`` sets the raw peer's
+    socket receive buffer, to make it a slow reader.
     """
     if side == "server":
         connections: asyncio.Queue[ServerConnection] = asyncio.Queue()
@@ -1043,9 +1066,10 @@ async def open_peer(
             ping_interval=None,
             close_timeout=TIMEOUT,
             max_size=max_size,
+            max_fragments=max_fragments,
         ) as server:
             port: int = server.sockets[0].getsockname()[1]
-            peer = await open_raw_client(port, offer=offer)
+            peer = await open_raw_client(port, offer=offer, rcvbuf=rcvbuf)
             try:
                 async with asyncio.timeout(TIMEOUT):
                     peer.ours = await connections.get()
@@ -1053,7 +1077,7 @@ async def open_peer(
             finally:
                 await peer.close()
     else:
-        raw_server = RawServer()
+        raw_server = RawServer(rcvbuf=rcvbuf)
         await raw_server.start()
         try:
             async with asyncio.timeout(TIMEOUT):
@@ -1065,6 +1089,7 @@ async def open_peer(
                         ping_interval=None,
                         close_timeout=TIMEOUT,
                         max_size=max_size,
+                        max_fragments=max_fragments,
                     )
                 )
                 peer = await raw_server.accept(extensions=response)

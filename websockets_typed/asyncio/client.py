@@ -135,6 +135,16 @@ class ClientConnection(Connection):
         if not self._response_rcvd.done():
             self._response_rcvd.set_result(None)
 
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the protocol; notice invalid responses at once.
+
+        A response that can't be parsed fails the handshake without waiting
+        for the server to close the connection, which it may never do.
+        """
+        super().data_received(data)
+        if self.protocol.handshake_exc is not None and not self._response_rcvd.done():
+            self._response_rcvd.set_result(None)
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Wake the handshake if it was still waiting for the response."""
         super().connection_lost(exc)
