@@ -35,8 +35,6 @@ from websockets_typed.exceptions import ConnectionClosed
 from websockets_typed.extensions.base import ClientExtensionFactory, ServerExtensionFactory
 
 __all__ = [
-    "CLIENT_ACCEPT",
-    "CLIENT_KEY",
     "INVALID_CLOSE_CODES",
     "INVALID_UTF8",
     "LINGER",
@@ -46,22 +44,23 @@ __all__ = [
     "OP_PING",
     "OP_PONG",
     "OP_TEXT",
+    "SIDES",
     "TIMEOUT",
     "VALID_CLOSE_CODES",
     "VALID_UTF8",
-    "DeflateParams",
+    "Deflate256",
     "RawDeflate",
     "RawFrame",
     "RawPeer",
     "RawServer",
-    "accept_for",
+    "Side",
     "build_frame",
     "close_payload",
     "far_repeats",
     "first_invalid_utf8_byte",
+    "open_peer",
     "open_raw_client",
     "parse_deflate_response",
-    "xor_mask",
 ]
 
 # Opcodes (RFC 6455, 5.2), as plain integers: the raw peer also sends the
@@ -86,10 +85,10 @@ LINGER: Final = 0.05
 """Seconds during which a client must *not* close the TCP connection: the
 server closes it first (RFC 6455, 7.1.1). Far below the clients' close_timeout."""
 
-CLIENT_KEY: Final = "dGhlIHNhbXBsZSBub25jZQ=="
+_CLIENT_KEY: Final = "dGhlIHNhbXBsZSBub25jZQ=="
 """The Sec-WebSocket-Key of the example handshake (RFC 6455, 1.3)."""
-CLIENT_ACCEPT: Final = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-"""The Sec-WebSocket-Accept answering :data:`CLIENT_KEY`, as printed in RFC 6455, 1.3."""
+_CLIENT_ACCEPT: Final = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+"""The Sec-WebSocket-Accept answering :data:`_CLIENT_KEY`, as printed in RFC 6455, 1.3."""
 
 _GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _SYNC_TAIL: Final = b"\x00\x00\xff\xff"
@@ -97,7 +96,7 @@ _SYNC_TAIL: Final = b"\x00\x00\xff\xff"
 _INFLATE_STEP: Final = 256
 
 
-def accept_for(key: str) -> str:
+def _accept_for(key: str) -> str:
     """Compute Sec-WebSocket-Accept for ``key`` (RFC 6455, 4.2.2, step 5.4)."""
     return base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
 
@@ -105,7 +104,7 @@ def accept_for(key: str) -> str:
 # Frames.
 
 
-def xor_mask(data: bytes, key: bytes) -> bytes:
+def _xor_mask(data: bytes, key: bytes) -> bytes:
     """Mask or unmask ``data`` with the 4-byte ``key`` (RFC 6455, 5.3), as one big-integer XOR."""
     size = len(data)
     if size == 0:
@@ -154,7 +153,7 @@ def build_frame(
         header = struct.pack("!BBQ", head1, mask_bit | 127, length)
     if mask_key is None:
         return header + payload
-    return header + mask_key + xor_mask(payload, mask_key)
+    return header + mask_key + _xor_mask(payload, mask_key)
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ async def _read_frame(reader: asyncio.StreamReader) -> RawFrame:
     key = await reader.readexactly(4) if masked else b""
     payload = await reader.readexactly(length)
     if masked:
-        payload = xor_mask(payload, key)
+        payload = _xor_mask(payload, key)
     return RawFrame(
         opcode=head1 & 0x0F,
         payload=payload,
@@ -327,7 +326,7 @@ def far_repeats(window_bits: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class DeflateParams:
+class _DeflateParams:
     """Parameters of a permessage-deflate response (RFC 7692, 7.1)."""
 
     server_no_context_takeover: bool = False
@@ -349,7 +348,7 @@ class DeflateParams:
         return "; ".join(parts)
 
 
-def parse_deflate_response(value: str) -> DeflateParams:
+def parse_deflate_response(value: str) -> _DeflateParams:
     """Parse a Sec-WebSocket-Extensions header holding one permessage-deflate response.
 
     Raises:
@@ -370,7 +369,7 @@ def parse_deflate_response(value: str) -> DeflateParams:
     }, value
     server_bits = found.get("server_max_window_bits")
     client_bits = found.get("client_max_window_bits")
-    return DeflateParams(
+    return _DeflateParams(
         server_no_context_takeover="server_no_context_takeover" in found,
         client_no_context_takeover="client_no_context_takeover" in found,
         server_max_window_bits=None if server_bits is None else int(server_bits),
@@ -896,7 +895,7 @@ async def open_raw_client(
         f"Host: 127.0.0.1:{port}",
         "Upgrade: websocket",
         "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {CLIENT_KEY}",
+        f"Sec-WebSocket-Key: {_CLIENT_KEY}",
         "Sec-WebSocket-Version: 13",
     ]
     if offer is not None:
@@ -907,7 +906,7 @@ async def open_raw_client(
         assert status.startswith("HTTP/1.1 101 "), status
         assert headers["upgrade"].lower() == "websocket", headers
         assert "upgrade" in headers["connection"].lower(), headers
-        assert headers["sec-websocket-accept"] == CLIENT_ACCEPT, headers
+        assert headers["sec-websocket-accept"] == _CLIENT_ACCEPT, headers
     except BaseException:
         writer.close()
         await writer.wait_closed()
@@ -980,7 +979,7 @@ class RawServer:
             "HTTP/1.1 101 Switching Protocols",
             "Upgrade: websocket",
             "Connection: Upgrade",
-            f"Sec-WebSocket-Accept: {accept_for(headers['sec-websocket-key'])}",
+            f"Sec-WebSocket-Accept: {_accept_for(headers['sec-websocket-key'])}",
         ]
         deflate = None
         if extensions is not None:

@@ -24,6 +24,9 @@ from conformance_helpers import (
     open_peer,
 )
 
+from websockets_typed.exceptions import ProtocolError
+from websockets_typed.frames import Close
+
 pytestmark = pytest.mark.timeout(10)
 
 PROTOCOL_ERROR = 1002
@@ -42,6 +45,21 @@ def test_code_tables() -> None:
     assert not set(WIRE_CODES) & set(NOT_WIRE_CODES)
     assert {1000, 1003, 1007, 1014, 3000, 4999} <= set(WIRE_CODES)
     assert {0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535} <= set(NOT_WIRE_CODES)
+
+
+def test_every_close_code_of_a_received_close_frame() -> None:
+    """All 65536 codes through the package's parser: valid exactly on the
+    wire codes of RFC 6455, 7.4.1 and 7.4.2 plus 1012-1014 (IANA) and
+    3000-4999; the samples below go over real connections."""
+    valid = {*range(1000, 1004), *range(1007, 1015), *range(3000, 5000)}
+    for code in range(2**16):
+        try:
+            close = Close.parse(close_payload(code, b"reason"))
+        except ProtocolError:
+            assert code not in valid, code
+        else:
+            assert code in valid, code
+            assert (close.code, close.reason) == (code, "reason")
 
 
 @pytest.mark.parametrize("side", SIDES)
