@@ -484,8 +484,9 @@ def test_valid_frames_arriving_byte_by_byte(factory: Factory) -> None:
 def test_partial_text_validation_is_linear(
     factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each byte of a frame arriving in pieces is validated once before the
-    frame is complete, however many pieces there are."""
+    """Each byte of a frame arriving in pieces is validated exactly once,
+    however many pieces there are: the frame, once complete, goes on with
+    the decoder that validated its start."""
     import codecs
 
     import websockets_typed.protocol
@@ -505,8 +506,40 @@ def test_partial_text_validation_is_linear(
     for start in range(0, len(data), 1000):
         protocol.receive_data(data[start : start + 1000])
     assert_received(protocol, Frame(Opcode.TEXT, payload))
-    # Everything but the last piece, which completes the frame.
-    assert sum(decoded) == len(payload) - (len(data) % 1000 or 1000)
+    assert sum(decoded) == len(payload)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_partial_text_validation_of_fragments_is_linear(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same with a fragmented message whose frames arrive in pieces, the
+    pieces splitting characters."""
+    import codecs
+
+    import websockets_typed.protocol
+
+    decoded: list[int] = []
+    base = codecs.getincrementaldecoder("utf-8")
+
+    class CountingDecoder(base):  # type: ignore[valid-type,misc]  # pyright: ignore[reportUntypedBaseClass]
+        def decode(self, input: bytes, final: bool = False) -> str:
+            decoded.append(len(input))
+            return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+
+    monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
+    protocol = factory(max_size=None)
+    chunk = "κόσμε".encode() * 1001  # odd: frames end in the middle of characters
+    frames = [
+        Frame(Opcode.TEXT, chunk, fin=False),
+        Frame(Opcode.CONT, chunk, fin=False),
+        Frame(Opcode.CONT, chunk, fin=True),
+    ]
+    data = b"".join(wire(protocol, frame) for frame in frames)
+    for start in range(0, len(data), 777):
+        protocol.receive_data(data[start : start + 777])
+    assert_received(protocol, *frames)
+    assert sum(decoded) == 3 * len(chunk)
 
 
 @pytest.mark.parametrize("factory", SIDES)

@@ -253,8 +253,9 @@ class Protocol:
         self._recv_frames_left = 0
         self._recv_utf8: codecs.IncrementalDecoder | None = None
         # Text frame being received, validated before it is complete so that
-        # invalid UTF-8 fails at once: a copy of the decoder's state, and how
-        # many payload bytes it has seen.
+        # invalid UTF-8 fails at once: a decoder, a copy of the message's, and
+        # how many payload bytes it has seen. The frame, once complete, takes
+        # it over.
         self._partial_utf8: codecs.IncrementalDecoder | None = None
         self._partial_size = 0
         # Opcode of the fragmented message being sent, if any.
@@ -654,9 +655,6 @@ class Protocol:
                     if not self.extensions:
                         self._validate_partial_text()
                     return
-                if self._partial_utf8 is not None:
-                    # It validated the beginning of this frame.
-                    self._partial_utf8 = None
                 if self._debug:
                     self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
@@ -689,10 +687,11 @@ class Protocol:
         """Validate the part received of an incomplete text frame (RFC 6455, 8.1).
 
         Invalid UTF-8 then fails the connection as soon as it arrives, even
-        if the rest of the frame never comes. Each byte is validated once
-        here and once more when the frame is complete. Compressed payloads
-        are validated once inflated, frame by frame: this runs only when no
-        extension is negotiated.
+        if the rest of the frame never comes. The decoder, a copy of the
+        message's, goes on with the rest of the frame once it is complete:
+        each byte is validated once. Compressed payloads are validated once
+        inflated, frame by frame: this runs only when no extension is
+        negotiated.
 
         Raises:
             UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
@@ -756,16 +755,28 @@ class Protocol:
             if frame.fin:
                 # The common case, a message in one frame: validate text at
                 # once (RFC 6455, 8.1), with a fast path for ASCII.
-                if opcode is Opcode.TEXT and not data.isascii():
-                    data.decode()
+                if opcode is Opcode.TEXT:
+                    partial = self._partial_utf8
+                    if partial is not None:
+                        # The start of the frame was validated as it arrived.
+                        self._partial_utf8 = None
+                        partial.decode(memoryview(data)[self._partial_size :], True)
+                    elif not data.isascii():
+                        data.decode()
             else:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
                 limit = self._recv_max_fragments = self.max_fragments or sys.maxsize
                 self._recv_frames_left = limit - 1
                 if opcode is Opcode.TEXT:
-                    self._recv_utf8 = _UTF8_DECODER()
-                    _decode_utf8(self._recv_utf8, data)
+                    partial = self._partial_utf8
+                    if partial is None:
+                        self._recv_utf8 = _UTF8_DECODER()
+                        _decode_utf8(self._recv_utf8, data)
+                    else:
+                        self._partial_utf8 = None
+                        self._recv_utf8 = partial
+                        _decode_utf8(partial, memoryview(data)[self._partial_size :])
 
         elif opcode is Opcode.CONT:
             if self._recv_opcode is None:
@@ -781,11 +792,20 @@ class Protocol:
                 raise PayloadTooBig(self.max_size, size)
             # Text is validated fragment by fragment, so that invalid UTF-8
             # fails the connection as soon as the frame holding it arrives.
-            if self._recv_utf8 is not None:
+            utf8 = self._recv_utf8
+            if utf8 is not None:
+                text: BytesLike = data
+                partial = self._partial_utf8
+                if partial is not None:
+                    # It took over the message's decoder and validated the
+                    # start of this frame as it arrived.
+                    self._partial_utf8 = None
+                    utf8 = self._recv_utf8 = partial
+                    text = memoryview(data)[self._partial_size :]
                 if frame.fin:
-                    self._recv_utf8.decode(data, True)
+                    utf8.decode(text, True)
                 else:
-                    _decode_utf8(self._recv_utf8, data)
+                    _decode_utf8(utf8, text)
             if frame.fin:
                 self._recv_opcode = None
                 self._recv_size = 0
