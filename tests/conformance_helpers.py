@@ -866,7 +866,12 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]
 
 
 async def open_raw_client(
-    port: int, *, offer: str | None = None, path: str = "/", rcvbuf: int | None = None
+    port: int,
+    *,
+    offer: str | None = None,
+    path: str = "/",
+    rcvbuf: int | None = None,
+    then: bytes = b"",
 ) -> RawPeer:
     """Connect to a server and perform the opening handshake by hand (RFC 6455, 4.1).
 
@@ -875,6 +880,7 @@ async def open_raw_client(
         offer: The value of a Sec-WebSocket-Extensions header to send, if any.
         path: The request target.
         rcvbuf: Size of the socket's receive buffer, to make a slow reader.
+        then: Bytes written with the request, e.g. frames sent too early.
 
     Raises:
         AssertionError: If the server does not accept the handshake.
@@ -900,7 +906,7 @@ async def open_raw_client(
     ]
     if offer is not None:
         lines.append(f"Sec-WebSocket-Extensions: {offer}")
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + then)
     try:
         status, headers = await _read_head(reader)
         assert status.startswith("HTTP/1.1 101 "), status
@@ -961,7 +967,9 @@ class RawServer:
         """A ws:// URI for this server."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    async def accept(self, *, extensions: str | None = None, parse: bool = True) -> RawPeer:
+    async def accept(
+        self, *, extensions: str | None = None, parse: bool = True, then: bytes = b""
+    ) -> RawPeer:
         """Take the next connection and answer its handshake with a 101 (RFC 6455, 4.2.2).
 
         Args:
@@ -969,6 +977,7 @@ class RawServer:
                 answer with, if any: a permessage-deflate response.
             parse: Whether to set up permessage-deflate from ``extensions``;
                 ``False`` sends any header, valid or not, as it is.
+            then: Bytes written with the response, e.g. frames.
         """
         async with asyncio.timeout(TIMEOUT):
             reader, writer = await self._accepted.get()
@@ -992,7 +1001,7 @@ class RawServer:
                 decompress_bits=params.client_max_window_bits or 15,
                 decompress_no_context=params.client_no_context_takeover,
             )
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + then)
         await writer.drain()
         return RawPeer(reader, writer, is_client=False, deflate=deflate, headers=headers)
 

@@ -19,10 +19,23 @@ from conformance_helpers import (
     OP_PONG,
     OP_TEXT,
     SIDES,
+    TIMEOUT,
+    RawServer,
     Side,
+    build_frame,
     close_payload,
     open_peer,
+    open_raw_client,
 )
+
+from websockets_typed.asyncio.client import connect
+from websockets_typed.asyncio.server import ServerConnection, serve
+
+
+async def _echo(connection: ServerConnection) -> None:
+    async for message in connection:
+        await connection.send(message)
+
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -93,6 +106,43 @@ async def test_64_bit_length_with_the_most_significant_bit_set(side: Side, lengt
     async with open_peer(side, max_size=None) as peer:
         await peer.send_frame(OP_BINARY, length_bytes=8, length_field=length)
         await peer.expect_closing(PROTOCOL_ERROR)
+
+
+# Frames right after the opening handshake (RFC 6455, 4.1 and 4.2.2).
+
+
+async def test_frames_sent_with_the_request_wait_for_the_response() -> None:
+    """RFC 6455, 4.1: a client must wait for the response before sending
+    frames; if it doesn't, the server parses them once it has answered."""
+    async with serve(_echo, "127.0.0.1", 0, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        early = build_frame(OP_TEXT, b"too early", mask_key=b"\x01\x02\x03\x04")
+        peer = await open_raw_client(port, then=early)
+        try:
+            await peer.expect_message(OP_TEXT, b"too early")
+        finally:
+            await peer.close()
+
+
+async def test_frames_sent_with_the_response() -> None:
+    """The server may send frames at once after its 101, in the same segment."""
+    raw_server = RawServer()
+    await raw_server.start()
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            connecting = asyncio.ensure_future(connect(raw_server.uri, ping_interval=None))
+            frames = build_frame(OP_TEXT, b"right away") + build_frame(OP_PING, b"and a ping")
+            peer = await raw_server.accept(then=frames)
+            connection = await connecting
+            assert await connection.recv() == "right away"
+            await peer.expect_pong(b"and a ping")
+            closing = asyncio.ensure_future(connection.close())
+            await peer.expect_close(1000)
+            await peer.send_frame(OP_CLOSE, close_payload(1000))
+            await peer.close()
+            await closing
+    finally:
+        await raw_server.close()
 
 
 # RFC 6455, 5.1 and 5.3: masking by side.
