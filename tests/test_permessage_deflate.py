@@ -108,8 +108,7 @@ def compressed(
         ((False, False, 16, 15), "remote_max_window_bits"),
         ((False, False, True, 15), "remote_max_window_bits"),
         ((False, False, 15, 16), "local_max_window_bits"),
-        # zlib cannot compress raw deflate with 8 bits.
-        ((False, False, 15, 8), "local_max_window_bits"),
+        ((False, False, 15, 7), "local_max_window_bits"),
     ],
 )
 def test_extension_rejects_window_bits(args: tuple[bool, bool, int, int], message: str) -> None:
@@ -186,8 +185,7 @@ def test_extension_attributes_and_repr() -> None:
         ({"server_max_window_bits": 7}, "server_max_window_bits"),
         ({"server_max_window_bits": 16}, "server_max_window_bits"),
         ({"client_max_window_bits": 16}, "client_max_window_bits"),
-        # Offering 8 would promise a window that zlib cannot compress with.
-        ({"client_max_window_bits": 8}, "client_max_window_bits"),
+        ({"client_max_window_bits": 7}, "client_max_window_bits"),
     ],
 )
 def test_client_factory_rejects_window_bits(kwargs: dict[str, int], message: str) -> None:
@@ -210,12 +208,47 @@ def test_server_factory_rejects_arguments(kwargs: dict[str, int], message: str) 
         ServerPerMessageDeflateFactory(**kwargs)  # type: ignore[arg-type]
 
 
-def test_factories_accept_8_bits_where_usable() -> None:
-    # We can decompress with 8 bits, and a server may answer 9 for its own 8.
-    assert ClientPerMessageDeflateFactory(server_max_window_bits=8).server_max_window_bits == 8
+def test_factories_accept_8_bits() -> None:
+    client = ClientPerMessageDeflateFactory(server_max_window_bits=8, client_max_window_bits=8)
+    assert client.server_max_window_bits == 8
+    assert client.client_max_window_bits == 8
     server = ServerPerMessageDeflateFactory(server_max_window_bits=8, client_max_window_bits=8)
     assert server.server_max_window_bits == 8
     assert server.client_max_window_bits == 8
+
+
+def _inflate_with_window(data: bytes, window_bits: int) -> bytes:
+    """Inflate a few bytes at a time: zlib resolves distances from the output
+    of the current call too, so only small steps confine them to the window."""
+    decompressor = zlib.decompressobj(-window_bits)
+    output: list[bytes] = []
+    while data:
+        output.append(decompressor.decompress(data, 64))
+        data = decompressor.unconsumed_tail
+    return b"".join(output)
+
+
+@pytest.mark.parametrize("distance", [200, 250, 251, 256, 300, 511])
+def test_8_bit_window_fits_in_256_bytes(distance: int) -> None:
+    # zlib compresses an 8-bit window with 9 bits; its matches must reach no
+    # further than 256 bytes back (RFC 7692, 7.1.2), over several messages
+    # (context takeover) as within one.
+    extension = PerMessageDeflate(False, False, 15, 8)
+    block = os.urandom(distance)
+    stream = b""
+    for data in (block * 3, block, b"abc" * 100 + block):
+        frame = extension.encode(Frame(Opcode.BINARY, data))
+        stream += frame.data + b"\x00\x00\xff\xff"
+    assert _inflate_with_window(stream, 8) == block * 4 + b"abc" * 100 + block
+
+
+def test_window_check_detects_a_larger_window() -> None:
+    # The check above fails when the compressor's window is larger.
+    compressor = zlib.compressobj(wbits=-10)
+    data = os.urandom(600) * 2
+    stream = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    with pytest.raises(zlib.error, match="too far back"):
+        _inflate_with_window(stream, 9)
 
 
 def test_factory_reprs() -> None:
@@ -416,10 +449,11 @@ SERVER_CASES: list[
     ({"server_max_window_bits": 9}, [smwb(9)], [smwb(9)], (False, False, 15, 9)),
     # ... and may be included unasked.
     ({"server_max_window_bits": 12}, [], [smwb(12)], (False, False, 15, 12)),
-    # Our own 8 becomes 9 where the client allows it: zlib cannot compress with 8.
-    ({"server_max_window_bits": 8}, [], [smwb(9)], (False, False, 15, 9)),
-    ({"server_max_window_bits": 8}, [smwb(12)], [smwb(9)], (False, False, 15, 9)),
-    ({"server_max_window_bits": 8}, [smwb(9)], [smwb(9)], (False, False, 15, 9)),
+    # 8 bits, offered or configured, like any other value.
+    ({}, [smwb(8)], [smwb(8)], (False, False, 15, 8)),
+    ({"server_max_window_bits": 8}, [], [smwb(8)], (False, False, 15, 8)),
+    ({"server_max_window_bits": 8}, [smwb(12)], [smwb(8)], (False, False, 15, 8)),
+    ({"server_max_window_bits": 12}, [smwb(8)], [smwb(8)], (False, False, 15, 8)),
     # 7.1.2.2: client_max_window_bits without a value lets the server set one.
     ({}, [cmwb()], [], (False, False, 15, 15)),
     ({"client_max_window_bits": 10}, [cmwb()], [cmwb(10)], (False, False, 10, 15)),
@@ -468,10 +502,6 @@ def test_server_negotiation(
 @pytest.mark.parametrize(
     ("config", "offer", "message"),
     [
-        # The client requires an 8-bit window from us; zlib cannot do that.
-        ({}, [smwb(8)], "server_max_window_bits=8"),
-        ({"server_max_window_bits": 8}, [smwb(8)], "server_max_window_bits=8"),
-        ({"server_max_window_bits": 12}, [smwb(8)], "server_max_window_bits=8"),
         # Configured to require a limit on the client's window.
         (
             {"client_max_window_bits": 10, "require_client_max_window_bits": True},
@@ -491,8 +521,10 @@ def test_server_declines(
 def test_server_declines_an_offer_and_accepts_the_next() -> None:
     # RFC 7692, 5: a client may offer several configurations, in order of
     # preference; a server that cannot accept one tries the next.
-    offers = [[smwb(8), cmwb()], [smwb(9), cmwb()]]
-    factory = ServerPerMessageDeflateFactory()
+    offers = [[smwb(9)], [smwb(9), cmwb()]]
+    factory = ServerPerMessageDeflateFactory(
+        client_max_window_bits=10, require_client_max_window_bits=True
+    )
     accepted: list[tuple[int, list[ExtensionParameter]]] = []
     for index, offer in enumerate(offers):
         try:
@@ -501,7 +533,7 @@ def test_server_declines_an_offer_and_accepts_the_next() -> None:
             continue
         accepted.append((index, response))
         break
-    assert accepted == [(1, [smwb(9)])]
+    assert accepted == [(1, [smwb(9), cmwb(10)])]
 
 
 # RFC 7692, 7.1: what a client accepts. Each case: client configuration,
@@ -527,11 +559,14 @@ CLIENT_CASES: list[tuple[dict[str, int | bool | None], list[ExtensionParameter],
     # 7.1.2.2: offered without a value, the server may set our window.
     ({}, [cmwb(10)], (False, False, 15, 10)),
     ({}, [cmwb(9)], (False, False, 15, 9)),
+    ({}, [cmwb(8)], (False, False, 15, 8)),
     # Offered with a value, it is our promise whatever the answer: a smaller
     # answer wins, a larger one or none leaves our value.
     ({"client_max_window_bits": 12}, [], (False, False, 15, 12)),
     ({"client_max_window_bits": 12}, [cmwb(10)], (False, False, 15, 10)),
     ({"client_max_window_bits": 12}, [cmwb(14)], (False, False, 15, 12)),
+    ({"client_max_window_bits": 12}, [cmwb(8)], (False, False, 15, 8)),
+    ({"client_max_window_bits": 8}, [], (False, False, 15, 8)),
     # Not offered, not answered.
     ({"client_max_window_bits": None}, [], (False, False, 15, 15)),
     # Everything at once.
@@ -571,9 +606,6 @@ def test_client_negotiation(
         ({"server_max_window_bits": 10}, [], "server_max_window_bits"),
         ({"server_max_window_bits": 10}, [smwb(11)], "server_max_window_bits"),
         ({"server_max_window_bits": 8}, [smwb(15)], "server_max_window_bits"),
-        # 7.1.2.2: the server limits us to 8 bits; zlib cannot do that.
-        ({}, [cmwb(8)], "client_max_window_bits=8"),
-        ({"client_max_window_bits": 12}, [cmwb(8)], "client_max_window_bits=8"),
     ],
 )
 def test_client_rejects_response(

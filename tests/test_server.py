@@ -621,10 +621,10 @@ def test_permessage_deflate_parameters_in_response() -> None:
 @pytest.mark.parametrize(
     "offers",
     [
-        # The first offer is invalid, or asks for something the server can't do.
+        # The first offer is invalid.
         ["permessage-deflate; unknown_parameter, permessage-deflate; client_no_context_takeover"],
         [
-            "permessage-deflate; server_max_window_bits=8, "
+            "permessage-deflate; server_max_window_bits=16, "
             "permessage-deflate; client_no_context_takeover"
         ],
         # Unknown extensions are skipped; offers may span several lines.
@@ -675,7 +675,7 @@ def test_next_factory_tried_when_one_declines(offer: str, expected: str) -> None
     [
         ([ServerPerMessageDeflateFactory()], []),
         ([ServerPerMessageDeflateFactory()], ["x-unknown"]),
-        ([ServerPerMessageDeflateFactory()], ["permessage-deflate; server_max_window_bits=8"]),
+        ([ServerPerMessageDeflateFactory()], ["permessage-deflate; server_max_window_bits=16"]),
         ([], ["permessage-deflate"]),
         # Nothing to negotiate: the header is not even parsed.
         ([], ["not; a valid; header;"]),

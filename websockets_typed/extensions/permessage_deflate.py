@@ -11,27 +11,16 @@ with the parameter. On a negotiated :class:`PerMessageDeflate`, "local" is the
 side holding the object and "remote" its peer.
 
 About 8-bit windows. RFC 7692 allows window bits from 8 to 15, but zlib
-cannot compress raw deflate with 8. An experiment with zlib 1.2.13 (the
-library behind CPython 3.11's :mod:`zlib`) shows that:
-
-- ``zlib.compressobj(wbits=-8)`` raises ``ValueError: Invalid initialization
-  option``; zlib.h documents that deflate turns a request for 8 into 9 (a
-  512-byte window), and raw deflate rejects 8 outright since zlib 1.2.9;
-- ``zlib.decompressobj(wbits=-8)`` works;
-- zlib's 9-bit deflate never references data further than 250 bytes back,
-  so its output inflates with a 256-byte window. That is an undocumented
-  property of zlib's implementation, not a promise it makes, so this module
-  never relies on it to claim an 8-bit window.
-
-Hence: we compress with at least 9 bits. When our own configuration asks for
-8 and the RFC leaves us free to pick the value (server_max_window_bits that
-the client did not limit to 8), we use and announce 9. When the peer's
-parameters oblige us to compress with 8, we decline: the server raises
-:exc:`~websockets_typed.exceptions.NegotiationError` so the next offer is
-tried, the client raises it to fail the handshake. Decompression uses at
-least 9 bits: a window larger than the peer's is always safe, and it also
-accepts peers whose zlib (before 1.2.9) silently compressed with 9 when asked
-for 8.
+refuses to compress raw deflate with 8 (``zlib.compressobj(wbits=-8)``
+raises ``ValueError`` since zlib 1.2.9). zlib limits the distance of every
+match to the window size minus ``MIN_LOOKAHEAD``, 262 bytes (``MAX_DIST`` in
+its ``deflate.c``): with 9 bits, no match reaches further than 250 bytes
+back, which fits in a 256-byte window. So an 8-bit window is negotiated like
+any other and compressed with zlib's 9-bit deflate; the test suite checks
+that property on the zlib in use by inflating with exactly 8 bits.
+Decompression uses at least 9 bits too: a window larger than the peer's is
+always safe, and it also accepts peers whose zlib (before 1.2.9) silently
+compressed with 9 when asked for 8.
 """
 
 from __future__ import annotations
@@ -78,7 +67,8 @@ _WINDOW_BITS_VALUES: Final[dict[str, int]] = {str(bits): bits for bits in range(
 
 _MAX_WINDOW_BITS: Final = 15
 # The smallest window zlib compresses raw deflate with: see the module docstring.
-_MIN_COMPRESS_WINDOW_BITS: Final = 9
+# The smallest window zlib works with; see the module docstring about 8.
+_ZLIB_MIN_WINDOW_BITS: Final = 9
 
 # RFC 7692, 7.2.1 and 7.2.2: a sync flush ends with an empty stored block
 # whose LEN and NLEN fields are these four bytes. The sender removes them from
@@ -174,8 +164,7 @@ class PerMessageDeflate(Extension):
         local_no_context_takeover: Whether we must start each message with an
             empty window.
         remote_max_window_bits: The peer's window size, 8 to 15.
-        local_max_window_bits: Our window size, 9 to 15 (zlib cannot compress
-            with 8).
+        local_max_window_bits: Our window size, 8 to 15.
         compress_settings: Extra settings for :func:`zlib.compressobj`.
 
     Raises:
@@ -193,9 +182,7 @@ class PerMessageDeflate(Extension):
         compress_settings: CompressSettings | None = None,
     ) -> None:
         _check_window_bits("remote_max_window_bits", remote_max_window_bits)
-        _check_window_bits(
-            "local_max_window_bits", local_max_window_bits, minimum=_MIN_COMPRESS_WINDOW_BITS
-        )
+        _check_window_bits("local_max_window_bits", local_max_window_bits)
         self._level, self._mem_level, self._strategy = _check_compress_settings(compress_settings)
 
         self.remote_no_context_takeover: Final[bool] = remote_no_context_takeover
@@ -213,10 +200,11 @@ class PerMessageDeflate(Extension):
         )
         """Extra settings for :func:`zlib.compressobj`."""
 
-        # A decompression window larger than the peer's is always safe; see
-        # the module docstring for why it is never below 9 bits.
-        self._decompress_wbits = -max(remote_max_window_bits, _MIN_COMPRESS_WINDOW_BITS)
-        self._compress_wbits = -local_max_window_bits
+        # zlib works with 9 bits at least. Decompressing with a window larger
+        # than the peer's is always safe; compressing an 8-bit window with 9
+        # is safe too (see the module docstring).
+        self._decompress_wbits = -max(remote_max_window_bits, _ZLIB_MIN_WINDOW_BITS)
+        self._compress_wbits = -max(local_max_window_bits, _ZLIB_MIN_WINDOW_BITS)
 
         # zlib objects are created when a message needs them, and dropped at
         # the end of each message when there is no context to take over: an
@@ -493,10 +481,9 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         server_max_window_bits: Limit the server's window, 8 to 15
             (RFC 7692, 7.1.2.1); ``None`` leaves it to the server.
         client_max_window_bits: ``True`` tells the server it may limit our
-            window (RFC 7692, 7.1.2.2); an integer, 9 to 15, also promises
+            window (RFC 7692, 7.1.2.2); an integer, 8 to 15, also promises
             that we won't use more; ``None`` or ``False`` omits the
-            parameter, so the server cannot limit our window. 8 is refused
-            because zlib cannot compress with it.
+            parameter, so the server cannot limit our window.
         compress_settings: Extra settings for :func:`zlib.compressobj`.
 
     Raises:
@@ -521,10 +508,7 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         elif client_max_window_bits is None or client_max_window_bits is False:
             offered_client_bits = None
         else:
-            # Offering 8 promises a window zlib cannot compress with.
-            _check_window_bits(
-                "client_max_window_bits", client_max_window_bits, minimum=_MIN_COMPRESS_WINDOW_BITS
-            )
+            _check_window_bits("client_max_window_bits", client_max_window_bits)
             offered_client_bits = client_max_window_bits
         _check_compress_settings(compress_settings)
 
@@ -626,12 +610,6 @@ class ClientPerMessageDeflateFactory(ClientExtensionFactory):
         if answered is not None:
             assert answered is not True  # parsing requires a value in a response
             local_max_window_bits = min(local_max_window_bits, answered)
-        if local_max_window_bits < _MIN_COMPRESS_WINDOW_BITS:
-            # The server requires a window of 8 bits. The RFC leaves no
-            # choice, and zlib cannot compress with it: decline.
-            raise NegotiationError(
-                f"cannot compress with client_max_window_bits={local_max_window_bits}"
-            )
 
         return PerMessageDeflate(
             remote_no_context_takeover,
@@ -651,12 +629,10 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
         client_no_context_takeover: Require the client to compress each
             message with an empty window (RFC 7692, 7.1.1.2).
         server_max_window_bits: Limit our window, 8 to 15 (RFC 7692,
-            7.1.2.1). zlib cannot compress with 8: a configured 8 is
-            answered and used as 9, which the RFC allows unless the client
-            itself asked for 8, in which case the offer is declined.
+            7.1.2.1).
         client_max_window_bits: Limit the client's window, 8 to 15 (RFC 7692,
-            7.1.2.2), when the client's offer allows it. Note that zlib-based
-            clients, this library's included, cannot compress with 8.
+            7.1.2.2), when the client's offer allows it. Some zlib-based
+            clients cannot compress with 8 and fail the handshake.
         compress_settings: Extra settings for :func:`zlib.compressobj`.
         require_client_max_window_bits: Decline offers that don't let us
             limit the client's window, rather than accepting them with a full
@@ -755,18 +731,6 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
             server_max_window_bits is None or self.server_max_window_bits < server_max_window_bits
         ):
             server_max_window_bits = self.server_max_window_bits
-        if (
-            server_max_window_bits is not None
-            and server_max_window_bits < _MIN_COMPRESS_WINDOW_BITS
-        ):
-            if offer.server_max_window_bits == server_max_window_bits:
-                # The client requires 8 bits; zlib cannot compress with that.
-                raise NegotiationError(
-                    f"cannot compress with server_max_window_bits={server_max_window_bits}"
-                )
-            # Only our configuration asked for 8: 9 is within what the client
-            # allows (nothing, or at least 9), so use it.
-            server_max_window_bits = _MIN_COMPRESS_WINDOW_BITS
 
         # RFC 7692, 7.1.2.2: we may include client_max_window_bits only if
         # the client offered it, with at most the offered value, if any; a
