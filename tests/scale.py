@@ -186,7 +186,8 @@ async def client_process(port: int, count: int, compression: Compression) -> Non
 
 
 async def _command(process: asyncio.subprocess.Process, line: bytes | None) -> bytes:
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     if line is not None:
         process.stdin.write(line)
         await process.stdin.drain()
@@ -211,9 +212,8 @@ async def run_idle(connections: int, compression: Compression, processes: int) -
         children: list[asyncio.subprocess.Process] = []
         local: list[ClientConnection] = []
         if processes:
-            share = [
-                connections // processes + (i < connections % processes) for i in range(processes)
-            ]
+            base, extra = divmod(connections, processes)
+            share = [base + (i < extra) for i in range(processes)]
             for count in share:
                 children.append(
                     await asyncio.create_subprocess_exec(
@@ -378,7 +378,7 @@ async def run_cycles(cycles: int, concurrency: int = 16, samples: int = 20) -> C
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="Scale on one process.")
     commands = parser.add_subparsers(dest="command", required=True)
     idle = commands.add_parser("idle", help="memory per idle connection")
     idle.add_argument("--connections", type=int, default=10_000)
