@@ -675,7 +675,7 @@ class serve:  # a function for its callers, a class for await and async with
         select_subprotocol = options.get("select_subprotocol")
         hosts = options.get("hosts")
         if hosts is not None:
-            # Checked once here rather than for each connection.
+            # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
         connection_class = options.get("create_connection") or ServerConnection
 
