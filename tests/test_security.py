@@ -433,6 +433,8 @@ def test_no_injection_through_the_sans_io_server(value: str) -> None:
     assert server.state is State.CONNECTING
     with pytest.raises(ValueError, match="invalid realm"):
         build_www_authenticate_basic(value)
+    with pytest.raises(ValueError, match="invalid subprotocol"):
+        ServerProtocol(subprotocols=["chat", value])
 
 
 @given(value=injections)

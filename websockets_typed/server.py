@@ -24,7 +24,7 @@ from .exceptions import (
 )
 from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import accept_key, check_request
-from .headers import build_extension, parse_extension, parse_subprotocol
+from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from .http11 import Request, RequestParser, Response, _loggable
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
@@ -74,6 +74,12 @@ class ServerProtocol(Protocol):
         max_size: Largest incoming message in bytes; ``None`` for no limit.
         logger: Logger for this connection.
 
+    Raises:
+        TypeError: If ``subprotocols`` or ``hosts`` is a ``str`` rather than
+            a list.
+        ValueError: If a subprotocol is not a token, or a host is not
+            ``host[:port]``.
+
     Attributes:
         origin: The ``Origin`` of the request, once accepted.
         hosts: Acceptable ``Host`` header values; ``None`` skips the check.
@@ -100,6 +106,8 @@ class ServerProtocol(Protocol):
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(SERVER, state=state, max_size=max_size, logger=logger)
+        if subprotocols is not None:
+            validate_subprotocols(subprotocols)
         self.origins = origins
         if isinstance(hosts, str):
             raise TypeError("hosts must be a list of str, not a str")
