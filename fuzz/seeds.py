@@ -17,7 +17,21 @@ CORPUS = Path(__file__).parent / "corpus"
 
 
 def _frames(*frames: Frame, mask: bool) -> bytes:
-    return b"".join(part for frame in frames for part in serialize_frame(frame, mask=mask))
+    """Serialize frames; masked ones with a zero key, so that seeds are reproducible."""
+    wire = b"".join(part for frame in frames for part in serialize_frame(frame, mask=False))
+    if not mask:
+        return wire
+    # Set the MASK bit and insert a zero key after each header: XOR with
+    # zeros leaves the payload as is.
+    buffer, masked = bytearray(wire), bytearray()
+    while buffer:
+        length = buffer[1] & 0x7F
+        offset = 2 + {126: 2, 127: 8}.get(length, 0)
+        size = length if length < 126 else int.from_bytes(buffer[2:offset], "big")
+        masked += bytes([buffer[0], buffer[1] | 0x80]) + buffer[2:offset] + bytes(4)
+        masked += buffer[offset : offset + size]
+        del buffer[: offset + size]
+    return bytes(masked)
 
 
 def _deflate(data: bytes) -> bytes:
@@ -63,6 +77,11 @@ def seeds() -> dict[str, list[bytes]]:
         b"\x03\x01HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"4;ext=1\r\nboom\r\n0\r\nTrailer: x\r\n\r\n",
         b"\x01\x00HTTP/1.1 403 Forbidden\r\n\r\nuntil the end",
+        b"\x01\x03HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; "
+        b"client_max_window_bits=10\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+        + _frames(compressed, close, mask=False),
     ]
 
     headers = [

@@ -16,8 +16,10 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Final
 
+from websockets_typed.client import ClientProtocol
 from websockets_typed.datastructures import Headers
 from websockets_typed.exceptions import (
+    InvalidHandshake,
     InvalidHeader,
     InvalidHeaderFormat,
     InvalidHeaderValue,
@@ -26,7 +28,11 @@ from websockets_typed.exceptions import (
     ProtocolError,
     SecurityError,
 )
-from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
+from websockets_typed.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    enable_client_permessage_deflate,
+    enable_server_permessage_deflate,
+)
 from websockets_typed.frames import Frame, Opcode, parse_frame, serialize_frame
 from websockets_typed.headers import (
     build_extension,
@@ -40,6 +46,7 @@ from websockets_typed.headers import (
 from websockets_typed.http11 import Request, RequestParser, Response, ResponseParser
 from websockets_typed.protocol import CLIENT, SEND_EOF, SERVER, Protocol, State
 from websockets_typed.server import ServerProtocol
+from websockets_typed.uri import parse_uri
 
 __all__ = ["TARGETS", "fuzz_deflate", "fuzz_frames", "fuzz_headers", "fuzz_http"]
 
@@ -123,10 +130,11 @@ def fuzz_frames(data: bytes) -> None:
 
 
 def fuzz_http(data: bytes) -> None:
-    """The HTTP/1.1 request and response parsers, and the server's handshake.
+    """The HTTP/1.1 request and response parsers, and both sides' handshakes.
 
     Byte 0 picks the parser (bit 0) and small limits (bit 1); byte 1 how
-    the rest is chunked.
+    the rest is chunked. The handshakes negotiate permessage-deflate and
+    subprotocols, so that what a peer offers or selects reaches them.
     """
     if len(data) < 2:
         return
@@ -155,14 +163,17 @@ def fuzz_http(data: bytes) -> None:
     except (InvalidMessage, SecurityError):
         pass
 
-    # The server's opening handshake answers anything with a response.
-    server = ServerProtocol()
+    # The server's opening handshake answers anything with a response, and
+    # never with 500, which means an unexpected exception.
+    server = ServerProtocol(
+        extensions=enable_server_permessage_deflate(None), subprotocols=["chat", "superchat"]
+    )
     for chunk in _chunks(payload, data[1]):
         server.receive_data(chunk)
         for event in server.events_received():
             if isinstance(event, Request):
                 response = server.accept(event)
-                assert 100 <= response.status_code < 600
+                assert 100 <= response.status_code < 500, server.handshake_exc
                 server.send_response(response)
             else:
                 assert isinstance(event, Frame)
@@ -172,6 +183,7 @@ def fuzz_http(data: bytes) -> None:
 
 
 def _fuzz_response(payload: bytes, seed: int, small: bool) -> None:
+    _fuzz_client_handshake(payload, seed)
     parser = (
         ResponseParser(max_line_length=64, max_num_headers=4, max_body_size=256)
         if small
@@ -199,6 +211,33 @@ def _fuzz_response(payload: bytes, seed: int, small: bool) -> None:
     assert again is not None
     assert again.reason_phrase == head.reason_phrase
     assert list(again.headers.raw_items()) == list(head.headers.raw_items())
+
+
+# RFC 6455, 1.3: the key of the example handshake, and its accept value.
+_KEY: Final = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def _fuzz_client_handshake(payload: bytes, seed: int) -> None:
+    """The client's handshake: receive_data() never raises, whatever the server answers."""
+    client = ClientProtocol(
+        parse_uri("ws://example.com/"),
+        extensions=enable_client_permessage_deflate(None),
+        subprotocols=["chat", "superchat"],
+    )
+    # A known key lets the fuzzer find a valid Sec-WebSocket-Accept.
+    client.key = _KEY
+    client.send_request(client.connect())
+    client.data_to_send()
+    for chunk in _chunks(payload, seed):
+        client.receive_data(chunk)
+        for event in client.events_received():
+            assert isinstance(event, Response | Frame)
+    # handshake_exc is None if and only if the handshake succeeded or isn't over.
+    if client.handshake_exc is not None:
+        assert isinstance(client.handshake_exc, InvalidHandshake), client.handshake_exc
+        assert client.state is State.CONNECTING
+    client.receive_eof()
+    assert client.state is State.CLOSED
 
 
 _HEADER_PARSERS: Final[tuple[Callable[[str], object], ...]] = (
