@@ -173,6 +173,38 @@ async def test_peer_resets_the_connection(in_recv: bool) -> None:
         await assert_still_serving(server)
 
 
+async def test_reset_while_reading_is_paused_is_detected_by_keepalive() -> None:
+    # The handler doesn't read: past max_queue frames, the server stops
+    # reading, so it can't see the reset there; the next keepalive ping
+    # fails to write instead. (Without keepalive, the connection would
+    # stay until the handler reads.)
+    tracker = Tracker()
+
+    async def not_reading(websocket: ServerConnection) -> None:
+        tracker.connections.append(websocket)
+        tracker.running += 1
+        tracker.opened.set()
+        try:
+            await websocket.wait_closed()
+        finally:
+            tracker.running -= 1
+            tracker.finished.set()
+
+    async with serve(not_reading, "127.0.0.1", 0, max_queue=4, **FAST) as server:
+        _, writer = await raw_handshake(port_of(server))
+        await tracker.opened.wait()
+        (websocket,) = tracker.connections
+        writer.write(b"".join(masked(Frame(Opcode.TEXT, b"x" * 1000)) for _ in range(64)))
+        async with asyncio.timeout(10):
+            while not websocket._reading_paused:
+                await asyncio.sleep(0.01)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+        await assert_freed(server, tracker, websocket)
+        assert websocket.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
 async def test_silent_peer_is_detected_by_keepalive(caplog: pytest.LogCaptureFixture) -> None:
     # Half-open: the peer stops reading and answering, without closing.
     caplog.set_level(logging.INFO, logger="websockets_typed.server")
