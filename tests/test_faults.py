@@ -190,7 +190,8 @@ async def test_reset_while_reading_is_paused_is_detected_by_keepalive() -> None:
             tracker.running -= 1
             tracker.finished.set()
 
-    async with serve(not_reading, "127.0.0.1", 0, max_queue=4, **FAST) as server:
+    options: TCPServeOptions = {**FAST, "max_queue": 4}
+    async with serve(not_reading, "127.0.0.1", 0, **options) as server:
         _, writer = await raw_handshake(port_of(server))
         await tracker.opened.wait()
         (websocket,) = tracker.connections
