@@ -196,7 +196,13 @@ async def _command(process: asyncio.subprocess.Process, line: bytes | None) -> b
 
 async def run_idle(connections: int, compression: Compression, processes: int) -> IdleResult:
     """Hold ``connections`` idle connections; clients in ``processes`` processes (0: here)."""
-    fd_limit = raise_fd_limit(connections * (2 if processes == 0 else 1) + 1024)
+    needed = connections * (2 if processes == 0 else 1) + 1024
+    fd_limit = raise_fd_limit(needed)
+    if fd_limit < needed:
+        raise SystemExit(
+            f"{needed} file descriptors needed, {fd_limit} allowed: "
+            "open the connections from client processes (--processes)"
+        )
     async with serve(echo, "127.0.0.1", 0, compression=compression, backlog=4096) as server:
         port: int = server.sockets[0].getsockname()[1]
         # Warm up: import and cache what connections need, then measure.
