@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import resource
 
-from scale import run_cycles, run_idle
+from scale import raise_fd_limit, run_cycles, run_idle
 
 
 async def test_idle_connections_in_this_process() -> None:
@@ -45,3 +45,15 @@ async def test_connect_close_cycles_leak_nothing() -> None:
     half = result.second_half()
     assert half[-1][2] - half[0][2] < 2.5 * 1024**2, result.report()
     assert "per 1000 cycles" in result.report()
+
+
+def test_raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        assert raise_fd_limit(4096) == 4096
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (4096, hard)
+        # Already enough: unchanged.
+        assert raise_fd_limit(1000) == 4096
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
