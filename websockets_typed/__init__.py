@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import broadcast
-from .asyncio.server import Server, ServerConnection, serve, unix_serve
+from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
@@ -28,6 +28,7 @@ from .exceptions import (
     InvalidHeader,
     InvalidHeaderFormat,
     InvalidHeaderValue,
+    InvalidHost,
     InvalidMessage,
     InvalidOrigin,
     InvalidParameterName,
@@ -86,6 +87,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidHeaderFormat",
     "InvalidHeaderValue",
+    "InvalidHost",
     "InvalidMessage",
     "InvalidOrigin",
     "InvalidParameterName",
@@ -117,6 +119,7 @@ __all__ = [
     "WebSocketException",
     "WebSocketProtocolError",
     "WebSocketURI",
+    "basic_auth",
     "broadcast",
     "connect",
     "parse_uri",

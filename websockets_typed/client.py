@@ -25,7 +25,7 @@ from .headers import (
     parse_subprotocol,
     validate_subprotocols,
 )
-from .http11 import Request, Response, ResponseParser
+from .http11 import Request, Response, ResponseParser, _loggable
 from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Stage
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
@@ -126,15 +126,20 @@ class ClientProtocol(Protocol):
         Raises:
             InvalidState: If a request was sent already or the connection is
                 not CONNECTING.
+            ValueError: If the request cannot be serialized, e.g. a header
+                value holds CR or LF; nothing is sent then.
         """
         if self._request_sent or self._state is not CONNECTING:
             raise InvalidState(f"cannot send a handshake request: connection is {self._state.name}")
+        # Serialized first: a request that could inject lines into the
+        # stream is refused before anything changes.
+        data = request.serialize()
         self._request_sent = True
         if self._debug:
             self.logger.debug("> GET %s HTTP/1.1", request.path)
             for name, value in request.headers.raw_items():
-                self.logger.debug("> %s: %s", name, value)
-        self._writes.append(request.serialize())
+                self.logger.debug("> %s: %s", name, _loggable(name, value))
+        self._writes.append(data)
 
     def process_response(self, response: Response) -> None:
         """Check the handshake response and complete the negotiations.
@@ -223,7 +228,7 @@ class ClientProtocol(Protocol):
         if self._debug:
             self.logger.debug("< HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
             for name, value in response.headers.raw_items():
-                self.logger.debug("< %s: %s", name, value)
+                self.logger.debug("< %s: %s", name, _loggable(name, value))
         try:
             self.process_response(response)
         except InvalidHandshake as exc:

@@ -17,6 +17,7 @@ Every exception the library raises on purpose derives from
     │   │   ├── InvalidHeaderFormat
     │   │   ├── InvalidHeaderValue
     │   │   ├── InvalidOrigin
+    │   │   ├── InvalidHost
     │   │   └── InvalidUpgrade
     │   ├── NegotiationError
     │   │   ├── DuplicateParameter
@@ -59,6 +60,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidHeaderFormat",
     "InvalidHeaderValue",
+    "InvalidHost",
     "InvalidMessage",
     "InvalidOrigin",
     "InvalidParameterName",
@@ -139,6 +141,9 @@ class ConnectionClosedError(ConnectionClosed):
 class InvalidURI(WebSocketException):
     """Raised when a string is not a valid ``ws://`` or ``wss://`` URI.
 
+    Its message hides the password of the URI's user information, if
+    any, so that logging the exception doesn't leak it.
+
     Attributes:
         uri: The string that failed to parse.
         msg: Why it is invalid.
@@ -150,7 +155,24 @@ class InvalidURI(WebSocketException):
         self.msg = msg
 
     def __str__(self) -> str:
-        return f"{self.uri} isn't a valid URI: {self.msg}"
+        return f"{_hide_password(self.uri)} isn't a valid URI: {self.msg}"
+
+
+def _hide_password(uri: str) -> str:
+    """Replace the password in ``scheme://user:password@host...`` with ``***``."""
+    scheme, separator, rest = uri.partition("://")
+    if not separator:
+        return uri
+    end = len(rest)
+    for delimiter in "/?#":
+        index = rest.find(delimiter)
+        if index != -1:
+            end = min(end, index)
+    user_info, at, host_port = rest[:end].rpartition("@")
+    username, colon, _ = user_info.partition(":")
+    if not at or not colon:
+        return uri
+    return f"{scheme}://{username}:***@{host_port}{rest[end:]}"
 
 
 class InvalidHandshake(WebSocketException):
@@ -276,6 +298,20 @@ class InvalidOrigin(InvalidHeader):
     def __init__(self, origin: str | None) -> None:
         super().__init__("Origin", origin)
         self.origin = origin
+
+
+class InvalidHost(InvalidHeader):
+    """Raised when the ``Host`` header of a request names a host that isn't served.
+
+    A server with ``hosts`` set answers it with 421 Misdirected Request.
+
+    Attributes:
+        host: The ``Host`` header the client sent.
+    """
+
+    def __init__(self, host: str) -> None:
+        super().__init__("Host", host)
+        self.host = host
 
 
 class InvalidUpgrade(InvalidHeader):

@@ -603,3 +603,13 @@ def _parse_status_line(line: bytes) -> tuple[int, str]:
     if _INVALID_VALUE.search(raw_reason) is not None:
         raise InvalidMessage("invalid HTTP reason phrase")
     return status_code, raw_reason.decode("ascii", "surrogateescape")
+
+
+# Headers that carry secrets (credentials, session cookies): debug logs
+# show their names, never their values.
+_SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def _loggable(name: str, value: str) -> str:  # pyright: ignore[reportUnusedFunction]
+    """Return what a debug log may show of a header's value."""
+    return "[redacted]" if name.lower() in _SECRET_HEADERS else value

@@ -521,10 +521,9 @@ class Protocol:
     def _send_control(self, opcode: Opcode, data: BytesLike) -> None:
         # RFC 6455 allows Ping and Pong frames after a Close frame was sent,
         # but nothing after one was received (1.4) or after the half-close.
-        if not (
-            self._state is OPEN
-            or (self._state is CLOSING and self.close_rcvd is None and not self._eof_sent)
-        ):
+        if self._eof_sent:
+            raise InvalidState("the end of the stream was sent")
+        if not (self._state is OPEN or (self._state is CLOSING and self.close_rcvd is None)):
             raise InvalidState(f"cannot send a control frame: connection is {self._state.name}")
         if len(data) > 125:
             raise ProtocolError("control frame too long")
@@ -580,7 +579,7 @@ class Protocol:
             # prior to the point where the endpoint is required to _Fail the
             # WebSocket Connection_, the endpoint SHOULD send a Close frame
             # with an appropriate status code".
-            if self._state is OPEN:
+            if self._state is OPEN and not self._eof_sent:
                 self._send_close(close, close.serialize())
         if self.side is SERVER and not self._eof_sent:
             self._send_eof()
@@ -603,6 +602,10 @@ class Protocol:
     def _check_open(self) -> None:
         if self._state is not OPEN:
             raise InvalidState(f"connection is {self._state.name}")
+        # fail(1006) on a server half-closes an OPEN connection: nothing
+        # may follow the end of the stream.
+        if self._eof_sent:
+            raise InvalidState("the end of the stream was sent")
 
     def _send_frame(self, frame: Frame) -> None:
         if self._debug:

@@ -13,6 +13,7 @@ from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
     InvalidHeaderValue,
+    InvalidHost,
     InvalidMessage,
     InvalidOrigin,
     InvalidState,
@@ -23,8 +24,8 @@ from .exceptions import (
 )
 from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import accept_key, check_request
-from .headers import build_extension, parse_extension, parse_subprotocol
-from .http11 import Request, RequestParser, Response
+from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
+from .http11 import Request, RequestParser, Response, _loggable
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 
@@ -38,6 +39,11 @@ SelectSubprotocol: TypeAlias = (
     "Callable[[ServerProtocol, Sequence[Subprotocol]], Subprotocol | str | None]"
 )
 """A hook that picks a subprotocol among those the client offers."""
+
+# RFC 7230, 5.4 and RFC 3986, 3.2.2: Host = uri-host [ ":" port ], where
+# uri-host is a name or an IPv4 address, without delimiters or spaces, or an
+# IPv6 address in brackets.
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/?#\[\]@]+)(?::([0-9]*))?")
 
 # Text that ends every rejection of a request which is not a WebSocket
 # handshake: the most common cause is a browser opening the URL.
@@ -54,6 +60,12 @@ class ServerProtocol(Protocol):
             accept requests without one. ``None`` (the default) skips the
             check. Checking origins defends against Cross-Site WebSocket
             Hijacking.
+        hosts: Acceptable ``Host`` header values, e.g. ``"example.com"``
+            or ``"example.com:8443"``; a name without a port accepts any
+            port. Names compare without regard to case. Other hosts get 421
+            Misdirected Request; a missing or repeated ``Host`` header gets
+            400. ``None`` (the default) skips the check. Checking hosts
+            defends against DNS rebinding.
         extensions: Supported extensions, in order of preference.
         subprotocols: Supported subprotocols, in order of preference.
         select_subprotocol: Replaces :meth:`select_subprotocol`; it receives
@@ -64,8 +76,15 @@ class ServerProtocol(Protocol):
             ``None`` for no limit.
         logger: Logger for this connection.
 
+    Raises:
+        TypeError: If ``subprotocols`` or ``hosts`` is a ``str`` rather than
+            a list.
+        ValueError: If a subprotocol is not a token, or a host is not
+            ``host[:port]``.
+
     Attributes:
         origin: The ``Origin`` of the request, once accepted.
+        hosts: Acceptable ``Host`` header values; ``None`` skips the check.
         available_extensions: Supported extensions.
         available_subprotocols: Supported subprotocols.
     """
@@ -83,6 +102,7 @@ class ServerProtocol(Protocol):
         extensions: Sequence[ServerExtensionFactory] | None = None,
         subprotocols: Sequence[str] | None = None,
         select_subprotocol: SelectSubprotocol | None = None,
+        hosts: Sequence[str] | None = None,
         state: State = CONNECTING,
         max_size: int | None = 2**20,
         max_fragments: int | None = 2**16,
@@ -91,7 +111,13 @@ class ServerProtocol(Protocol):
         super().__init__(
             SERVER, state=state, max_size=max_size, max_fragments=max_fragments, logger=logger
         )
+        if subprotocols is not None:
+            validate_subprotocols(subprotocols)
         self.origins = origins
+        if isinstance(hosts, str):
+            raise TypeError("hosts must be a list of str, not a str")
+        self.hosts = hosts
+        self._hosts = None if hosts is None else [_split_host(host) for host in hosts]
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [
             Subprotocol(subprotocol) for subprotocol in subprotocols or ()
@@ -110,8 +136,9 @@ class ServerProtocol(Protocol):
 
         When the request is acceptable, the response is a 101 that completes
         the handshake. Otherwise it rejects the handshake with 400 (invalid
-        request), 403 (origin not allowed), 426 (not a WebSocket request, or
-        an unsupported protocol version) or 500 (unexpected error), and
+        request), 403 (origin not allowed), 421 (host not served), 426 (not
+        a WebSocket request, or an unsupported protocol version) or 500
+        (unexpected error), and
         :attr:`handshake_exc` says why.
 
         Send the response with :meth:`send_response`, after modifying it if
@@ -121,6 +148,8 @@ class ServerProtocol(Protocol):
             key, extensions_header, protocol_header = self.process_request(request)
         except InvalidOrigin as exc:
             return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
+        except InvalidHost as exc:
+            return self._reject_with(exc, http.HTTPStatus.MISDIRECTED_REQUEST)
         except InvalidUpgrade as exc:
             response = self._reject_with(
                 exc, http.HTTPStatus.UPGRADE_REQUIRED, _NOT_A_WEBSOCKET_CLIENT
@@ -182,6 +211,7 @@ class ServerProtocol(Protocol):
             InvalidHandshake: If the handshake must fail.
         """
         headers = request.headers
+        self.process_host(headers)
         key = check_request(headers)
         self.origin = self.process_origin(headers)
         extensions_header, self.extensions = self.process_extensions(headers)
@@ -210,6 +240,31 @@ class ServerProtocol(Protocol):
             elif origin is not None and allowed.fullmatch(origin):
                 return origin
         raise InvalidOrigin(origin)
+
+    def process_host(self, headers: Headers) -> None:
+        """Check the ``Host`` header against :attr:`hosts`, if set.
+
+        Raises:
+            InvalidHeader: If the ``Host`` header is missing, repeated, or
+                not ``host[:port]`` (RFC 7230, 5.4: a server answers 400).
+            InvalidHost: If the host is not one of :attr:`hosts`.
+        """
+        if self._hosts is None:
+            return
+        try:
+            value = headers["Host"]
+        except KeyError:
+            raise InvalidHeader("Host") from None
+        except MultipleValuesError:
+            raise InvalidHeader("Host", "multiple values") from None
+        try:
+            host, port = _split_host(value)
+        except ValueError:
+            raise InvalidHeader("Host", value) from None
+        for allowed_host, allowed_port in self._hosts:
+            if allowed_host == host and allowed_port in (None, port):
+                return
+        raise InvalidHost(value)
 
     def process_extensions(self, headers: Headers) -> tuple[str | None, list[Extension]]:
         """Negotiate extensions (RFC 6455, 9.1).
@@ -332,17 +387,23 @@ class ServerProtocol(Protocol):
         Raises:
             InvalidState: If a response was sent already or the connection
                 is not CONNECTING.
+            ValueError: If the response cannot be serialized, e.g. a header
+                value holds CR or LF; nothing is sent then, and another
+                response may be.
         """
         if self._response_sent or self._state is not CONNECTING:
             raise InvalidState(
                 f"cannot send a handshake response: connection is {self._state.name}"
             )
+        # Serialized first: a response that could inject lines into the
+        # stream is refused before anything changes.
+        data = response.serialize()
         self._response_sent = True
         if self._debug:
             self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
             for name, value in response.headers.raw_items():
-                self.logger.debug("> %s: %s", name, value)
-        self._writes.append(response.serialize())
+                self.logger.debug("> %s: %s", name, _loggable(name, value))
+        self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
             self.logger.info("connection open")
@@ -373,7 +434,7 @@ class ServerProtocol(Protocol):
         if self._debug:
             self.logger.debug("< GET %s HTTP/1.1", request.path)
             for name, value in request.headers.raw_items():
-                self.logger.debug("< %s: %s", name, value)
+                self.logger.debug("< %s: %s", name, _loggable(name, value))
         self._events.append(request)
         # Keep what follows until the application sends its response.
         self._stage = _Stage.WAIT
@@ -393,3 +454,15 @@ class ServerProtocol(Protocol):
                 self.handshake_exc = exc
         else:
             super()._receive_eof()
+
+
+def _split_host(value: str) -> tuple[str, str | None]:
+    """Split ``host[:port]`` into the lowercased host and the port, if any.
+
+    Raises:
+        ValueError: If ``value`` is not ``host[:port]``.
+    """
+    match = _HOST_PORT.fullmatch(value)
+    if match is None:
+        raise ValueError(f"invalid host: {value!r}")
+    return match[1].lower(), match[2] or None

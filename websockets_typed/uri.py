@@ -36,7 +36,9 @@ class WebSocketURI:
         username: The user name from the user information, percent-decoded;
             ``None`` when the URI has no user information.
         password: The password from the user information, percent-decoded;
-            ``None`` when the URI has no user information.
+            ``None`` when the URI has no user information. The ``repr`` of
+            the URI shows ``'***'`` instead, so that logging it doesn't
+            leak the password.
     """
 
     secure: bool
@@ -45,7 +47,7 @@ class WebSocketURI:
     path: str
     query: str
     username: str | None = None
-    password: str | None = None
+    password: str | None = attrs.field(default=None, repr=lambda value: repr(value and "***"))
 
     @property
     def resource_name(self) -> str:

@@ -12,7 +12,7 @@ import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, TypedDict, Unpack
+from typing import Any, Final, Literal, TypedDict, Unpack, cast
 
 import attrs
 
@@ -28,7 +28,7 @@ from ..exceptions import (
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..frames import CloseCode
-from ..http11 import Request, Response
+from ..http11 import Request, Response, _serialize_headers
 from ..typing import LoggerLike
 from ..uri import WebSocketURI, parse_uri
 from ..version import version as _version
@@ -191,7 +191,8 @@ class ConnectOptions(TypedDict, total=False):
     """Connection class to use, e.g. a subclass of :class:`ClientConnection`."""
     # Forwarded to the event loop.
     ssl: ssl_module.SSLContext | bool | None
-    """TLS context for ``wss://``; the default context when omitted."""
+    """TLS context for ``wss://``; when omitted, ``None`` or ``True``,
+    :func:`ssl.create_default_context`: certificates verified, TLS 1.2 or later."""
     server_hostname: str | None
     """Host name to check the server's certificate against."""
     sock: socket.socket | None
@@ -309,6 +310,7 @@ class connect:  # a function for its callers, a class for await, async with and 
         wsuri = parse_uri(uri)
         if not wsuri.secure and kwargs.get("ssl") is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
+        _check_static_headers(kwargs)
 
     async def _connect_once(
         self, wsuri: WebSocketURI, headers: HeadersLike | None
@@ -353,7 +355,10 @@ class connect:  # a function for its callers, a class for await, async with and 
             name: value for name, value in options.items() if name in _LOOP_OPTIONS
         }
         if wsuri.secure:
-            loop_options.setdefault("ssl", True)
+            if loop_options.get("ssl") in (None, True):
+                # The platform's secure defaults: certificates and host
+                # names verified, TLS 1.2 or later.
+                loop_options["ssl"] = ssl_module.create_default_context()
             # The URI names the server even when connecting elsewhere.
             loop_options.setdefault("server_hostname", wsuri.host)
         loop = asyncio.get_running_loop()
@@ -490,6 +495,27 @@ class connect:  # a function for its callers, a class for await, async with and 
                 yield connection
             finally:
                 await connection.close()
+
+
+def _check_static_headers(options: ConnectOptions) -> None:
+    """Refuse headers that would break the handshake request, before connecting.
+
+    Raises:
+        ValueError: If a header name isn't a token, or a value holds CR, LF
+            or another control character.
+    """
+    headers = Headers()
+    for name in ("additional_headers", "extra_headers"):
+        value = options.get(name)
+        if value is not None:
+            headers.update(cast("HeadersLike", value))
+    user_agent = options.get("user_agent_header", USER_AGENT)
+    if user_agent is not None:
+        headers["User-Agent"] = user_agent
+    origin = options.get("origin")
+    if origin is not None:
+        headers["Origin"] = origin
+    _serialize_headers(headers)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import http
 import inspect
 import logging
 import socket
 import ssl as ssl_module
 import sys
-from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeAlias, TypedDict, Unpack, cast, overload
 
-from ..datastructures import Headers, HeadersLike
-from ..exceptions import AbortHandshake, ConnectionClosed, InvalidHandshake, InvalidStatus
+from ..datastructures import Headers, HeadersLike, MultipleValuesError
+from ..exceptions import (
+    AbortHandshake,
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidStatus,
+)
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..frames import CloseCode
-from ..http11 import Request, Response
+from ..headers import build_www_authenticate_basic, parse_authorization_basic
+from ..http11 import Request, Response, _serialize_headers
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..typing import LoggerLike, StatusLike, Subprotocol
@@ -26,6 +35,8 @@ from ..version import version as _version
 from .connection import Connection
 
 __all__ = [
+    "CheckCredentials",
+    "Credentials",
     "Handler",
     "ProcessRequest",
     "ProcessResponse",
@@ -35,6 +46,7 @@ __all__ = [
     "ServerConnection",
     "TCPServeOptions",
     "UnixServeOptions",
+    "basic_auth",
     "serve",
     "unix_serve",
 ]
@@ -59,6 +71,8 @@ class ServerConnection(Connection):
 
     Attributes:
         server: The server that accepted the connection.
+        username: The user name that :func:`basic_auth` authenticated;
+            ``None`` without authentication.
     """
 
     protocol: ServerProtocol
@@ -87,6 +101,7 @@ class ServerConnection(Connection):
             write_limit=write_limit,
         )
         self.server = server
+        self.username: str | None = None
         # Resolved when the request arrives, or when it never will.
         self._request_rcvd: asyncio.Future[None] = self.loop.create_future()
 
@@ -184,11 +199,20 @@ class ServerConnection(Connection):
             if replacement is not None:
                 response = replacement
 
-        self.response = response
         if self.protocol.state is not CONNECTING:
             # The client went away while process_request was running.
+            self.response = response
             raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
-        self.protocol.send_response(response)
+        try:
+            self.protocol.send_response(response)
+        except ValueError as exc:
+            # A hook built a response that would break the HTTP stream, e.g.
+            # a header value with CR LF: send none of it.
+            self.protocol.handshake_exc = exc
+            self.logger.error("invalid handshake response", exc_info=True)
+            response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
+            self.protocol.send_response(response)
+        self.response = response
         self._write_pending()
         # Reading was paused while the application decided.
         self._resume_reading()
@@ -460,7 +484,10 @@ class ServeOptions(TypedDict, total=False):
 
     origins: Sequence[OriginLike] | None
     """Acceptable ``Origin`` headers; include ``None`` to accept requests
-    without one. Default: no check."""
+    without one. Others get 403. Default: no check."""
+    hosts: Sequence[str] | None
+    """Acceptable ``Host`` headers, e.g. ``["example.com"]``; a name without
+    a port accepts any port. Others get 421. Default: no check."""
     extensions: Sequence[ServerExtensionFactory] | None
     """Supported extensions, in order of preference."""
     subprotocols: Sequence[str] | None
@@ -630,6 +657,7 @@ class serve:  # a function for its callers, a class for await and async with
             run = cast("Callable[[ServerConnection], Awaitable[object]]", handler)
 
         logger = options.get("logger") or logging.getLogger("websockets_typed.server")
+        _check_static_headers(options)
         server = Server(
             run,
             process_request=options.get("process_request"),
@@ -647,6 +675,10 @@ class serve:  # a function for its callers, a class for await and async with
         elif compression is not None:
             raise ValueError(f"unsupported compression: {compression}")
         select_subprotocol = options.get("select_subprotocol")
+        hosts = options.get("hosts")
+        if hosts is not None:
+            # Invalid hosts fail here, not at the first connection.
+            ServerProtocol(hosts=hosts)
         connection_class = options.get("create_connection") or ServerConnection
 
         def protocol_factory() -> ServerConnection:
@@ -661,6 +693,7 @@ class serve:  # a function for its callers, a class for await and async with
 
             protocol = ServerProtocol(
                 origins=options.get("origins"),
+                hosts=hosts,
                 extensions=extensions,
                 subprotocols=options.get("subprotocols"),
                 select_subprotocol=None
@@ -719,6 +752,138 @@ class serve:  # a function for its callers, a class for await and async with
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+def _check_static_headers(options: ServeOptions) -> None:
+    """Refuse a ``server_header`` or ``extra_headers`` that would break responses.
+
+    Raises:
+        ValueError: If a header name isn't a token, or a value holds CR, LF
+            or another control character.
+    """
+    headers = Headers()
+    server_header = options.get("server_header", USER_AGENT)
+    if server_header is not None:
+        headers["Server"] = server_header
+    extra_headers = options.get("extra_headers")
+    if extra_headers is not None and not callable(extra_headers):
+        headers.update(extra_headers)
+    _serialize_headers(headers)
+
+
+Credentials: TypeAlias = tuple[str, str]
+"""A user name and its password."""
+
+CheckCredentials: TypeAlias = Callable[[str, str], bool | Awaitable[bool]]
+"""A callable that tells whether a user name and password are valid."""
+
+
+def basic_auth(
+    realm: str = "",
+    credentials: Credentials | Iterable[Credentials] | None = None,
+    check_credentials: CheckCredentials | None = None,
+) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
+    """Build a ``process_request`` hook that requires HTTP Basic authentication.
+
+    Pass exactly one of ``credentials`` and ``check_credentials``::
+
+        serve(handler, host, port, process_request=basic_auth(
+            realm="chat", credentials=[("alice", "secret")],
+        ))
+
+    Clients that send no credentials, or invalid ones, get 401 with a
+    ``WWW-Authenticate: Basic realm="..."`` header (RFC 7617). Authenticated
+    connections have their user name in :attr:`ServerConnection.username`.
+    Passwords from ``credentials`` are compared in constant time
+    (:func:`hmac.compare_digest` on their SHA-256 digests, so that the time
+    tells nothing about their content or length).
+
+    Args:
+        realm: Where the credentials apply, shown by browsers.
+        credentials: A ``(username, password)`` pair, or several.
+        check_credentials: ``check(username, password) -> bool``, possibly
+            a coroutine; it is responsible for comparing in constant time.
+
+    Raises:
+        ValueError: If not exactly one of ``credentials`` and
+            ``check_credentials`` is given, or if ``realm`` holds control
+            characters.
+        TypeError: If ``credentials`` is not a pair or pairs of strings.
+    """
+    if (credentials is None) == (check_credentials is None):
+        raise ValueError("provide either credentials or check_credentials")
+    challenge = build_www_authenticate_basic(realm)
+    check: CheckCredentials
+    if credentials is not None:
+        digests = _password_digests(credentials)
+        # Unknown user names are compared with this, to take the same time.
+        missing = hashlib.sha256(b"no such user").digest()
+
+        def check_table(username: str, password: str) -> bool:
+            expected = digests.get(username)
+            actual = hashlib.sha256(password.encode()).digest()
+            valid = hmac.compare_digest(actual, missing if expected is None else expected)
+            return valid and expected is not None
+
+        check = check_table
+    else:
+        assert check_credentials is not None
+        check = check_credentials
+
+    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            authorization = request.headers.get("Authorization")
+        except MultipleValuesError:
+            authorization = ""
+        if authorization is None:
+            return _unauthorized(connection, challenge, "Missing credentials\n")
+        try:
+            username, password = parse_authorization_basic(authorization)
+        except InvalidHeader:
+            return _unauthorized(connection, challenge, "Unsupported credentials\n")
+        valid = check(username, password)
+        if not isinstance(valid, bool):
+            valid = await valid
+        if not valid:
+            connection.logger.info("invalid credentials for user %r", username)
+            return _unauthorized(connection, challenge, "Invalid credentials\n")
+        connection.username = username
+        return None
+
+    return process_request
+
+
+def _password_digests(credentials: Credentials | Iterable[Credentials]) -> dict[str, bytes]:
+    """Map user names to the SHA-256 digests of their passwords."""
+    pairs: list[object]
+    value = cast("object", credentials)
+    if (
+        isinstance(value, tuple)
+        and len(cast("tuple[object, ...]", value)) == 2
+        and all(isinstance(item, str) for item in cast("tuple[object, ...]", value))
+    ):
+        pairs = [value]
+    elif isinstance(value, Iterable):
+        pairs = list(cast("Iterable[object]", value))
+    else:
+        raise TypeError(f"invalid credentials argument: {credentials!r}")
+    digests: dict[str, bytes] = {}
+    for pair in pairs:
+        if not (
+            isinstance(pair, tuple)
+            and len(cast("tuple[object, ...]", pair)) == 2
+            and all(isinstance(item, str) for item in cast("tuple[object, ...]", pair))
+        ):
+            raise TypeError(f"invalid credentials argument: {pair!r}")
+        username, password = cast("tuple[str, str]", pair)
+        digests[username] = hashlib.sha256(password.encode()).digest()
+    return digests
+
+
+def _unauthorized(connection: ServerConnection, challenge: str, text: str) -> Response:
+    response = connection.respond(http.HTTPStatus.UNAUTHORIZED, text)
+    response.headers["WWW-Authenticate"] = challenge
+    return response
 
 
 @overload

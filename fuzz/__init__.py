@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets for the parsers; run them with ``scripts/fuzz``."""
