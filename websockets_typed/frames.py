@@ -177,7 +177,7 @@ _XOR_TABLES: Final = tuple(bytes(value ^ key for value in range(256)) for key in
 _TRANSLATE_THRESHOLD: Final = 512
 
 
-def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
+def py_apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated, in pure Python.
 
     This is :func:`apply_mask` without the C accelerator.
@@ -187,6 +187,7 @@ def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
     """
     if len(mask) != 4:
         raise ValueError("mask must contain 4 bytes")
+    mask = bytes(mask)
     size = len(data)
     if size < _TRANSLATE_THRESHOLD:
         quotient, remainder = divmod(size, 4)
@@ -201,7 +202,7 @@ def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
     return bytes(masked)
 
 
-def _select_apply_mask() -> Callable[[BytesLike, bytes], bytes]:
+def _select_apply_mask() -> Callable[[BytesLike, BytesLike], bytes]:
     """Use the C accelerator unless it is missing or WEBSOCKETS_TYPED_SPEEDUPS=0."""
     if os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0":
         try:
@@ -301,6 +302,13 @@ class Frame:
         return self.data.decode()
 
 
+# The slots of Frame, set without attrs' frozen __setattr__ (see _read_frame).
+_new_object: Final = object.__new__
+_set_opcode, _set_data, _set_fin, _set_rsv1, _set_rsv2, _set_rsv3 = (
+    getattr(Frame, name).__set__ for name in ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+)
+
+
 def _describe_payload(frame: Frame) -> str:
     """Summarize a payload for logs, in at most about 75 characters."""
     data = frame.data
@@ -348,34 +356,52 @@ def parse_frame(
             fragmented or too long.
         PayloadTooBig: If the payload is larger than ``max_size``.
     """
-    available = len(buffer)
+    parsed = _read_frame(buffer, 0, mask, max_size)
+    if parsed is None:
+        return None
+    frame, end = parsed
+    del buffer[:end]
+    return frame
+
+
+def _read_frame(
+    buffer: bytearray, start: int, mask: bool, max_size: int | None
+) -> tuple[Frame, int] | None:
+    """Parse the frame at offset ``start`` of ``buffer``, leaving ``buffer`` as is.
+
+    :func:`parse_frame` without removing the frame's bytes: a caller parsing
+    several frames in a row trims the buffer once, at the end. Returns the
+    frame and the offset where it ends, or ``None`` if the frame is not
+    complete yet. Raises what :func:`parse_frame` raises.
+    """
+    available = len(buffer) - start
     if available < 2:
         return None
-    head1 = buffer[0]
-    head2 = buffer[1]
+    head1 = buffer[start]
+    head2 = buffer[start + 1]
 
     opcode = _OPCODES.get(head1 & 0x0F)
     if opcode is None:
         raise ProtocolError(f"invalid opcode: {head1 & 0x0F}")
-    if bool(head2 & 0x80) is not mask:
+    if (head2 & 0x80 != 0) is not mask:
         raise ProtocolError("incorrect masking")
-    fin = bool(head1 & 0x80)
+    fin = head1 & 0x80 != 0
 
     length = head2 & 0x7F
     if length < 126:
-        offset = 2
+        offset = start + 2
     elif length == 126:
         if available < 4:
             return None
-        length = (buffer[2] << 8) | buffer[3]
-        offset = 4
+        length = (buffer[start + 2] << 8) | buffer[start + 3]
+        offset = start + 4
     else:
         if available < 10:
             return None
-        (length,) = _UINT64.unpack_from(buffer, 2)
+        (length,) = _UINT64.unpack_from(buffer, start + 2)
         if length >> 63:
             raise ProtocolError("payload length has the most significant bit set")
-        offset = 10
+        offset = start + 10
 
     if opcode >= 8:
         # RFC 6455, 5.5: "All control frames MUST have a payload length of
@@ -394,27 +420,29 @@ def parse_frame(
     if mask:
         offset += 4
     end = offset + length
-    if available < end:
+    if len(buffer) < end:
         return None
     if length < 4096:
         payload = buffer[offset:end]
-        data = apply_mask(payload, bytes(buffer[offset - 4 : offset])) if mask else bytes(payload)
+        data = apply_mask(payload, buffer[offset - 4 : offset]) if mask else bytes(payload)
     else:
         # A memoryview avoids copying a large payload into an intermediate slice.
         with memoryview(buffer) as view, view[offset:end] as large:
             data = (
                 apply_mask(large, view[offset - 4 : offset].tobytes()) if mask else large.tobytes()
             )
-    del buffer[:end]
 
-    return Frame(
-        opcode,
-        data,
-        fin,
-        bool(head1 & 0x40),
-        bool(head1 & 0x20),
-        bool(head1 & 0x10),
-    )
+    # h11's lesson: a frame built by the parser needs no checks, and attrs'
+    # frozen __init__ costs more than setting the slots directly (a third of
+    # a 64-byte frame's parsing; bench/run.py --callgrind, S2).
+    frame: Frame = _new_object(Frame)
+    _set_opcode(frame, opcode)
+    _set_data(frame, data)
+    _set_fin(frame, fin)
+    _set_rsv1(frame, head1 & 0x40 != 0)
+    _set_rsv2(frame, head1 & 0x20 != 0)
+    _set_rsv3(frame, head1 & 0x10 != 0)
+    return frame, end
 
 
 _UINT64: Final = struct.Struct("!Q")
