@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import Handler, Message, Unsupported, rss_bytes, run_worker
+from procs import Handler, Instructions, Message, Unsupported, rss_bytes, run_worker
 
 if TYPE_CHECKING:
     import aiohttp
@@ -535,6 +535,10 @@ class LibraryWorker:
 
         async with self.library.client(port, path) as client:
             await run(client, warmup)
+            if request.get("callgrind"):
+                with Instructions(os.getpid(), Path(os.environ["BENCH_CALLGRIND_OUT"])) as counted:
+                    await run(client, count)
+                return {"instructions": counted.count, "ops": ops}
             start, cpu = time.perf_counter(), time.process_time()
             await run(client, count)
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

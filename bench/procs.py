@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import resource
@@ -21,11 +22,12 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 __all__ = [
     "BENCH_DIR",
     "Handler",
+    "Instructions",
     "Message",
     "Unsupported",
     "Worker",
@@ -94,6 +96,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class Instructions:
+    """Count the instructions that process ``pid`` executes within a ``with`` block.
+
+    The process must run under callgrind with instrumentation off, as a
+    :class:`Worker` started with ``callgrind=True`` does. Instruction counts
+    don't depend on what else the machine runs: they judge changes that the
+    noise of shared cores hides from timings. A worker can count its own
+    instructions too: the environment variable ``BENCH_CALLGRIND_OUT`` then
+    names its output file.
+    """
+
+    def __init__(self, pid: int, callgrind_out: Path) -> None:
+        self.pid = pid
+        self.callgrind_out = callgrind_out
+        self.count = 0
+        """The instructions counted, once the block is over."""
+
+    def _control(self, option: str) -> None:
+        command = ["callgrind_control", option, str(self.pid)]
+        subprocess.run(command, check=True, capture_output=True)
+
+    def __enter__(self) -> Self:
+        self._control("--instr=on")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._control("--instr=off")
+        pattern = f"{self.callgrind_out.name}.*"
+        dumps = set(self.callgrind_out.parent.glob(pattern))
+        self._control("--dump")
+        (dump,) = set(self.callgrind_out.parent.glob(pattern)) - dumps
+        for line in dump.read_text().splitlines():
+            if line.startswith("totals:"):
+                self.count = int(line.split()[1])
+                return
+        raise RuntimeError(f"no totals in {dump}")
+
+
 class Worker:
     """A worker process as seen from the orchestrator.
 
@@ -103,20 +143,47 @@ class Worker:
         args: Its command line arguments.
         core: Pin it to this core with ``taskset``; ``None``: no pinning.
         log_dir: Where its standard error goes.
+        callgrind: Run it under callgrind, to count its instructions.
+        profile: Profile it with cProfile, and write the statistics there.
     """
 
     def __init__(
-        self, name: str, script: str, args: list[str], core: int | None, log_dir: Path
+        self,
+        name: str,
+        script: str,
+        args: list[str],
+        core: int | None,
+        log_dir: Path,
+        *,
+        callgrind: bool = False,
+        profile: Path | None = None,
     ) -> None:
         self.name = name
         command = [sys.executable, str(BENCH_DIR / script), *args]
+        self.callgrind_out: Path | None = None
+        if callgrind:
+            # Instrumentation starts off: the orchestrator turns it on
+            # around the timed part of each measurement (see Instructions).
+            self.callgrind_out = log_dir / f"{name}.callgrind"
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={self.callgrind_out}",
+                *command,
+            ]
         if core is not None:
             command = ["taskset", "-c", str(core), *command]
         self.log_path = log_dir / f"{name}.log"
         log = self.log_path.open("a")
         environment = dict(os.environ)
         environment.pop("PYTHONASYNCIODEBUG", None)  # debug mode would skew every figure
-        # taskset execs Python, so the pid is the worker's own: its RSS is ours to read.
+        if self.callgrind_out is not None:
+            environment["BENCH_CALLGRIND_OUT"] = str(self.callgrind_out)
+        if profile is not None:
+            environment["BENCH_PROFILE"] = str(profile)
+        # taskset and valgrind exec Python in the same process: the pid is
+        # the worker's own, whose RSS and CPU time are ours to read.
         self._process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -127,7 +194,7 @@ class Worker:
         )
         log.close()
         # The first line says the worker imported its library and is ready.
-        self._read(timeout=60)
+        self._read(timeout=600 if callgrind else 60)
 
     @property
     def pid(self) -> int:
@@ -245,6 +312,10 @@ def run_worker(handlers: Mapping[str, Handler], *, uvloop: bool) -> None:
         handlers: Coroutine per request ``op``; ``"exit"``, if present, runs
             at the end to release what the others left open.
         uvloop: Run on uvloop instead of asyncio's default event loop.
+
+    With the environment variable ``BENCH_PROFILE`` set, the whole run is
+    profiled with cProfile and the statistics written to the file it names
+    (``run.py --profile``): call counts per operation tell what each one costs.
     """
     raise_open_files_limit()
     channel = _take_stdout()
@@ -253,5 +324,14 @@ def run_worker(handlers: Mapping[str, Handler], *, uvloop: bool) -> None:
         import uvloop as uvloop_module  # noqa: PLC0415 - only when asked for
 
         loop_factory = uvloop_module.new_event_loop
+    profile_path = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_path else None
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_serve_requests(handlers, channel))
+        if profiler is not None:
+            profiler.enable()
+        try:
+            runner.run(_serve_requests(handlers, channel))
+        finally:
+            if profiler is not None and profile_path:
+                profiler.disable()
+                profiler.dump_stats(profile_path)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import Message, Worker, WorkerError, cpu_seconds, pinning
+from procs import Instructions, Message, Worker, WorkerError, cpu_seconds, pinning
 
 OURS = "websockets_typed"
 REFERENCE = "websockets"
@@ -74,6 +74,18 @@ FULL = Sizes(
     broadcasts=2_000,
     compressed=20_000,
 )
+# Under callgrind, the process under test runs some 50 times slower.
+CALLGRIND = Sizes(
+    round_trips=500,
+    pipelined=5_000,
+    large_1m=10,
+    large_16m=2,
+    handshakes=100,
+    idle=0,
+    room=500,
+    broadcasts=20,
+    compressed=1_000,
+)
 QUICK = Sizes(
     round_trips=1_000,
     pipelined=10_000,
@@ -91,7 +103,10 @@ MiB = 2**20
 
 @dataclass
 class Sample:
-    """One measurement: the figure, and the rate over CPU time if relevant."""
+    """One measurement: the figure, and the rate over CPU time if relevant.
+
+    Under callgrind, the figure is the number of instructions per operation.
+    """
 
     value: float
     cpu_rate: float | None = None
@@ -100,10 +115,24 @@ class Sample:
 class Bench:
     """The workers and the settings of one run."""
 
-    def __init__(self, sizes: Sizes, libraries: list[str], uvloop: bool, log_dir: Path) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        libraries: list[str],
+        uvloop: bool,
+        log_dir: Path,
+        *,
+        callgrind: bool = False,
+        profile: bool = False,
+    ) -> None:
         self.sizes = sizes
         self.uvloop = uvloop
         self.log_dir = log_dir
+        self.callgrind = callgrind
+        self.profile = profile
+        self._spawned = 0
+        # Timeouts of requests to the processes under test.
+        self.timeout = 3000 if callgrind else 300
         cores = pinning()
         self.cores: tuple[int | None, int | None] = (None, None) if cores is None else cores
         flags = ["--uvloop"] if uvloop else []
@@ -114,7 +143,16 @@ class Bench:
     def spawn(self, library: str) -> Worker:
         """Start a worker process for a library, pinned to the core under test."""
         flags = ["--uvloop"] if self.uvloop else []
-        return Worker(library, "libs.py", [library, *flags], self.cores[0], self.log_dir)
+        self._spawned += 1
+        return Worker(
+            library,
+            "libs.py",
+            [library, *flags],
+            self.cores[0],
+            self.log_dir,
+            callgrind=self.callgrind,
+            profile=self.log_dir / f"{library}-{self._spawned}.prof" if self.profile else None,
+        )
 
     def worker(self, library: str) -> Worker:
         """The library's worker, restarted if a failure killed it."""
@@ -133,12 +171,13 @@ class Bench:
     ) -> Iterator[int]:
         """Run the library's server for the duration of the block; yield its port."""
         worker = worker or self.worker(library)
-        port: int = worker.call({"op": "start", "compression": compression}, 60)["port"]
+        request = {"op": "start", "compression": compression}
+        port: int = worker.call(request, self.timeout)["port"]
         try:
             yield port
         finally:
             if worker.alive:
-                worker.call({"op": "stop"}, 60)
+                worker.call({"op": "stop"}, self.timeout)
 
     @contextlib.contextmanager
     def session(
@@ -147,23 +186,27 @@ class Bench:
         """Open ``count`` load generator connections to ``path``; yield the session."""
         reply = self.load.call(
             {"op": "open", "port": port, "path": path, "count": count, "deflate": deflate},
-            120,
+            self.timeout,
         )
         if deflate is not None and not reply["deflate"]:
             raise WorkerError("the server didn't negotiate permessage-deflate")
         try:
             yield reply["session"]
         finally:
-            self.load.call({"op": "close", "session": reply["session"]}, 120)
+            self.load.call({"op": "close", "session": reply["session"]}, self.timeout)
 
     def timed(self, server: Worker, request: Message, warmup: Message, scale: float) -> Sample:
         """Run a warm-up then a timed load generator request; rate per second.
 
         ``scale`` converts the request's ``ops`` into the reported unit.
         """
-        self.load.call({**request, **warmup}, 300)
+        self.load.call({**request, **warmup}, self.timeout)
+        if server.callgrind_out is not None:
+            with Instructions(server.pid, server.callgrind_out) as counted:
+                reply = self.load.call(request, self.timeout)
+            return Sample(counted.count / (reply["ops"] * scale))
         cpu = cpu_seconds(server.pid)
-        reply = self.load.call(request, 300)
+        reply = self.load.call(request, self.timeout)
         cpu = cpu_seconds(server.pid) - cpu
         ops = reply["ops"] * scale
         return Sample(ops / reply["seconds"], ops / cpu if cpu > 0 else None)
@@ -211,6 +254,8 @@ def s4_handshakes(concurrency: int) -> Callable[[Bench, str], Sample]:
 
 def s5_memory(compression: bool) -> Callable[[Bench, str], Sample]:
     def s5(bench: Bench, library: str) -> Sample:
+        if bench.callgrind:
+            raise WorkerError("memory isn't measured under callgrind", unsupported=True)
         # A new process, so that memory freed by earlier scenarios doesn't
         # hide the growth.
         worker = bench.spawn(library)
@@ -265,11 +310,14 @@ def client_run(bench: Bench, library: str, kind: str, count: int, size: int) -> 
     try:
         request = {"op": "client", "kind": kind, "port": port, "count": count, "size": size}
         request["warmup"] = max(count // 10, 1)
-        reply = bench.worker(library).call(request, 300)
+        request["callgrind"] = bench.callgrind
+        reply = bench.worker(library).call(request, bench.timeout)
     finally:
         bench.fixed_server.call({"op": "stop"}, 60)
     scale = 1e-6 if kind == "large" else 1
     ops = reply["ops"] * scale
+    if bench.callgrind:
+        return Sample(reply["instructions"] / ops)
     return Sample(ops / reply["seconds"], ops / reply["cpu"] if reply["cpu"] > 0 else None)
 
 
@@ -342,8 +390,8 @@ def spread(values: list[float]) -> str:
     return f"{number(statistics.median(values))} ({number(min(values))}-{number(max(values))})"
 
 
-def ratios(scenario: Scenario, cpu: bool) -> list[float]:
-    """Per-repetition ratios ours / reference."""
+def ratios(scenario: Scenario, cpu: bool, inverse: bool = False) -> list[float]:
+    """Per-repetition ratios ours / reference; reference / ours with ``inverse``."""
     result = []
     for ours, theirs in zip(
         scenario.samples.get(OURS, []), scenario.samples.get(REFERENCE, []), strict=False
@@ -353,23 +401,32 @@ def ratios(scenario: Scenario, cpu: bool) -> list[float]:
         if cpu:
             if ours.cpu_rate is not None and theirs.cpu_rate is not None:
                 result.append(ours.cpu_rate / theirs.cpu_rate)
-        elif theirs.value > 0:
+        elif inverse and ours.value > 0:
+            result.append(theirs.value / ours.value)
+        elif not inverse and theirs.value > 0:
             result.append(ours.value / theirs.value)
     return result
 
 
-def table(selected: list[Scenario], libraries: list[str]) -> str:
-    header = ["Scenario", "Unit", *libraries, "ours / websockets", "CPU ratio", "Target"]
+def table(selected: list[Scenario], libraries: list[str], callgrind: bool) -> str:
+    """The results as a Markdown table.
+
+    Under callgrind, cells are instructions per operation and the ratio is
+    websockets / ours, so that, as for rates, more than 1 means faster.
+    """
+    ratio = "websockets / ours (instructions)" if callgrind else "ours / websockets"
+    header = ["Scenario", "Unit", *libraries, ratio, "CPU ratio", "Target"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scenario in selected:
-        cells = [f"**{scenario.key}** {scenario.title}", scenario.unit]
+        unit = f"instructions per {_OPERATION[scenario.unit]}" if callgrind else scenario.unit
+        cells = [f"**{scenario.key}** {scenario.title}", unit]
         for library in libraries:
             values = [s.value for s in scenario.samples.get(library, []) if s is not None]
             if values:
                 cells.append(spread(values))
             else:
                 cells.append("error" if library in scenario.errors else "n/a")
-        wall = ratios(scenario, cpu=False)
+        wall = ratios(scenario, cpu=False, inverse=callgrind)
         cpu = ratios(scenario, cpu=True)
         cells.append(spread(wall) if wall else "-")
         cells.append(spread(cpu) if cpu else "-")
@@ -386,6 +443,16 @@ def table(selected: list[Scenario], libraries: list[str]) -> str:
     return "\n".join(lines)
 
 
+_OPERATION = {
+    "round trips/s": "round trip",
+    "msg/s": "message",
+    "MB/s": "MB",
+    "conn/s": "connection",
+    "KiB/conn": "connection",
+    "deliveries/s": "delivery",
+}
+
+
 def version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
@@ -394,6 +461,7 @@ def version(distribution: str) -> str:
 
 
 def describe(bench: Bench, repetitions: int, quick: bool) -> str:
+    """The conditions of the run, as a Markdown list."""
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -412,7 +480,8 @@ def describe(bench: Bench, repetitions: int, quick: bool) -> str:
             f"- Python {platform.python_version()}; {versions}",
             f"- Event loop: {'uvloop ' + version('uvloop') if bench.uvloop else 'asyncio'}; "
             f"websockets_typed C accelerator: {'on' if SPEEDUPS else 'off'}",
-            f"- {'Quick run' if quick else 'Full run'}: {repetitions} repetitions, "
+            f"- {'Callgrind' if bench.callgrind else 'Quick' if quick else 'Full'} run: "
+            f"{repetitions} repetitions, "
             f"processes {pinned}; cells: median (min-max)",
         ]
     )
@@ -429,6 +498,16 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=3, help="at least 3 (default)")
     parser.add_argument("--libraries", help=f"comma-separated, among {', '.join(LIBRARIES)}")
     parser.add_argument("--scenarios", help="comma-separated keys, e.g. S1,S3,C1")
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count instructions per operation of the process under test (slow)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile the processes under test with cProfile (files in the log directory)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw samples to this file")
     args = parser.parse_args()
 
@@ -447,7 +526,10 @@ def main() -> None:
 
     started = time.monotonic()
     log_dir = Path(tempfile.mkdtemp(prefix="websockets-typed-bench-"))
-    bench = Bench(QUICK if args.quick else FULL, libraries, args.uvloop, log_dir)
+    sizes = CALLGRIND if args.callgrind else QUICK if args.quick else FULL
+    bench = Bench(
+        sizes, libraries, args.uvloop, log_dir, callgrind=args.callgrind, profile=args.profile
+    )
     try:
         run(bench, selected, libraries, args.repetitions)
         description = describe(bench, args.repetitions, args.quick)
@@ -455,7 +537,7 @@ def main() -> None:
         bench.close()
     print(description)
     print()
-    print(table(selected, libraries))
+    print(table(selected, libraries, args.callgrind))
     print()
     print(f"Took {time.monotonic() - started:.0f} s; worker logs in {log_dir}")
     if args.json:
