@@ -597,7 +597,7 @@ class Protocol:
         # once, at the end: cheaper than trimming the buffer after each.
         end = 0
         try:
-            while True:
+            while end < len(buffer):
                 parsed = _read_frame(
                     buffer, end, mask, None if max_size is None else max_size - self._recv_size
                 )

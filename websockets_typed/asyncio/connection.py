@@ -194,9 +194,16 @@ class Connection(asyncio.Protocol):
         Iteration ends when the connection closes normally (1000 or 1001)
         and raises :exc:`ConnectionClosedError` otherwise.
         """
+        # recv() without a coroutine of its own per message (bench/run.py
+        # --callgrind, S1): the rare errors are left to recv() to raise.
+        get = self.recv_messages.get
         try:
             while True:
-                yield await self.recv()
+                try:
+                    message = await get()
+                except (EOFError, ConcurrencyError):
+                    message = await self.recv()
+                yield message
         except ConnectionClosedOK:
             return
 
