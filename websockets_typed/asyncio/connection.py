@@ -24,7 +24,7 @@ from ..exceptions import (
     InvalidState,
     ProtocolError,
 )
-from ..frames import CloseCode, Frame, Opcode
+from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
 from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
@@ -739,6 +739,10 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
 
+    opcode = Opcode.TEXT if is_text else Opcode.BINARY
+    # Unmasked and uncompressed, the frame is the same for every connection:
+    # serialize it once rather than once per connection (bench/run.py, S6).
+    wire = serialize_payload(opcode | 0x80, data, False)
     targets = [connection for connection in connections if connection.protocol.state is OPEN]
     exceptions: list[Exception] = []
     busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
@@ -751,10 +755,7 @@ def broadcast(
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
         try:
-            if is_text:
-                connection.protocol.send_text(data)
-            else:
-                connection.protocol.send_binary(data)
+            connection.protocol._send_shared(opcode, data, wire)
             connection._write_pending()
         except Exception as exc:
             if raise_exceptions:
