@@ -227,7 +227,10 @@ SPEEDUPS: Final = apply_mask is not py_apply_mask
 """Whether the C accelerator is in use."""
 
 
-@attrs.frozen
+# attrs' __init__ for a frozen class calls object.__setattr__ for each field;
+# setting the slots through their descriptors builds a Frame a fifth faster
+# (bench/run.py --callgrind, S7 builds three per message).
+@attrs.frozen(init=False)
 class Frame:
     """A WebSocket frame: the fields that matter to the layers above.
 
@@ -249,6 +252,22 @@ class Frame:
     rsv1: bool = False
     rsv2: bool = False
     rsv3: bool = False
+
+    def __init__(  # noqa: PLR0917 - the signature that attrs generates
+        self,
+        opcode: Opcode,
+        data: bytes,
+        fin: bool = True,
+        rsv1: bool = False,
+        rsv2: bool = False,
+        rsv3: bool = False,
+    ) -> None:
+        _set_opcode(self, opcode)
+        _set_data(self, data)
+        _set_fin(self, fin)
+        _set_rsv1(self, rsv1)
+        _set_rsv2(self, rsv2)
+        _set_rsv3(self, rsv3)
 
     def __str__(self) -> str:
         length = f"{len(self.data)} byte{'' if len(self.data) == 1 else 's'}"
@@ -302,7 +321,7 @@ class Frame:
         return self.data.decode()
 
 
-# The slots of Frame, set without attrs' frozen __setattr__ (see _read_frame).
+# The slots of Frame, set without attrs' frozen __setattr__.
 _new_object: Final = object.__new__
 _set_opcode, _set_data, _set_fin, _set_rsv1, _set_rsv2, _set_rsv3 = (
     getattr(Frame, name).__set__ for name in ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
@@ -432,9 +451,9 @@ def _read_frame(
                 apply_mask(large, view[offset - 4 : offset].tobytes()) if mask else large.tobytes()
             )
 
-    # h11's lesson: a frame built by the parser needs no checks, and attrs'
-    # frozen __init__ costs more than setting the slots directly (a third of
-    # a 64-byte frame's parsing; bench/run.py --callgrind, S2).
+    # Frame(...), inlined: this runs for every frame received, and the
+    # parser's frames need no checks (h11's fast path; bench/run.py
+    # --callgrind, S2: a fifth of the cost of parsing a 64-byte frame).
     frame: Frame = _new_object(Frame)
     _set_opcode(frame, opcode)
     _set_data(frame, data)
