@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -71,9 +72,9 @@ class LoadConnection(asyncio.Protocol):
         self._close_sent = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
+        # uvloop's transports implement asyncio.Transport without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         if self._head is not None:
@@ -121,7 +122,8 @@ async def open_connection(
     _, connection = await loop.create_connection(
         lambda: LoadConnection(request, close_on_open=close_on_open), "127.0.0.1", port
     )
-    await connection.opened
+    # A server that never answers fails the request instead of hanging it.
+    await asyncio.wait_for(connection.opened, 30)
     return connection
 
 
@@ -329,8 +331,8 @@ class FixedServerConnection(asyncio.Protocol):
         self._head: bytearray | None = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._head is not None:

@@ -611,10 +611,11 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Store the transport and set its write buffer limits."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not isinstance(): uvloop's transports implement asyncio.Transport
+        # without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
         high, low = self.write_limit
-        transport.set_write_buffer_limits(high, low)
+        self.transport.set_write_buffer_limits(high, low)
 
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the protocol and act on the events."""
