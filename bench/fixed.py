@@ -47,6 +47,9 @@ from wire import (
 # both ways, which is what costs memory in idle connections (S5).
 BROWSER_DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
 
+# Large frames are written in slices of this size (see write_large).
+_SLICE = 2**18
+
 # The payload of latency scenarios (S1, C1): 16 bytes of text.
 LATENCY_TEXT = text_payload(16)
 
@@ -70,6 +73,8 @@ class LoadConnection(asyncio.Protocol):
         self.transport: asyncio.Transport
         self._head: bytearray | None = bytearray()
         self._close_sent = False
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without deriving from it.
@@ -100,6 +105,23 @@ class LoadConnection(asyncio.Protocol):
             # The server's answer to our Close frame, or its own: answer it
             # (RFC 6455, 5.5.1) and let the server close the TCP connection.
             self.close()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def write_large(self, data: bytes) -> None:
+        """Write ``data`` in slices, each when the transport's buffer has room.
+
+        Writing it at once would copy most of it into the transport's
+        buffer; slices mostly go straight to the kernel.
+        """
+        view = memoryview(data)
+        for start in range(0, len(view), _SLICE):
+            await self._writable.wait()
+            self.transport.write(view[start : start + _SLICE])
 
     def close(self) -> None:
         """Start (or answer) the closing handshake."""
@@ -248,26 +270,29 @@ class LoadGenerator:
     async def large(self, request: Message) -> Message:
         """S3: ``count`` binary messages of ``size`` bytes, each acknowledged by the server.
 
-        Two messages are in flight, so that the server always has one to read.
+        Up to two messages are unacknowledged, so that the server always has
+        one to read.
         """
         (connection,) = self._sessions[request["session"]]
         count, size = request["count"], request["size"]
         frame = self._frame("binary", size)
+        window = asyncio.Semaphore(2)
         done = asyncio.get_running_loop().create_future()
-        sent = received = 0
+        received = 0
 
         def on_messages(number: int) -> None:
-            nonlocal sent, received
+            nonlocal received
             received += number
-            while sent < min(count, received + 2):
-                connection.transport.write(frame)
-                sent += 1
+            for _ in range(number):
+                window.release()
             if received >= count and not done.done():
                 done.set_result(None)
 
         connection.on_messages = on_messages
         start = time.perf_counter()
-        on_messages(0)
+        for _ in range(count):
+            await window.acquire()
+            await connection.write_large(frame)
         await done
         return {"seconds": time.perf_counter() - start, "ops": count * size}
 

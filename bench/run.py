@@ -66,8 +66,8 @@ class Sizes:
 FULL = Sizes(
     round_trips=10_000,
     pipelined=100_000,
-    large_1m=200,
-    large_16m=16,
+    large_1m=500,
+    large_16m=32,
     handshakes=1_000,
     idle=2_000,
     room=500,
