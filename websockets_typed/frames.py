@@ -377,7 +377,7 @@ def parse_frame(
         PayloadTooBig: If the payload is larger than ``max_size``.
     """
     parsed = _read_frame(buffer, 0, mask, max_size)
-    if parsed is None:
+    if parsed is None or parsed[0] is None:
         return None
     frame, end = parsed
     del buffer[:end]
@@ -386,14 +386,15 @@ def parse_frame(
 
 def _read_frame(
     buffer: bytes | bytearray, start: int, mask: bool, max_size: int | None
-) -> tuple[Frame, int] | None:
+) -> tuple[Frame | None, int] | None:
     """Parse the frame at offset ``start`` of ``buffer``, leaving ``buffer`` as is.
 
     :func:`parse_frame` without removing the frame's bytes: a caller parsing
     several frames in a row trims the buffer once, at the end, or parses
     bytes where they arrived. Returns the frame and the offset where it
-    ends, or ``None`` if the frame is not complete yet. Raises what
-    :func:`parse_frame` raises.
+    ends; ``(None, end)`` if only the payload is incomplete, so that the
+    caller knows how much to wait for; ``None`` if the header is incomplete.
+    Raises what :func:`parse_frame` raises.
     """
     size = len(buffer)
     available = size - start
@@ -443,7 +444,7 @@ def _read_frame(
         offset += 4
     end = offset + length
     if size < end:
-        return None
+        return None, end
     if length < 4096:
         payload = buffer[offset:end]
         data = apply_mask(payload, buffer[offset - 4 : offset]) if mask else bytes(payload)
