@@ -53,6 +53,16 @@ class ClientProtocol(Protocol):
         available_subprotocols: Subprotocols offered.
     """
 
+    __slots__ = (
+        "_request_sent",
+        "_response_parser",
+        "available_extensions",
+        "available_subprotocols",
+        "key",
+        "origin",
+        "wsuri",
+    )
+
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     extensions: list[Extension]

@@ -183,6 +183,39 @@ class Protocol:
             while parsing incoming data, if any.
     """
 
+    # Slots, not a __dict__: a server holds one protocol per connection, and
+    # with more than 30 attributes a __dict__ takes 1.5 KiB more (bench/run.py, S5).
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_debug",
+        "_eof_rcvd",
+        "_eof_sent",
+        "_events",
+        "_mask_incoming",
+        "_mask_outgoing",
+        "_pending_chunks",
+        "_pending_missing",
+        "_recv_opcode",
+        "_recv_size",
+        "_recv_utf8",
+        "_send_opcode",
+        "_stage",
+        "_state",
+        "_writes",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "extensions",
+        "handshake_exc",
+        "id",
+        "logger",
+        "max_size",
+        "parser_exc",
+        "side",
+        "subprotocol",
+    )
+
     id: uuid.UUID
     logger: LoggerLike
     side: Side
@@ -228,12 +261,10 @@ class Protocol:
 
         # Received bytes not parsed yet, and what to do with them.
         self._buffer = bytearray()
-        # The size of the incomplete frame at the start of the buffer, once
-        # its header is known; while a large one arrives, the bytes received
-        # after the buffer (see receive_data).
-        self._pending_size = 0
-        self._pending_chunks: list[bytes] = []
-        self._pending_chunks_size = 0
+        # While a large frame arrives: the bytes received after the buffer,
+        # and how many the frame still misses (see receive_data).
+        self._pending_chunks: list[bytes] | None = None
+        self._pending_missing = 0
         self._stage = _Stage.FRAMES if state is OPEN else _Stage.WAIT
         self._eof_rcvd = False
         self._eof_sent = False
@@ -322,20 +353,20 @@ class Protocol:
         stage = self._stage
         if stage is _Stage.DISCARD:
             return
-        if stage is _Stage.FRAMES and self._pending_size >= _LARGE_FRAME:
+        chunks = self._pending_chunks
+        if chunks is not None:
             # A large frame arrives in many reads. Appending each to the
             # buffer would copy every byte once more, and again each time
             # the buffer grows: keep them aside and join them all at once
             # when the frame is complete (bench/run.py --callgrind, S3).
             chunk = _as_bytes(data)  # a reference to bytes, a copy of a mutable buffer
-            self._pending_chunks.append(chunk)
-            self._pending_chunks_size += len(chunk)
-            if len(self._buffer) + self._pending_chunks_size < self._pending_size:
+            chunks.append(chunk)
+            self._pending_missing -= len(chunk)
+            if self._pending_missing > 0:
                 return
-            data = b"".join([self._buffer, *self._pending_chunks])
+            data = b"".join([self._buffer, *chunks])
             self._buffer.clear()
-            self._pending_chunks.clear()
-            self._pending_chunks_size = 0
+            self._pending_chunks = None
         if stage is _Stage.FRAMES and not self._buffer and type(data) is bytes:
             # Nothing pending, the common case: parse frames where they
             # arrived, and keep only the start of an incomplete frame. This
@@ -635,7 +666,7 @@ class Protocol:
         """Ignore data received from now on: the connection is closing."""
         self._stage = _Stage.DISCARD
         self._buffer.clear()
-        self._pending_chunks.clear()
+        self._pending_chunks = None
         self._recv_opcode = None
 
     def _parse_frames(self) -> None:
@@ -653,7 +684,6 @@ class Protocol:
         mask = self._mask_incoming
         max_size = self.max_size
         end = 0
-        self._pending_size = 0
         try:
             while end < len(data):
                 parsed = _read_frame(
@@ -663,8 +693,12 @@ class Protocol:
                     break
                 frame, frame_end = parsed
                 if frame is None:
-                    # Only the payload is missing: now we know how much.
-                    self._pending_size = frame_end - end
+                    # Only the payload is missing. If much is, keep the
+                    # chunks that bring it aside until it's complete.
+                    missing = frame_end - len(data)
+                    if missing >= _LARGE_FRAME:
+                        self._pending_chunks = []
+                        self._pending_missing = missing
                     break
                 end = frame_end
                 if self._debug:

@@ -68,6 +68,16 @@ class ServerProtocol(Protocol):
         available_subprotocols: Supported subprotocols.
     """
 
+    __slots__ = (
+        "_request_parser",
+        "_response_sent",
+        "_select_subprotocol_hook",
+        "available_extensions",
+        "available_subprotocols",
+        "origin",
+        "origins",
+    )
+
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     extensions: list[Extension]
