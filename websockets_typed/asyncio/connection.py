@@ -774,7 +774,8 @@ def broadcast(
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
-    targets = [connection for connection in connections if connection.protocol.state is OPEN]
+    # _state rather than the state property: this runs per connection.
+    targets = [connection for connection in connections if connection.protocol._state is OPEN]
     exceptions: list[Exception] = []
     busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
     if busy and not raise_exceptions:
