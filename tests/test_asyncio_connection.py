@@ -33,7 +33,7 @@ from websockets_typed.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from websockets_typed.frames import Close, CloseCode, Opcode, parse_frame
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode, parse_frame
 from websockets_typed.protocol import CLOSED, CLOSING, OPEN
 from websockets_typed.typing import BytesLike, Data
 
@@ -912,6 +912,46 @@ async def test_keepalive_closes_unresponsive_peer_with_1011(
             assert opcodes[0] is Opcode.PING
             assert opcodes[-1] is Opcode.CLOSE
     assert "keepalive ping timeout; closing connection" in caplog.messages
+
+
+async def test_keepalive_stops_when_the_peer_closes() -> None:
+    # A ping that comes due while the connection is closing isn't sent; an
+    # error in the timer's callback would fail the test (conftest.py).
+    closed = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+        closed.set()
+
+    options: ServeOptions = {"ping_interval": 0.2, "close_timeout": 5}
+    async with serve(handler, "127.0.0.1", 0, **options) as server:
+        loop = asyncio.get_running_loop()
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, server.sockets[0].getsockname())
+            await loop.sock_sendall(
+                sock,
+                b"GET / HTTP/1.1\r\n"
+                b"Host: 127.0.0.1\r\n"
+                b"Upgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n"
+                b"\r\n",
+            )
+            async with asyncio.timeout(5):
+                buffer = bytearray(await read_http_response(sock))
+                # A masked Close frame with code 1000: the server answers,
+                # half-closes, and waits for the TCP connection to close.
+                await loop.sock_sendall(sock, bytes.fromhex("8882 00000000 03e8"))
+                while chunk := await loop.sock_recv(sock, 4096):
+                    buffer += chunk
+            assert parse_frame(buffer, mask=False) == Frame(Opcode.CLOSE, b"\x03\xe8")
+            assert not buffer
+            # Let the keepalive ping come due before closing.
+            await asyncio.sleep(0.3)
+        async with asyncio.timeout(5):
+            await closed.wait()
 
 
 async def test_keepalive_on_client_closes_with_1011_when_server_stops_reading() -> None:

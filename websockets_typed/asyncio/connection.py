@@ -110,7 +110,7 @@ class Connection(asyncio.Protocol):
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
         # Pings waiting for their pong: payload -> (future, time sent).
         self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive_task: asyncio.Task[None] | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._writing_paused = False
         # A list: a deque takes 760 bytes even when empty (bench/run.py, S5).
@@ -462,9 +462,7 @@ class Connection(asyncio.Protocol):
         if isinstance(data, str):
             payload = data.encode()
         elif data is None:
-            payload = os.urandom(4)
-            while payload in self._pending_pings:
-                payload = os.urandom(4)
+            payload = self._ping_payload()
         else:
             payload = bytes(data)
         if payload in self._pending_pings:
@@ -472,9 +470,24 @@ class Connection(asyncio.Protocol):
         if self.protocol.state is not OPEN and self.protocol.state is not CLOSING:
             raise await self._closed_exception()
         try:
-            self.protocol.send_ping(payload)
+            return self._send_ping(payload)
         except InvalidState:
             raise await self._closed_exception() from None
+
+    def _ping_payload(self) -> bytes:
+        """Four random bytes that no ping waiting for its pong carries."""
+        payload = os.urandom(4)
+        while payload in self._pending_pings:
+            payload = os.urandom(4)
+        return payload
+
+    def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
+        """Send a Ping frame and return the future that its pong resolves.
+
+        Raises:
+            InvalidState: If the connection can't send a Ping frame any more.
+        """
+        self.protocol.send_ping(payload)
         pong_waiter: asyncio.Future[float] = self.loop.create_future()
         self._pending_pings[payload] = (pong_waiter, self.loop.time())
         self._write_pending()
@@ -539,27 +552,39 @@ class Connection(asyncio.Protocol):
     def start_keepalive(self) -> None:
         """Start sending keepalive pings, if ``ping_interval`` is set."""
         if self.ping_interval is not None:
-            self._keepalive_task = self.loop.create_task(self._keepalive())
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
 
-    async def _keepalive(self) -> None:
+    # Keepalive runs on timers, not in a task: an idle connection holds a
+    # timer handle rather than a task, its coroutine and a future, and
+    # opening and closing connections takes fewer steps (bench/run.py, S4, S5).
+
+    def _keepalive_ping(self) -> None:
+        """Send a keepalive ping, then wait ``ping_timeout`` for its pong."""
         assert self.ping_interval is not None
-        while True:
-            await asyncio.sleep(self.ping_interval)
-            try:
-                pong_waiter = await self.ping()
-            except ConnectionClosed:
-                return
-            if self.ping_timeout is None:
-                continue
-            try:
-                async with asyncio.timeout(self.ping_timeout):
-                    self.latency = await pong_waiter
-            except TimeoutError:
-                self.logger.info("keepalive ping timeout; closing connection")
-                self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                return
-            except ConnectionClosed:
-                return
+        try:
+            pong_waiter = self._send_ping(self._ping_payload())
+        except InvalidState:
+            return  # the connection is closing
+        if self.ping_timeout is None:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        else:
+            self._keepalive_timer = self.loop.call_later(
+                self.ping_timeout, self._keepalive_timed_out
+            )
+            pong_waiter.add_done_callback(self._keepalive_pong)
+
+    def _keepalive_pong(self, pong_waiter: asyncio.Future[float]) -> None:
+        """The pong came: the next ping is due in ``ping_interval``."""
+        assert self.ping_interval is not None
+        assert self._keepalive_timer is not None  # waiting for ping_timeout
+        if pong_waiter.exception() is not None or self.protocol.state is not OPEN:
+            return  # closed, or closing: the close timeout takes over
+        self._keepalive_timer.cancel()
+        self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_timed_out(self) -> None:
+        self.logger.info("keepalive ping timeout; closing connection")
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     def _acknowledge_pings(self, data: bytes) -> None:
         """Resolve the ping with this payload and every earlier one."""
@@ -670,8 +695,8 @@ class Connection(asyncio.Protocol):
             self.protocol.data_to_send()
         self.recv_messages.close()
         self._abort_pings()
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
         if self._close_timer is not None:
             self._close_timer.cancel()
         if not self.connection_lost_waiter.done():
