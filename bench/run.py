@@ -144,14 +144,16 @@ class Bench:
         """Start a worker process for a library, pinned to the core under test."""
         flags = ["--uvloop"] if self.uvloop else []
         self._spawned += 1
+        # A name per process: its log, profile and callgrind files are its own.
+        name = f"{library}-{self._spawned}"
         return Worker(
-            library,
+            name,
             "libs.py",
             [library, *flags],
             self.cores[0],
             self.log_dir,
             callgrind=self.callgrind,
-            profile=self.log_dir / f"{library}-{self._spawned}.prof" if self.profile else None,
+            profile=self.log_dir / f"{name}.prof" if self.profile else None,
         )
 
     def renew(self, library: str) -> None:
@@ -427,10 +429,13 @@ def table(selected: list[Scenario], libraries: list[str], callgrind: bool) -> st
     """The results as a Markdown table.
 
     Under callgrind, cells are instructions per operation and the ratio is
-    websockets / ours, so that, as for rates, more than 1 means faster.
+    websockets / ours, so that, as for rates, more than 1 means faster; the
+    targets, set for rates, are shown without a verdict.
     """
-    ratio = "websockets / ours (instructions)" if callgrind else "ours / websockets"
-    header = ["Scenario", "Unit", *libraries, ratio, "CPU ratio", "Target"]
+    if callgrind:
+        header = ["Scenario", "Unit", *libraries, "websockets / ours (instructions)", "Target"]
+    else:
+        header = ["Scenario", "Unit", *libraries, "ours / websockets", "CPU ratio", "Target"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scenario in selected:
         unit = f"instructions per {_OPERATION[scenario.unit]}" if callgrind else scenario.unit
@@ -442,18 +447,19 @@ def table(selected: list[Scenario], libraries: list[str], callgrind: bool) -> st
             else:
                 cells.append("error" if library in scenario.errors else "n/a")
         wall = ratios(scenario, cpu=False, inverse=callgrind)
-        cpu = ratios(scenario, cpu=True)
         cells.append(spread(wall) if wall else "-")
-        cells.append(spread(cpu) if cpu else "-")
-        sign = "≤" if scenario.lower_is_better else "≥"
-        if wall:
+        if not callgrind:
+            cpu = ratios(scenario, cpu=True)
+            cells.append(spread(cpu) if cpu else "-")
+        target = f"{'≤' if scenario.lower_is_better else '≥'} {scenario.target}"
+        if wall and not callgrind:
             median = statistics.median(wall)
-            met = (
-                median <= scenario.target if scenario.lower_is_better else median >= scenario.target
-            )
-            cells.append(f"{sign} {scenario.target} {'✅' if met else '❌'}")
-        else:
-            cells.append(f"{sign} {scenario.target}")
+            if scenario.lower_is_better:
+                met = median <= scenario.target
+            else:
+                met = median >= scenario.target
+            target += " ✅" if met else " ❌"
+        cells.append(target)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
