@@ -577,7 +577,11 @@ class Connection(asyncio.Protocol):
         """The pong came: the next ping is due in ``ping_interval``."""
         assert self.ping_interval is not None
         assert self._keepalive_timer is not None  # waiting for ping_timeout
-        if pong_waiter.exception() is not None or self.protocol.state is not OPEN:
+        if (
+            pong_waiter.cancelled()
+            or pong_waiter.exception() is not None
+            or self.protocol.state is not OPEN
+        ):
             return  # closed, or closing: the close timeout takes over
         self._keepalive_timer.cancel()
         self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
