@@ -83,7 +83,7 @@ class ClientProtocol(Protocol):
         super().__init__(CLIENT, state=state, max_size=max_size, logger=logger)
         if subprotocols is not None:
             validate_subprotocols(subprotocols)
-        self.wsuri = uri
+        self.wsuri: WebSocketURI = uri
         self.origin: Origin | None = None if origin is None else Origin(origin)
         self.available_extensions: Sequence[ClientExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [

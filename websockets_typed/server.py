@@ -96,7 +96,7 @@ class ServerProtocol(Protocol):
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(SERVER, state=state, max_size=max_size, logger=logger)
-        self.origins = origins
+        self.origins: Sequence[OriginLike] | None = origins
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [
             Subprotocol(subprotocol) for subprotocol in subprotocols or ()
