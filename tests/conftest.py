@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
+import uvloop
 
 # Every event loop created by the tests runs in debug mode: it reports
 # coroutines never awaited, slow callbacks and non-threadsafe calls.
@@ -34,3 +36,28 @@ def no_asyncio_errors() -> Iterator[None]:
         logger.removeHandler(collector)
     messages = [record.getMessage() for record in collector.records]
     assert not messages, f"asyncio logged errors: {messages}"
+
+
+# The modules whose tests also run on uvloop: everything that exercises the
+# asyncio layer against real transports (see also tests/test_uvloop.py).
+UVLOOP_MODULES = frozenset(
+    {
+        "test_asyncio_connection.py",
+        "test_asyncio_server.py",
+        "test_asyncio_client.py",
+        "test_asyncio_interop.py",
+        "test_uvloop.py",
+    }
+)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Run the asyncio layer's tests on asyncio's event loop and on uvloop's.
+
+    Other tests run on asyncio's only; with one factory, their ids don't change.
+    """
+    if item.path.name in UVLOOP_MODULES:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}

@@ -13,7 +13,7 @@ import inspect
 import logging
 import socket
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -33,7 +33,7 @@ from websockets_typed.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from websockets_typed.frames import Close, CloseCode, Opcode, parse_frame
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode, parse_frame
 from websockets_typed.protocol import CLOSED, CLOSING, OPEN
 from websockets_typed.typing import BytesLike, Data
 
@@ -523,6 +523,109 @@ async def test_connection_closed_during_fragmented_send() -> None:
         assert client.close_code == CloseCode.GOING_AWAY
 
 
+# Answers to a burst of messages are written together.
+
+
+async def until_queued(connection: ServerConnection, count: int) -> None:
+    """Wait until ``count`` messages wait in the connection's queue."""
+    await until(lambda: len(connection.recv_messages) >= count)
+
+
+class CountingTransport:
+    """A transport that counts the frames written to it, per call."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.writes: list[int] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(1)
+        self.transport.write(data)
+
+    def writelines(self, chunks: Iterable[bytes | bytearray | memoryview]) -> None:
+        chunks = list(chunks)
+        self.writes.append(len(chunks))
+        self.transport.writelines(chunks)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.transport, name)
+
+
+def count_writes(connection: ServerConnection) -> list[int]:
+    """Count the frames written to the connection's transport, per call."""
+    counting = CountingTransport(connection.transport)
+    connection.transport = counting  # type: ignore[assignment]
+    return counting.writes
+
+
+async def test_answers_to_a_burst_are_written_at_once() -> None:
+    async with connected() as (server, client):
+        for index in range(10):
+            await client.send(str(index))
+        await until_queued(server, 10)
+        writes = count_writes(server)
+        for _ in range(10):
+            await server.send(await server.recv())
+        # Nine held back while messages were waiting, written with the tenth.
+        assert writes == [9, 1]
+        async with asyncio.timeout(5):
+            assert [await client.recv() for _ in range(10)] == [str(i) for i in range(10)]
+
+
+async def test_held_back_frames_are_written_without_another_send() -> None:
+    async with connected() as (server, client):
+        await client.send("question")
+        await client.send("another")
+        await until_queued(server, 2)
+        assert await server.recv() == "question"
+        await server.send("answer")  # held back: "another" waits in the queue
+        async with asyncio.timeout(5):
+            assert await client.recv() == "answer"
+
+
+async def test_held_back_frames_are_limited() -> None:
+    async with connected({"max_queue": None}) as (server, client):
+        for index in range(100):
+            await client.send(str(index))
+        await until_queued(server, 100)
+        writes = count_writes(server)
+        for _ in range(100):
+            await server.send(await server.recv())
+        assert writes == [64, 35, 1]
+        async with asyncio.timeout(5):
+            assert [await client.recv() for _ in range(100)] == [str(i) for i in range(100)]
+
+
+async def test_held_back_frames_are_written_before_others() -> None:
+    async with connected() as (server, client):
+        await client.send("one")
+        await client.send("two")
+        await until_queued(server, 2)
+        await server.recv()
+        await server.send("first")  # held back
+        await server.send(["large", "fragmented"])  # not held back: written after "first"
+        await (await server.ping())
+        await server.send(b"x" * 10_000)  # too large to hold back
+        async with asyncio.timeout(5):
+            assert await client.recv() == "first"
+            assert await client.recv() == "largefragmented"
+            assert await client.recv() == b"x" * 10_000
+
+
+async def test_held_back_frames_are_written_before_closing() -> None:
+    async with connected() as (server, client):
+        await client.send("one")
+        await client.send("two")
+        await until_queued(server, 2)
+        await server.recv()
+        await server.send("last words")  # held back
+        await server.close()
+        async with asyncio.timeout(5):
+            assert await client.recv() == "last words"
+            with pytest.raises(ConnectionClosedOK):
+                await client.recv()
+
+
 # Backpressure and flow control.
 
 
@@ -809,6 +912,46 @@ async def test_keepalive_closes_unresponsive_peer_with_1011(
             assert opcodes[0] is Opcode.PING
             assert opcodes[-1] is Opcode.CLOSE
     assert "keepalive ping timeout; closing connection" in caplog.messages
+
+
+async def test_keepalive_stops_when_the_peer_closes() -> None:
+    # A ping that comes due while the connection is closing isn't sent; an
+    # error in the timer's callback would fail the test (conftest.py).
+    closed = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+        closed.set()
+
+    options: ServeOptions = {"ping_interval": 0.2, "close_timeout": 5}
+    async with serve(handler, "127.0.0.1", 0, **options) as server:
+        loop = asyncio.get_running_loop()
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, server.sockets[0].getsockname())
+            await loop.sock_sendall(
+                sock,
+                b"GET / HTTP/1.1\r\n"
+                b"Host: 127.0.0.1\r\n"
+                b"Upgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n"
+                b"\r\n",
+            )
+            async with asyncio.timeout(5):
+                buffer = bytearray(await read_http_response(sock))
+                # A masked Close frame with code 1000: the server answers,
+                # half-closes, and waits for the TCP connection to close.
+                await loop.sock_sendall(sock, bytes.fromhex("8882 00000000 03e8"))
+                while chunk := await loop.sock_recv(sock, 4096):
+                    buffer += chunk
+            assert parse_frame(buffer, mask=False) == Frame(Opcode.CLOSE, b"\x03\xe8")
+            assert not buffer
+            # Let the keepalive ping come due before closing.
+            await asyncio.sleep(0.3)
+        async with asyncio.timeout(5):
+            await closed.wait()
 
 
 async def test_keepalive_on_client_closes_with_1011_when_server_stops_reading() -> None:

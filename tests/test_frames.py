@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -51,7 +52,7 @@ def parse_all(data: bytes, *, mask: bool, max_size: int | None = None) -> list[F
 
 # Masking (RFC 6455, 5.3), with and without the C accelerator.
 
-MaskFunction = Callable[[BytesLike, bytes], bytes]
+MaskFunction = Callable[[BytesLike, BytesLike], bytes]
 IMPLEMENTATIONS = [
     pytest.param(py_apply_mask, id="python"),
     pytest.param(c_apply_mask, id="c"),
@@ -82,6 +83,23 @@ def test_implementations_agree_at_any_size_and_alignment(
     expected = reference_mask(data, mask)
     assert py_apply_mask(view, mask) == expected
     assert c_apply_mask(view, mask) == expected
+    # The mask may be a slice of a buffer too, as the parser passes it.
+    mask_view = memoryview(bytes(offset) + mask)[offset:]
+    assert py_apply_mask(view, mask_view) == expected
+    assert c_apply_mask(view, mask_view) == expected
+
+
+@pytest.mark.parametrize("apply", IMPLEMENTATIONS)
+@pytest.mark.parametrize("offset", range(16))
+def test_apply_mask_large_and_unaligned(apply: MaskFunction, offset: int) -> None:
+    # Above 64 KiB, the accelerator releases the GIL; its 16-byte loop then
+    # reads memory that isn't aligned, and the tail is 0 to 15 bytes.
+    data = os.urandom(2**16 + 17 + offset)
+    mask = os.urandom(4)
+    view = memoryview(bytes(offset) + data)[offset:]
+    assert apply(view, mask) == reference_mask(data, mask)
+    # A mask that is part of a larger buffer, as the parser passes it.
+    assert apply(view, memoryview(b"..." + mask)[3:]) == reference_mask(data, mask)
 
 
 @pytest.mark.parametrize("apply", IMPLEMENTATIONS)
@@ -103,6 +121,29 @@ def test_apply_mask_rejects_wrong_mask_length(apply: MaskFunction, mask: bytes) 
 
 def test_accelerator_in_use() -> None:
     assert SPEEDUPS is (os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0")
+
+
+def test_protocol_tests_pass_without_the_accelerator() -> None:
+    """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
+    modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
+    command += [f"tests/test_{module}.py" for module in modules]
+    command += [
+        "--deselect",
+        f"tests/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
+    ]
+    environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": "0"}
+    result = subprocess.run(
+        command,
+        env=environment,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=55,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout.splitlines()[-1]
 
 
 @pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])

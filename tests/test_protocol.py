@@ -30,7 +30,7 @@ from websockets_typed.exceptions import (
     TooManyFragments,
 )
 from websockets_typed.extensions.base import Extension
-from websockets_typed.frames import Close, CloseCode, Frame, Opcode
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode, serialize_frame
 from websockets_typed.protocol import (
     CLIENT,
     SERVER,
@@ -149,6 +149,50 @@ def test_receive_byte_by_byte(factory: Factory) -> None:
 
 
 @pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("chunk_size", [1000, 2**16, 2**18])
+def test_receive_large_frames_in_chunks(factory: Factory, chunk_size: int) -> None:
+    # A large frame's payload is kept in the chunks that bring it until the
+    # frame is complete; the chunk that completes it starts the next ones.
+    protocol = factory()
+    large = bytes(range(256)) * 1000
+    frames = [binary(large), text("after"), binary(large[::-1]), binary(b"")]
+    data = b"".join(wire(protocol, frame) for frame in frames)
+    events: list[object] = []
+    for start in range(0, len(data), chunk_size):
+        protocol.receive_data(data[start : start + chunk_size])
+        events += protocol.events_received()
+    assert events == frames
+    assert_sent(protocol)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_receive_large_frame_from_reused_buffer(
+    factory: Factory, kind: Callable[[bytearray], bytearray | memoryview]
+) -> None:
+    # Chunks given as mutable buffers are copied: the caller may reuse them.
+    protocol = factory()
+    large = bytes(range(256)) * 1000
+    data = wire(protocol, binary(large))
+    for start in range(0, len(data), 30_000):
+        buffer = bytearray(data[start : start + 30_000])
+        protocol.receive_data(kind(buffer))
+        buffer[:] = bytes(len(buffer))
+    assert_received(protocol, binary(large))
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_eof_inside_large_frame(factory: Factory) -> None:
+    protocol = factory()
+    data = wire(protocol, binary(bytes(300_000)))
+    protocol.receive_data(data[:100_000])
+    protocol.receive_data(data[100_000:200_000])
+    protocol.receive_eof()
+    assert_received(protocol)
+    assert protocol.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
+@pytest.mark.parametrize("factory", SIDES)
 def test_events_and_writes_are_returned_once(factory: Factory) -> None:
     protocol = factory()
     receive(protocol, Frame(Opcode.PING, b""))
@@ -177,6 +221,32 @@ def test_send_fragmented_message(factory: Factory) -> None:
         cont(b"c"),
         binary(b"next"),
     )
+
+
+def test_send_shared_frame() -> None:
+    # broadcast() serializes a message once and hands the bytes to each
+    # server connection; the rules of sending still apply.
+    protocol = open_server()
+    shared = b"".join(serialize_frame(binary(b"all"), mask=False))
+    protocol._send_shared(Opcode.BINARY, b"all", [shared])
+    assert protocol.data_to_send() == [shared]
+    protocol.send_binary(b"part", fin=False)
+    protocol.data_to_send()
+    with pytest.raises(ProtocolError, match="expected a continuation frame"):
+        protocol._send_shared(Opcode.BINARY, b"all", [shared])
+    protocol.send_continuation(b"", fin=True)
+    protocol.send_close()
+    protocol.data_to_send()
+    with pytest.raises(InvalidState):
+        protocol._send_shared(Opcode.BINARY, b"all", [shared])
+    assert protocol.data_to_send() == []
+
+
+def test_send_shared_frame_masked_by_a_client() -> None:
+    # A client must mask with keys of its own: the shared bytes can't do.
+    protocol = open_client()
+    protocol._send_shared(Opcode.TEXT, b"all", [b"not these bytes"])
+    assert_sent(protocol, text("all"))
 
 
 @pytest.mark.parametrize("factory", SIDES)
@@ -448,6 +518,23 @@ def test_invalid_utf8_fails_before_its_frame_is_complete(factory: Factory, chunk
     for start in range(0, end, chunk):
         assert_sent(protocol)
         protocol.receive_data(data[start : min(start + chunk, end)])
+    assert_received(protocol)
+    assert_failing(protocol, CloseCode.INVALID_DATA)
+    assert isinstance(protocol.parser_exc, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_invalid_utf8_fails_before_a_large_frame_is_complete(factory: Factory) -> None:
+    """A large frame's payload arrives in chunks kept aside until it is
+    complete; its text is still validated chunk by chunk."""
+    protocol = factory()
+    payload = "κόσμε".encode() * 10_000 + b"\xff" + b"never" * 10_000
+    data = wire(protocol, Frame(Opcode.TEXT, payload))
+    invalid = len(data) - len(payload) + payload.index(b"\xff")
+    for start in range(0, invalid - 999, 1000):
+        protocol.receive_data(data[start : start + 1000])
+        assert_sent(protocol)
+    protocol.receive_data(data[invalid - invalid % 1000 : invalid + 1])
     assert_received(protocol)
     assert_failing(protocol, CloseCode.INVALID_DATA)
     assert isinstance(protocol.parser_exc, UnicodeDecodeError)

@@ -19,7 +19,9 @@ async def test_idle_connections_in_this_process() -> None:
     assert result.fds_idle - result.fds_before == 2 * 500
     # Everything is released once the connections close.
     assert result.fds_after_close == result.fds_before
-    assert result.rss_idle > result.rss_before
+    # No assertion on RSS here: after the rest of the suite, this process's
+    # allocator reuses freed memory, so RSS may not move. The heavy run
+    # (scripts/scale) measures memory in a fresh process.
 
 
 async def test_idle_connections_from_another_process() -> None:

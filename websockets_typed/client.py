@@ -55,6 +55,16 @@ class ClientProtocol(Protocol):
         available_subprotocols: Subprotocols offered.
     """
 
+    __slots__ = (
+        "_request_sent",
+        "_response_parser",
+        "available_extensions",
+        "available_subprotocols",
+        "key",
+        "origin",
+        "wsuri",
+    )
+
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     extensions: list[Extension]
@@ -78,7 +88,7 @@ class ClientProtocol(Protocol):
         )
         if subprotocols is not None:
             validate_subprotocols(subprotocols)
-        self.wsuri = uri
+        self.wsuri: WebSocketURI = uri
         self.origin: Origin | None = None if origin is None else Origin(origin)
         self.available_extensions: Sequence[ClientExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [

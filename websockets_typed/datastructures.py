@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Protocol, TypeAlias, cast
+from typing import Final, Protocol, TypeAlias, cast
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
 
@@ -93,7 +93,17 @@ class Headers(MutableMapping[str, str]):
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
-        self._dict.setdefault(key.lower(), []).append(value)
+        # Connections keep their handshake's headers: make each as small as
+        # possible (bench/run.py, S5). Common names share one lower-cased
+        # string, and a list of one value holds one, where setdefault(name,
+        # []).append(value) would make room for four.
+        lower = key.lower()
+        lower = _COMMON_NAMES.get(lower, lower)
+        values = self._dict.get(lower)
+        if values is None:
+            self._dict[lower] = [value]
+        else:
+            values.append(value)
         self._list.append((key, value))
 
     def __delitem__(self, key: str) -> None:
@@ -147,6 +157,29 @@ class Headers(MutableMapping[str, str]):
         """Return every ``(name, value)`` pair, with names as given, in order."""
         return iter(self._list)
 
+
+# Lower-cased names of the headers of handshakes, shared by all Headers.
+_COMMON_NAMES: Final = {
+    name: name
+    for name in [
+        "authorization",
+        "connection",
+        "content-length",
+        "content-type",
+        "cookie",
+        "date",
+        "host",
+        "origin",
+        "sec-websocket-accept",
+        "sec-websocket-extensions",
+        "sec-websocket-key",
+        "sec-websocket-protocol",
+        "sec-websocket-version",
+        "server",
+        "upgrade",
+        "user-agent",
+    ]
+}
 
 HeadersLike: TypeAlias = (
     Headers | Mapping[str, str] | Iterable[tuple[str, str]] | SupportsKeysAndGetItem

@@ -46,8 +46,8 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
+    _read_frame,
     apply_mask,
-    parse_frame,
     serialize_frame,
     serialize_payload,
 )
@@ -145,6 +145,10 @@ class _Stage(enum.Enum):
     DISCARD = "ignore them"
 
 
+# From this size on, a frame's payload is kept in the chunks that bring it
+# until the frame is complete (see Protocol.receive_data).
+_LARGE_FRAME: Final = 2**16
+
 SEND_EOF: Final = b""
 """What :meth:`Protocol.data_to_send` returns to ask for a half-close of the TCP connection."""
 
@@ -187,6 +191,47 @@ class Protocol:
         parser_exc: The error that made this side fail the connection
             while parsing incoming data, if any.
     """
+
+    # Slots, not a __dict__: a server holds one protocol per connection, and
+    # with more than 30 attributes a __dict__ takes 1.5 KiB more (bench/run.py, S5).
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_debug",
+        "_eof_rcvd",
+        "_eof_sent",
+        "_events",
+        "_mask_incoming",
+        "_mask_outgoing",
+        "_partial_key",
+        "_partial_size",
+        "_partial_utf8",
+        "_pending_chunks",
+        "_pending_missing",
+        "_pending_pong",
+        "_pongs_paused",
+        "_recv_frames_left",
+        "_recv_max_fragments",
+        "_recv_opcode",
+        "_recv_size",
+        "_recv_utf8",
+        "_send_opcode",
+        "_stage",
+        "_state",
+        "_writes",
+        "close_rcvd",
+        "close_rcvd_then_sent",
+        "close_sent",
+        "extensions",
+        "handshake_exc",
+        "id",
+        "logger",
+        "max_fragments",
+        "max_size",
+        "parser_exc",
+        "side",
+        "subprotocol",
+    )
 
     id: uuid.UUID
     logger: LoggerLike
@@ -238,6 +283,10 @@ class Protocol:
 
         # Received bytes not parsed yet, and what to do with them.
         self._buffer = bytearray()
+        # While a large frame arrives: the bytes received after the buffer,
+        # and how many the frame still misses (see receive_data).
+        self._pending_chunks: list[bytes] | None = None
+        self._pending_missing = 0
         self._stage = _Stage.FRAMES if state is OPEN else _Stage.WAIT
         self._eof_rcvd = False
         self._eof_sent = False
@@ -253,11 +302,12 @@ class Protocol:
         self._recv_frames_left = 0
         self._recv_utf8: codecs.IncrementalDecoder | None = None
         # Text frame being received, validated before it is complete so that
-        # invalid UTF-8 fails at once: a decoder, a copy of the message's, and
-        # how many payload bytes it has seen. The frame, once complete, takes
-        # it over.
+        # invalid UTF-8 fails at once: a decoder, a copy of the message's, how
+        # many payload bytes it has seen, and the frame's masking key. The
+        # frame, once complete, takes the decoder over.
         self._partial_utf8: codecs.IncrementalDecoder | None = None
         self._partial_size = 0
+        self._partial_key: bytes | None = None
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
         # While Pongs are paused, the payload of the latest Ping to answer.
@@ -337,6 +387,34 @@ class Protocol:
             raise EOFError("cannot receive data after the end of the stream")
         stage = self._stage
         if stage is _Stage.DISCARD:
+            return
+        chunks = self._pending_chunks
+        if chunks is not None:
+            # A large frame arrives in many reads. Appending each to the
+            # buffer would copy every byte once more, and again each time
+            # the buffer grows: keep them aside and join them all at once
+            # when the frame is complete (bench/run.py --callgrind, S3).
+            chunk = _as_bytes(data)  # a reference to bytes, a copy of a mutable buffer
+            chunks.append(chunk)
+            self._pending_missing -= len(chunk)
+            if self._pending_missing > 0:
+                # The chunk is all payload: validate it if it is text.
+                if self._partial_utf8 is not None:
+                    try:
+                        self._validate_more_text(chunk)
+                    except UnicodeDecodeError as exc:
+                        self._fail_invalid_utf8(exc)
+                return
+            data = b"".join([self._buffer, *chunks])
+            self._buffer.clear()
+            self._pending_chunks = None
+        if stage is _Stage.FRAMES and not self._buffer and type(data) is bytes:
+            # Nothing pending, the common case: parse frames where they
+            # arrived, and keep only the start of an incomplete frame. This
+            # saves a copy of every byte (bench/run.py --callgrind, S1).
+            end = self._process_frames(data)
+            if end < len(data) and self._stage is _Stage.FRAMES:
+                self._buffer += memoryview(data)[end:]
             return
         self._buffer += data
         if stage is _Stage.FRAMES:
@@ -453,18 +531,40 @@ class Protocol:
         self._send_data(Opcode.BINARY, data, fin)
 
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
-        self._check_open()
+        # The hot path of sending: every call avoided here shows per message
+        # (bench/run.py --callgrind, S2 and C1).
+        if self._state is not OPEN or self._eof_sent:
+            self._check_open()
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         if not fin:
             self._send_opcode = opcode
+        if type(data) is not bytes:
+            data = bytes(data)
         if self.extensions or self._debug:
-            self._send_frame(Frame(opcode, _as_bytes(data), fin))
+            self._send_frame(Frame(opcode, data, fin))
         else:
-            # The hot path: no Frame to build when nothing needs one.
+            # No Frame to build when nothing needs one.
             self._writes += serialize_payload(
-                opcode | 0x80 if fin else opcode, _as_bytes(data), self._mask_outgoing
+                opcode | 0x80 if fin else opcode, data, self._mask_outgoing
             )
+
+    def _send_shared(self, opcode: Opcode, data: bytes, wire: list[bytes]) -> None:
+        """Send a message in one frame, whose bytes on the wire may be shared.
+
+        ``wire`` is ``data`` serialized as an unmasked frame without
+        extensions: :func:`~websockets_typed.asyncio.broadcast` serializes a
+        message once for every connection (bench/run.py, S6). A frame that
+        must be masked, compressed or logged is serialized here as usual.
+        """
+        if self._mask_outgoing or self.extensions or self._debug:
+            self._send_data(opcode, data, True)
+            return
+        if self._state is not OPEN or self._eof_sent:
+            self._check_open()
+        if self._send_opcode is not None:
+            raise ProtocolError("expected a continuation frame")
+        self._writes += wire
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Send a Close frame, starting the closing handshake.
@@ -640,34 +740,54 @@ class Protocol:
         """Ignore data received from now on: the connection is closing."""
         self._stage = _Stage.DISCARD
         self._buffer.clear()
+        self._pending_chunks = None
         self._recv_opcode = None
 
     def _parse_frames(self) -> None:
-        """Parse as many frames as the buffer holds and process them."""
+        """Parse as many frames as the buffer holds, process them, trim the buffer."""
         buffer = self._buffer
+        # Stopping parsing empties the buffer; this is then a no-op.
+        del buffer[: self._process_frames(buffer)]
+
+    def _process_frames(self, data: bytes | bytearray) -> int:
+        """Parse and process the frames at the start of ``data``; return where they end.
+
+        Frames are read at increasing offsets, and the caller removes their
+        bytes once: cheaper than trimming the buffer after each frame.
+        """
         mask = self._mask_incoming
         max_size = self.max_size
+        end = 0
         try:
-            while buffer:
-                frame = parse_frame(
-                    buffer,
-                    mask=mask,
-                    max_size=None if max_size is None else max_size - self._recv_size,
+            while end < len(data):
+                parsed = _read_frame(
+                    data, end, mask, None if max_size is None else max_size - self._recv_size
                 )
+                if parsed is None:
+                    break
+                frame, frame_end = parsed
                 if frame is None:
+                    # Only the payload is missing. Validate the text it
+                    # brings so far; if much is missing, keep the chunks
+                    # that bring it aside until it's complete.
                     if not self.extensions:
-                        self._validate_partial_text()
-                    return
+                        self._validate_partial_text(data, end)
+                    missing = frame_end - len(data)
+                    if missing >= _LARGE_FRAME:
+                        self._pending_chunks = []
+                        self._pending_missing = missing
+                    break
+                end = frame_end
                 if self._debug:
                     self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
                 # A Close frame or a failure stops parsing.
                 if self._stage is not _Stage.FRAMES:
-                    return
+                    break
         except ProtocolError as exc:
             self._fail_parsing(exc, CloseCode.PROTOCOL_ERROR, str(exc))
         except UnicodeDecodeError as exc:
-            self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            self._fail_invalid_utf8(exc)
         except TooManyFragments as exc:
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
         except PayloadTooBig as exc:
@@ -681,12 +801,16 @@ class Protocol:
             # A bug, most likely in an extension: log it, don't hide it.
             self.logger.error("parser failed", exc_info=True)
             self._fail_parsing(exc, CloseCode.INTERNAL_ERROR, "")
+        return end
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:
         self.parser_exc = exc
         self.fail(code, reason)
 
-    def _validate_partial_text(self) -> None:
+    def _fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
+        self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+
+    def _validate_partial_text(self, data: bytes | bytearray, start: int) -> None:
         """Validate the part received of an incomplete text frame (RFC 6455, 8.1).
 
         Invalid UTF-8 then fails the connection as soon as it arrives, even
@@ -696,41 +820,52 @@ class Protocol:
         inflated, frame by frame: this runs only when no extension is
         negotiated.
 
+        Args:
+            data: Received bytes holding the start of the frame.
+            start: Where the frame starts; its header is complete and valid.
+
         Raises:
             UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
         """
-        # parse_frame() returned None: the buffer holds the start of one
-        # frame, whose header it checked if it is complete.
-        buffer = self._buffer
-        if len(buffer) < 2:
-            return
-        opcode = buffer[0] & 0x0F
-        if opcode == Opcode.TEXT:
-            if self._recv_opcode is not None:
-                return  # a protocol error, reported once the frame is complete
-        elif opcode != Opcode.CONT or self._recv_utf8 is None:
-            return
-        length = buffer[1] & 0x7F
-        offset = 2 if length < 126 else 4 if length == 126 else 10
+        length = data[start + 1] & 0x7F
+        payload = start + (2 if length < 126 else 4 if length == 126 else 10)
         if self._mask_incoming:
-            offset += 4
-        decoder = self._partial_utf8
-        # Payload bytes validated already; none if this frame is new.
-        done = 0 if decoder is None else self._partial_size
-        if len(buffer) <= offset + done:
-            return
-        data: BytesLike = buffer[offset + done :]
-        if self._mask_incoming:
-            key = bytes(buffer[offset - 4 : offset])
-            shift = done % 4
-            data = apply_mask(data, key[shift:] + key[:shift])
-        if decoder is None:
+            payload += 4
+        if self._partial_utf8 is None:
+            # The frame is new: wait for its masking key and some payload.
+            if len(data) <= payload:
+                return
+            opcode = data[start] & 0x0F
+            if opcode == Opcode.TEXT:
+                if self._recv_opcode is not None:
+                    return  # a protocol error, reported once the frame is complete
+            elif opcode != Opcode.CONT or self._recv_utf8 is None:
+                return
             decoder = self._partial_utf8 = _UTF8_DECODER()
             if opcode == Opcode.CONT:
                 assert self._recv_utf8 is not None
                 decoder.setstate(self._recv_utf8.getstate())
+            self._partial_size = 0
+            self._partial_key = bytes(data[payload - 4 : payload]) if self._mask_incoming else None
+        # A copy: a view would pin the buffer, which must stay resizable.
+        new = data[payload + self._partial_size :]
+        if new:
+            self._validate_more_text(new)
+
+    def _validate_more_text(self, data: BytesLike) -> None:
+        """Validate the next payload bytes of an incomplete text frame.
+
+        Raises:
+            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
+        """
+        decoder = self._partial_utf8
+        assert decoder is not None
+        key = self._partial_key
+        if key is not None:
+            shift = self._partial_size % 4
+            data = apply_mask(data, key[shift:] + key[:shift])
         _decode_utf8(decoder, data)
-        self._partial_size = len(buffer) - offset
+        self._partial_size += len(data)
 
     def _receive_frame(self, frame: Frame) -> None:
         """Apply the rules about sequences of frames (RFC 6455, 5.4 to 5.6)."""

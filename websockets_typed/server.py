@@ -89,6 +89,18 @@ class ServerProtocol(Protocol):
         available_subprotocols: Supported subprotocols.
     """
 
+    __slots__ = (
+        "_hosts",
+        "_request_parser",
+        "_response_sent",
+        "_select_subprotocol_hook",
+        "available_extensions",
+        "available_subprotocols",
+        "hosts",
+        "origin",
+        "origins",
+    )
+
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     extensions: list[Extension]
@@ -113,7 +125,7 @@ class ServerProtocol(Protocol):
         )
         if subprotocols is not None:
             validate_subprotocols(subprotocols)
-        self.origins = origins
+        self.origins: Sequence[OriginLike] | None = origins
         if isinstance(hosts, str):
             raise TypeError("hosts must be a list of str, not a str")
         self.hosts = hosts

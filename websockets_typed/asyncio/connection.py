@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import uuid
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
 from types import TracebackType
 from typing import Literal, Self, cast, overload
@@ -24,13 +23,16 @@ from ..exceptions import (
     InvalidState,
     ProtocolError,
 )
-from ..frames import CloseCode, Frame, Opcode
+from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
 from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
 from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
+
+# At most this many frames wait in send()'s cork (see Connection.send).
+_CORK_FRAMES = 64
 
 
 def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
@@ -108,10 +110,13 @@ class Connection(asyncio.Protocol):
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
         # Pings waiting for their pong: payload -> (future, time sent).
         self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive_task: asyncio.Task[None] | None = None
+        self._keepalive_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._writing_paused = False
-        self._drain_waiters: deque[asyncio.Future[None]] = deque()
+        # A list: a deque takes 760 bytes even when empty (bench/run.py, S5).
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        # Small frames that send() holds back while answering a burst.
+        self._corked: list[bytes] | None = None
         self._reading_paused = False
 
     # Identity and state.
@@ -194,9 +199,16 @@ class Connection(asyncio.Protocol):
         Iteration ends when the connection closes normally (1000 or 1001)
         and raises :exc:`ConnectionClosedError` otherwise.
         """
+        # recv() without a coroutine of its own per message (bench/run.py
+        # --callgrind, S1): the rare errors are left to recv() to raise.
+        get = self.recv_messages.get
         try:
             while True:
-                yield await self.recv()
+                try:
+                    message = await get()
+                except (EOFError, ConcurrencyError):
+                    message = await self.recv()
+                yield message
         except ConnectionClosedOK:
             return
 
@@ -303,35 +315,57 @@ class Connection(asyncio.Protocol):
             TypeError: If ``message`` has an unsupported type.
         """
         if isinstance(message, str):
-            await self._send_frame(
-                Opcode.BINARY if text is False else Opcode.TEXT, message.encode()
-            )
+            opcode = Opcode.BINARY if text is False else Opcode.TEXT
+            data: BytesLike = message.encode()
         elif isinstance(message, bytes | bytearray | memoryview):
+            opcode = Opcode.TEXT if text else Opcode.BINARY
             data = cast(BytesLike, message)  # pyright infers memoryview[Data]
-            await self._send_frame(Opcode.TEXT if text else Opcode.BINARY, data)
         elif isinstance(message, Mapping):
             # Iterating a dict would send its keys: surely not what was meant.
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
             await self._send_fragments(_aiter(message), text)
+            return
         elif isinstance(message, AsyncIterable):  # pyright: ignore[reportUnnecessaryIsInstance]
             await self._send_fragments(aiter(message), text)
+            return
         else:
             # Only reachable from untyped code.
             raise TypeError("data must be str, bytes, iterable, or async iterable")
 
-    async def _send_frame(self, opcode: Opcode, data: BytesLike) -> None:
-        # The common case, on the hot path, doesn't await anything before
-        # writing: no fragmented message in progress, connection open.
+        # A message in one frame: the hot path, inlined here rather than in a
+        # coroutine of its own (bench/run.py --callgrind, S1 and S2). It awaits
+        # nothing before writing unless a fragmented message is being sent.
         if self._fragmented_send_waiter is not None:
             await self._wait_for_fragmented_send()
-        if self.protocol.state is not OPEN:
+        protocol = self.protocol
+        if protocol.state is not OPEN:
             raise await self._closed_exception()
         if opcode is Opcode.TEXT:
-            self.protocol.send_text(data)
+            protocol.send_text(data)
         else:
-            self.protocol.send_binary(data)
-        self._write_pending()
+            protocol.send_binary(data)
+        writes = protocol.data_to_send()
+        corked = self._corked
+        if self.recv_messages._frames and len(writes) == 1:
+            # More received messages wait in the queue: the application is
+            # likely to answer them at once. Small frames sent meanwhile go
+            # out in one write with the last, rather than in a system call
+            # each (bench/run.py, S2 and S7).
+            if corked is None:
+                corked = self._corked = []
+                self.loop.call_soon(self._uncork)
+            corked += writes
+            if len(corked) >= _CORK_FRAMES:
+                self._uncork()
+        else:
+            if corked is not None:
+                self._uncork()
+            # _write_pending() without its checks: a data frame sent while OPEN
+            # is never followed by the end of the stream nor makes a close expected.
+            transport = self.transport
+            for chunk in writes:
+                transport.write(chunk)
         if self._writing_paused:
             await self._drain()
 
@@ -428,9 +462,7 @@ class Connection(asyncio.Protocol):
         if isinstance(data, str):
             payload = data.encode()
         elif data is None:
-            payload = os.urandom(4)
-            while payload in self._pending_pings:
-                payload = os.urandom(4)
+            payload = self._ping_payload()
         else:
             payload = bytes(data)
         if payload in self._pending_pings:
@@ -438,9 +470,24 @@ class Connection(asyncio.Protocol):
         if self.protocol.state is not OPEN and self.protocol.state is not CLOSING:
             raise await self._closed_exception()
         try:
-            self.protocol.send_ping(payload)
+            return self._send_ping(payload)
         except InvalidState:
             raise await self._closed_exception() from None
+
+    def _ping_payload(self) -> bytes:
+        """Four random bytes that no ping waiting for its pong carries."""
+        payload = os.urandom(4)
+        while payload in self._pending_pings:
+            payload = os.urandom(4)
+        return payload
+
+    def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
+        """Send a Ping frame and return the future that its pong resolves.
+
+        Raises:
+            InvalidState: If the connection can't send a Ping frame any more.
+        """
+        self.protocol.send_ping(payload)
         pong_waiter: asyncio.Future[float] = self.loop.create_future()
         self._pending_pings[payload] = (pong_waiter, self.loop.time())
         self._write_pending()
@@ -505,27 +552,43 @@ class Connection(asyncio.Protocol):
     def start_keepalive(self) -> None:
         """Start sending keepalive pings, if ``ping_interval`` is set."""
         if self.ping_interval is not None:
-            self._keepalive_task = self.loop.create_task(self._keepalive())
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
 
-    async def _keepalive(self) -> None:
+    # Keepalive runs on timers, not in a task: an idle connection holds a
+    # timer handle rather than a task, its coroutine and a future, and
+    # opening and closing connections takes fewer steps (bench/run.py, S4, S5).
+
+    def _keepalive_ping(self) -> None:
+        """Send a keepalive ping, then wait ``ping_timeout`` for its pong."""
         assert self.ping_interval is not None
-        while True:
-            await asyncio.sleep(self.ping_interval)
-            try:
-                pong_waiter = await self.ping()
-            except ConnectionClosed:
-                return
-            if self.ping_timeout is None:
-                continue
-            try:
-                async with asyncio.timeout(self.ping_timeout):
-                    self.latency = await pong_waiter
-            except TimeoutError:
-                self.logger.info("keepalive ping timeout; closing connection")
-                self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
-                return
-            except ConnectionClosed:
-                return
+        try:
+            pong_waiter = self._send_ping(self._ping_payload())
+        except InvalidState:
+            return  # the connection is closing
+        if self.ping_timeout is None:
+            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        else:
+            self._keepalive_timer = self.loop.call_later(
+                self.ping_timeout, self._keepalive_timed_out
+            )
+            pong_waiter.add_done_callback(self._keepalive_pong)
+
+    def _keepalive_pong(self, pong_waiter: asyncio.Future[float]) -> None:
+        """The pong came: the next ping is due in ``ping_interval``."""
+        assert self.ping_interval is not None
+        assert self._keepalive_timer is not None  # waiting for ping_timeout
+        if (
+            pong_waiter.cancelled()
+            or pong_waiter.exception() is not None
+            or self.protocol.state is not OPEN
+        ):
+            return  # closed, or closing: the close timeout takes over
+        self._keepalive_timer.cancel()
+        self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+
+    def _keepalive_timed_out(self) -> None:
+        self.logger.info("keepalive ping timeout; closing connection")
+        self._fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
 
     def _acknowledge_pings(self, data: bytes) -> None:
         """Resolve the ping with this payload and every earlier one."""
@@ -552,8 +615,16 @@ class Connection(asyncio.Protocol):
 
     # Writing and flow control.
 
+    def _uncork(self) -> None:
+        """Write the frames that send() held back, if any."""
+        corked, self._corked = self._corked, None
+        if corked:
+            self.transport.writelines(corked)
+
     def _write_pending(self) -> None:
         """Write what the protocol has to send; half-close on SEND_EOF."""
+        if self._corked is not None:
+            self._uncork()
         transport = self.transport
         for data in self.protocol.data_to_send():
             if data:
@@ -598,10 +669,11 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Store the transport and set its write buffer limits."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not isinstance(): uvloop's transports implement asyncio.Transport
+        # without deriving from it.
+        self.transport = cast(asyncio.Transport, transport)
         high, low = self.write_limit
-        transport.set_write_buffer_limits(high, low)
+        self.transport.set_write_buffer_limits(high, low)
 
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the protocol and act on the events."""
@@ -620,20 +692,21 @@ class Connection(asyncio.Protocol):
         """Mark the connection closed and wake everything waiting on it."""
         if exc is not None:
             self.recv_exc = exc
+        self._corked = None
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
             self.protocol.data_to_send()
         self.recv_messages.close()
         self._abort_pings()
-        if self._keepalive_task is not None:
-            self._keepalive_task.cancel()
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
         if self._close_timer is not None:
             self._close_timer.cancel()
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
-        while self._drain_waiters:
-            waiter = self._drain_waiters.popleft()
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
         if self._debug_enabled():
@@ -656,23 +729,27 @@ class Connection(asyncio.Protocol):
         self._writing_paused = False
         self.protocol.resume_pongs()
         self._write_pending()
-        while self._drain_waiters:
-            waiter = self._drain_waiters.popleft()
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
     def _process_events(self, events: list[Event]) -> None:
+        put = self.recv_messages.put
         for event in events:
             if isinstance(event, Frame):
-                self._process_frame(event)
+                # Data frames, the hot path, skip a call (bench/run.py --callgrind, S2).
+                if event.opcode < 8:
+                    put(event)
+                else:
+                    self._process_frame(event)
             else:
                 self._process_handshake_event(event)
 
     def _process_frame(self, frame: Frame) -> None:
+        """Act on a control frame."""
         opcode = frame.opcode
-        if opcode < 8:
-            self.recv_messages.put(frame)
-        elif opcode is Opcode.PONG:
+        if opcode is Opcode.PONG:
             self._acknowledge_pings(frame.data)
         elif opcode is Opcode.CLOSE:
             # No data frames follow a Close frame.
@@ -729,7 +806,12 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
 
-    targets = [connection for connection in connections if connection.protocol.state is OPEN]
+    opcode = Opcode.TEXT if is_text else Opcode.BINARY
+    # Unmasked and uncompressed, the frame is the same for every connection:
+    # serialize it once rather than once per connection (bench/run.py, S6).
+    wire = serialize_payload(opcode | 0x80, data, False)
+    # _state rather than the state property: this runs per connection.
+    targets = [connection for connection in connections if connection.protocol._state is OPEN]
     exceptions: list[Exception] = []
     busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
     if busy and not raise_exceptions:
@@ -741,10 +823,7 @@ def broadcast(
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
         try:
-            if is_text:
-                connection.protocol.send_text(data)
-            else:
-                connection.protocol.send_binary(data)
+            connection.protocol._send_shared(opcode, data, wire)
             connection._write_pending()
         except Exception as exc:
             if raise_exceptions:

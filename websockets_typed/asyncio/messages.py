@@ -140,7 +140,10 @@ class Assembler:
             UnicodeDecodeError: If ``decode`` is ``True`` and a binary
                 message is not valid UTF-8.
         """
-        self._start()
+        # _start(), inlined: this is the hot path of recv().
+        if self._get_in_progress:
+            raise ConcurrencyError("cannot receive while another coroutine is receiving")
+        self._get_in_progress = True
         try:
             frames = self._frames
             # Wait here rather than in _next_frame(): on the hot path, a

@@ -30,6 +30,7 @@ from ..headers import build_www_authenticate_basic, parse_authorization_basic
 from ..http11 import Request, Response, _serialize_headers
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
+from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, StatusLike, Subprotocol
 from ..version import version as _version
 from .connection import Connection
@@ -683,22 +684,25 @@ class serve:  # a function for its callers, a class for await and async with
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
+            protocol_hook: SelectSubprotocolHook | None = None
+            # Only when needed: a closure per connection costs memory (bench/run.py, S5).
+            if select_subprotocol is not None:
+                hook = select_subprotocol
 
-            def protocol_select_subprotocol(
-                _: ServerProtocol, offered: Sequence[Subprotocol]
-            ) -> Subprotocol | str | None:
-                # The hook of serve() receives the connection, not the protocol.
-                assert select_subprotocol is not None
-                return select_subprotocol(connection, offered)
+                def protocol_select_subprotocol(
+                    _: ServerProtocol, offered: Sequence[Subprotocol]
+                ) -> Subprotocol | str | None:
+                    # The hook of serve() receives the connection, not the protocol.
+                    return hook(connection, offered)
+
+                protocol_hook = protocol_select_subprotocol
 
             protocol = ServerProtocol(
                 origins=options.get("origins"),
                 hosts=hosts,
                 extensions=extensions,
                 subprotocols=options.get("subprotocols"),
-                select_subprotocol=None
-                if select_subprotocol is None
-                else protocol_select_subprotocol,
+                select_subprotocol=protocol_hook,
                 max_size=options.get("max_size", 2**20),
                 max_fragments=options.get("max_fragments", 2**16),
                 logger=adapter,

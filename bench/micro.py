@@ -1,0 +1,133 @@
+"""Per-operation costs of the sans-I/O layers, ours and websockets', in one process.
+
+Usage, from the repository's root::
+
+    python bench/micro.py [--callgrind]
+
+It measures what every message pays before any I/O: building a ``Frame``,
+parsing frames (``receive_data()`` then ``events_received()``) and
+serializing them (``send_binary()`` then ``data_to_send()``). Figures are
+the best of several repetitions, in nanoseconds per operation; with
+``--callgrind``, the script runs itself under valgrind and counts
+instructions instead, which other loads on the machine don't disturb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import websockets.frames
+import websockets.protocol
+import websockets.server
+from procs import Instructions
+from wire import OP_BINARY, encode_frame
+
+import websockets_typed.frames
+import websockets_typed.protocol
+import websockets_typed.server
+
+BATCH = 100
+"""Operations per call of a measured function."""
+
+AnyServerProtocol = websockets_typed.server.ServerProtocol | websockets.server.ServerProtocol
+
+MASKED_64 = encode_frame(OP_BINARY, bytes(64), mask=True) * BATCH
+PAYLOAD_64 = bytes(64)
+
+
+def frame_ours() -> None:
+    frame, opcode, payload = websockets_typed.frames.Frame, websockets_typed.frames.OP_BINARY, b""
+    for _ in range(BATCH):
+        frame(opcode, payload, True, False, False, False)
+
+
+def frame_theirs() -> None:
+    frame, opcode, payload = websockets.frames.Frame, websockets.frames.Opcode.BINARY, b""
+    for _ in range(BATCH):
+        frame(opcode, payload, True, False, False, False)
+
+
+def parse(protocol: AnyServerProtocol) -> Callable[[], None]:
+    def run() -> None:
+        protocol.receive_data(MASKED_64)
+        assert len(protocol.events_received()) == BATCH
+
+    return run
+
+
+def serialize(protocol: AnyServerProtocol) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(BATCH):
+            protocol.send_binary(PAYLOAD_64)
+            protocol.data_to_send()
+
+    return run
+
+
+def measurements() -> list[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """(operation, ours, websockets')."""
+    ours = websockets_typed.server.ServerProtocol(state=websockets_typed.protocol.OPEN)
+    theirs = websockets.server.ServerProtocol(state=websockets.protocol.OPEN)
+    return [
+        ("build a Frame", frame_ours, frame_theirs),
+        ("parse a masked 64-byte frame", parse(ours), parse(theirs)),
+        ("serialize a 64-byte frame", serialize(ours), serialize(theirs)),
+    ]
+
+
+def timed(run: Callable[[], None]) -> float:
+    """Best time per operation, in nanoseconds."""
+    run()
+    return min(timeit.repeat(run, number=200, repeat=9)) / 200 / BATCH * 1e9
+
+
+def counted(run: Callable[[], None], callgrind_out: Path) -> float:
+    """Instructions per operation; this process must run under callgrind."""
+    run()
+    with Instructions(os.getpid(), callgrind_out) as instructions:
+        for _ in range(20):
+            run()
+    return instructions.count / 20 / BATCH
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    args = parser.parse_args()
+    callgrind_out = os.environ.get("BENCH_CALLGRIND_OUT")
+    if args.callgrind and callgrind_out is None:
+        if shutil.which("valgrind") is None:
+            parser.error("valgrind isn't installed")
+        out = Path(tempfile.mkdtemp(prefix="websockets-typed-micro-")) / "micro.callgrind"
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        command += [f"--callgrind-out-file={out}", sys.executable, *sys.argv]
+        environment = {**os.environ, "BENCH_CALLGRIND_OUT": str(out)}
+        result = subprocess.run(command, env=environment, stderr=subprocess.DEVNULL, check=False)
+        sys.exit(result.returncode)
+
+    unit = "instructions" if callgrind_out else "ns"
+    print(f"| Operation | websockets_typed ({unit}) | websockets ({unit}) | websockets / ours |")
+    print("|---|---|---|---|")
+    for name, ours, theirs in measurements():
+        if callgrind_out:
+            cost_ours, cost_theirs = (
+                counted(ours, Path(callgrind_out)),
+                counted(theirs, Path(callgrind_out)),
+            )
+        else:
+            cost_ours, cost_theirs = timed(ours), timed(theirs)
+        print(f"| {name} | {cost_ours:,.0f} | {cost_theirs:,.0f} | {cost_theirs / cost_ours:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
