@@ -128,8 +128,10 @@ class ServerProtocol(Protocol):
         self.origins: Sequence[OriginLike] | None = origins
         if isinstance(hosts, str):
             raise TypeError("hosts must be a list of str, not a str")
-        self.hosts = hosts
-        self._hosts = None if hosts is None else [_split_host(host) for host in hosts]
+        self.hosts: Sequence[str] | None = hosts
+        self._hosts: list[tuple[str, str | None]] | None = (
+            None if hosts is None else [_split_host(host) for host in hosts]
+        )
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
         self.available_subprotocols: Sequence[Subprotocol] = [
             Subprotocol(subprotocol) for subprotocol in subprotocols or ()
