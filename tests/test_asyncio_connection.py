@@ -1353,6 +1353,11 @@ class Broken(ServerConnection):
             raise RuntimeError("write failed")
         super()._write_pending()
 
+    def _write_shared(self, chunks: list[bytes]) -> None:
+        if self.broken:
+            raise RuntimeError("write failed")
+        super()._write_shared(chunks)
+
 
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
     async with serving({"create_connection": Broken}) as (server, accepted):

@@ -549,22 +549,28 @@ class Protocol:
                 opcode | 0x80 if fin else opcode, data, self._mask_outgoing
             )
 
-    def _send_shared(self, opcode: Opcode, data: bytes, wire: list[bytes]) -> None:
+    def _send_shared(self, opcode: Opcode, data: bytes, wire: list[bytes]) -> bool:
         """Send a message in one frame, whose bytes on the wire may be shared.
 
         ``wire`` is ``data`` serialized as an unmasked frame without
         extensions: :func:`~websockets_typed.asyncio.broadcast` serializes a
         message once for every connection (bench/run.py, S6). A frame that
-        must be masked, compressed or logged is serialized here as usual.
+        must be masked, compressed or logged is serialized here as usual,
+        and so is a frame that must follow bytes not sent yet.
+
+        Returns:
+            ``True`` if the caller must write ``wire`` itself, right away:
+            nothing was queued. ``False`` if :meth:`data_to_send` has the
+            frame.
         """
-        if self._mask_outgoing or self.extensions or self._debug:
+        if self._mask_outgoing or self.extensions or self._debug or self._writes:
             self._send_data(opcode, data, True)
-            return
+            return False
         if self._state is not OPEN or self._eof_sent:
             self._check_open()
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
-        self._writes += wire
+        return True
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Send a Close frame, starting the closing handshake.

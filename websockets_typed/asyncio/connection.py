@@ -621,6 +621,14 @@ class Connection(asyncio.Protocol):
         if corked:
             self.transport.writelines(corked)
 
+    def _write_shared(self, chunks: list[bytes]) -> None:
+        """Write a frame that the protocol let :func:`broadcast` write itself."""
+        if self._corked is not None:
+            self._uncork()
+        transport = self.transport
+        for chunk in chunks:
+            transport.write(chunk)
+
     def _write_pending(self) -> None:
         """Write what the protocol has to send; half-close on SEND_EOF."""
         if self._corked is not None:
@@ -823,8 +831,10 @@ def broadcast(
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
         try:
-            connection.protocol._send_shared(opcode, data, wire)
-            connection._write_pending()
+            if connection.protocol._send_shared(opcode, data, wire):
+                connection._write_shared(wire)
+            else:
+                connection._write_pending()
         except Exception as exc:
             if raise_exceptions:
                 exceptions.append(exc)
