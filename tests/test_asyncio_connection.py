@@ -612,6 +612,21 @@ async def test_held_back_frames_are_written_before_others() -> None:
             assert await client.recv() == b"x" * 10_000
 
 
+async def test_held_back_frames_are_written_before_a_broadcast() -> None:
+    async with connected() as (server, client):
+        await client.send("one")
+        await client.send("two")
+        await until_queued(server, 2)
+        await server.recv()
+        await server.send("first")  # held back
+        writes = count_writes(server)
+        broadcast([server], "second")  # written at once, after "first"
+        assert writes == [1, 1]
+        async with asyncio.timeout(5):
+            assert await client.recv() == "first"
+            assert await client.recv() == "second"
+
+
 async def test_held_back_frames_are_written_before_closing() -> None:
     async with connected() as (server, client):
         await client.send("one")

@@ -228,8 +228,13 @@ def test_send_shared_frame() -> None:
     # server connection; the rules of sending still apply.
     protocol = open_server()
     shared = b"".join(serialize_frame(binary(b"all"), mask=False))
-    protocol._send_shared(Opcode.BINARY, b"all", [shared])
-    assert protocol.data_to_send() == [shared]
+    # Nothing is queued: the caller writes the shared bytes itself.
+    assert protocol._send_shared(Opcode.BINARY, b"all", [shared])
+    assert protocol.data_to_send() == []
+    # Bytes queued before it go first: the frame is queued after them.
+    protocol.send_ping(b"first")
+    assert not protocol._send_shared(Opcode.BINARY, b"all", [shared])
+    assert_sent(protocol, Frame(Opcode.PING, b"first"), binary(b"all"))
     protocol.send_binary(b"part", fin=False)
     protocol.data_to_send()
     with pytest.raises(ProtocolError, match="expected a continuation frame"):
@@ -245,7 +250,7 @@ def test_send_shared_frame() -> None:
 def test_send_shared_frame_masked_by_a_client() -> None:
     # A client must mask with keys of its own: the shared bytes can't do.
     protocol = open_client()
-    protocol._send_shared(Opcode.TEXT, b"all", [b"not these bytes"])
+    assert not protocol._send_shared(Opcode.TEXT, b"all", [b"not these bytes"])
     assert_sent(protocol, text("all"))
 
 
