@@ -864,6 +864,18 @@ async def test_keepalive_without_timeout_still_measures_latency() -> None:
         assert client.state is OPEN
 
 
+# An opening handshake request, for clients written by hand on a raw socket.
+RAW_HANDSHAKE_REQUEST = (
+    b"GET / HTTP/1.1\r\n"
+    b"Host: 127.0.0.1\r\n"
+    b"Upgrade: websocket\r\n"
+    b"Connection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n"
+    b"\r\n"
+)
+
+
 async def read_http_response(sock: socket.socket) -> bytes:
     """Read a raw HTTP response head; return what follows it."""
     loop = asyncio.get_running_loop()
@@ -896,16 +908,7 @@ async def test_keepalive_closes_unresponsive_peer_with_1011(
         with socket.socket() as sock:
             sock.setblocking(False)
             await loop.sock_connect(sock, server.sockets[0].getsockname())
-            await loop.sock_sendall(
-                sock,
-                b"GET / HTTP/1.1\r\n"
-                b"Host: 127.0.0.1\r\n"
-                b"Upgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                b"Sec-WebSocket-Version: 13\r\n"
-                b"\r\n",
-            )
+            await loop.sock_sendall(sock, RAW_HANDSHAKE_REQUEST)
             async with asyncio.timeout(5):
                 rest = await read_http_response(sock)
                 exc = await closed
@@ -944,16 +947,7 @@ async def test_keepalive_stops_when_the_peer_closes() -> None:
         with socket.socket() as sock:
             sock.setblocking(False)
             await loop.sock_connect(sock, server.sockets[0].getsockname())
-            await loop.sock_sendall(
-                sock,
-                b"GET / HTTP/1.1\r\n"
-                b"Host: 127.0.0.1\r\n"
-                b"Upgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n"
-                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                b"Sec-WebSocket-Version: 13\r\n"
-                b"\r\n",
-            )
+            await loop.sock_sendall(sock, RAW_HANDSHAKE_REQUEST)
             async with asyncio.timeout(5):
                 buffer = bytearray(await read_http_response(sock))
                 # A masked Close frame with code 1000: the server answers,

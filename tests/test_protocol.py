@@ -572,26 +572,30 @@ def test_valid_frames_arriving_byte_by_byte(factory: Factory) -> None:
     assert_sent(protocol)
 
 
-@pytest.mark.parametrize("factory", SIDES)
-def test_partial_text_validation_is_linear(
-    factory: Factory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each byte of a frame arriving in pieces is validated exactly once,
-    however many pieces there are: the frame, once complete, goes on with
-    the decoder that validated its start."""
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the inputs of every UTF-8 decoder the protocol makes."""
     import codecs
 
     import websockets_typed.protocol
 
-    decoded: list[int] = []
+    sizes: list[int] = []
     base = codecs.getincrementaldecoder("utf-8")
 
     class CountingDecoder(base):  # type: ignore[valid-type,misc]  # pyright: ignore[reportUntypedBaseClass]
         def decode(self, input: bytes, final: bool = False) -> str:
-            decoded.append(len(input))
+            sizes.append(len(input))
             return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
     monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
+    return sizes
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_partial_text_validation_is_linear(factory: Factory, decoded: list[int]) -> None:
+    """Each byte of a frame arriving in pieces is validated exactly once,
+    however many pieces there are: the frame, once complete, goes on with
+    the decoder that validated its start."""
     protocol = factory(max_size=None)
     payload = "κόσμε".encode() * 10_000
     data = wire(protocol, Frame(Opcode.TEXT, payload))
@@ -603,23 +607,10 @@ def test_partial_text_validation_is_linear(
 
 @pytest.mark.parametrize("factory", SIDES)
 def test_partial_text_validation_of_fragments_is_linear(
-    factory: Factory, monkeypatch: pytest.MonkeyPatch
+    factory: Factory, decoded: list[int]
 ) -> None:
     """Same with a fragmented message whose frames arrive in pieces, the
     pieces splitting characters."""
-    import codecs
-
-    import websockets_typed.protocol
-
-    decoded: list[int] = []
-    base = codecs.getincrementaldecoder("utf-8")
-
-    class CountingDecoder(base):  # type: ignore[valid-type,misc]  # pyright: ignore[reportUntypedBaseClass]
-        def decode(self, input: bytes, final: bool = False) -> str:
-            decoded.append(len(input))
-            return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-
-    monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
     protocol = factory(max_size=None)
     chunk = "κόσμε".encode() * 1001  # odd: frames end in the middle of characters
     frames = [
