@@ -1232,3 +1232,14 @@ def test_send_eof_twice_is_a_bug() -> None:
     protocol.fail(1000)
     with pytest.raises(InvalidState):
         protocol._send_eof()
+
+
+def test_paused_pong_is_dropped_after_the_end_of_the_stream() -> None:
+    # fail(1006) half-closes a server's OPEN connection: nothing may follow.
+    protocol = open_server()
+    protocol.pause_pongs()
+    receive(protocol, *pings(b"too late"))
+    protocol.fail(CloseCode.ABNORMAL_CLOSURE)
+    assert_sent(protocol, b"")
+    protocol.resume_pongs()
+    assert_sent(protocol)

@@ -660,7 +660,7 @@ class Protocol:
         self._pending_pong = None
         # The Ping arrived before any Close frame; but the Pong can't follow
         # our EOF, and nothing can be sent once the connection is closed.
-        if self._state is OPEN or (self._state is CLOSING and not self._eof_sent):
+        if not self._eof_sent and (self._state is OPEN or self._state is CLOSING):
             self._send_frame(Frame(Opcode.PONG, data))
 
     def fail(self, code: int, reason: str = "") -> None:
