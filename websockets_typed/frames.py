@@ -392,8 +392,9 @@ def _read_frame(
     :func:`parse_frame` without removing the frame's bytes: a caller parsing
     several frames in a row trims the buffer once, at the end, or parses
     bytes where they arrived. Returns the frame and the offset where it
-    ends; ``(None, end)`` if only the payload is incomplete, so that the
-    caller knows how much to wait for; ``None`` if the header is incomplete.
+    ends; ``(None, end)`` if the frame is incomplete after its length (the
+    masking key may be missing too), so that the caller knows how much to
+    wait for; ``None`` if the length itself is incomplete.
     Raises what :func:`parse_frame` raises.
     """
     size = len(buffer)
