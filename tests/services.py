@@ -91,3 +91,96 @@ class RedisServer:
     def resume(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+
+def _children(pid: int) -> set[int]:
+    """The pids of the processes whose parent is ``pid``."""
+    children: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # it exited meanwhile
+                continue
+            # The command name, in parentheses, may contain spaces.
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                children.add(int(entry.name))
+    return children
+
+
+class Nginx:
+    """An nginx running ``config`` (what goes in its ``http`` block) from ``directory``.
+
+    It runs in the foreground (``daemon off``) with one worker process,
+    its pid file, logs and temporary files in ``directory``.
+    """
+
+    def __init__(self, program: str, directory: Path, config: str, port: int) -> None:
+        self.program = program
+        self.directory = directory
+        self.port = port
+        self.config_file = directory / "nginx.conf"
+        temp = "\n".join(
+            f"    {kind}_temp_path {directory / kind};"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        # As root, nginx's workers would run as nobody, who can't reach the
+        # sockets in this private directory.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.config_file.write_text(
+            f"{user}worker_processes 1;\n"
+            f"pid {directory / 'nginx.pid'};\n"
+            f"error_log {directory / 'error.log'} notice;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            "    access_log off;\n"
+            f"{temp}\n"
+            f"{config}\n"
+            "}\n"
+        )
+        self.process: asyncio.subprocess.Process | None = None
+
+    def _command(self, *args: str) -> list[str]:
+        return [
+            self.program,
+            "-p",
+            str(self.directory),
+            "-c",
+            str(self.config_file),
+            "-e",
+            str(self.directory / "error.log"),
+            *args,
+        ]
+
+    @property
+    def log(self) -> str:
+        return (self.directory / "error.log").read_text()
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self._command("-g", "daemon off;"),
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            await _wait_for_port(self.port, self.process)
+        except (OSError, AssertionError) as exc:
+            raise AssertionError(f"nginx didn't start: {exc}\n{self.log}") from None
+
+    def workers(self) -> set[int]:
+        assert self.process is not None
+        return _children(self.process.pid)
+
+    async def reload(self) -> None:
+        """``nginx -s reload``, then wait for the new worker process."""
+        before = self.workers()
+        reload = await asyncio.create_subprocess_exec(*self._command("-s", "reload"))
+        assert await reload.wait() == 0, self.log
+        while not self.workers() - before:
+            # Polling: nothing tells when the master started its new worker.
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+        self.process = None
