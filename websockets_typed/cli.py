@@ -40,6 +40,7 @@ Interactive WebSocket client, and test server.
       otherwise or when the connection fails, 2 for an invalid URI.
 
   python -m websockets_typed serve [--host HOST] [--port PORT]
+                                  [--workers N] [--redis URL]
       Run the test server: an echo endpoint (/echo, also /), a chat room
       (/chat), a health check (/healthz) and, at http://HOST:PORT/, a page to
       try them in a browser. Ctrl-C or SIGTERM stops it, closing connections
@@ -79,6 +80,19 @@ def _server_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (8765)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the port; SIGINT or SIGTERM stops them all (1)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="make /chat one room across workers and machines, through the Redis at URL "
+        "(needs the redis extra)",
+    )
     return parser
 
 
@@ -91,25 +105,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:
-        options = _server_parser().parse_args(args[1:])
-        # Imported here: the client doesn't need the server's modules.
-        from .testserver import run_test_server  # noqa: PLC0415
+        parser = _server_parser()
+        options = parser.parse_args(args[1:])
+        if options.workers < 1:
+            parser.error("--workers must be at least 1")
+        if options.workers == 1:
+            return _run_test_server(options.host, options.port, options.redis)
+        from ._workers import reserve_port, run_workers  # noqa: PLC0415
 
-        try:
-            asyncio.run(run_test_server(options.host, options.port))
-        except OSError as exc:  # e.g. the port is in use
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            print(
-                f"Cannot start the test server on {options.host}:{options.port}: {reason}.",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
+        with reserve_port(options.host, options.port) as port:
+
+            def worker(index: int) -> None:
+                if index:  # one banner is enough
+                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - until the process exits
+                sys.exit(_run_test_server(options.host, port, options.redis, reuse_port=True))
+
+            return run_workers(options.workers, worker)
     uri = _client_parser().parse_args(args).uri
     try:
         return asyncio.run(_interactive_client(uri, sys.stdout))
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C, while closing: racy to test
         return 1
+
+
+def _run_test_server(host: str, port: int, redis_url: str | None, reuse_port: bool = False) -> int:
+    """Run the test server until SIGINT or SIGTERM; return the exit status."""
+    # Imported here: the client doesn't need the server's modules.
+    from .testserver import run_test_server  # noqa: PLC0415
+
+    redis_errors: tuple[type[Exception], ...] = ()
+    if redis_url is not None:
+        try:
+            from redis.exceptions import RedisError  # noqa: PLC0415 - the optional extra
+        except ImportError:
+            print("--redis needs redis-py: pip install 'websockets_typed[redis]'.", file=sys.stderr)
+            return 1
+        redis_errors = (RedisError,)
+    try:
+        asyncio.run(run_test_server(host, port, reuse_port=reuse_port, redis_url=redis_url))
+    except redis_errors as exc:
+        print(f"Cannot connect to Redis at {redis_url}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the port is in use
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"Cannot start the test server on {host}:{port}: {reason}.", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,14 +12,18 @@ One process, four things to try:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import signal
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .asyncio.connection import broadcast
 from .asyncio.server import ServerConnection, serve
 from .exceptions import ConnectionClosed
 from .http11 import Request, Response
+
+if TYPE_CHECKING:
+    from .asyncio.bus import RedisBroadcast
 
 __all__ = ["INDEX_HTML", "create_test_server", "run_test_server"]
 
@@ -66,17 +70,30 @@ def process_request(connection: ServerConnection, request: Request) -> Response 
     return None
 
 
-def create_test_server(host: str, port: int) -> serve:
-    """Build the test server; await it or use it with ``async with``."""
+def create_test_server(
+    host: str, port: int, *, reuse_port: bool = False, bus: RedisBroadcast | None = None
+) -> serve:
+    """Build the test server; await it or use it with ``async with``.
+
+    Args:
+        host: Interface to listen on.
+        port: TCP port; 0 picks a free one.
+        reuse_port: Share the port with other processes (worker processes).
+        bus: Relay ``/chat`` through this bus: one room across every
+            process that uses the same Redis.
+    """
     room = ChatRoom()
 
     async def handler(connection: ServerConnection) -> None:
         if connection.path.partition("?")[0] == "/chat":
-            await room.join(connection)
+            if bus is None:
+                await room.join(connection)
+            else:
+                await bus.join("websockets_typed:testserver:chat", connection)
         else:
             await echo(connection)
 
-    return serve(handler, host, port, process_request=process_request)
+    return serve(handler, host, port, process_request=process_request, reuse_port=reuse_port)
 
 
 def _url_host(address: str) -> str:
@@ -88,16 +105,28 @@ def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
 
-async def run_test_server(host: str, port: int) -> None:
+async def run_test_server(
+    host: str, port: int, *, reuse_port: bool = False, redis_url: str | None = None
+) -> None:
     """Run the test server until SIGINT or SIGTERM, then close it cleanly.
 
-    Clients get a Close frame with 1001 (going away) on shutdown.
+    Clients get a Close frame with 1001 (going away) on shutdown. With
+    ``redis_url``, ``/chat`` is one room across every test server using
+    that Redis (it needs the ``redis`` extra).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with create_test_server(host, port) as server:
+    async with contextlib.AsyncExitStack() as stack:
+        bus = None
+        if redis_url is not None:
+            from .asyncio.bus import RedisBroadcast  # noqa: PLC0415 - the optional extra
+
+            bus = await stack.enter_async_context(RedisBroadcast(redis_url))
+        server = await stack.enter_async_context(
+            create_test_server(host, port, reuse_port=reuse_port, bus=bus)
+        )
         bound_host, bound_port = server.sockets[0].getsockname()[:2]
         base = f"{_url_host(bound_host)}:{bound_port}"
         print(f"Test server running: open http://{base}/ in a browser", flush=True)

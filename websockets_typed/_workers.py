@@ -1,0 +1,87 @@
+"""Run a server in several worker processes that share one port.
+
+The test server's ``--workers N`` uses it: each worker listens on the same
+port with ``reuse_port=True`` and the kernel spreads the connections over
+them. SIGINT or SIGTERM stops every worker (each closes its connections
+cleanly); a worker that fails stops the others too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator
+from types import FrameType
+
+__all__ = ["reserve_port", "run_workers"]
+
+
+@contextlib.contextmanager
+def reserve_port(host: str | None, port: int) -> Generator[int]:
+    """Yield ``port``, or a free port if it is 0, kept free for the workers meanwhile.
+
+    A socket bound with ``SO_REUSEPORT``, never listening, holds the port:
+    the kernel gives connections only to listening sockets.
+    """
+    if port != 0:
+        yield port
+        return
+    family, kind, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        chosen: int = sock.getsockname()[1]
+        yield chosen
+
+
+def run_workers(count: int, target: Callable[[int], object]) -> int:
+    """Run ``target(index)`` in ``count`` processes until they exit; return the exit status.
+
+    The processes are forked, so ``target`` needn't be importable; this
+    process must not run an event loop or threads. On SIGINT or SIGTERM,
+    each worker gets SIGTERM. The status is 0 if every worker exited with
+    0, else 1.
+    """
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=target, args=(index,), name=f"worker {index}")
+        for index in range(count)
+    ]
+    stopping = False
+
+    def stop(signum: int | None = None, frame: FrameType | None = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for worker in workers:
+            if worker.exitcode is None:
+                worker.terminate()
+
+    for worker in workers:
+        worker.start()
+    # Installed after forking: the workers keep the default handlers until
+    # they install their own.
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        running = list(workers)
+        while running:
+            multiprocessing.connection.wait([worker.sentinel for worker in running])
+            for worker in [worker for worker in running if not worker.is_alive()]:
+                running.remove(worker)
+                if worker.exitcode != 0:
+                    # A negative exit code is the number of the signal that killed it.
+                    status = f"status {worker.exitcode}"
+                    if worker.exitcode is not None and worker.exitcode < 0:
+                        status = f"signal {signal.Signals(-worker.exitcode).name}"
+                    action = "" if stopping else ": stopping the others"
+                    print(f"Worker {worker.pid} exited with {status}{action}.", file=sys.stderr)
+                    stop()
+        for worker in workers:
+            worker.join()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0 if all(worker.exitcode == 0 for worker in workers) else 1
