@@ -171,3 +171,50 @@ def test_redis_needs_the_extra() -> None:
 def test_reserve_port_keeps_a_given_port() -> None:
     with reserve_port("127.0.0.1", 8765) as port:
         assert port == 8765
+
+
+WORKERS = """
+import os, signal, sys, time
+from websockets_typed._workers import run_workers
+
+def target(index):
+    if index == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.write(1, b"started\\n")  # one write: the workers' lines don't mix
+    time.sleep(30)  # a worker that never installs signal handlers
+
+sys.exit(run_workers(2, target))
+"""
+
+
+def test_workers_stopped_before_handling_signals_exit_cleanly() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", WORKERS, "-1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert [process.stdout.readline() for _ in range(2)] == ["started\n"] * 2
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert (process.returncode, stderr) == (0, "")
+
+
+def test_a_worker_killed_by_a_signal_is_reported() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WORKERS, "1"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert re.fullmatch(
+        r"Worker \d+ exited with signal SIGKILL: stopping the others\.\n", result.stderr
+    )

@@ -38,6 +38,21 @@ def reserve_port(host: str | None, port: int) -> Generator[int]:
         yield chosen
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _work(target: Callable[[int], object], index: int) -> None:
+    """Run ``target(index)`` in a worker; a stop signal before it handles them ends it cleanly."""
+    # Until the worker installs its own handlers (an event loop's, usually),
+    # SIGTERM interrupts it as SIGINT does, rather than killing it.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        target(index)
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
 def run_workers(count: int, target: Callable[[int], object]) -> int:
     """Run ``target(index)`` in ``count`` processes until they exit; return the exit status.
 
@@ -48,7 +63,7 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
     """
     context = multiprocessing.get_context("fork")
     workers = [
-        context.Process(target=target, args=(index,), name=f"worker {index}")
+        context.Process(target=_work, args=(target, index), name=f"worker {index}")
         for index in range(count)
     ]
     stopping = False
