@@ -13,28 +13,15 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
-from pathlib import Path
 
 import pytest
 from process_helpers import free_port
 from redis import asyncio as redis_asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
-from services import RedisServer, require_program
+from services import RedisServer
 
 from websockets_typed import ClientConnection, ServerConnection, connect, serve
 from websockets_typed.asyncio.bus import RedisBroadcast, decode_message, encode_message
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncGenerator[RedisServer]:
-    server = RedisServer(require_program("redis-server"), tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        if server.process is not None:
-            server.resume()  # in case a test paused it
-        await server.stop()
 
 
 class Records(logging.Handler):

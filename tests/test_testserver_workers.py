@@ -11,27 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
 from process_helpers import ROOT, child_env, free_port, python_command, running_server
-from services import RedisServer, _children, require_program
+from services import RedisServer, _children
 
 from websockets_typed import ClientConnection, connect
 from websockets_typed._workers import reserve_port
 
 SERVE = ["-m", "websockets_typed", "serve"]
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncGenerator[RedisServer]:
-    server = RedisServer(require_program("redis-server"), tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def join(clients: list[ClientConnection]) -> None:
@@ -110,26 +99,6 @@ async def test_workers_on_a_free_port() -> None:
     assert (process.returncode, stderr) == (0, b"")
 
 
-def test_a_failing_worker_stops_the_others() -> None:
-    # The port is taken by a socket that doesn't share it.
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            python_command(*SERVE, "--port", str(port), "--workers", "2"),
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=child_env(),
-            timeout=30,
-            check=False,
-        )
-    assert result.returncode == 1
-    assert f"Cannot start the test server on 127.0.0.1:{port}" in result.stderr
-    assert "exited with status 1: stopping the others." in result.stderr
-
-
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         python_command(*SERVE, *args),
@@ -140,6 +109,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=30,
         check=False,
     )
+
+
+def test_a_failing_worker_stops_the_others() -> None:
+    # The port is taken by a socket that doesn't share it.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("--port", str(port), "--workers", "2")
+    assert result.returncode == 1
+    assert f"Cannot start the test server on 127.0.0.1:{port}" in result.stderr
+    assert "exited with status 1: stopping the others." in result.stderr
 
 
 def test_unreachable_redis() -> None:
