@@ -34,11 +34,11 @@ try:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
-except ImportError as exc:  # pragma: no cover - tests/test_bus.py checks it in a subprocess
+except ImportError as _missing:  # pragma: no cover - tests/test_bus.py checks it in a subprocess
     raise ImportError(
         "websockets_typed.asyncio.bus needs redis-py: "
         "install it with pip install 'websockets_typed[redis]'"
-    ) from exc
+    ) from _missing
 
 from ..exceptions import ConnectionClosed
 from ..typing import BytesLike, Data, LoggerLike
@@ -169,7 +169,7 @@ class RedisBroadcast:
         self.reconnect_delay = reconnect_delay
         self.max_reconnect_delay = max_reconnect_delay
         self.logger: LoggerLike = logger or logging.getLogger("websockets_typed.bus")
-        self.dropped = 0
+        self.dropped: int = 0
         """How many published messages were dropped since the bus was created."""
 
         self._channels: dict[str, set[Connection]] = {}
