@@ -65,8 +65,12 @@ async def test_workers_share_one_chat_room(
 async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) -> None:
     ports = [free_port(), free_port()]
     async with (
-        running_server([*SERVE, "--port", str(ports[0]), "--redis", redis_server.url], ports[0]),
-        running_server([*SERVE, "--port", str(ports[1]), "--redis", redis_server.url], ports[1]),
+        running_server(
+            [*SERVE, "--port", str(ports[0]), "--redis", redis_server.url], ports[0]
+        ) as first,
+        running_server(
+            [*SERVE, "--port", str(ports[1]), "--redis", redis_server.url], ports[1]
+        ) as second,
     ):
         clients = [await connect(f"ws://127.0.0.1:{port}/chat") for port in ports]
         await join(clients)
@@ -77,6 +81,8 @@ async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) ->
                     pass
         for client in clients:
             await client.close()
+        await first.stop_cleanly()
+        await second.stop_cleanly()
 
 
 async def test_workers_on_a_free_port() -> None:

@@ -38,15 +38,25 @@ def reserve_port(host: str | None, port: int) -> Generator[int]:
         yield chosen
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+# _interrupt() and _work() run in the forked workers, which exit without
+# saving coverage data; tests/test_testserver_workers.py runs them.
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:  # pragma: no cover
     raise KeyboardInterrupt
 
 
-def _work(target: Callable[[int], object], index: int) -> None:
+def _work(target: Callable[[int], object], index: int) -> None:  # pragma: no cover
     """Run ``target(index)`` in a worker; a stop signal before it handles them ends it cleanly."""
     # Until the worker installs its own handlers (an event loop's, usually),
-    # SIGTERM interrupts it as SIGINT does, rather than killing it.
+    # SIGTERM interrupts it as SIGINT does, rather than killing it. The
+    # parent blocked both signals while forking: they wait until now.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
         target(index)
     except KeyboardInterrupt:
@@ -75,12 +85,16 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
             if worker.exitcode is None:
                 worker.terminate()
 
-    for worker in workers:
-        worker.start()
-    # Installed after forking: the workers keep the default handlers until
-    # they install their own.
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
     try:
+        # A signal while forking waits until every worker is started (and
+        # in the workers, until they replace the parent's handlers).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for worker in workers:
+                worker.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         running = list(workers)
         while running:
             multiprocessing.connection.wait([worker.sentinel for worker in running])

@@ -114,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._workers import reserve_port, run_workers  # noqa: PLC0415
 
         with reserve_port(options.host, options.port) as port:
-
-            def worker(index: int) -> None:
+            # Runs in forked workers, which exit without saving coverage data.
+            def worker(index: int) -> None:  # pragma: no cover
                 if index:  # one banner is enough
                     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - until the process exits
                 sys.exit(_run_test_server(options.host, port, options.redis, reuse_port=True))
