@@ -426,6 +426,11 @@ class RedisBroadcast:
     async def _read(self) -> None:
         while True:
             await self._receive()
+            # Reading what redis-py has buffered already doesn't suspend:
+            # without this, a burst of messages (each broadcast to every
+            # subscriber) would hold the event loop until the buffer is
+            # empty, starving the connections and the writer for seconds.
+            await asyncio.sleep(0)
 
     async def _receive(self) -> None:
         """Read one message from Redis and act on it."""
