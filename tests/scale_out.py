@@ -76,6 +76,10 @@ async def worker(port: int, url: str) -> None:
             if record.getMessage().startswith("reconnected"):
                 reconnected.set()
 
+    # Warnings (a lost connection to Redis...) go to stderr, for whoever runs this.
+    warnings = logging.StreamHandler()
+    warnings.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(warnings)
     bus_logger = logging.getLogger("websockets_typed.bus")
     bus_logger.setLevel(logging.INFO)
     bus_logger.addHandler(OnReconnect())
@@ -184,7 +188,10 @@ class Child:
         if line is not None:
             self.process.stdin.write(f"{line}\n".encode())
             await self.process.stdin.drain()
-        answer = await asyncio.wait_for(self.process.stdout.readline(), STEP_TIMEOUT)
+        try:
+            answer = await asyncio.wait_for(self.process.stdout.readline(), STEP_TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"no answer to {line!r} in {STEP_TIMEOUT:.0f} s") from None
         if not answer:
             await self.process.wait()
             raise AssertionError(f"child exited with status {self.process.returncode}")
