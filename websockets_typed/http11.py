@@ -25,6 +25,7 @@ from typing import Final
 
 import attrs
 
+from ._validators import typed
 from .datastructures import Headers
 from .exceptions import InvalidMessage, SecurityError
 
@@ -85,8 +86,8 @@ class Request:
         headers: The request headers.
     """
 
-    path: str
-    headers: Headers
+    path: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
 
     def serialize(self) -> bytes:
         """Return the request as bytes to send.
@@ -117,10 +118,10 @@ class Response:
             304 responses never have one).
     """
 
-    status_code: int
-    reason_phrase: str
-    headers: Headers
-    body: bytes | None = None
+    status_code: int = attrs.field(validator=typed(int))
+    reason_phrase: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
+    body: bytes | None = attrs.field(default=None, validator=typed(bytes, type(None)))
 
     def serialize(self) -> bytes:
         """Return the response as bytes to send.
@@ -287,18 +288,24 @@ class RequestParser(_Parser):
         max_line_length: Longest request line or header line allowed,
             CRLF excluded.
         max_num_headers: Largest number of headers allowed.
+        head_only: Return the request after its headers even if they
+            announce a body, and leave the body in the buffer (for
+            :func:`websockets_typed.http.read_request`); by default, a
+            request with a body is refused.
     """
 
-    __slots__ = ("_path",)
+    __slots__ = ("_path", "head_only")
 
     def __init__(
         self,
         *,
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
+        head_only: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self._path = ""
+        self.head_only: bool = head_only
 
     def parse(self, buffer: bytearray) -> Request | None:
         """Consume bytes from the front of ``buffer``; return the request once complete.
@@ -325,7 +332,8 @@ class RequestParser(_Parser):
         if not self._read_fields(buffer, self._headers):
             return None
         request = Request(self._path, self._headers)
-        _check_no_body(request.headers)
+        if not self.head_only:
+            _check_no_body(request.headers)
         self._reset()
         return request
 
@@ -397,9 +405,19 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
+        head_only: Return the response after its headers, with ``body``
+            set to ``None``, and leave any body in the buffer (for
+            :func:`websockets_typed.http.read_response`).
     """
 
-    __slots__ = ("_body", "_reason_phrase", "_remaining", "_status_code", "max_body_size")
+    __slots__ = (
+        "_body",
+        "_reason_phrase",
+        "_remaining",
+        "_status_code",
+        "head_only",
+        "max_body_size",
+    )
 
     def __init__(
         self,
@@ -407,9 +425,11 @@ class ResponseParser(_Parser):
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
         max_body_size: int = MAX_BODY_SIZE,
+        head_only: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
+        self.head_only: bool = head_only
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()
@@ -446,7 +466,7 @@ class ResponseParser(_Parser):
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
                     return None
-                if not self._start_body():
+                if self.head_only or not self._start_body():
                     return self._finish(None)
             elif stage is _Stage.BODY_LENGTH or stage is _Stage.CHUNK_DATA:
                 if not self._read_data(buffer):

@@ -15,6 +15,7 @@ from typing import Final
 
 import attrs
 
+from ._validators import typed
 from .exceptions import InvalidURI
 
 __all__ = ["WebSocketURI", "parse_uri"]
@@ -41,13 +42,17 @@ class WebSocketURI:
             leak the password.
     """
 
-    secure: bool
-    host: str
-    port: int
-    path: str
-    query: str
-    username: str | None = None
-    password: str | None = attrs.field(default=None, repr=lambda value: repr(value and "***"))
+    secure: bool = attrs.field(validator=typed(bool))
+    host: str = attrs.field(validator=typed(str))
+    port: int = attrs.field(validator=typed(int))
+    path: str = attrs.field(validator=typed(str))
+    query: str = attrs.field(validator=typed(str))
+    username: str | None = attrs.field(default=None, validator=typed(str, type(None)))
+    password: str | None = attrs.field(
+        default=None,
+        validator=typed(str, type(None)),
+        repr=lambda value: repr(value and "***"),
+    )
 
     @property
     def resource_name(self) -> str:
