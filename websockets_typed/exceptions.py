@@ -184,14 +184,13 @@ class InvalidURI(WebSocketException):
 
     def __init__(self, uri: str, msg: str | None = None) -> None:
         self._legacy = msg is None
+        self.uri: str = uri
+        self.msg: str = uri if msg is None else msg
         if msg is None:  # the legacy form: a message alone
             super().__init__(uri)
             self.uri = ""
-            self.msg = uri
         else:
             super().__init__(uri, msg)
-            self.uri = uri
-            self.msg = msg
 
     def __str__(self) -> str:
         if self._legacy:

@@ -267,13 +267,14 @@ class Frame:
         rsv3: bool = False,
     ) -> None:
         # One cheap test of the exact types; the parser doesn't call this.
-        if (
-            opcode.__class__ is not Opcode
-            or data.__class__ is not bytes
-            or fin.__class__ is not bool
-            or rsv1.__class__ is not bool
-            or rsv2.__class__ is not bool
-            or rsv3.__class__ is not bool
+        # (Identity tests against True and False are the cheapest bool test.)
+        if not (
+            type(opcode) is Opcode
+            and type(data) is bytes
+            and (fin is True or fin is False)
+            and (rsv1 is False or rsv1 is True)
+            and (rsv2 is False or rsv2 is True)
+            and (rsv3 is False or rsv3 is True)
         ):
             _check_frame_types(opcode, data, fin, rsv1, rsv2, rsv3)
         _set_opcode(self, opcode)
