@@ -8,7 +8,7 @@ number of headers), and read one line at a time, so that whatever follows
 the head (a body, WebSocket frames) stays in the stream for the caller.
 
 Like the rest of the legacy API's utilities, these names are not exported by
-:mod:`websockets_typed` itself: import them from here.
+the package ``websockets_typed``: import them from here.
 """
 
 from __future__ import annotations
