@@ -561,6 +561,23 @@ def test_parse_uri() -> None:
         parse_uri("http://localhost/")
 
 
+def test_websocket_uri_as_the_seeds_named_tuple() -> None:
+    # Seed 001: secure is "field number 0", host 1, port 2, resource_name 3,
+    # user_info 4.
+    uri = parse_uri("ws://user:pw@localhost:8080/path?query")
+    secure, host, port, resource_name, user_info = uri
+    assert (secure, host, port, resource_name, user_info) == (
+        False,
+        "localhost",
+        8080,
+        "/path?query",
+        ("user", "pw"),
+    )
+    assert (uri[0], uri[1], uri[2], uri[3], uri[4]) == tuple(uri)
+    assert uri[-1] == ("user", "pw")
+    assert len(uri) == 5
+
+
 def test_headers_utilities() -> None:
     assert parse_connection("keep-alive, Upgrade") == ["keep-alive", "Upgrade"]
     assert parse_upgrade("websocket, h2c") == ["websocket", "h2c"]
@@ -602,8 +619,10 @@ def test_connection_closed_from_code_and_reason() -> None:
     # Today's form keeps working.
     modern = ConnectionClosed(Close(1000, "bye"), Close(1000, "bye"), True)
     assert (modern.code, modern.reason) == (1000, "bye")
-    with pytest.raises(TypeError, match="needs an int code"):
+    with pytest.raises(TypeError, match=r"or \(code: int, reason: str\)"):
         ConnectionClosed(None, "reason")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    with pytest.raises(TypeError, match=r"or \(code: int, reason: str\)"):
+        ConnectionClosed(1000, None)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
 
 
 def test_exceptions_built_from_a_message() -> None:

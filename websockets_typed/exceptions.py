@@ -118,14 +118,16 @@ class ConnectionClosed(WebSocketException):
         sent: Close | str | None,
         rcvd_then_sent: bool | None = None,
     ) -> None:
-        if isinstance(rcvd, int):  # the legacy form: (code, reason)
+        if isinstance(rcvd, int) or isinstance(sent, str):  # the legacy form: (code, reason)
+            if not (isinstance(rcvd, int) and isinstance(sent, str)):
+                raise TypeError(
+                    "ConnectionClosed takes (rcvd: Close | None, sent: Close | None) "
+                    "or (code: int, reason: str)"
+                )
             from .frames import Close  # noqa: PLC0415 - frames.py imports this module
 
-            reason = sent if isinstance(sent, str) else ""
-            rcvd = None if rcvd == 1006 and not reason else Close(rcvd, reason)
+            rcvd = None if rcvd == 1006 and not sent else Close(rcvd, sent)
             sent = None
-        elif isinstance(sent, str):
-            raise TypeError("sent must be a Close or None; (code, reason) needs an int code")
         super().__init__(rcvd, sent, rcvd_then_sent)
         self.rcvd = rcvd
         self.sent = sent

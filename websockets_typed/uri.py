@@ -11,14 +11,18 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from typing import Final
+from collections.abc import Iterator
+from typing import Final, Literal, TypeAlias, overload
 
 import attrs
 
 from ._validators import typed
 from .exceptions import InvalidURI
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["LegacyURIField", "WebSocketURI", "parse_uri"]
+
+LegacyURIField: TypeAlias = bool | str | int | tuple[str, str] | None
+"""The type of an item of :class:`WebSocketURI` used as seed 001's named tuple."""
 
 
 @attrs.frozen
@@ -40,6 +44,12 @@ class WebSocketURI:
             ``None`` when the URI has no user information. The ``repr`` of
             the URI shows ``'***'`` instead, so that logging it doesn't
             leak the password.
+
+    Seed 001 documents this class as a named tuple of five fields,
+    ``(secure, host, port, resource_name, user_info)``; indexing, unpacking
+    and ``len()`` work that way, e.g. ``secure, host, port, resource_name,
+    user_info = parse_uri(uri)``. Prefer the attributes, which type checkers
+    type precisely.
     """
 
     secure: bool = attrs.field(validator=typed(bool))
@@ -67,6 +77,32 @@ class WebSocketURI:
         if self.username is None or self.password is None:
             return None
         return (self.username, self.password)
+
+    def _legacy_fields(self) -> tuple[bool, str, int, str, tuple[str, str] | None]:
+        return (self.secure, self.host, self.port, self.resource_name, self.user_info)
+
+    @overload
+    def __getitem__(self, index: Literal[0]) -> bool: ...
+    @overload
+    def __getitem__(self, index: Literal[1, 3]) -> str: ...
+    @overload
+    def __getitem__(self, index: Literal[2]) -> int: ...
+    @overload
+    def __getitem__(self, index: Literal[4]) -> tuple[str, str] | None: ...
+    @overload
+    def __getitem__(self, index: int) -> LegacyURIField: ...
+
+    def __getitem__(self, index: int) -> LegacyURIField:
+        """Return field number ``index`` of seed 001's named tuple."""
+        return self._legacy_fields()[index]
+
+    def __iter__(self) -> Iterator[LegacyURIField]:
+        """Iterate over the fields of seed 001's named tuple."""
+        return iter(self._legacy_fields())
+
+    def __len__(self) -> int:
+        """Return 5, the number of fields of seed 001's named tuple."""
+        return 5
 
 
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")

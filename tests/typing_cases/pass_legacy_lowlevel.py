@@ -10,6 +10,7 @@ from websockets_typed.asyncio.connection import Connection
 from websockets_typed.exceptions import InvalidURI
 from websockets_typed.framing import OP_TEXT, Frame, parse_close
 from websockets_typed.http import Headers, read_request, read_response
+from websockets_typed.uri import WebSocketURI
 
 
 async def low_level(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -34,3 +35,12 @@ def exceptions() -> None:
 
 def send(websockets: list[Connection]) -> None:
     broadcast(websockets=websockets, message="news", raise_exceptions=True)
+
+
+def uri_fields(uri: WebSocketURI) -> None:
+    # Seed 001's named tuple: each index has its field's type.
+    assert_type(uri[0], bool)
+    assert_type(uri[1], str)
+    assert_type(uri[2], int)
+    assert_type(uri[3], str)
+    assert_type(uri[4], tuple[str, str] | None)
