@@ -666,6 +666,8 @@ os.register_at_fork(after_in_child=_reset_key_pool)
 class Close:
     """The code and reason carried by a Close frame.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         code: The close code; 1005 stands for a Close frame without payload.
         reason: The close reason; at most 123 bytes once encoded to UTF-8.

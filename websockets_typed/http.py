@@ -44,7 +44,8 @@ async def read_request(stream: asyncio.StreamReader) -> tuple[str, Headers]:
             the stream ends before the end of the headers.
         SecurityError: If a line is too long or there are too many headers.
     """
-    parser = RequestParser(head_only=True)
+    parser = RequestParser()
+    parser.head_only = True
     request = await _read_head(stream, parser.parse, parser.parse_eof)
     return request.path, request.headers
 
@@ -64,7 +65,8 @@ async def read_response(stream: asyncio.StreamReader) -> tuple[int, Headers]:
             before the end of the headers.
         SecurityError: If a line is too long or there are too many headers.
     """
-    parser = ResponseParser(head_only=True)
+    parser = ResponseParser()
+    parser.head_only = True
     response = await _read_head(stream, parser.parse, parser.parse_eof)
     return response.status_code, response.headers
 

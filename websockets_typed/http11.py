@@ -80,6 +80,8 @@ _CR: Final = 0x0D
 class Request:
     """The handshake request: a ``GET`` request with its headers.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         path: The request-target as sent, query included, e.g.
             ``"/chat?room=1"``.
@@ -109,6 +111,8 @@ class Request:
 @attrs.frozen
 class Response:
     """The handshake response: ``101 Switching Protocols`` or a rejection.
+
+    Building one with a field of the wrong type raises :exc:`TypeError`.
 
     Attributes:
         status_code: The HTTP status code, e.g. 101.
@@ -288,8 +292,10 @@ class RequestParser(_Parser):
         max_line_length: Longest request line or header line allowed,
             CRLF excluded.
         max_num_headers: Largest number of headers allowed.
-        head_only: Return the request after its headers even if they
-            announce a body, and leave the body in the buffer (for
+
+    Attributes:
+        head_only: Set it to return the request after its headers even if
+            they announce a body, and leave the body in the buffer (for
             :func:`websockets_typed.http.read_request`); by default, a
             request with a body is refused.
     """
@@ -301,11 +307,10 @@ class RequestParser(_Parser):
         *,
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
-        head_only: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self._path = ""
-        self.head_only: bool = head_only
+        self.head_only: bool = False
 
     def parse(self, buffer: bytearray) -> Request | None:
         """Consume bytes from the front of ``buffer``; return the request once complete.
@@ -405,8 +410,10 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
-        head_only: Return the response after its headers, with ``body``
-            set to ``None``, and leave any body in the buffer (for
+
+    Attributes:
+        head_only: Set it to return the response after its headers, with
+            ``body`` set to ``None``, and leave any body in the buffer (for
             :func:`websockets_typed.http.read_response`).
     """
 
@@ -425,11 +432,10 @@ class ResponseParser(_Parser):
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
         max_body_size: int = MAX_BODY_SIZE,
-        head_only: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
-        self.head_only: bool = head_only
+        self.head_only: bool = False
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()

@@ -29,6 +29,8 @@ LegacyURIField: TypeAlias = bool | str | int | tuple[str, str] | None
 class WebSocketURI:
     """A parsed ``ws://`` or ``wss://`` URI.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         secure: ``True`` for ``wss``, ``False`` for ``ws``.
         host: The host, lower case and ASCII (internationalized names are
