@@ -46,7 +46,8 @@ from .exceptions import (
     WebSocketException,
     WebSocketProtocolError,
 )
-from .frames import Close, CloseCode, Frame, Opcode
+from .frames import Close, CloseCode, Frame, Opcode, encode_data, parse_close, serialize_close
+from .handshake import build_request, build_response, check_request, check_response
 from .http11 import Request, Response
 from .protocol import SEND_EOF, Event, Protocol, Side, State
 from .server import ServerProtocol
@@ -121,8 +122,15 @@ __all__ = [
     "WebSocketURI",
     "basic_auth",
     "broadcast",
+    "build_request",
+    "build_response",
+    "check_request",
+    "check_response",
     "connect",
+    "encode_data",
+    "parse_close",
     "parse_uri",
+    "serialize_close",
     "serve",
     "unix_connect",
     "unix_serve",

@@ -38,7 +38,7 @@ handling them never has to parse strings.
 from __future__ import annotations
 
 import http
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from .datastructures import Headers
 
@@ -87,6 +87,11 @@ class WebSocketException(Exception):
 class ConnectionClosed(WebSocketException):
     """Raised when reading from or writing to a closed connection.
 
+    The library builds it from the Close frames received and sent. The
+    legacy API's form, ``ConnectionClosed(code, reason)``, also works: it
+    stands for a Close frame received with that code and reason (none for
+    1006, which means no Close frame was received).
+
     Attributes:
         rcvd: The Close frame received from the peer, or ``None`` if none was
             received (the TCP connection ended without a closing handshake).
@@ -96,12 +101,33 @@ class ConnectionClosed(WebSocketException):
             otherwise.
     """
 
+    @overload
     def __init__(
         self,
         rcvd: Close | None,
         sent: Close | None,
         rcvd_then_sent: bool | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(self, code: int, reason: str, /) -> None: ...
+
+    def __init__(
+        self,
+        rcvd: Close | int | None,
+        sent: Close | str | None,
+        rcvd_then_sent: bool | None = None,
     ) -> None:
+        if isinstance(rcvd, int) or isinstance(sent, str):  # the legacy form: (code, reason)
+            if not (isinstance(rcvd, int) and isinstance(sent, str)):
+                raise TypeError(
+                    "ConnectionClosed takes (rcvd: Close | None, sent: Close | None) "
+                    "or (code: int, reason: str)"
+                )
+            from .frames import Close  # noqa: PLC0415 - frames.py imports this module
+
+            rcvd = None if rcvd == 1006 and not sent else Close(rcvd, sent)
+            sent = None
         super().__init__(rcvd, sent, rcvd_then_sent)
         self.rcvd = rcvd
         self.sent = sent
@@ -142,19 +168,35 @@ class InvalidURI(WebSocketException):
     """Raised when a string is not a valid ``ws://`` or ``wss://`` URI.
 
     Its message hides the password of the URI's user information, if
-    any, so that logging the exception doesn't leak it.
+    any, so that logging the exception doesn't leak it. The legacy API's
+    form, ``InvalidURI(message)``, also works: the message is then the
+    whole text.
 
     Attributes:
-        uri: The string that failed to parse.
+        uri: The string that failed to parse; empty when built from a
+            message alone.
         msg: Why it is invalid.
     """
 
-    def __init__(self, uri: str, msg: str) -> None:
-        super().__init__(uri, msg)
-        self.uri = uri
-        self.msg = msg
+    @overload
+    def __init__(self, uri: str, msg: str) -> None: ...
+
+    @overload
+    def __init__(self, message: str, /) -> None: ...
+
+    def __init__(self, uri: str, msg: str | None = None) -> None:
+        self._legacy = msg is None
+        self.uri: str = uri
+        self.msg: str = uri if msg is None else msg
+        if msg is None:  # the legacy form: a message alone
+            super().__init__(uri)
+            self.uri = ""
+        else:
+            super().__init__(uri, msg)
 
     def __str__(self) -> str:
+        if self._legacy:
+            return self.msg
         return f"{_hide_password(self.uri)} isn't a valid URI: {self.msg}"
 
 
@@ -207,7 +249,7 @@ class InvalidMessage(InvalidHandshake):
 
     def __init__(
         self,
-        message: str,
+        message: str = "",
         status: http.HTTPStatus = http.HTTPStatus.BAD_REQUEST,
     ) -> None:
         super().__init__(message)
@@ -271,16 +313,22 @@ class InvalidHeader(InvalidHandshake):
 class InvalidHeaderFormat(InvalidHeader):
     """Raised when a header cannot be parsed.
 
+    Args:
+        name: The header name.
+        error: What the parser expected.
+        string: The whole header value.
+        pos: The position in ``string`` where parsing failed.
+
     Attributes:
         error: What the parser expected.
         header: The whole header value.
         pos: The position in ``header`` where parsing failed.
     """
 
-    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
-        super().__init__(name, f"{error} at {pos} in {header}")
+    def __init__(self, name: str, error: str, string: str, pos: int) -> None:
+        super().__init__(name, f"{error} at {pos} in {string}")
         self.error = error
-        self.header = header
+        self.header = string
         self.pos = pos
 
 
@@ -413,19 +461,37 @@ WebSocketProtocolError = ProtocolError
 class PayloadTooBig(WebSocketException):
     """Raised when a message exceeds ``max_size``.
 
+    The library builds it from the limit and the size. The legacy API's
+    form, ``PayloadTooBig(message)``, also works: the message is then the
+    whole text, and both attributes are ``None``.
+
     Attributes:
-        max_size: The limit, in bytes.
+        max_size: The limit, in bytes; ``None`` when built from a message.
         size: The size that exceeded it, when known. It is unknown while
             inflating a compressed message, which stops as soon as the
             limit is crossed.
     """
 
-    def __init__(self, max_size: int, size: int | None = None) -> None:
-        super().__init__(max_size, size)
-        self.max_size = max_size
+    @overload
+    def __init__(self, max_size: int, size: int | None = None) -> None: ...
+
+    @overload
+    def __init__(self, message: str, /) -> None: ...
+
+    def __init__(self, max_size: int | str, size: int | None = None) -> None:
+        self.max_size: int | None = None
+        self._message = ""
+        if isinstance(max_size, str):  # the legacy form: a message alone
+            super().__init__(max_size)
+            self._message = max_size
+        else:
+            super().__init__(max_size, size)
+            self.max_size = max_size
         self.size = size
 
     def __str__(self) -> str:
+        if self.max_size is None:
+            return self._message
         if self.size is None:
             return f"message exceeds the limit of {self.max_size} bytes"
         return f"message of {self.size} bytes exceeds the limit of {self.max_size} bytes"

@@ -25,6 +25,7 @@ from typing import Final
 
 import attrs
 
+from ._validators import typed
 from .datastructures import Headers
 from .exceptions import InvalidMessage, SecurityError
 
@@ -79,14 +80,16 @@ _CR: Final = 0x0D
 class Request:
     """The handshake request: a ``GET`` request with its headers.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         path: The request-target as sent, query included, e.g.
             ``"/chat?room=1"``.
         headers: The request headers.
     """
 
-    path: str
-    headers: Headers
+    path: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
 
     def serialize(self) -> bytes:
         """Return the request as bytes to send.
@@ -109,6 +112,8 @@ class Request:
 class Response:
     """The handshake response: ``101 Switching Protocols`` or a rejection.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         status_code: The HTTP status code, e.g. 101.
         reason_phrase: The reason phrase, e.g. ``"Switching Protocols"``.
@@ -117,10 +122,10 @@ class Response:
             304 responses never have one).
     """
 
-    status_code: int
-    reason_phrase: str
-    headers: Headers
-    body: bytes | None = None
+    status_code: int = attrs.field(validator=typed(int))
+    reason_phrase: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
+    body: bytes | None = attrs.field(default=None, validator=typed(bytes, type(None)))
 
     def serialize(self) -> bytes:
         """Return the response as bytes to send.
@@ -287,9 +292,15 @@ class RequestParser(_Parser):
         max_line_length: Longest request line or header line allowed,
             CRLF excluded.
         max_num_headers: Largest number of headers allowed.
+
+    Attributes:
+        head_only: Set it to return the request after its headers even if
+            they announce a body, and leave the body in the buffer (for
+            :func:`websockets_typed.http.read_request`); by default, a
+            request with a body is refused.
     """
 
-    __slots__ = ("_path",)
+    __slots__ = ("_path", "head_only")
 
     def __init__(
         self,
@@ -299,6 +310,7 @@ class RequestParser(_Parser):
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self._path = ""
+        self.head_only: bool = False
 
     def parse(self, buffer: bytearray) -> Request | None:
         """Consume bytes from the front of ``buffer``; return the request once complete.
@@ -325,7 +337,8 @@ class RequestParser(_Parser):
         if not self._read_fields(buffer, self._headers):
             return None
         request = Request(self._path, self._headers)
-        _check_no_body(request.headers)
+        if not self.head_only:
+            _check_no_body(request.headers)
         self._reset()
         return request
 
@@ -397,9 +410,21 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
+
+    Attributes:
+        head_only: Set it to return the response after its headers, with
+            ``body`` set to ``None``, and leave any body in the buffer (for
+            :func:`websockets_typed.http.read_response`).
     """
 
-    __slots__ = ("_body", "_reason_phrase", "_remaining", "_status_code", "max_body_size")
+    __slots__ = (
+        "_body",
+        "_reason_phrase",
+        "_remaining",
+        "_status_code",
+        "head_only",
+        "max_body_size",
+    )
 
     def __init__(
         self,
@@ -410,6 +435,7 @@ class ResponseParser(_Parser):
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
+        self.head_only: bool = False
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()
@@ -446,7 +472,7 @@ class ResponseParser(_Parser):
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
                     return None
-                if not self._start_body():
+                if self.head_only or not self._start_body():
                     return self._finish(None)
             elif stage is _Stage.BODY_LENGTH or stage is _Stage.CHUNK_DATA:
                 if not self._read_data(buffer):

@@ -779,7 +779,7 @@ async def _aiter(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | B
 
 
 def broadcast(
-    connections: Iterable[Connection],
+    websockets: Iterable[Connection],
     message: Data | BytesLike,
     raise_exceptions: bool = False,
 ) -> None:
@@ -795,7 +795,8 @@ def broadcast(
     large message, while broadcast buffers one copy per connection.
 
     Args:
-        connections: Where to send the message.
+        websockets: The connections where to send the message (the seeds'
+            parameter name, so that ``broadcast(websockets=...)`` works).
         message: The message.
         raise_exceptions: Raise an :exc:`ExceptionGroup` of the errors met,
             instead of logging them and going on.
@@ -819,7 +820,7 @@ def broadcast(
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
     # _state rather than the state property: this runs per connection.
-    targets = [connection for connection in connections if connection.protocol._state is OPEN]
+    targets = [connection for connection in websockets if connection.protocol._state is OPEN]
     exceptions: list[Exception] = []
     busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
     if busy and not raise_exceptions:
