@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives import hashes
 from websockets_typed import (
     ClientConnection,
     ConnectionClosed,
-    ConnectionClosedOK,
     InvalidStatus,
     Server,
     connect,
