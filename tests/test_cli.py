@@ -49,7 +49,10 @@ from websockets_typed.testserver import _url_host
 
 CLIENT = ("-m", "websockets_typed")
 
-ENDPOINT_PATHS = "/echo /chat/{room} /close /send /fragment /delay /ping /subprotocol /headers /auth /slow /stats"
+ENDPOINT_PATHS = (
+    "/echo /chat/{room} /close /send /fragment /delay /ping /subprotocol "
+    "/headers /auth /slow /stats"
+)
 
 
 # The test server, shared by the tests that don't stop it.

@@ -16,7 +16,8 @@ import sys
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, TypeAlias
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
 
 import pytest
 import websockets.asyncio.client
@@ -67,7 +68,7 @@ class Peer:
             assert self.theirs is not None
             return await self.theirs.recv()
 
-    async def recv_json(self) -> object:
+    async def recv_json(self) -> Any:
         message = await self.recv()
         assert isinstance(message, str)
         return json.loads(message)
@@ -284,7 +285,6 @@ async def test_redirect(server: Server_, status: str) -> None:
     # Both clients follow redirects, here to /headers, which shows where they arrived.
     peer = await server.open(f"/redirect?to=/headers%3Fafter{status}")
     report = await peer.recv_json()
-    assert isinstance(report, dict)
     assert report["path"] == "/headers?after"
     await close(peer)
 
@@ -418,7 +418,6 @@ async def test_ping(server: Server_) -> None:
     peer = await server.open("/ping?interval=10")
     for number in (1, 2, 3):
         report = await peer.recv_json()
-        assert isinstance(report, dict)
         assert report["ping"] == number
         assert isinstance(report["latency_ms"], float | int)
         assert report["latency_ms"] >= 0
@@ -481,10 +480,9 @@ async def test_subprotocol_without_any(plain_server: Server_) -> None:
 async def test_headers(server: Server_) -> None:
     peer = await server.open("/headers?x=1", headers={"X-Test": "yes", "Cookie": "a=1"})
     report = await peer.recv_json()
-    assert isinstance(report, dict)
     assert report["path"] == "/headers?x=1"
     assert report["query"] == {"x": "1"}
-    headers = report["headers"]
+    headers: dict[str, str] = report["headers"]
     assert headers["X-Test"] == "yes"
     assert headers["Cookie"] == "a=1"
     assert headers["Upgrade"] == "websocket"
@@ -650,7 +648,10 @@ async def http_get(port: int, path: str) -> tuple[int, str, str]:
     writer.close()
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(": ")
+        headers[name] = value
     return int(lines[0].split()[1]), headers.get("Content-Type", ""), body.decode()
 
 
@@ -775,3 +776,11 @@ def test_query_parser() -> None:
     query.done()
     with pytest.raises(BadRequest, match="unknown parameter: a, b"):
         Query("a=1&b=2").done()
+
+
+def test_docs_list_every_endpoint() -> None:
+    # The "Test server" page has a row for each endpoint, in the same order.
+    page = (Path(__file__).parent.parent / "docs" / "testserver.md").read_text("utf-8")
+    rows = [line.split("`")[1] for line in page.splitlines() if line.startswith("| `/")]
+    endpoints = [endpoint.path for endpoint in ENDPOINTS.values()]
+    assert rows[: len(endpoints)] == endpoints

@@ -419,8 +419,7 @@ async def _headers(context: Context, query: Query) -> Run:
     for name, value in context.request.headers.raw_items():
         # RFC 9110, 5.3: repeated fields combine into one, separated by commas.
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    report = {"path": context.request.path, "query": parameters, "headers": headers}
-    text = json.dumps(report)
+    text = json.dumps({"path": context.request.path, "query": parameters, "headers": headers})
 
     async def report(session: Session) -> None:
         await session.send(text)
