@@ -378,7 +378,9 @@ async def _ping(context: Context, query: Query) -> Run:
 
     async def ping_and_echo(session: Session) -> None:
         async def ping() -> None:
-            for number in range(1, 2**63):
+            number = 0
+            while True:  # until cancelled when the connection closes
+                number += 1
                 pong = await session.connection.ping()
                 latency = await pong
                 report = {"ping": number, "latency_ms": round(latency * 1000, 3)}
