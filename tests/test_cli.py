@@ -28,6 +28,7 @@ from process_helpers import (
     child_env,
     free_port,
     python_command,
+    run_python,
     running_server,
     stop_sync,
     wait_for_port_sync,
@@ -297,15 +298,7 @@ def test_help_documents_both_modes() -> None:
     ):
         assert text in result.stdout
 
-    result = subprocess.run(
-        python_command(*CLIENT, "serve", "--help"),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
+    result = run_python(*CLIENT, "serve", "--help")
     assert (result.returncode, result.stderr) == (0, "")
     assert "--host HOST" in result.stdout
     assert "--port PORT" in result.stdout
@@ -455,15 +448,7 @@ async def test_test_server_chat(test_server: ServerUnderTest) -> None:
 
 def test_test_server_port_in_use(test_server: ServerUnderTest) -> None:
     port = test_server.port
-    result = subprocess.run(
-        python_command(*CLIENT, "serve", "--port", str(port)),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
+    result = run_python(*CLIENT, "serve", "--port", str(port))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"Cannot start the test server on 127.0.0.1:{port}: Address already in use.\n"

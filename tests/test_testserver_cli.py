@@ -10,11 +10,10 @@ import asyncio
 import hashlib
 import json
 import ssl
-import subprocess
 import tomllib
 
 import pytest
-from process_helpers import ROOT, child_env, free_port, python_command, running_server
+from process_helpers import ROOT, free_port, run_python, running_server
 
 from websockets_typed import InvalidStatus, connect
 from websockets_typed.testserver._endpoints import ENDPOINTS
@@ -22,21 +21,8 @@ from websockets_typed.testserver._endpoints import ENDPOINTS
 SERVE = ("-m", "websockets_typed", "serve")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run a command that exits by itself; return its result."""
-    return subprocess.run(
-        python_command(*args),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
-
-
 def test_help_lists_endpoints_and_options() -> None:
-    result = run(*SERVE, "--help")
+    result = run_python(*SERVE, "--help")
     assert (result.returncode, result.stderr) == (0, "")
     for endpoint in ENDPOINTS.values():
         assert f"\n  {endpoint.path}\n" in result.stdout
@@ -75,14 +61,14 @@ def test_help_lists_endpoints_and_options() -> None:
     ],
 )
 def test_usage_errors_on_one_line(args: list[str], error: str) -> None:
-    result = run(*SERVE, *args)
+    result = run_python(*SERVE, *args)
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == f"python -m websockets_typed serve: {error} (see --help).\n"
 
 
 def test_unknown_host_on_one_line() -> None:
     port = free_port()
-    result = run(*SERVE, "--host", "no-such-host.invalid", "--port", str(port))
+    result = run_python(*SERVE, "--host", "no-such-host.invalid", "--port", str(port))
     assert (result.returncode, result.stdout) == (1, "")
     prefix = f"Cannot start the test server on no-such-host.invalid:{port}: cannot resolve host: "
     assert result.stderr.startswith(prefix)
@@ -92,7 +78,7 @@ def test_unknown_host_on_one_line() -> None:
 
 def test_address_not_available_on_one_line() -> None:
     # 192.0.2.1 (TEST-NET-1, RFC 5737) isn't an address of this machine.
-    result = run(*SERVE, "--host", "192.0.2.1", "--port", "0")
+    result = run_python(*SERVE, "--host", "192.0.2.1", "--port", "0")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         "Cannot start the test server on 192.0.2.1:0: Cannot assign requested address.\n"
@@ -106,7 +92,7 @@ def test_tls_without_cryptography() -> None:
         "from websockets_typed.cli import main; "
         "sys.exit(main(['serve', '--tls', '--port', '0']))"
     )
-    result = run("-c", code)
+    result = run_python("-c", code)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         "Cannot start the test server: --tls needs the cryptography package: "
@@ -201,7 +187,7 @@ async def test_default_log_level_prints_warnings_only() -> None:
 
 def test_help_of_the_command_line_module() -> None:
     # python -m websockets_typed --help still points to serve --help.
-    result = run("-m", "websockets_typed", "--help")
+    result = run_python("-m", "websockets_typed", "--help")
     assert "python -m websockets_typed serve --help" in result.stdout
 
 
