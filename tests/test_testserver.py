@@ -623,6 +623,16 @@ async def test_stats(plain_server: Server_) -> None:
     assert second["uptime"] >= first["uptime"] > 0
 
 
+async def test_stats_from_both_clients(server: Server_) -> None:
+    peer = await server.open("/stats")
+    first = await peer.recv_json()
+    assert first["by_endpoint"]["stats"]["open"] == 1
+    await peer.send("again")
+    second = await peer.recv_json()
+    assert second["by_endpoint"]["stats"]["messages_in"] == 1
+    await close(peer)
+
+
 async def test_stats_over_http(plain_server: Server_) -> None:
     peer = await plain_server.open("/chat/x")
     assert await peer.recv() == "* 1 connected"

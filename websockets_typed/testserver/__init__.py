@@ -32,7 +32,7 @@ from ..headers import validate_subprotocols
 from ..http11 import Request, Response
 from ..typing import Subprotocol
 from . import _endpoints
-from ._endpoints import ENDPOINTS, Settings, TestServerConnection, TestServerState
+from ._endpoints import ENDPOINTS, EndpointConnection, Settings, SharedState
 from ._tls import MissingCryptography, self_signed_context
 
 __all__ = ["create_test_server", "main", "run_test_server"]
@@ -99,10 +99,10 @@ def create_test_server(
     if max_size <= 0:
         raise ValueError(f"max_size must be positive, not {max_size}")
     validate_subprotocols(subprotocols)
-    state = TestServerState(Settings(max_size, tuple(subprotocols), credentials))
+    state = SharedState(Settings(max_size, tuple(subprotocols), credentials))
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        assert isinstance(connection, TestServerConnection)
+        assert isinstance(connection, EndpointConnection)
         if "websocket" not in request.headers.get("Upgrade", "").lower():
             path = request.path.partition("?")[0]
             if path == "/":
@@ -114,11 +114,11 @@ def create_test_server(
     def select_subprotocol(
         connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
-        assert isinstance(connection, TestServerConnection)
+        assert isinstance(connection, EndpointConnection)
         return _endpoints.select_subprotocol(state, connection, offered)
 
     async def handler(connection: ServerConnection) -> None:
-        assert isinstance(connection, TestServerConnection)
+        assert isinstance(connection, EndpointConnection)
         await _endpoints.handler(state, connection)
 
     return serve(
@@ -127,7 +127,7 @@ def create_test_server(
         port,
         process_request=process_request,
         select_subprotocol=select_subprotocol,
-        create_connection=TestServerConnection,
+        create_connection=EndpointConnection,
         compression="deflate" if compression else None,
         max_size=max_size,
         ssl=ssl,

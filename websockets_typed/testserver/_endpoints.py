@@ -15,7 +15,6 @@ import contextlib
 import http
 import itertools
 import json
-import logging
 import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -34,15 +33,13 @@ from ._query import BadRequest, Query
 __all__ = [
     "ENDPOINTS",
     "Endpoint",
+    "EndpointConnection",
     "Settings",
-    "TestServerConnection",
-    "TestServerState",
+    "SharedState",
     "handler",
     "process_request",
     "select_subprotocol",
 ]
-
-logger = logging.getLogger("websockets_typed.testserver")
 
 # Limits that aren't options of the command line.
 MAX_COUNT: Final = 10_000
@@ -95,7 +92,7 @@ def _size_of(data: Data) -> int:
     return len(data.encode()) if isinstance(data, str) else len(data)
 
 
-class TestServerState:
+class SharedState:
     """What the endpoints share: settings, chat rooms, counters."""
 
     def __init__(self, settings: Settings) -> None:
@@ -125,7 +122,7 @@ class TestServerState:
 class Session:
     """One open connection to an endpoint, counting what goes through it."""
 
-    def __init__(self, connection: TestServerConnection, stats: EndpointStats) -> None:
+    def __init__(self, connection: EndpointConnection, stats: EndpointStats) -> None:
         self.connection = connection
         self.stats = stats
 
@@ -156,7 +153,7 @@ Run: TypeAlias = Callable[[Session], Awaitable[None]]
 """Runs an open connection to an endpoint."""
 
 
-class TestServerConnection(ServerConnection):
+class EndpointConnection(ServerConnection):
     """A connection to the test server: it knows its endpoint from the request."""
 
     endpoint: str = ""
@@ -171,9 +168,9 @@ class TestServerConnection(ServerConnection):
 class Context:
     """What an endpoint's ``prepare`` receives besides the query."""
 
-    connection: TestServerConnection
+    connection: EndpointConnection
     request: Request
-    state: TestServerState
+    state: SharedState
     argument: str
     """The part of the path after the endpoint's name, e.g. the room of ``/chat/{room}``."""
     upgrade: bool
@@ -215,7 +212,7 @@ def _json_response(connection: ServerConnection, text: str) -> Response:
     return response
 
 
-def _size(query: Query, state: TestServerState, default: int) -> int:
+def _size(query: Query, state: SharedState, default: int) -> int:
     return query.integer("size", default, 0, state.settings.max_size, "--max-size")
 
 
@@ -580,7 +577,7 @@ def route(path: str) -> tuple[str, str] | None:
 
 
 async def process_request(
-    state: TestServerState, connection: TestServerConnection, request: Request
+    state: SharedState, connection: EndpointConnection, request: Request
 ) -> Response | None:
     """Route a request: answer it with plain HTTP, or choose what runs after the upgrade."""
     path, _, query_string = request.path.partition("?")
@@ -611,7 +608,7 @@ async def process_request(
 
 
 def select_subprotocol(
-    state: TestServerState, connection: TestServerConnection, offered: Sequence[Subprotocol]
+    state: SharedState, connection: EndpointConnection, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
     """Choose the first of ``--subprotocols`` that the client offers.
 
@@ -628,7 +625,7 @@ def select_subprotocol(
     return None
 
 
-async def handler(state: TestServerState, connection: TestServerConnection) -> None:
+async def handler(state: SharedState, connection: EndpointConnection) -> None:
     """Run the connection as its endpoint says, counting it."""
     assert connection.run is not None  # process_request chose it
     stats = state.stats_of(connection.endpoint)
