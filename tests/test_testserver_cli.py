@@ -153,9 +153,14 @@ async def test_log_level_info(args: list[str]) -> None:
     async with running_server([*SERVE, "--port", str(port), *args], port) as server:
         with pytest.raises(InvalidStatus):
             await connect(f"ws://127.0.0.1:{port}/send?count=x")
+        async with connect(f"ws://127.0.0.1:{port}/send?count=0"):
+            pass
         returncode = await server.stop()
     assert returncode == 0
     lines = server.stderr.splitlines()
+    assert any(
+        line.endswith("INFO websockets_typed.server: endpoint /send?count=0") for line in lines
+    )
     assert lines[0].endswith(f" INFO websockets_typed.server: server listening on 127.0.0.1:{port}")
     assert any(
         line.endswith("bad request /send?count=x: count must be an integer, not 'x'")

@@ -628,6 +628,8 @@ def select_subprotocol(
 async def handler(state: SharedState, connection: EndpointConnection) -> None:
     """Run the connection as its endpoint says, counting it."""
     assert connection.run is not None  # process_request chose it
+    assert connection.request is not None
+    connection.logger.info("endpoint %s", connection.request.path)
     stats = state.stats_of(connection.endpoint)
     stats.connections += 1
     stats.open += 1
