@@ -20,7 +20,7 @@ from ..datastructures import HeadersLike
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..uri import WebSocketURI, parse_uri
-from .protocol import WebSocketCommonProtocol, legacy_max_queue
+from .protocol import WebSocketCommonProtocol, is_factory_of, legacy_max_queue
 
 __all__ = ["ConnectOptions", "WebSocketClientProtocol", "connect"]
 
@@ -253,6 +253,8 @@ class connect(Generic[_P]):  # a function for its callers, a class for await and
         self._create_protocol: Callable[..., WebSocketClientProtocol] = (
             create_protocol or WebSocketClientProtocol
         )
+        if not is_factory_of(self._create_protocol, WebSocketClientProtocol):
+            raise TypeError("create_protocol must be a subclass of WebSocketClientProtocol")
         self._options = kwds
         self._connection: _P | None = None
 
@@ -270,31 +272,32 @@ class connect(Generic[_P]):  # a function for its callers, a class for await and
             loop_options.setdefault("ssl", True)
             # The URI names the server, even with a socket given.
             loop_options.setdefault("server_hostname", wsuri.host)
-        create_protocol = self._create_protocol
+        # Built before opening the socket: asyncio doesn't close it if the
+        # protocol factory raises.
+        new_connection = self._create_protocol(
+            host=wsuri.host,
+            port=wsuri.port,
+            secure=wsuri.secure,
+            ping_interval=options.get("ping_interval", 20),
+            ping_timeout=options.get("ping_timeout", 20),
+            close_timeout=options.get("close_timeout", 10),
+            max_size=options.get("max_size", 2**20),
+            max_queue=options.get("max_queue", 2**5),
+            read_limit=options.get("read_limit", 2**16),
+            write_limit=options.get("write_limit", 2**16),
+            origin=options.get("origin"),
+            extensions=extensions,
+            subprotocols=options.get("subprotocols"),
+            extra_headers=options.get("extra_headers"),
+        )
+        if not isinstance(cast("object", new_connection), WebSocketClientProtocol):
+            raise TypeError(
+                f"create_protocol returned {type(new_connection).__name__}, "
+                "not a WebSocketClientProtocol"
+            )
 
         def protocol_factory() -> WebSocketClientProtocol:
-            connection = create_protocol(
-                host=wsuri.host,
-                port=wsuri.port,
-                secure=wsuri.secure,
-                ping_interval=options.get("ping_interval", 20),
-                ping_timeout=options.get("ping_timeout", 20),
-                close_timeout=options.get("close_timeout", 10),
-                max_size=options.get("max_size", 2**20),
-                max_queue=options.get("max_queue", 2**5),
-                read_limit=options.get("read_limit", 2**16),
-                write_limit=options.get("write_limit", 2**16),
-                origin=options.get("origin"),
-                extensions=extensions,
-                subprotocols=options.get("subprotocols"),
-                extra_headers=options.get("extra_headers"),
-            )
-            if not isinstance(cast("object", connection), WebSocketClientProtocol):
-                raise TypeError(
-                    f"create_protocol returned {type(connection).__name__}, "
-                    "not a WebSocketClientProtocol"
-                )
-            return connection
+            return new_connection
 
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(options.get("open_timeout", 10)):

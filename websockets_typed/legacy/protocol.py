@@ -8,12 +8,13 @@ the rest run the same code as with the modern API.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from ..asyncio.connection import Connection
 from ..protocol import OPEN, SERVER, Protocol
 from ..typing import SocketAddress
 
-__all__ = ["WebSocketCommonProtocol", "legacy_max_queue"]
+__all__ = ["WebSocketCommonProtocol"]
 
 
 def legacy_max_queue(max_queue: int | None) -> int | None:
@@ -23,6 +24,15 @@ def legacy_max_queue(max_queue: int | None) -> int | None:
     which are the same for messages that aren't fragmented.
     """
     return None if max_queue == 0 else max_queue
+
+
+def is_factory_of(factory: Callable[..., object], base: type) -> bool:
+    """Tell whether ``factory`` may build ``base`` instances: a subclass, or any callable.
+
+    A class is checked at once; what a function returns can only be checked
+    when it is called.
+    """
+    return not isinstance(factory, type) or issubclass(factory, base)
 
 
 class WebSocketCommonProtocol(Connection):

@@ -47,7 +47,7 @@ from ..extensions.permessage_deflate import enable_server_permessage_deflate
 from ..http11 import Request, Response
 from ..server import OriginLike, ServerProtocol
 from ..typing import LoggerLike, StatusLike, Subprotocol
-from .protocol import WebSocketCommonProtocol, legacy_max_queue
+from .protocol import WebSocketCommonProtocol, is_factory_of, legacy_max_queue
 
 __all__ = [
     "HTTPResponse",
@@ -513,6 +513,8 @@ class serve:  # a function for its callers, a class for await and async with
         self._host = host
         self._port = port
         self._create_protocol = create_protocol or klass or WebSocketServerProtocol
+        if not is_factory_of(self._create_protocol, WebSocketServerProtocol):
+            raise TypeError("create_protocol must be a subclass of WebSocketServerProtocol")
         self._options: ServeOptions = kwds
         self._unix_path: str | None = None
         self._unix = False
@@ -550,7 +552,7 @@ class serve:  # a function for its callers, a class for await and async with
         secure = loop_options.get("ssl") is not None
 
         def protocol_factory() -> WebSocketServerProtocol:
-            connection = create_protocol(
+            return create_protocol(
                 handler,
                 ws_server,
                 host=host,
@@ -570,12 +572,6 @@ class serve:  # a function for its callers, a class for await and async with
                 process_request=options.get("process_request"),
                 select_subprotocol=options.get("select_subprotocol"),
             )
-            if not isinstance(cast("object", connection), WebSocketServerProtocol):
-                raise TypeError(
-                    f"create_protocol returned {type(connection).__name__}, "
-                    "not a WebSocketServerProtocol"
-                )
-            return connection
 
         loop = asyncio.get_running_loop()
         asyncio_server: asyncio.Server
