@@ -688,6 +688,7 @@ async def test_common_protocol_on_an_established_connection() -> None:
     protocol = ClientProtocol(parse_uri("ws://localhost/"), state=OPEN)
     _, client = await loop.connect_accepted_socket(lambda: ClientConnection(protocol), client_sock)
     assert server.local_address is not None
+    assert server.secure is False  # not given: from the transport
     await client.send("to the server")
     assert await server.recv() == "to the server"
     await server.send("to the client")
@@ -875,3 +876,62 @@ async def test_legacy_form_select_subprotocol_given_to_modern_serve(
     notes = getattr(record.exc_info[1], "__notes__", [])
     assert any("select_subprotocol(connection, subprotocols)" in note for note in notes)
     assert caplog.text.count("websockets_typed.server.serve") >= 1
+
+
+# More options.
+
+
+async def test_compression_option() -> None:
+    extensions: list[list[str]] = []
+
+    async def handler(websocket: WebSocketServerProtocol, path: str) -> None:
+        extensions.append([extension.name for extension in websocket.protocol.extensions])
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        assert server.logger.name == "websockets_typed.server"
+        uri = f"ws://127.0.0.1:{port_of(server)}/"
+        async with connect(uri):
+            pass
+        async with connect(uri, compression=None):
+            pass
+    async with (
+        serve(handler, "127.0.0.1", 0, compression=None) as server,
+        connect(f"ws://127.0.0.1:{port_of(server)}/"),
+    ):
+        pass
+    assert extensions == [["permessage-deflate"], [], []]
+    unsupported = cast("Any", "gzip")
+    with pytest.raises(ValueError, match="unsupported compression"):
+        serve(echo, compression=unsupported)
+    with pytest.raises(ValueError, match="unsupported compression"):
+        connect("ws://localhost/", compression=unsupported)
+
+
+async def test_connect_with_a_socket() -> None:
+    async with serve(echo, "127.0.0.1", 0) as server:
+        sock = socket.create_connection(("127.0.0.1", port_of(server)))
+        async with connect("ws://example.com/", sock=sock) as websocket:
+            assert websocket.request_headers["Host"] == "example.com"
+            await websocket.send("over a given socket")
+            assert await websocket.recv() == "over a given socket"
+
+
+async def test_broadcast_to_legacy_connections() -> None:
+    # Seed 004: broadcast() takes the connections the legacy handler gets.
+    connected: set[WebSocketServerProtocol] = set()
+    ready = asyncio.Event()
+
+    async def handler(websocket: WebSocketServerProtocol, path: str) -> None:
+        connected.add(websocket)
+        if len(connected) == 2:
+            ready.set()
+        await websocket.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        uri = f"ws://127.0.0.1:{port_of(server)}/"
+        async with connect(uri) as first, connect(uri) as second:
+            async with asyncio.timeout(5):
+                await ready.wait()
+            websockets_typed.broadcast(connected, "to everyone")
+            assert await first.recv() == "to everyone"
+            assert await second.recv() == "to everyone"
