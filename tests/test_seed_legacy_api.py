@@ -21,6 +21,8 @@ import socket
 import ssl
 import subprocess
 import sys
+import types
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -935,3 +937,83 @@ async def test_broadcast_to_legacy_connections() -> None:
             websockets_typed.broadcast(connected, "to everyone")
             assert await first.recv() == "to everyone"
             assert await second.recv() == "to everyone"
+
+
+# websockets' own legacy implementation, as the reference and as a peer.
+
+
+def reference_legacy() -> tuple[Any, Any, Any]:
+    """``websockets.legacy``'s server protocol, ``serve`` and ``connect``."""
+    with warnings.catch_warnings():
+        # websockets deprecates its legacy API; it is only a reference here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from websockets.legacy.client import connect as reference_connect
+        from websockets.legacy.server import WebSocketServerProtocol as Reference
+        from websockets.legacy.server import serve as reference_serve
+    return Reference, reference_serve, reference_connect
+
+
+@pytest.mark.parametrize(
+    ("client", "server"),
+    [
+        (["a", "b", "c"], ["c", "b", "a"]),
+        (["a", "b", "c"], ["b", "c", "a"]),
+        (["x", "a"], ["a", "y"]),
+        (["a", "b", "c", "d"], ["d", "c", "a"]),
+        (["a"], ["b"]),
+        (["b", "a"], ["a", "b", "c"]),
+    ],
+)
+def test_select_subprotocol_rule_matches_the_reference(
+    client: list[str], server: list[str]
+) -> None:
+    reference = reference_legacy()[0]
+    offered = [Subprotocol(subprotocol) for subprotocol in client]
+    available = [Subprotocol(subprotocol) for subprotocol in server]
+    expected = reference.select_subprotocol(
+        types.SimpleNamespace(_select_subprotocol=None), offered, available
+    )
+    ranks = {s: offered.index(s) + available.index(s) for s in set(offered) & set(available)}
+    if expected is not None and list(ranks.values()).count(ranks[expected]) > 1:
+        # The reference breaks ties in set order; here, by the server's order.
+        assert WebSocketServerProtocol.select_subprotocol(offered, available) in ranks
+    else:
+        assert WebSocketServerProtocol.select_subprotocol(offered, available) == expected
+
+
+async def test_interop_with_the_reference_legacy_implementation() -> None:
+    _, reference_serve, reference_connect = reference_legacy()
+
+    async def reference_handler(websocket: Any) -> None:
+        await websocket.send(f"reference {websocket.path}")
+
+    async def health(
+        path: str, request_headers: Any
+    ) -> tuple[http.HTTPStatus, list[Any], bytes] | None:
+        if path == "/health":
+            return http.HTTPStatus.OK, [], b"OK\n"
+        return None
+
+    # Our legacy client, against websockets' legacy server: same hooks, same results.
+    reference_server = await reference_serve(
+        reference_handler, "127.0.0.1", 0, process_request=health
+    )
+    try:
+        port = reference_server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/room") as websocket:
+            assert await websocket.recv() == "reference /room"
+        with pytest.raises(InvalidStatusCode) as exc_info:
+            await connect(f"ws://127.0.0.1:{port}/health")
+        assert exc_info.value.status_code == 200
+    finally:
+        reference_server.close()
+        await reference_server.wait_closed()
+
+    # websockets' legacy client, against our legacy server.
+    async with serve(echo, "127.0.0.1", 0, process_request=health) as server:
+        async with reference_connect(f"ws://127.0.0.1:{port_of(server)}/") as websocket:
+            await websocket.send("from the reference")
+            assert await websocket.recv() == "from the reference"
+        exc = await rejected(f"ws://127.0.0.1:{port_of(server)}/health")
+        assert exc.response.status_code == 200
+        assert exc.response.body == b"OK\n"
