@@ -1017,3 +1017,20 @@ async def test_interop_with_the_reference_legacy_implementation() -> None:
         exc = await rejected(f"ws://127.0.0.1:{port_of(server)}/health")
         assert exc.response.status_code == 200
         assert exc.response.body == b"OK\n"
+
+
+async def test_response_with_wrong_types_gives_500(caplog: pytest.LogCaptureFixture) -> None:
+    # A Response whose parts have the wrong types can't be serialized.
+    def process_request(connection: ServerConnection, request: Request) -> Response:
+        return Response(200, "OK", Headers([("X-Count", cast("str", 42))]), b"")
+
+    async with modern_serve(modern_echo, "127.0.0.1", 0, process_request=process_request) as (
+        server
+    ):
+        port: int = server.sockets[0].getsockname()[1]
+        exc = await rejected(f"ws://127.0.0.1:{port}/")
+    assert exc.response.status_code == 500
+    [record] = errors_logged(caplog)
+    # Caught when serializing it, or earlier if Headers checks its values.
+    assert record.getMessage().startswith(("invalid handshake response", "process_request failed"))
+    assert isinstance(record.exc_info and record.exc_info[1], TypeError)

@@ -247,9 +247,10 @@ class ServerConnection(Connection):
             raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
         try:
             self.protocol.send_response(response)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             # A hook built a response that would break the HTTP stream, e.g.
-            # a header value with CR LF: send none of it.
+            # a header value with CR LF, or that holds values of the wrong
+            # type: send none of it.
             self.protocol.handshake_exc = exc
             self.logger.error("invalid handshake response", exc_info=True)
             response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
