@@ -32,6 +32,7 @@ from ..http11 import Request, Response, _serialize_headers
 from ..typing import LoggerLike
 from ..uri import WebSocketURI, parse_uri
 from ..version import version as _version
+from ._options import check_options
 from .connection import Connection
 
 __all__ = [
@@ -84,6 +85,21 @@ class ClientConnection(Connection):
         )
         # Resolved when the response arrives, or when it never will.
         self._response_rcvd: asyncio.Future[None] = self.loop.create_future()
+
+    @property
+    def host(self) -> str | None:
+        """Host of the URI connected to."""
+        return self.protocol.wsuri.host
+
+    @property
+    def port(self) -> int | None:
+        """Port of the URI connected to."""
+        return self.protocol.wsuri.port
+
+    @property
+    def secure(self) -> bool:
+        """Whether the URI is ``wss://``."""
+        return self.protocol.wsuri.secure
 
     # The names of the legacy API.
 
@@ -302,6 +318,7 @@ class connect:  # a function for its callers, a class for await, async with and 
     """Growth of the delay between consecutive reconnections."""
 
     def __init__(self, uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:
+        check_options("connect", kwargs, TCPConnectOptions.__optional_keys__)
         self.uri = uri
         self._options: TCPConnectOptions = kwargs
         self._unix = False
@@ -550,6 +567,7 @@ def unix_connect(
             ``ssl``.
         **kwargs: The options of :class:`UnixConnectOptions`.
     """
+    check_options("unix_connect", kwargs, UnixConnectOptions.__optional_keys__)
     if uri is None:
         uri = "wss://localhost/" if kwargs.get("ssl") else "ws://localhost/"
     client = connect(uri, **kwargs)
