@@ -397,9 +397,19 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
+        connect: Parse the answer of a proxy to a ``CONNECT`` request
+            instead: ``HTTP/1.0`` is accepted, and a 2xx response ends with
+            its headers, since the tunnel begins right after them.
     """
 
-    __slots__ = ("_body", "_reason_phrase", "_remaining", "_status_code", "max_body_size")
+    __slots__ = (
+        "_body",
+        "_reason_phrase",
+        "_remaining",
+        "_status_code",
+        "connect",
+        "max_body_size",
+    )
 
     def __init__(
         self,
@@ -407,9 +417,11 @@ class ResponseParser(_Parser):
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
         max_body_size: int = MAX_BODY_SIZE,
+        connect: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
+        self.connect: bool = connect
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()
@@ -441,7 +453,7 @@ class ResponseParser(_Parser):
                 line = self._read_line(buffer, "HTTP status line", HTTPStatus.BAD_REQUEST)
                 if line is None:
                     return None
-                self._status_code, self._reason_phrase = _parse_status_line(line)
+                self._status_code, self._reason_phrase = _parse_status_line(line, self.connect)
                 self._stage = _Stage.HEADERS
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
@@ -518,6 +530,10 @@ class ResponseParser(_Parser):
         # whatever their headers say.
         if status_code < 200 or status_code in (204, 304):
             return False
+        # RFC 7231, 4.3.6: a 2xx answer to CONNECT has no body, whatever its
+        # headers say; the bytes after it belong to the tunnel.
+        if self.connect and status_code < 300:
+            return False
         headers = self._headers
         transfer_encodings = headers.get_all("Transfer-Encoding")
         content_lengths = headers.get_all("Content-Length")
@@ -586,13 +602,17 @@ class ResponseParser(_Parser):
         return not self._remaining
 
 
-def _parse_status_line(line: bytes) -> tuple[int, str]:
-    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason."""
+def _parse_status_line(line: bytes, allow_http10: bool = False) -> tuple[int, str]:
+    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason.
+
+    ``allow_http10`` also accepts ``HTTP/1.0``, which some proxies (e.g.
+    tinyproxy) answer ``CONNECT`` with.
+    """
     parts = line.split(b" ", 2)
     if len(parts) != 3:
         raise InvalidMessage(f"invalid HTTP status line: {line[:80]!r}")
     version, raw_status_code, raw_reason = parts
-    if version != b"HTTP/1.1":
+    if version != b"HTTP/1.1" and not (allow_http10 and version == b"HTTP/1.0"):
         raise InvalidMessage(f"unsupported HTTP version: {version[:80]!r}")
     if _STATUS_CODE.fullmatch(raw_status_code) is None:
         raise InvalidMessage(f"invalid HTTP status code: {raw_status_code[:80]!r}")
