@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import broadcast
+from .asyncio.router import Route, Router, route, unix_route
 from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
@@ -115,6 +116,8 @@ __all__ = [
     "ProxyError",
     "Request",
     "Response",
+    "Route",
+    "Router",
     "SecurityError",
     "Server",
     "ServerConnection",
@@ -131,7 +134,9 @@ __all__ = [
     "broadcast",
     "connect",
     "parse_uri",
+    "route",
     "serve",
     "unix_connect",
+    "unix_route",
     "unix_serve",
 ]
