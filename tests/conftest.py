@@ -46,6 +46,8 @@ UVLOOP_MODULES = frozenset(
         "test_asyncio_server.py",
         "test_asyncio_client.py",
         "test_asyncio_interop.py",
+        "test_asyncio_proxy.py",
+        "test_asyncio_router.py",
         "test_uvloop.py",
     }
 )

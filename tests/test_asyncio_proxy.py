@@ -255,6 +255,7 @@ async def test_https_proxy(tls: TLS, tls_proxy: ProxyProcess, uri_scheme: str) -
             ssl=client_ssl,
             proxy=tls_proxy.url("https"),
             proxy_ssl=tls.client_context,
+            ssl_handshake_timeout=5,
         )
     assert tls_proxy.saw(server_port)
 
@@ -321,7 +322,7 @@ async def test_socks5_proxy_with_credentials(auth_proxy: ProxyProcess) -> None:
         server_port = port_of(server)
         uri = f"ws://127.0.0.1:{server_port}/"
         await check_echo(uri, proxy=auth_proxy.url("socks5", CREDENTIALS))
-        with pytest.raises(ProxyError, match="refused") as raised:
+        with pytest.raises(ProxyError, match=r"SOCKS proxy .* failed") as raised:
             await check_echo(uri, proxy=auth_proxy.url("socks5", "alice:wrong"))
         assert "wrong" not in str(raised.value)
         assert "alice:***@" in str(raised.value)
@@ -335,6 +336,12 @@ async def test_socks_proxy_unreachable() -> None:
 async def test_socks_proxy_garbage() -> None:
     async with await garbage_proxy(b"HTTP/1.1 200 OK\r\n\r\n", wait_request=False) as proxy:
         with pytest.raises(ProxyError, match="Unexpected SOCKS version number"):
+            await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{port_of(proxy)}")
+
+
+async def test_socks_proxy_closes() -> None:
+    async with await garbage_proxy(b"", wait_request=False) as proxy:
+        with pytest.raises(ProxyError, match="failed: Connection closed unexpectedly"):
             await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{port_of(proxy)}")
 
 

@@ -13,7 +13,7 @@ import logging
 import socket
 import ssl as ssl_module
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from ..exceptions import InvalidProxyMessage, InvalidProxyStatus, ProxyError
 from ..http11 import Response, ResponseParser
@@ -110,9 +110,12 @@ async def create_proxy_connection(
         protocol = protocol_factory()
         transport.set_protocol(protocol)
         ssl = server_options.pop("ssl", None)
-        if ssl is not None:
+        if ssl is None:
+            transport.resume_reading()
+        else:
             # TLS to the server inside the tunnel, itself maybe inside TLS to
-            # the proxy. start_tls() doesn't call connection_made().
+            # the proxy. start_tls() resumes reading, but doesn't call
+            # connection_made().
             tls_transport = await loop.start_tls(transport, protocol, ssl, **server_options)
             assert tls_transport is not None  # None only if the transport is closing
             transport = tls_transport
@@ -151,11 +154,9 @@ async def _open_socks_tunnel(
     try:
         return await socks_proxy.connect(host, port, local_addr=options.get("local_addr"))
     except SocksProxyError as exc:
-        raise ProxyError(f"proxy {proxy} refused the connection: {exc}") from exc
-    except OSError:
-        raise
-    except Exception as exc:  # python-socks raises a few other types on bad replies
-        raise ProxyError(f"failed to connect through proxy {proxy}: {exc!r}") from exc
+        # A refusal, a bad reply or a closed connection; OSError (can't
+        # reach the proxy) and TimeoutError propagate as they are.
+        raise ProxyError(f"SOCKS proxy {proxy} failed: {exc}") from exc
 
 
 class _TunnelProtocol(asyncio.Protocol):
@@ -169,37 +170,42 @@ class _TunnelProtocol(asyncio.Protocol):
         self.response: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.write(self.request)
+        # A TCP transport (uvloop's don't derive from asyncio.Transport).
+        self.transport = cast("asyncio.Transport", transport)
+        self.transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
-        if self.response.done():
-            # Bytes after the response, before the tunnel is handed over:
-            # wait_open() refuses them.
-            self.buffer += data
-            return
         self.buffer += data
         try:
             response = self.parser.parse(self.buffer)
         except Exception as exc:
-            self.response.set_exception(exc)
+            self._finish(exc)
             return
         if response is not None:
-            self.response.set_result(response)
+            self._finish(response)
 
     def eof_received(self) -> None:
-        if not self.response.done() and not self.received:
-            self.response.set_exception(EOFError("proxy closed the connection"))
-        elif not self.response.done():
-            try:
-                self.response.set_result(self.parser.parse_eof(self.buffer))
-            except Exception as exc:
-                self.response.set_exception(exc)
+        if not self.received:
+            self._finish(EOFError("proxy closed the connection"))
+            return
+        try:
+            self._finish(self.parser.parse_eof(self.buffer))
+        except Exception as exc:
+            self._finish(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.response.done():
-            self.response.set_exception(EOFError("proxy closed the connection"))
+        self._finish(EOFError("proxy closed the connection"))
+
+    def _finish(self, outcome: Response | Exception) -> None:
+        """Resolve :attr:`response` once; stop reading: what follows is the tunnel's."""
+        if self.response.done():
+            return
+        if isinstance(outcome, Response):
+            self.response.set_result(outcome)
+        else:
+            self.response.set_exception(outcome)
+        self.transport.pause_reading()
 
     async def wait_open(self, proxy: Proxy) -> None:
         """Wait until the proxy opens the tunnel.
