@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from websockets_typed.exceptions import InvalidMessage, InvalidProxy
-from websockets_typed.http11 import ResponseParser
+from websockets_typed.http11 import ConnectResponseParser, ResponseParser
 from websockets_typed.proxy import Proxy, get_proxy, parse_proxy, prepare_connect_request
 from websockets_typed.uri import parse_uri
 
@@ -140,7 +140,7 @@ def test_connect_request_refuses_control_characters() -> None:
 def test_connect_answer_ends_with_headers() -> None:
     # RFC 7231, 4.3.6: Content-Length and Transfer-Encoding are ignored in a 2xx answer.
     buffer = bytearray(b"HTTP/1.0 200 Connection established\r\nContent-Length: 5\r\n\r\ntunnel")
-    response = ResponseParser(connect=True).parse(buffer)
+    response = ConnectResponseParser().parse(buffer)
     assert response is not None
     assert (response.status_code, response.reason_phrase, response.body) == (
         200,
@@ -154,7 +154,7 @@ def test_connect_refusal_has_a_body() -> None:
     buffer = bytearray(
         b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 4\r\n\r\nno!\n"
     )
-    response = ResponseParser(connect=True).parse(buffer)
+    response = ConnectResponseParser().parse(buffer)
     assert response is not None
     assert (response.status_code, response.body) == (407, b"no!\n")
 
@@ -163,4 +163,4 @@ def test_http10_only_for_connect() -> None:
     with pytest.raises(InvalidMessage, match="unsupported HTTP version"):
         ResponseParser().parse(bytearray(b"HTTP/1.0 200 OK\r\n\r\n"))
     with pytest.raises(InvalidMessage, match="unsupported HTTP version"):
-        ResponseParser(connect=True).parse(bytearray(b"HTTP/0.9 200 OK\r\n\r\n"))
+        ConnectResponseParser().parse(bytearray(b"HTTP/0.9 200 OK\r\n\r\n"))

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_BODY_SIZE",
     "MAX_LINE_LENGTH",
     "MAX_NUM_HEADERS",
+    "ConnectResponseParser",
     "Request",
     "RequestParser",
     "Response",
@@ -397,19 +398,12 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
-        connect: Parse the answer of a proxy to a ``CONNECT`` request
-            instead: ``HTTP/1.0`` is accepted, and a 2xx response ends with
-            its headers, since the tunnel begins right after them.
     """
 
-    __slots__ = (
-        "_body",
-        "_reason_phrase",
-        "_remaining",
-        "_status_code",
-        "connect",
-        "max_body_size",
-    )
+    __slots__ = ("_body", "_reason_phrase", "_remaining", "_status_code", "max_body_size")
+
+    # Set by ConnectResponseParser.
+    _for_connect: bool = False
 
     def __init__(
         self,
@@ -417,11 +411,9 @@ class ResponseParser(_Parser):
         max_line_length: int = MAX_LINE_LENGTH,
         max_num_headers: int = MAX_NUM_HEADERS,
         max_body_size: int = MAX_BODY_SIZE,
-        connect: bool = False,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
-        self.connect: bool = connect
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()
@@ -453,7 +445,7 @@ class ResponseParser(_Parser):
                 line = self._read_line(buffer, "HTTP status line", HTTPStatus.BAD_REQUEST)
                 if line is None:
                     return None
-                self._status_code, self._reason_phrase = _parse_status_line(line, self.connect)
+                self._status_code, self._reason_phrase = _parse_status_line(line, self._for_connect)
                 self._stage = _Stage.HEADERS
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
@@ -532,7 +524,7 @@ class ResponseParser(_Parser):
             return False
         # RFC 7231, 4.3.6: a 2xx answer to CONNECT has no body, whatever its
         # headers say; the bytes after it belong to the tunnel.
-        if self.connect and status_code < 300:
+        if self._for_connect and status_code < 300:
             return False
         headers = self._headers
         transfer_encodings = headers.get_all("Transfer-Encoding")
@@ -600,6 +592,19 @@ class ResponseParser(_Parser):
             del buffer[:size]
             self._remaining -= size
         return not self._remaining
+
+
+class ConnectResponseParser(ResponseParser):
+    """Incremental parser of a proxy's answer to a ``CONNECT`` request.
+
+    Like :class:`ResponseParser`, except that ``HTTP/1.0`` is accepted (some
+    proxies answer with it) and that a 2xx response ends with its headers:
+    the tunnel begins right after them (RFC 7231, 4.3.6).
+    """
+
+    __slots__ = ()
+
+    _for_connect = True
 
 
 def _parse_status_line(line: bytes, allow_http10: bool = False) -> tuple[int, str]:

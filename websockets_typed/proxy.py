@@ -6,7 +6,7 @@ performs the opening handshake through it:
 * an HTTP proxy (``http://``, or ``https://`` for TLS to the proxy) opens
   the tunnel when asked with a ``CONNECT`` request (RFC 9110, 9.3.6);
   :func:`prepare_connect_request` builds it and
-  :class:`~websockets_typed.http11.ResponseParser` with ``connect=True``
+  :class:`~websockets_typed.http11.ConnectResponseParser`
   parses the answer;
 * a SOCKS proxy (``socks5://``, ``socks5h://``, ``socks4://``,
   ``socks4a://``) speaks its own binary protocol, which ``python-socks``

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar, cast
 
 from ..exceptions import InvalidProxyMessage, InvalidProxyStatus, ProxyError
-from ..http11 import Response, ResponseParser
+from ..http11 import ConnectResponseParser, Response
 from ..proxy import Proxy, parse_proxy, prepare_connect_request
 
 __all__ = ["create_proxy_connection"]
@@ -164,7 +164,7 @@ class _TunnelProtocol(asyncio.Protocol):
 
     def __init__(self, request: bytes) -> None:
         self.request = request
-        self.parser = ResponseParser(connect=True)
+        self.parser = ConnectResponseParser()
         self.buffer = bytearray()
         self.received = False
         self.response: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
