@@ -14,6 +14,12 @@ import uvloop
 # coroutines never awaited, slow callbacks and non-threadsafe calls.
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
+# connect() takes its proxy from the environment: the tests talk to loopback
+# directly unless they set a proxy themselves (tests/test_asyncio_proxy.py).
+for _name in ("http", "https", "all", "ws", "wss"):
+    os.environ.pop(f"{_name}_proxy", None)
+    os.environ.pop(f"{_name.upper()}_PROXY", None)
+
 
 class _Collector(logging.Handler):
     def __init__(self) -> None:
