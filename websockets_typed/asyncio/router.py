@@ -24,7 +24,7 @@ import http
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Concatenate, TypeAlias, Unpack, cast
+from typing import Concatenate, TypeAlias, Unpack, cast, overload
 
 from ..datastructures import MultipleValuesError
 from ..http11 import Request, Response
@@ -44,9 +44,13 @@ __all__ = ["Route", "RouteHandler", "Router", "URLMap", "route", "unix_route"]
 RouteHandler: TypeAlias = Callable[Concatenate[ServerConnection, ...], Awaitable[object]]
 """A route's handler: ``async def handler(connection, **parameters)``."""
 
-URLMap: TypeAlias = Iterable["Route"] | Mapping[str, RouteHandler]
+URLMap: TypeAlias = Mapping[str, RouteHandler] | Iterable["Route"]
 """Routes, in order of precedence: :class:`Route` objects, or a mapping of
-path patterns to handlers when no route needs a host."""
+path patterns to handlers when no route needs a host.
+
+Functions taking one have an overload per form: mypy infers the type of a
+``dict`` display of handlers with different parameters only from a
+``Mapping`` alone, not from this union."""
 
 
 class Route:
@@ -147,6 +151,12 @@ class Router:
         ValueError, TypeError: As :class:`Route`, for routes given as a mapping.
     """
 
+    @overload
+    def __init__(self, url_map: Mapping[str, RouteHandler]) -> None: ...
+
+    @overload
+    def __init__(self, url_map: Iterable[Route]) -> None: ...
+
     def __init__(self, url_map: URLMap) -> None:
         # A mapping is also an iterable (of its keys): test it first.
         if isinstance(url_map, Mapping):
@@ -213,6 +223,24 @@ def _host_name(request: Request) -> str | None:
     return host.lower().removesuffix(".")
 
 
+@overload
+def route(
+    url_map: Mapping[str, RouteHandler],
+    host: str | None = None,
+    port: int | None = None,
+    **kwargs: Unpack[TCPServeOptions],
+) -> serve: ...
+
+
+@overload
+def route(
+    url_map: Iterable[Route],
+    host: str | None = None,
+    port: int | None = None,
+    **kwargs: Unpack[TCPServeOptions],
+) -> serve: ...
+
+
 def route(
     url_map: URLMap,
     host: str | None = None,
@@ -239,9 +267,26 @@ def route(
         ValueError: If a pattern is invalid.
         TypeError: If a handler doesn't fit its pattern.
     """
-    router = Router(url_map)
+    # Either form: the cast only picks one of Router's overloads.
+    router = Router(cast("Mapping[str, RouteHandler]", url_map))
     kwargs["process_request"] = router.hook(kwargs.get("process_request"))
     return serve(router.handler, host, port, **kwargs)
+
+
+@overload
+def unix_route(
+    url_map: Mapping[str, RouteHandler],
+    path: str | None = None,
+    **kwargs: Unpack[UnixServeOptions],
+) -> serve: ...
+
+
+@overload
+def unix_route(
+    url_map: Iterable[Route],
+    path: str | None = None,
+    **kwargs: Unpack[UnixServeOptions],
+) -> serve: ...
 
 
 def unix_route(
@@ -257,6 +302,7 @@ def unix_route(
         **kwargs: The options of
             :class:`~websockets_typed.asyncio.server.UnixServeOptions`.
     """
-    router = Router(url_map)
+    # Either form: the cast only picks one of Router's overloads.
+    router = Router(cast("Mapping[str, RouteHandler]", url_map))
     kwargs["process_request"] = router.hook(kwargs.get("process_request"))
     return unix_serve(router.handler, path, **kwargs)
