@@ -16,7 +16,7 @@ os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
 # connect() takes its proxy from the environment: the tests talk to loopback
 # directly unless they set a proxy themselves (tests/test_asyncio_proxy.py).
-for _name in ("http", "https", "all", "ws", "wss"):
+for _name in ("http", "https", "all", "ws", "wss", "no"):
     os.environ.pop(f"{_name}_proxy", None)
     os.environ.pop(f"{_name.upper()}_PROXY", None)
 

@@ -383,20 +383,11 @@ def test_invalid_proxy_fails_at_once() -> None:
 # The environment.
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No proxy variables from the machine running the tests."""
-    for name in ("http", "https", "all", "ws", "wss", "no"):
-        monkeypatch.delenv(f"{name}_proxy", raising=False)
-        monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
-    return monkeypatch
-
-
 async def test_proxy_from_environment(
-    clean_env: pytest.MonkeyPatch, tls: TLS, open_proxy: ProxyProcess
+    monkeypatch: pytest.MonkeyPatch, tls: TLS, open_proxy: ProxyProcess
 ) -> None:
-    clean_env.setenv("http_proxy", open_proxy.url("http"))
-    clean_env.setenv("https_proxy", open_proxy.url("socks5"))
+    monkeypatch.setenv("http_proxy", open_proxy.url("http"))
+    monkeypatch.setenv("https_proxy", open_proxy.url("socks5"))
     async with serve(echo, "127.0.0.1", 0) as server:
         server_port = port_of(server)
         await check_echo(f"ws://127.0.0.1:{server_port}/")
@@ -407,9 +398,9 @@ async def test_proxy_from_environment(
     assert open_proxy.saw(server_port)
 
 
-async def test_proxy_none_ignores_environment(clean_env: pytest.MonkeyPatch) -> None:
+async def test_proxy_none_ignores_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy that isn't there: only a direct connection succeeds.
-    clean_env.setenv("all_proxy", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("all_proxy", f"http://127.0.0.1:{free_port()}")
     async with serve(echo, "127.0.0.1", 0) as server:
         server_port = port_of(server)
         uri = f"ws://127.0.0.1:{server_port}/"
@@ -418,9 +409,9 @@ async def test_proxy_none_ignores_environment(clean_env: pytest.MonkeyPatch) -> 
         await check_echo(uri, proxy=None)
 
 
-async def test_no_proxy_honoured(clean_env: pytest.MonkeyPatch) -> None:
-    clean_env.setenv("all_proxy", f"http://127.0.0.1:{free_port()}")
-    clean_env.setenv("no_proxy", "localhost,127.0.0.1")
+async def test_no_proxy_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("all_proxy", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
     async with serve(echo, "127.0.0.1", 0) as server:
         server_port = port_of(server)
         await check_echo(f"ws://127.0.0.1:{server_port}/")

@@ -73,15 +73,6 @@ def test_user_info() -> None:
 # The environment.
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No proxy variables from the machine running the tests."""
-    for name in ("http", "https", "all", "ws", "wss", "no"):
-        monkeypatch.delenv(f"{name}_proxy", raising=False)
-        monkeypatch.delenv(f"{name.upper()}_PROXY", raising=False)
-    return monkeypatch
-
-
 @pytest.mark.parametrize(
     ("variables", "uri", "expected"),
     [
@@ -102,10 +93,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     ],
 )
 def test_get_proxy(
-    clean_env: pytest.MonkeyPatch, variables: dict[str, str], uri: str, expected: str | None
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], uri: str, expected: str | None
 ) -> None:
     for name, value in variables.items():
-        clean_env.setenv(name, value)
+        monkeypatch.setenv(name, value)
     assert get_proxy(parse_uri(uri)) == expected
 
 
