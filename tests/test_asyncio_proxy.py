@@ -380,6 +380,11 @@ def test_invalid_proxy_fails_at_once() -> None:
         connect("ws://127.0.0.1:1/", proxy="ftp://proxy")
 
 
+def test_proxy_with_socket_fails_at_once() -> None:
+    with socket.socket() as sock, pytest.raises(ValueError, match="incompatible with sock"):
+        connect("ws://127.0.0.1:1/", proxy="http://proxy", sock=sock)
+
+
 # The environment.
 
 

@@ -329,6 +329,8 @@ class connect:  # a function for its callers, a class for await, async with and 
         proxy = kwargs.get("proxy")
         if isinstance(proxy, str):
             parse_proxy(proxy)  # an invalid proxy fails here, not when connecting
+            if kwargs.get("sock") is not None:
+                raise ValueError("proxy argument is incompatible with sock")
 
     async def _connect_once(
         self, wsuri: WebSocketURI, headers: HeadersLike | None
@@ -554,17 +556,18 @@ def _check_static_headers(options: ConnectOptions) -> None:
 def is_transient(exc: BaseException) -> bool:
     """Tell whether a failure to connect is worth retrying.
 
-    Network errors, timeouts, interrupted handshakes and 5xx or 429
-    responses are; invalid URIs, TLS errors, other rejections and protocol
-    errors aren't.
+    Network errors, timeouts, interrupted handshakes, 5xx or 429
+    responses, and a proxy's 5xx or silence are; invalid URIs, TLS errors,
+    other rejections and protocol errors aren't.
     """
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         return status >= 500 or status == 429
-    if isinstance(exc, InvalidProxyStatus | InvalidProxyMessage):
-        # A proxy that can't reach the server (502, 504), or that went away.
-        if isinstance(exc, InvalidProxyStatus):
-            return exc.response.status_code >= 500
+    if isinstance(exc, InvalidProxyStatus):
+        # E.g. 502 or 504: the proxy can't reach the server, which may come back.
+        return exc.response.status_code >= 500
+    if isinstance(exc, InvalidProxyMessage):
+        # The proxy closed the connection without answering.
         return isinstance(exc.__cause__, EOFError)
     if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
         # A certificate that fails verification won't pass on the next try.
