@@ -29,7 +29,7 @@ _SERVER_TLS_OPTIONS: Final = frozenset(
     {"ssl", "server_hostname", "ssl_handshake_timeout", "ssl_shutdown_timeout"}
 )
 
-logger = logging.getLogger("websockets_typed.client")
+_logger = logging.getLogger("websockets_typed.client")
 
 
 async def create_proxy_connection(
@@ -85,7 +85,7 @@ async def create_proxy_connection(
     proxy_options = {
         name: value for name, value in loop_options.items() if name not in _SERVER_TLS_OPTIONS
     }
-    logger.debug("connecting to %s:%d through proxy %s", host, port, parsed)
+    _logger.debug("connecting to %s:%d through proxy %s", host, port, parsed)
     loop = asyncio.get_running_loop()
     if parsed.scheme.startswith("socks"):
         sock = await _open_socks_tunnel(parsed, host, port, proxy_options)

@@ -76,9 +76,9 @@ class Route:
     def __init__(self, path: str, handler: RouteHandler, *, host: str | None = None) -> None:
         if not path.startswith("/"):
             raise ValueError(f"{path!r}: a path pattern starts with /")
-        self.path = Pattern(path)
-        self.host = None if host is None else Pattern(host.lower(), separator=".")
-        self.handler = handler
+        self.path: Pattern = Pattern(path)
+        self.host: Pattern | None = None if host is None else Pattern(host.lower(), separator=".")
+        self.handler: RouteHandler = handler
         parameters = dict(self.path.parameters)
         if self.host is not None:
             for name in self.host.parameters:
@@ -179,7 +179,8 @@ class Router:
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer 404 to requests that no route matches; let the others through."""
         if self.match(request) is None:
-            connection.logger.info("no route for %s", request.path)
+            # Without the query, which may hold a token.
+            connection.logger.info("no route for %s", request.path.partition("?")[0])
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
         return None
 
