@@ -26,7 +26,6 @@ from websockets_typed import (
     connect,
     route,
     serve,
-    testserver,
     unix_connect,
     unix_route,
 )
@@ -186,14 +185,6 @@ async def test_route_with_process_request() -> None:
             await first_message(f"ws://127.0.0.1:{port}/healthz")
         assert raised.value.response.status_code == 200
         assert await first_message(f"ws://127.0.0.1:{port}/") == {"handler": "home"}
-
-
-async def test_route_the_test_servers_handlers() -> None:
-    async with route({"/echo": testserver.echo}, "127.0.0.1", 0) as server:
-        uri = f"ws://127.0.0.1:{port_of(server)}/echo"
-        async with connect(uri) as websocket:
-            await websocket.send("hello")
-            assert await websocket.recv() == "hello"
 
 
 async def test_router_with_serve() -> None:
