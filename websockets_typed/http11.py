@@ -504,7 +504,10 @@ class ResponseParser(_Parser):
             what = "HTTP headers"
         else:
             what = "HTTP body"
-        raise InvalidMessage(f"connection closed while reading {what}")
+        # The cause tells a cut connection from a malformed response.
+        raise InvalidMessage(f"connection closed while reading {what}") from EOFError(
+            "connection closed"
+        )
 
     def _finish(self, body: bytes | None) -> Response:
         response = Response(self._status_code, self._reason_phrase, self._headers, body)

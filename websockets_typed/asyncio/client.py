@@ -265,14 +265,20 @@ class connect:  # a function for its callers, a class for await, async with and 
             await websocket.send("Hello world!")
 
     or iterate over it to reconnect automatically, with a capped exponential
-    backoff, after transient errors (connection refused or reset, timeout,
-    5xx or 429 response)::
+    backoff, after errors that retrying may fix (see ``is_transient()``:
+    network errors, timeouts, a connection closed before the response ended,
+    5xx responses)::
 
         async for websocket in connect("ws://localhost:8765"):
             try:
                 ...
             except ConnectionClosed:
                 continue
+
+    Other errors raise at once, since the next try would fail the same way:
+    a server that isn't a WebSocket server (a response that isn't HTTP/1.1,
+    or not HTTP at all), a 4xx response, a TLS certificate error. Each retry
+    is logged at INFO on ``logger``.
 
     HTTP redirects are followed, up to :data:`MAX_REDIRECTS`; credentials
     headers are dropped when a redirect leads to another origin.
@@ -485,9 +491,8 @@ class connect:  # a function for its callers, a class for await, async with and 
                     delay = self.BACKOFF_MIN_DELAY
                 else:
                     delay = min(delay * self.BACKOFF_FACTOR, self.BACKOFF_MAX_DELAY)
-                logging.getLogger("websockets_typed.client").info(
-                    "connect failed; reconnecting in %.1f seconds: %s", delay, exc
-                )
+                logger = self._options.get("logger") or logging.getLogger("websockets_typed.client")
+                logger.info("connect failed; reconnecting in %.1f seconds: %s", delay, exc)
                 await asyncio.sleep(delay)
                 continue
             delay = None
@@ -521,17 +526,24 @@ def _check_static_headers(options: ConnectOptions) -> None:
 def is_transient(exc: BaseException) -> bool:
     """Tell whether a failure to connect is worth retrying.
 
-    Network errors, timeouts, interrupted handshakes and 5xx or 429
-    responses are; invalid URIs, TLS errors, other rejections and protocol
-    errors aren't.
+    Transient: network errors (:exc:`OSError`, e.g. connection refused or
+    reset), timeouts, a connection closed before the whole response arrived
+    (:exc:`InvalidMessage` caused by :exc:`EOFError`, e.g. a server
+    restarting), and 5xx responses.
+
+    Permanent, since the next try would fail the same way: a response that
+    isn't valid HTTP/1.1 (an HTTP/1.0 server, a service that doesn't speak
+    HTTP), 4xx and other non-101 responses, invalid handshake headers, TLS
+    errors, invalid URIs.
     """
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        return status >= 500 or status == 429
+        return exc.response.status_code >= 500
+    if isinstance(exc, InvalidMessage):
+        return isinstance(exc.__cause__, EOFError)
     if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
         # A certificate that fails verification won't pass on the next try.
         return False
-    return isinstance(exc, OSError | TimeoutError | InvalidMessage)
+    return isinstance(exc, OSError | TimeoutError)
 
 
 def unix_connect(
