@@ -1573,11 +1573,13 @@ async def test_messages_queued_when_connection_is_lost_can_be_received() -> None
             await server.recv()
 
 
-async def test_debug_log_when_connection_closes(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="websockets_typed.client")
+async def test_log_when_connection_closes(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="websockets_typed.client")
     async with connected() as (_, client):
         await client.close()
-    assert any(message.startswith("connection closed: ") for message in caplog.messages)
+    assert any(
+        message.startswith("connection closed with code 1000: ") for message in caplog.messages
+    )
 
 
 async def test_connection_lost_after_cancelling_a_send_waiting_for_the_write_buffer() -> None:

@@ -407,21 +407,28 @@ class connect:  # a function for its callers, a class for await, async with and 
         for value in (self._options.get("additional_headers"), self._options.get("extra_headers")):
             if value is not None:
                 headers = Headers(headers or (), value)
-        async with asyncio.timeout(self._options.get("open_timeout", 10)):
-            for _ in range(MAX_REDIRECTS + 1):
-                try:
-                    return await self._connect_once(wsuri, headers)
-                except InvalidStatus as exc:
-                    redirect = self._redirect(wsuri, exc)
-                    if redirect is None:
-                        raise
-                wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
-                if not same_origin and headers is not None:
-                    headers = [
-                        (name, value)
-                        for name, value in Headers(headers).raw_items()
-                        if name.lower() not in _CREDENTIAL_HEADERS
-                    ]
+        timeout = asyncio.timeout(self._options.get("open_timeout", 10))
+        try:
+            async with timeout:
+                for _ in range(MAX_REDIRECTS + 1):
+                    try:
+                        return await self._connect_once(wsuri, headers)
+                    except InvalidStatus as exc:
+                        redirect = self._redirect(wsuri, exc)
+                        if redirect is None:
+                            raise
+                    wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
+                    if not same_origin and headers is not None:
+                        headers = [
+                            (name, value)
+                            for name, value in Headers(headers).raw_items()
+                            if name.lower() not in _CREDENTIAL_HEADERS
+                        ]
+        except TimeoutError as exc:
+            if not timeout.expired():  # e.g. the system's TCP connect timeout
+                raise
+            # asyncio's TimeoutError says nothing: say what timed out.
+            raise TimeoutError("timed out during opening handshake") from exc
         raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect(self, wsuri: WebSocketURI, exc: InvalidStatus) -> WebSocketURI | None:

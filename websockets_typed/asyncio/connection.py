@@ -717,7 +717,15 @@ class Connection(asyncio.Protocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        if self._debug_enabled():
+        if self.protocol.handshake_exc is None:
+            # Every connection that opened, however it ended: the code is
+            # 1006 when no Close frame came (e.g. after a keepalive timeout).
+            self.logger.info(
+                "connection closed with code %s: %s",
+                self.protocol.close_code,
+                self.protocol.close_exc,
+            )
+        elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
 
     def _debug_enabled(self) -> bool:
