@@ -27,7 +27,7 @@ from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from .http11 import Request, RequestParser, Response, _loggable
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
-from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
+from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
 __all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
 
@@ -113,7 +113,7 @@ class ServerProtocol(Protocol):
         *,
         origins: Sequence[OriginLike] | None = None,
         extensions: Sequence[ServerExtensionFactory] | None = None,
-        subprotocols: Sequence[str] | None = None,
+        subprotocols: SequenceNotStr[str] | None = None,
         select_subprotocol: SelectSubprotocol | None = None,
         hosts: Sequence[str] | None = None,
         state: State = CONNECTING,

@@ -29,7 +29,7 @@ from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..frames import CloseCode
 from ..http11 import Request, Response, _serialize_headers
-from ..typing import LoggerLike
+from ..typing import LoggerLike, SequenceNotStr
 from ..uri import WebSocketURI, parse_uri
 from ..version import version as _version
 from .connection import Connection
@@ -61,7 +61,6 @@ class ClientConnection(Connection):
     protocol: ClientProtocol
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
-    request: Request | None
     response: Response | None
 
     def __init__(
@@ -122,7 +121,7 @@ class ClientConnection(Connection):
             request.headers.update(additional_headers)
         if user_agent_header is not None and "User-Agent" not in request.headers:
             request.headers["User-Agent"] = user_agent_header
-        self.request = request
+        self._request = request
         self.protocol.send_request(request)
         self._write_pending()
         await self._response_rcvd
@@ -159,7 +158,7 @@ class ConnectOptions(TypedDict, total=False):
     """Value of the ``Origin`` header."""
     extensions: Sequence[ClientExtensionFactory] | None
     """Extensions to offer, in order of preference."""
-    subprotocols: Sequence[str] | None
+    subprotocols: SequenceNotStr[str] | None
     """Subprotocols to offer, in order of preference."""
     additional_headers: HeadersLike | None
     """Headers added to the handshake request."""
