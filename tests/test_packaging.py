@@ -152,6 +152,13 @@ def test_installed_package_is_typed(project: Path, tmp_path: Path, editable: boo
     else:
         assert str(venv) in location
 
+    # The console script runs the command line, and calls itself by its name.
+    script = str(venv / "bin" / "websockets_typed")
+    assert run([script, "--version"], app) == "websockets_typed 0.1.0\n"
+    result = subprocess.run([script], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: websockets_typed [-h] [--version]")
+
 
 def start_server(project: Path, env: dict[str, str]) -> str:
     """Run scripts/serve until the test server listens; stop it; return its stderr."""
