@@ -31,9 +31,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def run_client(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
-    """Run the client with ``args``; return its status, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
+async def start_client(*args: str) -> asyncio.subprocess.Process:
+    """Start the client with ``args``, its standard streams piped."""
+    return await asyncio.create_subprocess_exec(
         *python_command(*CLIENT, *args),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -41,6 +41,11 @@ async def run_client(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
         cwd=ROOT,
         env=child_env(),
     )
+
+
+async def run_client(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run the client with ``args``; return its status, stdout and stderr."""
+    process = await start_client(*args)
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(stdin), 20)
     finally:
@@ -164,14 +169,7 @@ async def test_linger_waits_for_replies_after_the_end_of_input() -> None:
 
     async with serve(late_echo, "127.0.0.1", 0) as server:
         url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        process = await asyncio.create_subprocess_exec(
-            *python_command(*CLIENT, "--linger", "10", url),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=ROOT,
-            env=child_env(),
-        )
+        process = await start_client("--linger", "10", url)
         assert process.stdin is not None
         process.stdin.write(b"late reply\n")
         async with asyncio.timeout(10):

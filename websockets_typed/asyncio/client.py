@@ -290,7 +290,9 @@ class connect:  # a function for its callers, a class for await, async with and 
     Raises:
         InvalidURI: If ``uri`` is not a WebSocket URI.
         OSError: If the TCP connection fails.
-        TimeoutError: If the opening handshake takes longer than ``open_timeout``.
+        TimeoutError: If the opening handshake takes longer than
+            ``open_timeout``; its message is "timed out during opening
+            handshake".
         InvalidHandshake: If the opening handshake fails.
         ValueError: If ``ssl`` is given with a ``ws://`` URI.
     """
