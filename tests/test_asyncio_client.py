@@ -425,6 +425,7 @@ def test_is_transient() -> None:
         status(504),
     ]
     permanent: list[BaseException] = [
+        ssl.SSLCertVerificationError("certificate verify failed"),
         InvalidMessage("did not receive a valid HTTP response"),
         status(429),
         status(400),

@@ -16,8 +16,9 @@ from typing import Unpack
 import pytest
 from conformance_helpers import RawPeer, open_raw_client
 
-from websockets_typed import ConnectionClosed, InvalidStatus, connect, serve
+from websockets_typed import ClientConnection, ConnectionClosed, InvalidStatus, connect, serve
 from websockets_typed.asyncio.server import Server, ServerConnection, TCPServeOptions
+from websockets_typed.datastructures import HeadersLike
 
 
 class Closed(logging.Handler):
@@ -183,3 +184,20 @@ async def test_connect_timeout_says_what_timed_out() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_other_timeouts_keep_their_message() -> None:
+    """Only the timeout of open_timeout is reworded; others pass through."""
+
+    class SlowNetwork(ClientConnection):
+        async def handshake(
+            self,
+            additional_headers: HeadersLike | None = None,
+            user_agent_header: str | None = None,
+        ) -> None:
+            raise TimeoutError("the system gave up")
+
+    async with serve(wait_closed, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(TimeoutError, match="^the system gave up$"):
+            await connect(f"ws://127.0.0.1:{port}/", create_connection=SlowNetwork)
