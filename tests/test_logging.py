@@ -199,5 +199,5 @@ async def test_other_timeouts_keep_their_message() -> None:
 
     async with serve(wait_closed, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        with pytest.raises(TimeoutError, match="^the system gave up$"):
+        with pytest.raises(TimeoutError, match=r"^the system gave up$"):
             await connect(f"ws://127.0.0.1:{port}/", create_connection=SlowNetwork)
