@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+import sys
 
 import pytest
 import trustme
@@ -14,6 +15,7 @@ from process_helpers import ROOT, child_env, free_port, python_command
 
 from websockets_typed import ServerConnection, serve
 from websockets_typed.asyncio.server import basic_auth
+from websockets_typed.cli import _client_parser
 from websockets_typed.version import version
 
 CLIENT = ("-m", "websockets_typed")
@@ -77,6 +79,13 @@ def test_usage_line_shows_both_commands() -> None:
         "usage: python -m websockets_typed [-h] [--version] [--insecure] [--linger SECONDS] URI\n"
         "       python -m websockets_typed serve [-h] ...\n"
     )
+
+
+def test_console_script_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as the ``websockets_typed`` script, the usage says so (the script
+    itself is run by tests/test_packaging.py, in a fresh environment)."""
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/websockets_typed"])
+    assert _client_parser().format_usage().startswith("usage: websockets_typed [-h]")
 
 
 def test_invalid_linger() -> None:
