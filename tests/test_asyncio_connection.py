@@ -15,6 +15,7 @@ import socket
 import struct
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 import pytest
 
@@ -49,6 +50,7 @@ def uri_of(server: Server) -> str:
 @asynccontextmanager
 async def serving(
     server_options: ServeOptions | None = None,
+    create_connection: type[ServerConnection] = ServerConnection,
 ) -> AsyncGenerator[tuple[Server, asyncio.Queue[ServerConnection]]]:
     """Run a server whose handler hands each connection to the test.
 
@@ -64,7 +66,9 @@ async def serving(
     options: ServeOptions = {"compression": None, "ping_interval": None, "close_timeout": 1}
     options.update(server_options or {})
     async with asyncio.timeout(5):
-        server = await serve(handler, "127.0.0.1", 0, **options)
+        server = await serve(
+            handler, "127.0.0.1", 0, create_connection=create_connection, **options
+        )
     try:
         yield server, accepted
     finally:
@@ -90,9 +94,10 @@ async def open_client(
 async def connected(
     server_options: ServeOptions | None = None,
     client_options: ConnectOptions | None = None,
+    create_connection: type[ServerConnection] = ServerConnection,
 ) -> AsyncGenerator[tuple[ServerConnection, ClientConnection]]:
     """Yield both ends of an open connection; close them on exit."""
-    async with serving(server_options) as (server, accepted):
+    async with serving(server_options, create_connection) as (server, accepted):
         server_connection, client = await open_client(server, accepted, client_options)
         try:
             yield server_connection, client
@@ -126,14 +131,18 @@ def close_code(exc: ConnectionClosed) -> int:
     return exc.sent.code
 
 
-async def items(*fragments: Data | BytesLike) -> AsyncIterator[Data | BytesLike]:
+# The type of fragments: send() accepts iterables of text or of bytes, not both.
+F = TypeVar("F", bound=Data | BytesLike)
+
+
+async def items(*fragments: F) -> AsyncIterator[F]:
     """An async iterable of fragments."""
     for fragment in fragments:
         await asyncio.sleep(0)
         yield fragment
 
 
-class Gate:
+class Gate(Generic[F]):
     """Fragments sent one at a time, each released by the test.
 
     The async iterator yields its first fragment at once, then waits for
@@ -141,7 +150,7 @@ class Gate:
     it is waiting.
     """
 
-    def __init__(self, *fragments: Data | BytesLike) -> None:
+    def __init__(self, *fragments: F) -> None:
         self.fragments = fragments
         self.released = asyncio.Event()
         self.waiting = asyncio.Event()
@@ -149,7 +158,7 @@ class Gate:
     def release(self) -> None:
         self.released.set()
 
-    async def __aiter__(self) -> AsyncIterator[Data | BytesLike]:
+    async def __aiter__(self) -> AsyncIterator[F]:
         first, *others = self.fragments
         yield first
         for fragment in others:
@@ -375,7 +384,8 @@ async def test_send_iterable_as_fragments() -> None:
     async with connected() as (server, client):
         await client.send(["caf", "é"])
         assert await recv_fragments(server) == ["caf", "é", ""]
-        await client.send([b"\x01", bytearray(b"\x02"), memoryview(b"\x03")])
+        binary: list[BytesLike] = [b"\x01", bytearray(b"\x02"), memoryview(b"\x03")]
+        await client.send(binary)
         assert await recv_fragments(server) == [b"\x01", b"\x02", b"\x03", b""]
         await client.send(iter(["whole", " message"]))
         assert await server.recv() == "whole message"
@@ -413,7 +423,8 @@ async def test_send_mixed_iterable_fails_with_1011(as_async: bool) -> None:
         mixed: list[Data] = ["text", b"bytes"]
         with pytest.raises(TypeError, match="iterable must contain uniform types"):
             async with asyncio.timeout(5):
-                await client.send(items(*mixed) if as_async else mixed)
+                # Type checkers reject this; the check at run time is for untyped code.
+                await client.send(items(*mixed) if as_async else mixed)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
         with pytest.raises(ConnectionClosedError) as exc_info:
             async with asyncio.timeout(5):
                 await server.recv()
@@ -424,7 +435,7 @@ async def test_send_mixed_iterable_fails_with_1011(as_async: bool) -> None:
 async def test_send_iterable_of_other_types_raises_type_error() -> None:
     async with connected() as (server, client):
         with pytest.raises(TypeError, match="iterable must contain bytes or str"):
-            await client.send([1, 2])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
+            await client.send([1, 2])  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
         # Nothing was sent: the connection is still usable.
         await client.send("still open")
         assert await server.recv() == "still open"
@@ -433,7 +444,7 @@ async def test_send_iterable_of_other_types_raises_type_error() -> None:
 async def test_send_dict_raises_type_error() -> None:
     async with connected() as (server, client):
         with pytest.raises(TypeError, match="dict"):
-            await client.send({"key": "value"})
+            await client.send({"key": "value"})  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
         await client.send("still open")
         assert await server.recv() == "still open"
 
@@ -690,7 +701,7 @@ async def test_max_queue_pauses_and_resumes_reading() -> None:
             super()._resume_reading()
             flow.put_nowait("resume")
 
-    async with connected({"max_queue": (4, 1), "create_connection": Watched}) as (server, client):
+    async with connected({"max_queue": (4, 1)}, create_connection=Watched) as (server, client):
         # The server pauses reading during the opening handshake.
         assert [flow.get_nowait(), flow.get_nowait()] == ["pause", "resume"]
         for index in range(4):
@@ -1369,7 +1380,7 @@ class Broken(ServerConnection):
 
 
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
-    async with serving({"create_connection": Broken}) as (server, accepted):
+    async with serving(create_connection=Broken) as (server, accepted):
         broken_server, _ = await open_client(server, accepted)
         working_server, working_client = await open_client(server, accepted)
         assert isinstance(broken_server, Broken)
@@ -1573,11 +1584,13 @@ async def test_messages_queued_when_connection_is_lost_can_be_received() -> None
             await server.recv()
 
 
-async def test_debug_log_when_connection_closes(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="websockets_typed.client")
+async def test_log_when_connection_closes(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="websockets_typed.client")
     async with connected() as (_, client):
         await client.close()
-    assert any(message.startswith("connection closed: ") for message in caplog.messages)
+    assert any(
+        message.startswith("connection closed with code 1000: ") for message in caplog.messages
+    )
 
 
 async def test_connection_lost_after_cancelling_a_send_waiting_for_the_write_buffer() -> None:

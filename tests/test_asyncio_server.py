@@ -33,6 +33,7 @@ from websockets_typed.exceptions import (
     AbortHandshake,
     ConnectionClosedOK,
     InvalidHandshake,
+    InvalidState,
     InvalidStatus,
     NegotiationError,
 )
@@ -486,6 +487,32 @@ async def test_create_connection_subclass() -> None:
     assert classes == [MyConnection]
 
 
+async def test_create_connection_types_the_handler() -> None:
+    """serve() is generic over create_connection: the handler takes the subclass."""
+
+    class UserConnection(ServerConnection):
+        user = "alice"
+        early: Exception | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # Before the request arrives, request raises rather than return None.
+            try:
+                _ = self.request
+            except InvalidState as exc:
+                self.early = exc
+            super().connection_made(transport)
+
+    async def handler(websocket: UserConnection) -> None:
+        assert str(websocket.early) == "the opening handshake request hasn't arrived"
+        await websocket.send(f"{websocket.user} on {websocket.request.path}")
+
+    async with (
+        serve(handler, "127.0.0.1", 0, create_connection=UserConnection) as server,
+        connect(uri_of(server, "/room")) as websocket,
+    ):
+        assert await websocket.recv() == "alice on /room"
+
+
 async def test_legacy_attribute_names() -> None:
     """path, request_headers, response_headers, open and closed, on both sides."""
     seen: dict[str, object] = {}
@@ -919,7 +946,7 @@ async def test_compression(compression: str | None) -> None:
 
 async def test_unsupported_compression() -> None:
     with pytest.raises(ValueError, match="unsupported compression"):
-        await serve(echo, "127.0.0.1", 0, compression="gzip")  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+        await serve(echo, "127.0.0.1", 0, compression="gzip")  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
 
 
 # Failed handshakes.

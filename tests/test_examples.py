@@ -32,6 +32,7 @@ from process_helpers import (
 from proxy_helpers import start_pproxy
 
 from websockets_typed import ClientConnection, ConnectionClosedOK, InvalidStatus, connect
+from websockets_typed.testserver import DEFAULT_PORT
 
 # Every example is listed here, so that a new one can't go untested.
 SERVERS = {
@@ -411,9 +412,11 @@ async def test_readme_code_blocks(tmp_path: Path) -> None:
     blocks = re.findall(r"^```python\n(.*?)^```$", readme, flags=re.DOTALL | re.MULTILINE)
     assert len(blocks) == 2
     server_and_client, sansio = blocks
-    # The example uses the port of the examples; the test uses a free one.
+    # A newcomer may run it while ./scripts/serve runs: not on its port.
+    assert str(DEFAULT_PORT) not in server_and_client
+    # The test uses a free port.
     script = tmp_path / "readme_example.py"
-    script.write_text(server_and_client.replace("8765", str(free_port())))
+    script.write_text(server_and_client.replace("8001", str(free_port())))
     assert await run_client(script, port=0) == "Hello world!\n"
     script.write_text(sansio)
     assert await run_client(script, port=0) == ""

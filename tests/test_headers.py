@@ -271,7 +271,7 @@ def test_validate_subprotocols(subprotocols: Sequence[str]) -> None:
 
 def test_validate_subprotocols_rejects_a_str() -> None:
     with pytest.raises(TypeError, match="not a str"):
-        validate_subprotocols("chat")
+        validate_subprotocols("chat")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
 @pytest.mark.parametrize("subprotocols", [{"chat"}, None, 42, iter(["chat"])])

@@ -236,12 +236,27 @@ def test_parse_malformed_request_line(request_line: bytes) -> None:
     assert raised.value.status == HTTPStatus.BAD_REQUEST
 
 
-@pytest.mark.parametrize("method", [b"POST", b"HEAD", b"get", b"CONNECT", b"PRI"])
+@pytest.mark.parametrize("method", [b"PUT", b"DELETE", b"get", b"CONNECT", b"PRI"])
 def test_parse_request_method_not_get(method: bytes) -> None:
     with pytest.raises(InvalidMessage) as raised:
         parse_request(method + b" / HTTP/1.1\r\n\r\n")
     assert raised.value.status == HTTPStatus.METHOD_NOT_ALLOWED
     assert str(raised.value) == f"unsupported HTTP method: {method.decode()}"
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST"])
+def test_parse_request_head_and_post(method: str) -> None:
+    """They reach process_request, which may answer them; a POST's body isn't read."""
+    buffer = bytearray(f"{method} /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+    request = RequestParser().parse(buffer)
+    assert request is not None
+    assert (request.method, request.path) == (method, "/healthz")
+    assert buffer == b"{}"
+
+
+def test_request_method_defaults_to_get_and_is_serialized() -> None:
+    assert Request("/", Headers()).method == "GET"
+    assert Request("/", Headers(), "HEAD").serialize() == b"HEAD / HTTP/1.1\r\n\r\n"
 
 
 @pytest.mark.parametrize("version", [b"HTTP/1.0", b"HTTP/2.0", b"HTTP/2", b"http/1.1", b"FOO"])
@@ -447,7 +462,7 @@ def test_parse_eof_with_a_complete_request_in_the_buffer() -> None:
 
 def test_parse_eof_raises_parsing_errors() -> None:
     with pytest.raises(InvalidMessage, match="unsupported HTTP method"):
-        RequestParser().parse_eof(bytearray(b"POST / HTTP/1.1\r\n"))
+        RequestParser().parse_eof(bytearray(b"PUT / HTTP/1.1\r\n"))
 
 
 # Responses.

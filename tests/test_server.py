@@ -816,7 +816,7 @@ def test_send_response_when_open() -> None:
             InvalidMessage,
             "handshake request has a body (Content-Length)",
         ),
-        (b"POST / HTTP/1.1\r\n", 405, InvalidMessage, "unsupported HTTP method: POST"),
+        (b"PUT / HTTP/1.1\r\n", 405, InvalidMessage, "unsupported HTTP method: PUT"),
         (b"GET / HTTP/1.0\r\n", 505, InvalidMessage, "unsupported HTTP version: b'HTTP/1.0'"),
         (
             b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\n",
@@ -864,6 +864,34 @@ def test_malformed_request_is_answered(
     assert server.data_to_send() == []
     assert_state(server, State.CLOSED)
     assert type(server.handshake_exc) is exc_type
+
+
+@pytest.mark.parametrize("method", ["HEAD", "POST"])
+def test_head_and_post_are_events_that_accept_refuses(method: str) -> None:
+    """process_request may answer them; left to accept(), they get 405."""
+    server = ServerProtocol()
+    server.receive_data(f"{method} /healthz HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    [request] = server.events_received()
+    assert isinstance(request, Request)
+    assert request.method == method
+    response = server.accept(request)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"
+    assert "Date" in response.headers
+    assert str(server.handshake_exc) == f"unsupported HTTP method: {method}"
+
+
+def test_response_to_head_has_no_body() -> None:
+    """RFC 9110, 9.3.2: the headers of the response to GET, without its body."""
+    server = ServerProtocol()
+    server.receive_data(b"HEAD /healthz HTTP/1.1\r\n\r\n")
+    server.events_received()
+    server.send_response(server.reject(http.HTTPStatus.OK, "OK\n"))
+    [data, eof] = server.data_to_send()
+    assert eof == EOF
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nContent-Length: 3\r\n" in data
+    assert data.endswith(b"\r\n\r\n")
 
 
 def test_malformed_request_with_status_in_exception() -> None:

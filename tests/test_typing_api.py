@@ -131,7 +131,9 @@ def expectations(path: Path, tool: str) -> set[tuple[int, str]]:
         match = _EXPECT.search(line)
         if match is not None:
             for code in match[tool].split(","):
-                expected.add((number + 1, code.strip()))
+                # mypy[] or pyright[]: that checker can't see this mistake.
+                if code.strip():
+                    expected.add((number + 1, code.strip()))
     return expected
 
 
@@ -146,6 +148,7 @@ def test_cases_exist() -> None:
         "pass_handlers.py",
         "pass_legacy.py",
         "pass_legacy_lowlevel.py",
+        "pass_options.py",
         "pass_proxy.py",
         "pass_recv.py",
         "pass_router.py",
@@ -155,6 +158,7 @@ def test_cases_exist() -> None:
         "fail_handlers.py",
         "fail_legacy.py",
         "fail_legacy_lowlevel.py",
+        "fail_options.py",
         "fail_proxy.py",
         "fail_recv.py",
         "fail_router.py",
@@ -216,14 +220,23 @@ def test_wrong_handler_messages(
 ) -> None:
     path = CASES / "fail_handlers.py"
     mypy_messages = [d.message for d in errors(mypy_diagnostics, path)]
-    assert all(
-        message.startswith('Argument 1 to "serve" has incompatible type')
-        and message.endswith('expected "Callable[[ServerConnection], Awaitable[object]]"')
-        for message in mypy_messages
-    ), mypy_messages
-    assert 'type "Callable[[ServerConnection, int], Coroutine[Any, Any, None]]"' in mypy_messages[0]
-    calls = [d.message for d in errors(pyright_diagnostics, path) if d.code == "reportCallIssue"]
-    assert calls == ['No overloads for "__init__" match the provided arguments'] * 4
+    expected_handler = (
+        'expected "Callable[[ServerConnection], Awaitable[object]] '
+        '| Callable[[ServerConnection, str], Awaitable[object]]"'
+    )
+    assert mypy_messages[0] == (
+        'Argument 1 to "serve" has incompatible type '
+        '"Callable[[ServerConnection, int], Coroutine[Any, Any, None]]"; ' + expected_handler
+    )
+    assert mypy_messages[2] == (
+        'Value of type variable "ServerConnectionT" of "serve" cannot be "ClientConnection"'
+    )
+    # pyright says what is wrong with each handler, not just "no overload matches".
+    pyright_messages = [d.message for d in errors(pyright_diagnostics, path)]
+    assert 'Parameter 2: type "str" is incompatible with type "int"' in pyright_messages[0]
+    assert '"__await__" is not present' in pyright_messages[1]
+    assert '"ServerConnection" is not assignable to "ClientConnection"' in pyright_messages[2]
+    assert 'Extra parameter "extra"' in pyright_messages[3]
 
 
 def test_recv_decode_messages(
@@ -254,3 +267,23 @@ def test_non_exhaustive_match_messages(
     )
     (pyright_error,) = errors(pyright_diagnostics, path)
     assert pyright_error.message.startswith('Argument of type "Response" cannot be assigned')
+
+
+def test_misspelt_option_messages(
+    mypy_diagnostics: list[Diagnostic], pyright_diagnostics: list[Diagnostic]
+) -> None:
+    """A misspelt option is named, by both checkers, in a message that fits a screen."""
+    path = CASES / "fail_options.py"
+    lines = sorted(line for line, code in expectations(path, "mypy") if code == "call-arg")
+    for line, function in zip(lines, ["serve", "connect"], strict=True):
+        mypy_here = [d for d in mypy_diagnostics if d.file == path.name and d.line == line]
+        assert [d.message for d in mypy_here if d.severity == "error"] == [
+            f'Unexpected keyword argument "ping_intervall" for "{function}"; '
+            'did you mean "ping_interval"?'
+        ]
+        # One error and the note saying where the function is: no list of
+        # overloads, each spelling out every option.
+        assert len(mypy_here) <= 2
+        assert all(len(d.message) < 120 for d in mypy_here)
+        pyright_here = [d for d in pyright_diagnostics if d.file == path.name and d.line == line]
+        assert [d.message for d in pyright_here] == ['No parameter named "ping_intervall"']

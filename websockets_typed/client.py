@@ -28,7 +28,7 @@ from .headers import (
 )
 from .http11 import Request, Response, ResponseParser, _loggable
 from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Stage
-from .typing import LoggerLike, Origin, Subprotocol
+from .typing import LoggerLike, Origin, SequenceNotStr, Subprotocol
 from .uri import WebSocketURI
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class ClientProtocol(Protocol):
         *,
         origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
-        subprotocols: Sequence[str] | None = None,
+        subprotocols: SequenceNotStr[str] | None = None,
         state: State = CONNECTING,
         max_size: int | None = 2**20,
         max_fragments: int | None = 2**16,

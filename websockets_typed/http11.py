@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import re
 from http import HTTPStatus
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 
@@ -83,14 +83,23 @@ class Request:
 
     Building one with a field of the wrong type raises :exc:`TypeError`.
 
+    A server also parses ``HEAD`` and ``POST`` requests, so that
+    ``process_request`` can answer them (e.g. a health check probed with
+    ``HEAD``); their body, if any, isn't read. Only a ``GET`` can open a
+    WebSocket connection: :meth:`ServerProtocol.accept
+    <websockets_typed.server.ServerProtocol.accept>` answers the others
+    with 405.
+
     Attributes:
         path: The request-target as sent, query included, e.g.
             ``"/chat?room=1"``.
         headers: The request headers.
+        method: The request method: ``"GET"``, ``"HEAD"`` or ``"POST"``.
     """
 
     path: str = attrs.field(validator=typed(str))
     headers: Headers = attrs.field(validator=typed(Headers))
+    method: Literal["GET", "HEAD", "POST"] = attrs.field(default="GET", validator=typed(str))
 
     def serialize(self) -> bytes:
         """Return the request as bytes to send.
@@ -103,7 +112,8 @@ class Request:
         # RFC 7230, 3.1.1: request-line = method SP request-target SP HTTP-version CRLF.
         if _TARGET_STR.fullmatch(self.path) is None:
             raise ValueError(f"invalid request path: {self.path!r}")
-        return b"GET %s HTTP/1.1\r\n%s" % (
+        return b"%s %s HTTP/1.1\r\n%s" % (
+            self.method.encode("ascii"),
             self.path.encode("ascii"),
             _serialize_headers(self.headers),
         )
@@ -301,7 +311,7 @@ class RequestParser(_Parser):
             request with a body is refused.
     """
 
-    __slots__ = ("_path", "head_only")
+    __slots__ = ("_method", "_path", "head_only")
 
     def __init__(
         self,
@@ -310,6 +320,7 @@ class RequestParser(_Parser):
         max_num_headers: int = MAX_NUM_HEADERS,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
+        self._method: Literal["GET", "HEAD", "POST"] = "GET"
         self._path = ""
         self.head_only: bool = False
 
@@ -323,8 +334,8 @@ class RequestParser(_Parser):
 
         Raises:
             InvalidMessage: If the request is malformed. Its ``status`` is
-                405 for a method other than ``GET``, 505 for a version other
-                than HTTP/1.1, 400 otherwise.
+                405 for a method other than ``GET``, ``HEAD`` and ``POST``,
+                505 for a version other than HTTP/1.1, 400 otherwise.
             SecurityError: If the request line is too long (``status`` 414),
                 or a header line is too long or there are too many headers
                 (``status`` 431).
@@ -333,12 +344,12 @@ class RequestParser(_Parser):
             line = self._read_line(buffer, "HTTP request line", HTTPStatus.REQUEST_URI_TOO_LONG)
             if line is None:
                 return None
-            self._path = _parse_request_line(line)
+            self._method, self._path = _parse_request_line(line)
             self._stage = _Stage.HEADERS
         if not self._read_fields(buffer, self._headers):
             return None
-        request = Request(self._path, self._headers)
-        if not self.head_only:
+        request = Request(self._path, self._headers, self._method)
+        if self._method == "GET" and not self.head_only:
             _check_no_body(request.headers)
         self._reset()
         return request
@@ -361,16 +372,18 @@ class RequestParser(_Parser):
         raise InvalidMessage(f"connection closed while reading {what}")
 
 
-def _parse_request_line(line: bytes) -> str:
-    """Check ``GET SP request-target SP HTTP/1.1`` and return the target."""
+def _parse_request_line(line: bytes) -> tuple[Literal["GET", "HEAD", "POST"], str]:
+    """Check ``METHOD SP request-target SP HTTP/1.1``; return the method and the target."""
     parts = line.split(b" ")
     if len(parts) != 3:
         raise InvalidMessage(f"invalid HTTP request line: {line[:80]!r}")
     method, target, version = parts
     if _TOKEN.fullmatch(method) is None:
         raise InvalidMessage(f"invalid HTTP method: {method[:80]!r}")
-    # RFC 6455, 4.1: "The method of the request MUST be GET".
-    if method != b"GET":
+    # RFC 6455, 4.1: "The method of the request MUST be GET". HEAD and POST
+    # are parsed too, for process_request to answer with plain HTTP (health
+    # checks, probes); accept() refuses them.
+    if method not in _METHODS:
         raise InvalidMessage(
             f"unsupported HTTP method: {method.decode('ascii')}",
             HTTPStatus.METHOD_NOT_ALLOWED,
@@ -384,7 +397,14 @@ def _parse_request_line(line: bytes) -> str:
             f"unsupported HTTP version: {version[:80]!r}",
             HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
         )
-    return target.decode("ascii")
+    return _METHODS[method], target.decode("ascii")
+
+
+_METHODS: Final[dict[bytes, Literal["GET", "HEAD", "POST"]]] = {
+    b"GET": "GET",
+    b"HEAD": "HEAD",
+    b"POST": "POST",
+}
 
 
 def _check_no_body(headers: Headers) -> None:
@@ -534,7 +554,10 @@ class ResponseParser(_Parser):
             what = "HTTP headers"
         else:
             what = "HTTP body"
-        raise InvalidMessage(f"connection closed while reading {what}")
+        # The cause tells a cut connection from a malformed response.
+        raise InvalidMessage(f"connection closed while reading {what}") from EOFError(
+            "connection closed"
+        )
 
     def _finish(self, body: bytes | None) -> Response:
         response = Response(self._status_code, self._reason_phrase, self._headers, body)

@@ -788,8 +788,6 @@ class Protocol:
                         self._pending_missing = missing
                     break
                 end = frame_end
-                if self._debug:
-                    self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
                 # A Close frame or a failure stops parsing.
                 if self._stage is not _Stage.FRAMES:
@@ -886,6 +884,10 @@ class Protocol:
                 budget = self.max_size - self._recv_size
             for extension in reversed(self.extensions):
                 frame = extension.decode(frame, max_size=budget)
+        # Logged once decoded, as sent frames are before encoding: the log
+        # shows the application's data, not compressed bytes.
+        if self._debug:
+            self.logger.debug("< %s", frame)
         # RFC 6455, 5.2: reserved bits "MUST be 0 unless an extension is
         # negotiated that defines meanings for non-zero values"; extensions
         # clear the bits they use.

@@ -27,7 +27,7 @@ from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from .http11 import Request, RequestParser, Response, _loggable
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
-from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
+from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
 if TYPE_CHECKING:
     from .legacy.server import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
@@ -101,6 +101,7 @@ class ServerProtocol(Protocol):
     """
 
     __slots__ = (
+        "_head_request",
         "_hosts",
         "_request_parser",
         "_response_sent",
@@ -123,7 +124,7 @@ class ServerProtocol(Protocol):
         *,
         origins: Sequence[OriginLike] | None = None,
         extensions: Sequence[ServerExtensionFactory] | None = None,
-        subprotocols: Sequence[str] | None = None,
+        subprotocols: SequenceNotStr[str] | None = None,
         select_subprotocol: SelectSubprotocol | None = None,
         hosts: Sequence[str] | None = None,
         state: State = CONNECTING,
@@ -151,6 +152,7 @@ class ServerProtocol(Protocol):
         self.origin: Origin | None = None
         self._request_parser = RequestParser()
         self._response_sent = False
+        self._head_request = False
         if state is CONNECTING:
             self._stage = _Stage.HANDSHAKE
 
@@ -161,14 +163,22 @@ class ServerProtocol(Protocol):
 
         When the request is acceptable, the response is a 101 that completes
         the handshake. Otherwise it rejects the handshake with 400 (invalid
-        request), 403 (origin not allowed), 421 (host not served), 426 (not
-        a WebSocket request, or an unsupported protocol version) or 500
-        (unexpected error), and
+        request), 403 (origin not allowed), 405 (a ``HEAD`` or ``POST``
+        request), 421 (host not served), 426 (not a WebSocket request, or an
+        unsupported protocol version) or 500 (unexpected error), and
         :attr:`handshake_exc` says why.
 
         Send the response with :meth:`send_response`, after modifying it if
         needed, e.g. to add headers.
         """
+        if request.method != "GET":
+            # RFC 6455, 4.1: only a GET opens a WebSocket connection.
+            response = self._reject_with(
+                InvalidMessage(f"unsupported HTTP method: {request.method}"),
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+            )
+            response.headers["Allow"] = "GET"
+            return response
         try:
             key, extensions_header, protocol_header = self.process_request(request)
         except InvalidOrigin as exc:
@@ -426,6 +436,10 @@ class ServerProtocol(Protocol):
         # Serialized first: a response that could inject lines into the
         # stream is refused before anything changes.
         data = response.serialize()
+        if self._head_request and response.body:
+            # RFC 9110, 9.3.2: the response to HEAD has the headers of the
+            # response to GET, Content-Length included, and no body.
+            data = data[: -len(response.body)]
         self._response_sent = True
         if self._debug:
             self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
@@ -459,8 +473,9 @@ class ServerProtocol(Protocol):
             return
         if request is None:
             return
+        self._head_request = request.method == "HEAD"
         if self._debug:
-            self.logger.debug("< GET %s HTTP/1.1", request.path)
+            self.logger.debug("< %s %s HTTP/1.1", request.method, request.path)
             for name, value in request.headers.raw_items():
                 self.logger.debug("< %s: %s", name, _loggable(name, value))
         self._events.append(request)

@@ -32,7 +32,7 @@ from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..frames import CloseCode
 from ..http11 import Request, Response, _serialize_headers
 from ..proxy import get_proxy, parse_proxy
-from ..typing import LoggerLike
+from ..typing import LoggerLike, SequenceNotStr
 from ..uri import WebSocketURI, parse_uri
 from ..version import version as _version
 from ._options import check_options
@@ -66,7 +66,6 @@ class ClientConnection(Connection):
     protocol: ClientProtocol
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
-    request: Request | None
     response: Response | None
 
     def __init__(
@@ -142,7 +141,7 @@ class ClientConnection(Connection):
             request.headers.update(additional_headers)
         if user_agent_header is not None and "User-Agent" not in request.headers:
             request.headers["User-Agent"] = user_agent_header
-        self.request = request
+        self._request = request
         self.protocol.send_request(request)
         self._write_pending()
         await self._response_rcvd
@@ -179,7 +178,7 @@ class ConnectOptions(TypedDict, total=False):
     """Value of the ``Origin`` header."""
     extensions: Sequence[ClientExtensionFactory] | None
     """Extensions to offer, in order of preference."""
-    subprotocols: Sequence[str] | None
+    subprotocols: SequenceNotStr[str] | None
     """Subprotocols to offer, in order of preference."""
     additional_headers: HeadersLike | None
     """Headers added to the handshake request."""
@@ -294,14 +293,20 @@ class connect:  # a function for its callers, a class for await, async with and 
             await websocket.send("Hello world!")
 
     or iterate over it to reconnect automatically, with a capped exponential
-    backoff, after transient errors (connection refused or reset, timeout,
-    5xx or 429 response)::
+    backoff, after errors that retrying may fix (see ``is_transient()``:
+    network errors, timeouts, a connection closed before the response ended,
+    5xx responses)::
 
         async for websocket in connect("ws://localhost:8765"):
             try:
                 ...
             except ConnectionClosed:
                 continue
+
+    Other errors raise at once, since the next try would fail the same way:
+    a server that isn't a WebSocket server (a response that isn't HTTP/1.1,
+    or not HTTP at all), a 4xx response, a TLS certificate error. Each retry
+    is logged at INFO on ``logger``.
 
     HTTP redirects are followed, up to :data:`MAX_REDIRECTS`; credentials
     headers are dropped when a redirect leads to another origin.
@@ -314,7 +319,9 @@ class connect:  # a function for its callers, a class for await, async with and 
     Raises:
         InvalidURI: If ``uri`` is not a WebSocket URI.
         OSError: If the TCP connection fails.
-        TimeoutError: If the opening handshake takes longer than ``open_timeout``.
+        TimeoutError: If the opening handshake takes longer than
+            ``open_timeout``; its message is "timed out during opening
+            handshake".
         InvalidHandshake: If the opening handshake fails.
         ValueError: If ``ssl`` is given with a ``ws://`` URI.
         InvalidProxy: If ``proxy`` isn't a valid proxy URL.
@@ -453,21 +460,28 @@ class connect:  # a function for its callers, a class for await, async with and 
         for value in (self._options.get("additional_headers"), self._options.get("extra_headers")):
             if value is not None:
                 headers = Headers(headers or (), value)
-        async with asyncio.timeout(self._options.get("open_timeout", 10)):
-            for _ in range(MAX_REDIRECTS + 1):
-                try:
-                    return await self._connect_once(wsuri, headers)
-                except InvalidStatus as exc:
-                    redirect = self._redirect(wsuri, exc)
-                    if redirect is None:
-                        raise
-                wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
-                if not same_origin and headers is not None:
-                    headers = [
-                        (name, value)
-                        for name, value in Headers(headers).raw_items()
-                        if name.lower() not in _CREDENTIAL_HEADERS
-                    ]
+        timeout = asyncio.timeout(self._options.get("open_timeout", 10))
+        try:
+            async with timeout:
+                for _ in range(MAX_REDIRECTS + 1):
+                    try:
+                        return await self._connect_once(wsuri, headers)
+                    except InvalidStatus as exc:
+                        redirect = self._redirect(wsuri, exc)
+                        if redirect is None:
+                            raise
+                    wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
+                    if not same_origin and headers is not None:
+                        headers = [
+                            (name, value)
+                            for name, value in Headers(headers).raw_items()
+                            if name.lower() not in _CREDENTIAL_HEADERS
+                        ]
+        except TimeoutError as exc:
+            if not timeout.expired():  # e.g. the system's TCP connect timeout
+                raise
+            # asyncio's TimeoutError says nothing: say what timed out.
+            raise TimeoutError("timed out during opening handshake") from exc
         raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect(self, wsuri: WebSocketURI, exc: InvalidStatus) -> WebSocketURI | None:
@@ -537,9 +551,8 @@ class connect:  # a function for its callers, a class for await, async with and 
                     delay = self.BACKOFF_MIN_DELAY
                 else:
                     delay = min(delay * self.BACKOFF_FACTOR, self.BACKOFF_MAX_DELAY)
-                logging.getLogger("websockets_typed.client").info(
-                    "connect failed; reconnecting in %.1f seconds: %s", delay, exc
-                )
+                logger = self._options.get("logger") or logging.getLogger("websockets_typed.client")
+                logger.info("connect failed; reconnecting in %.1f seconds: %s", delay, exc)
                 await asyncio.sleep(delay)
                 continue
             delay = None
@@ -573,23 +586,28 @@ def _check_static_headers(options: ConnectOptions) -> None:
 def is_transient(exc: BaseException) -> bool:
     """Tell whether a failure to connect is worth retrying.
 
-    Network errors, timeouts, interrupted handshakes, 5xx or 429
-    responses, and a proxy's 5xx or silence are; invalid URIs, TLS errors,
-    other rejections and protocol errors aren't.
+    Transient: network errors (:exc:`OSError`, e.g. connection refused or
+    reset), timeouts, a connection closed before the whole response arrived
+    (:exc:`InvalidMessage` caused by :exc:`EOFError`, e.g. a server
+    restarting), 5xx responses, and a proxy's 5xx answer or silence.
+
+    Permanent, since the next try would fail the same way: a response that
+    isn't valid HTTP/1.1 (an HTTP/1.0 server, a service that doesn't speak
+    HTTP), 4xx and other non-101 responses, invalid handshake headers, TLS
+    errors, invalid URIs.
     """
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        return status >= 500 or status == 429
+        return exc.response.status_code >= 500
     if isinstance(exc, InvalidProxyStatus):
         # E.g. 502 or 504: the proxy can't reach the server, which may come back.
         return exc.response.status_code >= 500
-    if isinstance(exc, InvalidProxyMessage):
-        # The proxy closed the connection without answering.
+    if isinstance(exc, InvalidMessage | InvalidProxyMessage):
+        # E.g. the server or the proxy closed the connection without answering.
         return isinstance(exc.__cause__, EOFError)
     if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
         # A certificate that fails verification won't pass on the next try.
         return False
-    return isinstance(exc, OSError | TimeoutError | InvalidMessage)
+    return isinstance(exc, OSError | TimeoutError)
 
 
 def unix_connect(

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Literal, Self, cast, overload
 
@@ -26,7 +26,7 @@ from ..exceptions import (
 from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
-from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
+from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
 from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
@@ -70,7 +70,6 @@ class Connection(asyncio.Protocol):
 
     Attributes:
         protocol: The sans-I/O protocol.
-        request: The opening handshake request.
         response: The opening handshake response.
         latency: Round-trip time of the last ping answered by a pong, keepalive
             or not, in seconds; 0 until then.
@@ -93,7 +92,7 @@ class Connection(asyncio.Protocol):
         self.max_queue: tuple[int | None, int | None] = _limits(max_queue)
         high, low = _limits(write_limit)
         self.write_limit: tuple[int, int | None] = (high or 0, low)
-        self.request: Request | None = None
+        self._request: Request | None = None
         self.response: Response | None = None
         self.latency: float = 0.0
 
@@ -307,11 +306,23 @@ class Connection(asyncio.Protocol):
             self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         raise await self._closed_exception()
 
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake request; ``None`` until it is sent or received."""
+        return self._request
+
     # Sending.
 
     async def send(
         self,
-        message: Data | BytesLike | Iterable[Data | BytesLike] | AsyncIterable[Data | BytesLike],
+        message: Data
+        | BytesLike
+        | SequenceNotStr[str]
+        | SequenceNotStr[BytesLike]
+        | Iterator[str]
+        | Iterator[BytesLike]
+        | AsyncIterable[str]
+        | AsyncIterable[BytesLike],
         text: bool | None = None,
     ) -> None:
         """Send a message.
@@ -320,10 +331,12 @@ class Connection(asyncio.Protocol):
         ``text`` overrides that (``text=True`` sends bytes as text without
         re-encoding, ``text=False`` sends a ``str`` as binary).
 
-        An iterable or async iterable is sent as a fragmented message, one
-        frame per item; its items must all be text or all be bytes-like,
-        else :exc:`TypeError` is raised and the connection is closed with
-        1011, since a half-sent message leaves it unusable.
+        A sequence (list, tuple...), an iterator (e.g. a generator) or an
+        async iterable is sent as a fragmented message, one frame per item;
+        its items must all be text or all be bytes-like. Type checkers
+        enforce that, and reject a ``dict``, whose iteration would send its
+        keys. At run time, mixed items raise :exc:`TypeError` and close the
+        connection with 1011, since a half-sent message leaves it unusable.
 
         :meth:`send` waits while the write buffer is above ``write_limit``
         (backpressure). Sends are serialized: a fragmented message is never
@@ -736,7 +749,15 @@ class Connection(asyncio.Protocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        if self._debug_enabled():
+        if self.protocol.handshake_exc is None:
+            # Every connection that opened, however it ended: the code is
+            # 1006 when no Close frame came (e.g. after a keepalive timeout).
+            self.logger.info(
+                "connection closed with code %s: %s",
+                self.protocol.close_code,
+                self.protocol.close_exc,
+            )
+        elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
 
     def _debug_enabled(self) -> bool:

@@ -25,14 +25,16 @@ from typing import (
     Any,
     ClassVar,
     Final,
+    Generic,
     Literal,
     Self,
     TypeAlias,
     TypedDict,
     Unpack,
     cast,
-    overload,
 )
+
+from typing_extensions import TypeVar
 
 from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import (
@@ -40,6 +42,7 @@ from ..exceptions import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidHeader,
+    InvalidState,
     InvalidStatus,
 )
 from ..extensions.base import ServerExtensionFactory
@@ -50,7 +53,7 @@ from ..http11 import Request, Response, _serialize_headers
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
-from ..typing import LoggerLike, StatusLike, Subprotocol
+from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ..version import version as _version
 from ._options import check_options
 from .connection import Connection
@@ -65,6 +68,7 @@ __all__ = [
     "ServeOptions",
     "Server",
     "ServerConnection",
+    "ServerConnectionT",
     "TCPServeOptions",
     "UnixServeOptions",
     "basic_auth",
@@ -120,7 +124,6 @@ class ServerConnection(Connection):
     protocol: ServerProtocol
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
-    request: Request | None
     response: Response | None
     # How each hook must be written, for the log when one fails.
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
@@ -157,18 +160,31 @@ class ServerConnection(Connection):
         """
         return self.protocol.reject(status, text)
 
+    @property
+    def request(self) -> Request:
+        """The opening handshake request.
+
+        It arrives before any hook runs: ``process_request``,
+        ``select_subprotocol``, ``process_response`` and the connection
+        handler can use it as is, without checking for ``None``.
+
+        Raises:
+            InvalidState: If the request hasn't arrived yet.
+        """
+        if self._request is None:
+            raise InvalidState("the opening handshake request hasn't arrived")
+        return self._request
+
     # The names of the legacy API.
 
     @property
     def path(self) -> str:
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
-        assert self.request is not None, "the opening handshake isn't done"
         return self.request.path
 
     @property
     def request_headers(self) -> Headers:
         """Headers of the request (legacy API; prefer ``request.headers``)."""
-        assert self.request is not None, "the opening handshake isn't done"
         return self.request.headers
 
     @property
@@ -194,7 +210,7 @@ class ServerConnection(Connection):
                 (then :exc:`InvalidStatus`).
         """
         await self._request_rcvd
-        request = self.request
+        request = self._request
         if request is None:
             # The request was malformed (the protocol answered it already)
             # or the connection ended before it arrived.
@@ -271,7 +287,7 @@ class ServerConnection(Connection):
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         assert isinstance(event, Request)
-        self.request = event
+        self._request = event
         # A client must wait for the response before sending anything (RFC
         # 6455, 4.1): stop reading until the application answers, so that
         # nothing piles up meanwhile.
@@ -296,6 +312,9 @@ class ServerConnection(Connection):
         if not self._request_rcvd.done():
             self._request_rcvd.set_result(None)
 
+
+ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
+"""The connection class of a server: :class:`ServerConnection` or a subclass."""
 
 Handler: TypeAlias = (
     Callable[[ServerConnection], Awaitable[object]]
@@ -550,7 +569,7 @@ class ServeOptions(TypedDict, total=False):
     a port accepts any port. Others get 421. Default: no check."""
     extensions: Sequence[ServerExtensionFactory] | None
     """Supported extensions, in order of preference."""
-    subprotocols: Sequence[str] | None
+    subprotocols: SequenceNotStr[str] | None
     """Supported subprotocols, in order of preference."""
     select_subprotocol: SelectSubprotocol | None
     """Replaces the default subprotocol selection."""
@@ -582,8 +601,8 @@ class ServeOptions(TypedDict, total=False):
     """High-water mark of the write buffer (default 32 KiB)."""
     logger: LoggerLike | None
     """Logger for the server and its connections."""
-    create_connection: type[ServerConnection] | None
-    """Connection class to use, e.g. a subclass of :class:`ServerConnection`."""
+    # create_connection is a parameter of serve() and unix_serve(), which
+    # are generic over it.
     # Forwarded to the event loop.
     ssl: ssl_module.SSLContext | None
     """TLS context: serves ``wss://``."""
@@ -648,7 +667,7 @@ def _two_arguments(handler: Handler) -> bool:
     )
 
 
-class serve:  # a function for its callers, a class for await and async with
+class serve(Generic[ServerConnectionT]):  # a function for callers; a class for await, async with
     """Start a WebSocket server listening on ``host`` and ``port``.
 
     Await it, or use it as an asynchronous context manager::
@@ -665,36 +684,29 @@ class serve:  # a function for its callers, a class for await and async with
             ``async def handler(connection, path)``.
         host: Interface(s) to listen on; ``None`` for all.
         port: TCP port.
+        create_connection: Connection class to use, a subclass of
+            :class:`ServerConnection`; the handler and the hooks receive
+            instances of it, and type checkers know it: a handler that takes
+            the subclass needs no ``isinstance``.
         **kwargs: The options of :class:`TCPServeOptions`.
     """
 
-    @overload
     def __init__(
         self,
-        handler: Callable[[ServerConnection], Awaitable[object]],
+        handler: Callable[[ServerConnectionT], Awaitable[object]]
+        | Callable[[ServerConnectionT, str], Awaitable[object]],
         host: str | Sequence[str] | None = None,
         port: int | None = None,
-        **kwargs: Unpack[TCPServeOptions],
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self,
-        handler: Callable[[ServerConnection, str], Awaitable[object]],
-        host: str | Sequence[str] | None = None,
-        port: int | None = None,
-        **kwargs: Unpack[TCPServeOptions],
-    ) -> None: ...
-
-    def __init__(
-        self,
-        handler: Handler,
-        host: str | Sequence[str] | None = None,
-        port: int | None = None,
+        *,
+        # The default is a class, not None: pyright then solves the type
+        # variable from it when the argument is omitted, and reports a
+        # handler that expects a subclass nobody passed. mypy can't follow.
+        create_connection: type[ServerConnectionT] | None = ServerConnection,  # type: ignore[assignment]
         **kwargs: Unpack[TCPServeOptions],
     ) -> None:
         check_options("serve", kwargs, TCPServeOptions.__optional_keys__)
-        self._handler = handler
+        self._handler = cast("Handler", handler)
+        self._create_connection: type[ServerConnection] = create_connection or ServerConnection
         self._host = host
         self._port = port
         # Set by unix_serve().
@@ -740,7 +752,7 @@ class serve:  # a function for its callers, a class for await and async with
         if hosts is not None:
             # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
-        connection_class = options.get("create_connection") or ServerConnection
+        connection_class = self._create_connection
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -954,27 +966,14 @@ def _unauthorized(connection: ServerConnection, challenge: str, text: str) -> Re
     return response
 
 
-@overload
 def unix_serve(
-    handler: Callable[[ServerConnection], Awaitable[object]],
+    handler: Callable[[ServerConnectionT], Awaitable[object]]
+    | Callable[[ServerConnectionT, str], Awaitable[object]],
     path: str | None = None,
+    *,
+    create_connection: type[ServerConnectionT] | None = ServerConnection,  # type: ignore[assignment]
     **kwargs: Unpack[UnixServeOptions],
-) -> serve: ...
-
-
-@overload
-def unix_serve(
-    handler: Callable[[ServerConnection, str], Awaitable[object]],
-    path: str | None = None,
-    **kwargs: Unpack[UnixServeOptions],
-) -> serve: ...
-
-
-def unix_serve(
-    handler: Handler,
-    path: str | None = None,
-    **kwargs: Unpack[UnixServeOptions],
-) -> serve:
+) -> serve[ServerConnectionT]:
     """Start a WebSocket server listening on a Unix socket.
 
     Like :func:`serve`, e.g. behind a reverse proxy on the same machine.
@@ -982,10 +981,11 @@ def unix_serve(
     Args:
         handler: The connection handler.
         path: Path of the Unix socket; ``None`` with ``sock``.
+        create_connection: Connection class to use, as in :func:`serve`.
         **kwargs: The options of :class:`UnixServeOptions`.
     """
     check_options("unix_serve", kwargs, UnixServeOptions.__optional_keys__)
-    server = serve(handler, **kwargs)
+    server = serve(handler, create_connection=create_connection, **kwargs)
     server._unix = True
     server._unix_path = path
     return server

@@ -131,7 +131,7 @@ class Session:
         await self.connection.send(message)
         self.stats.sent(message)
 
-    async def send_fragments(self, fragments: Sequence[Data]) -> None:
+    async def send_fragments(self, fragments: Sequence[str] | Sequence[bytes]) -> None:
         """Send one message in several frames and count it once."""
         await self.connection.send(fragments)
         self.stats.sent(*fragments)
@@ -345,7 +345,11 @@ async def _fragment(context: Context, query: Query) -> Run:
     # if there are more frames than bytes). One frame isn't fragmented.
     parts = max(frames - 1, 1)
     bounds = [size * index // parts for index in range(parts + 1)]
-    fragments = [message[start:end] for start, end in itertools.pairwise(bounds)]
+    fragments: list[str] | list[bytes]
+    if isinstance(message, str):
+        fragments = [message[start:end] for start, end in itertools.pairwise(bounds)]
+    else:
+        fragments = [message[start:end] for start, end in itertools.pairwise(bounds)]
 
     async def push(session: Session) -> None:
         if frames == 1:
