@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypeVar
 
 from .datastructures import Headers, MultipleValuesError
-from .exceptions import SecurityError
+from .exceptions import InvalidMessage, SecurityError
 from .http11 import RequestParser, ResponseParser
 
 if TYPE_CHECKING:
@@ -47,6 +47,10 @@ async def read_request(stream: asyncio.StreamReader) -> tuple[str, Headers]:
     parser = RequestParser()
     parser.head_only = True
     request = await _read_head(stream, parser.parse, parser.parse_eof)
+    # The parser also accepts HEAD and POST, for process_request; a WebSocket
+    # handshake is a GET (RFC 6455, section 4.1).
+    if request.method != "GET":
+        raise InvalidMessage(f"unsupported HTTP method: {request.method}")
     return request.path, request.headers
 
 
