@@ -26,7 +26,7 @@ from .headers import (
     validate_subprotocols,
 )
 from .http11 import Request, Response, ResponseParser, _loggable
-from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Stage
+from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Reading
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
 
@@ -97,8 +97,6 @@ class ClientProtocol(Protocol):
         self.key: str = generate_key()
         self._response_parser = ResponseParser()
         self._request_sent = False
-        if state is CONNECTING:
-            self._stage = _Stage.HANDSHAKE
 
     # Opening handshake.
 
@@ -249,7 +247,6 @@ class ClientProtocol(Protocol):
         self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
         self.logger.info("connection open")
         # The server may send frames right after its response.
-        self._stage = _Stage.FRAMES
         if self._buffer:
             self._parse_frames()
 
@@ -258,12 +255,12 @@ class ClientProtocol(Protocol):
         self.handshake_exc = exc
         if self._debug:
             self.logger.debug("! invalid handshake response: %s", exc)
-        if not self._eof_sent:
-            self._send_eof()
         self._stop_parsing()
+        if not self._stage.eof_sent:
+            self._send_eof()
 
     def _receive_eof(self) -> None:
-        if self._stage is _Stage.HANDSHAKE:
+        if self._reading is _Reading.HANDSHAKE:
             try:
                 response = self._response_parser.parse_eof(self._buffer)
             except InvalidMessage as exc:

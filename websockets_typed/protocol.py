@@ -7,7 +7,11 @@ collects events with :meth:`~Protocol.events_received`, and writes what
 methods, which only queue bytes.
 
 Connection states (RFC 6455, sections 4 and 7) change in one place only,
-:meth:`Protocol._transition`, following :data:`TRANSITIONS`::
+:meth:`Protocol._transition`, following one table of stages, ``_STAGES``.
+A stage is a :class:`State` plus what the connection does with the bytes it
+receives (parse a handshake, hold them, parse frames, ignore them), whether
+it sent the end of the stream, and what it may send. :data:`TRANSITIONS` is
+the part of that table that changes the state::
 
     CONNECTING --opening handshake completed--> OPEN
     OPEN       --closing handshake started----> CLOSING
@@ -114,7 +118,11 @@ CLOSED: Final = State.CLOSED
 
 
 class Transition(enum.Enum):
-    """What moves a connection from one :class:`State` to the next."""
+    """What moves a connection from one stage to the next.
+
+    The first three change its :class:`State`; the others only change what
+    it does with the bytes it receives and what it may send.
+    """
 
     OPENING_HANDSHAKE_COMPLETED = "opening handshake completed"
     """The server sent, or the client received and validated, a 101 response."""
@@ -125,24 +133,129 @@ class Transition(enum.Enum):
     TCP_CONNECTION_CLOSED = "TCP connection closed"
     """The peer ended the byte stream (RFC 6455, 7.1.4)."""
 
+    REQUEST_RECEIVED = "handshake request received"
+    """A server parsed the handshake request; what follows waits for its response."""
 
-TRANSITIONS: Final[Mapping[tuple[State, Transition], State]] = {
-    (CONNECTING, Transition.OPENING_HANDSHAKE_COMPLETED): OPEN,
-    (OPEN, Transition.CLOSING_HANDSHAKE_STARTED): CLOSING,
-    (CONNECTING, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-    (OPEN, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-    (CLOSING, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-}
-"""Every allowed state change; anything else is a bug and raises :exc:`InvalidState`."""
+    CLOSE_RECEIVED = "Close frame received"
+    """The peer's Close frame arrived: what follows it is ignored (RFC 6455, 1.4)."""
+
+    READING_STOPPED = "reading stopped"
+    """The connection failed (RFC 6455, 7.1.7): received bytes are ignored."""
+
+    EOF_SENT = "end of stream sent"
+    """This side half-closed the TCP connection: nothing may be sent any more."""
+
+
+class _Reading(enum.Enum):
+    """What a connection does with the bytes it receives."""
+
+    HANDSHAKE = "parse the opening handshake"
+    HOLD = "keep them until the opening handshake moves on"
+    FRAMES = "parse frames"
+    DISCARD = "ignore them"
+
+
+class _Sending(enum.IntEnum):
+    """What a connection may send with the ``send_*()`` methods."""
+
+    NOTHING = 0
+    CONTROL = 1  # Ping and Pong frames
+    ALL = 2
 
 
 class _Stage(enum.Enum):
-    """What to do with received bytes."""
+    """Where a connection is: its :class:`State`, how it reads, whether it sent EOF, what it sends.
 
-    HANDSHAKE = "parse the opening handshake"
-    WAIT = "keep them until the opening handshake moves on"
-    FRAMES = "parse frames"
-    DISCARD = "ignore them"
+    The value of each member spells these four out; :data:`_STAGES` says
+    how a stage moves to the next.
+    """
+
+    _value_: tuple[State, _Reading, bool, _Sending]
+
+    HANDSHAKE = (State.CONNECTING, _Reading.HANDSHAKE, False, _Sending.NOTHING)
+    HANDSHAKE_HELD = (State.CONNECTING, _Reading.HOLD, False, _Sending.NOTHING)
+    HANDSHAKE_FAILED = (State.CONNECTING, _Reading.DISCARD, False, _Sending.NOTHING)
+    HANDSHAKE_FAILED_EOF_SENT = (State.CONNECTING, _Reading.DISCARD, True, _Sending.NOTHING)
+    OPEN = (State.OPEN, _Reading.FRAMES, False, _Sending.ALL)
+    # A client failing with 1006 sends no Close frame and waits for the
+    # server to close the TCP connection; a server half-closes at once.
+    OPEN_FAILED = (State.OPEN, _Reading.DISCARD, False, _Sending.ALL)
+    OPEN_EOF_SENT = (State.OPEN, _Reading.DISCARD, True, _Sending.NOTHING)
+    CLOSING = (State.CLOSING, _Reading.FRAMES, False, _Sending.CONTROL)
+    # RFC 6455 allows Ping and Pong frames after a Close frame was sent, but
+    # nothing after one was received (1.4) or after the half-close.
+    CLOSING_FAILED = (State.CLOSING, _Reading.DISCARD, False, _Sending.CONTROL)
+    CLOSE_RECEIVED = (State.CLOSING, _Reading.DISCARD, False, _Sending.NOTHING)
+    CLOSING_EOF_SENT = (State.CLOSING, _Reading.DISCARD, True, _Sending.NOTHING)
+    CLOSED = (State.CLOSED, _Reading.DISCARD, True, _Sending.NOTHING)
+
+    @property
+    def state(self) -> State:
+        """The public state of a connection in this stage."""
+        return self._value_[0]
+
+    @property
+    def reading(self) -> _Reading:
+        """What a connection in this stage does with received bytes."""
+        return self._value_[1]
+
+    @property
+    def eof_sent(self) -> bool:
+        """Whether a connection in this stage half-closed the TCP connection."""
+        return self._value_[2]
+
+    def may_send(self, opcode: Opcode) -> bool:
+        """Tell whether a frame with ``opcode`` may be sent in this stage: the one rule."""
+        sending = self._value_[3]
+        return sending is _Sending.ALL or (
+            sending is _Sending.CONTROL and (opcode is Opcode.PING or opcode is Opcode.PONG)
+        )
+
+
+_T = Transition
+_S = _Stage
+_STAGES: Final[Mapping[tuple[_Stage, Transition], _Stage]] = {
+    # Opening handshake (RFC 6455, 4).
+    (_S.HANDSHAKE, _T.REQUEST_RECEIVED): _S.HANDSHAKE_HELD,
+    (_S.HANDSHAKE, _T.OPENING_HANDSHAKE_COMPLETED): _S.OPEN,
+    (_S.HANDSHAKE_HELD, _T.OPENING_HANDSHAKE_COMPLETED): _S.OPEN,
+    # Closing handshake (RFC 6455, 7.1.2 and 7.1.3).
+    (_S.OPEN, _T.CLOSING_HANDSHAKE_STARTED): _S.CLOSING,
+    (_S.OPEN_FAILED, _T.CLOSING_HANDSHAKE_STARTED): _S.CLOSING_FAILED,
+    (_S.CLOSING, _T.CLOSE_RECEIVED): _S.CLOSE_RECEIVED,
+    # Failing the connection (RFC 6455, 7.1.7).
+    (_S.HANDSHAKE, _T.READING_STOPPED): _S.HANDSHAKE_FAILED,
+    (_S.HANDSHAKE_HELD, _T.READING_STOPPED): _S.HANDSHAKE_FAILED,
+    (_S.OPEN, _T.READING_STOPPED): _S.OPEN_FAILED,
+    (_S.CLOSING, _T.READING_STOPPED): _S.CLOSING_FAILED,
+    # Half-closing: only once reading stopped (RFC 6455, 7.1.1).
+    (_S.HANDSHAKE_FAILED, _T.EOF_SENT): _S.HANDSHAKE_FAILED_EOF_SENT,
+    (_S.OPEN_FAILED, _T.EOF_SENT): _S.OPEN_EOF_SENT,
+    (_S.CLOSING_FAILED, _T.EOF_SENT): _S.CLOSING_EOF_SENT,
+    (_S.CLOSE_RECEIVED, _T.EOF_SENT): _S.CLOSING_EOF_SENT,
+    # The end of the TCP connection (RFC 6455, 7.1.4), from every stage.
+    **{(stage, _T.TCP_CONNECTION_CLOSED): _S.CLOSED for stage in _Stage if stage is not _S.CLOSED},
+}
+"""Every allowed change of stage; anything else is a bug and raises :exc:`InvalidState`."""
+
+TRANSITIONS: Final[Mapping[tuple[State, Transition], State]] = {
+    (source.state, transition): target.state
+    for (source, transition), target in _STAGES.items()
+    if source.state is not target.state
+}
+"""Every allowed state change; anything else is a bug and raises :exc:`InvalidState`.
+
+The changes of state among the changes of stage that the connection's one
+transition table allows.
+"""
+
+# Stages that a connection created in a given state starts in.
+_FIRST_STAGES: Final = {
+    State.CONNECTING: _S.HANDSHAKE,
+    State.OPEN: _S.OPEN,
+    State.CLOSING: _S.CLOSING,
+    State.CLOSED: _S.CLOSED,
+}
 
 
 # From this size on, a frame's payload is kept in the chunks that bring it
@@ -199,7 +312,6 @@ class Protocol:
         "_buffer",
         "_debug",
         "_eof_rcvd",
-        "_eof_sent",
         "_events",
         "_mask_incoming",
         "_mask_outgoing",
@@ -210,6 +322,7 @@ class Protocol:
         "_pending_missing",
         "_pending_pong",
         "_pongs_paused",
+        "_reading",
         "_recv_frames_left",
         "_recv_max_fragments",
         "_recv_opcode",
@@ -275,7 +388,10 @@ class Protocol:
         self.close_rcvd_then_sent = None
         self.parser_exc = None
 
+        # The stage, and two parts of it read on every call: see _transition.
+        self._stage = _FIRST_STAGES[state]
         self._state = state
+        self._reading = self._stage.reading
         # Frames from clients are masked, frames from servers are not (RFC
         # 6455, 5.1).
         self._mask_outgoing = side is CLIENT
@@ -287,9 +403,7 @@ class Protocol:
         # and how many the frame still misses (see receive_data).
         self._pending_chunks: list[bytes] | None = None
         self._pending_missing = 0
-        self._stage = _Stage.FRAMES if state is OPEN else _Stage.WAIT
         self._eof_rcvd = False
-        self._eof_sent = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
 
@@ -385,8 +499,8 @@ class Protocol:
         """
         if self._eof_rcvd:
             raise EOFError("cannot receive data after the end of the stream")
-        stage = self._stage
-        if stage is _Stage.DISCARD:
+        reading = self._reading
+        if reading is _Reading.DISCARD:
             return
         chunks = self._pending_chunks
         if chunks is not None:
@@ -408,18 +522,18 @@ class Protocol:
             data = b"".join([self._buffer, *chunks])
             self._buffer.clear()
             self._pending_chunks = None
-        if stage is _Stage.FRAMES and not self._buffer and type(data) is bytes:
+        if reading is _Reading.FRAMES and not self._buffer and type(data) is bytes:
             # Nothing pending, the common case: parse frames where they
             # arrived, and keep only the start of an incomplete frame. This
             # saves a copy of every byte (bench/run.py --callgrind, S1).
             end = self._process_frames(data)
-            if end < len(data) and self._stage is _Stage.FRAMES:
+            if end < len(data) and self._reading is _Reading.FRAMES:
                 self._buffer += memoryview(data)[end:]
             return
         self._buffer += data
-        if stage is _Stage.FRAMES:
+        if reading is _Reading.FRAMES:
             self._parse_frames()
-        elif stage is _Stage.HANDSHAKE:
+        elif reading is _Reading.HANDSHAKE:
             self._parse_handshake()
 
     def receive_eof(self) -> None:
@@ -440,16 +554,19 @@ class Protocol:
         if self._state is CONNECTING and self.handshake_exc is None:
             # handshake_exc is None if and only if the handshake succeeded.
             self.handshake_exc = InvalidMessage("connection closed during the opening handshake")
-        self._stop_parsing()
+        eof_sent = self._stage.eof_sent
+        self._clear_input()
         self._transition(Transition.TCP_CONNECTION_CLOSED)
         # Whoever closes second closes right away: there is nothing left to
         # wait for (RFC 6455, 7.1.1).
-        if not self._eof_sent:
-            self._send_eof()
+        if not eof_sent:
+            if self._debug:
+                self.logger.debug("> EOF")
+            self._writes.append(SEND_EOF)
 
     def _receive_eof(self) -> None:
         """Handle the end of the stream in the current parsing stage."""
-        if self._stage is _Stage.FRAMES:
+        if self._reading is _Reading.FRAMES:
             # RFC 6455, 7.1.5: the TCP connection closed before the closing
             # handshake completed: _The WebSocket Connection Close Code_ is
             # 1006. A Close frame received stops parsing, so being here means
@@ -497,7 +614,7 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If no fragmented message is being sent.
         """
-        self._check_open()
+        self._check_may_send(Opcode.CONT)
         if self._send_opcode is None:
             raise ProtocolError("unexpected continuation frame")
         if fin:
@@ -533,8 +650,8 @@ class Protocol:
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
         # The hot path of sending: every call avoided here shows per message
         # (bench/run.py --callgrind, S2 and C1).
-        if self._state is not OPEN or self._eof_sent:
-            self._check_open()
+        if self._stage is not _Stage.OPEN:
+            self._check_may_send(opcode)
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         if not fin:
@@ -566,8 +683,8 @@ class Protocol:
         if self._mask_outgoing or self.extensions or self._debug or self._writes:
             self._send_data(opcode, data, True)
             return False
-        if self._state is not OPEN or self._eof_sent:
-            self._check_open()
+        if self._stage is not _Stage.OPEN:
+            self._check_may_send(opcode)
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         return True
@@ -585,7 +702,7 @@ class Protocol:
                 may not be sent, if the reason is too long, or if a reason is
                 given without a code.
         """
-        self._check_open()
+        self._check_may_send(Opcode.CLOSE)
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         if code is None:
@@ -625,12 +742,7 @@ class Protocol:
         self._send_control(Opcode.PONG, data)
 
     def _send_control(self, opcode: Opcode, data: BytesLike) -> None:
-        # RFC 6455 allows Ping and Pong frames after a Close frame was sent,
-        # but nothing after one was received (1.4) or after the half-close.
-        if self._eof_sent:
-            raise InvalidState("the end of the stream was sent")
-        if not (self._state is OPEN or (self._state is CLOSING and self.close_rcvd is None)):
-            raise InvalidState(f"cannot send a control frame: connection is {self._state.name}")
+        self._check_may_send(opcode)
         if len(data) > 125:
             raise ProtocolError("control frame too long")
         self._send_frame(Frame(opcode, _as_bytes(data)))
@@ -660,7 +772,7 @@ class Protocol:
         self._pending_pong = None
         # The Ping arrived before any Close frame; but the Pong can't follow
         # our EOF, and nothing can be sent once the connection is closed.
-        if not self._eof_sent and (self._state is OPEN or self._state is CLOSING):
+        if self._stage.may_send(Opcode.PONG):
             self._send_frame(Frame(Opcode.PONG, data))
 
     def fail(self, code: int, reason: str = "") -> None:
@@ -685,33 +797,44 @@ class Protocol:
             # prior to the point where the endpoint is required to _Fail the
             # WebSocket Connection_, the endpoint SHOULD send a Close frame
             # with an appropriate status code".
-            if self._state is OPEN and not self._eof_sent:
+            if self._stage.may_send(Opcode.CLOSE):
                 self._send_close(close, close.serialize())
-        if self.side is SERVER and not self._eof_sent:
-            self._send_eof()
         # RFC 6455, 7.1.7: "An endpoint MUST NOT continue to attempt to
         # process data (including a responding Close frame) from the remote
         # endpoint after being instructed to _Fail the WebSocket Connection_."
         self._stop_parsing()
+        if self.side is SERVER and not self._stage.eof_sent:
+            self._send_eof()
 
     # Shared machinery.
 
     def _transition(self, transition: Transition) -> None:
-        """Move to the next state; the only place where the state changes."""
-        new_state = TRANSITIONS.get((self._state, transition))
-        if new_state is None:
-            raise InvalidState(f"{transition.value} is not possible in state {self._state.name}")
+        """Move to the next stage; the only place where the stage changes."""
+        stage = self._stage
+        new_stage = _STAGES.get((stage, transition))
+        if new_stage is None:
+            where = f"state {stage.state.name} (stage {stage.name})"
+            raise InvalidState(f"{transition.value} is not possible in {where}")
         if self._debug:
-            self.logger.debug("= %s -> %s", self._state.name, new_state.name)
-        self._state = new_state
+            if new_stage.state is stage.state:
+                self.logger.debug("= stage %s -> %s", stage.name, new_stage.name)
+            else:
+                self.logger.debug("= %s -> %s", stage.state.name, new_stage.state.name)
+        self._stage = new_stage
+        # Copies of the parts of the stage that the hot paths read.
+        self._state = new_stage.state
+        self._reading = new_stage.reading
 
-    def _check_open(self) -> None:
-        if self._state is not OPEN:
-            raise InvalidState(f"connection is {self._state.name}")
-        # fail(1006) on a server half-closes an OPEN connection: nothing
-        # may follow the end of the stream.
-        if self._eof_sent:
+    def _check_may_send(self, opcode: Opcode) -> None:
+        """Raise :exc:`InvalidState` unless a frame with ``opcode`` may be sent now."""
+        stage = self._stage
+        if stage.may_send(opcode):
+            return
+        if stage.eof_sent and stage.state is not CLOSED:
             raise InvalidState("the end of the stream was sent")
+        if opcode is Opcode.PING or opcode is Opcode.PONG:
+            raise InvalidState(f"cannot send a control frame: connection is {stage.state.name}")
+        raise InvalidState(f"connection is {stage.state.name}")
 
     def _send_frame(self, frame: Frame) -> None:
         if self._debug:
@@ -729,22 +852,28 @@ class Protocol:
             self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
 
     def _send_eof(self) -> None:
-        if self._eof_sent:
-            raise InvalidState("the end of the stream was already sent")
+        """Half-close the TCP connection, once reading stopped."""
+        self._transition(Transition.EOF_SENT)
         if self._debug:
             self.logger.debug("> EOF")
-        self._eof_sent = True
         self._writes.append(SEND_EOF)
 
     # Parsing. Each stage takes what it can from self._buffer.
 
     def _parse_handshake(self) -> None:
-        """Parse the handshake request or response; subclasses implement it."""
-        raise NotImplementedError
+        """Parse the handshake request or response; subclasses implement it.
+
+        Without one, received bytes wait in the buffer.
+        """
 
     def _stop_parsing(self) -> None:
-        """Ignore data received from now on: the connection is closing."""
-        self._stage = _Stage.DISCARD
+        """Ignore data received from now on: the connection failed."""
+        if self._reading is not _Reading.DISCARD:
+            self._transition(Transition.READING_STOPPED)
+        self._clear_input()
+
+    def _clear_input(self) -> None:
+        """Forget received bytes and the message being received."""
         self._buffer.clear()
         self._pending_chunks = None
         self._recv_opcode = None
@@ -788,7 +917,7 @@ class Protocol:
                     self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
                 # A Close frame or a failure stops parsing.
-                if self._stage is not _Stage.FRAMES:
+                if self._reading is not _Reading.FRAMES:
                     break
         except ProtocolError as exc:
             self._fail_parsing(exc, CloseCode.PROTOCOL_ERROR, str(exc))
@@ -991,14 +1120,15 @@ class Protocol:
             self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
         else:
             self.close_rcvd_then_sent = False
+        # RFC 6455, 1.4: "after receiving a control frame indicating the
+        # connection should be closed, a peer discards any further data
+        # received." A fragmented message in progress is abandoned.
+        self._transition(Transition.CLOSE_RECEIVED)
+        self._clear_input()
         # RFC 6455, 7.1.1: the server closes the TCP connection first; the
         # client waits for it.
         if self.side is SERVER:
             self._send_eof()
-        # RFC 6455, 1.4: "after receiving a control frame indicating the
-        # connection should be closed, a peer discards any further data
-        # received." A fragmented message in progress is abandoned.
-        self._stop_parsing()
 
 
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")

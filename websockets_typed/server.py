@@ -26,7 +26,7 @@ from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from .http11 import Request, RequestParser, Response, _loggable
-from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
+from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Reading
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 
 __all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
@@ -140,8 +140,6 @@ class ServerProtocol(Protocol):
         self.origin: Origin | None = None
         self._request_parser = RequestParser()
         self._response_sent = False
-        if state is CONNECTING:
-            self._stage = _Stage.HANDSHAKE
 
     # Opening handshake.
 
@@ -421,7 +419,6 @@ class ServerProtocol(Protocol):
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
             self.logger.info("connection open")
-            self._stage = _Stage.FRAMES
             # Frames that arrived with or right after the request.
             if self._buffer:
                 self._parse_frames()
@@ -432,8 +429,8 @@ class ServerProtocol(Protocol):
             self.logger.info(
                 "connection rejected (%d %s)", response.status_code, response.reason_phrase
             )
-            self._send_eof()
             self._stop_parsing()
+            self._send_eof()
 
     # Parsing.
 
@@ -451,7 +448,7 @@ class ServerProtocol(Protocol):
                 self.logger.debug("< %s: %s", name, _loggable(name, value))
         self._events.append(request)
         # Keep what follows until the application sends its response.
-        self._stage = _Stage.WAIT
+        self._transition(Transition.REQUEST_RECEIVED)
 
     def _reject_malformed(self, exc: InvalidMessage | SecurityError) -> None:
         """Answer a request that cannot be parsed, then close."""
@@ -461,7 +458,7 @@ class ServerProtocol(Protocol):
         self.send_response(response)
 
     def _receive_eof(self) -> None:
-        if self._stage is _Stage.HANDSHAKE:
+        if self._reading is _Reading.HANDSHAKE:
             try:
                 self._request_parser.parse_eof(self._buffer)
             except InvalidMessage as exc:
