@@ -577,7 +577,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the inputs of every UTF-8 decoder the protocol makes."""
     import codecs
 
-    import websockets_typed.protocol
+    import websockets_typed._text
 
     sizes: list[int] = []
     base = codecs.getincrementaldecoder("utf-8")
@@ -587,7 +587,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             sizes.append(len(input))
             return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
-    monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
+    monkeypatch.setattr(websockets_typed._text, "_UTF8_DECODER", CountingDecoder)
     return sizes
 
 

@@ -25,7 +25,6 @@ connection closes; :attr:`Protocol.handshake_exc` tells why it failed.
 
 from __future__ import annotations
 
-import codecs
 import enum
 import logging
 import sys
@@ -33,6 +32,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Final, TypeAlias
 
+from ._pongs import PausedPongs
+from ._receivebuffer import LARGE_FRAME, LargeFrame
+from ._text import TextValidator
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -50,8 +52,7 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
-    _read_frame,
-    apply_mask,
+    read_frame,
     serialize_frame,
     serialize_payload,
 )
@@ -258,10 +259,6 @@ _FIRST_STAGES: Final = {
 }
 
 
-# From this size on, a frame's payload is kept in the chunks that bring it
-# until the frame is complete (see Protocol.receive_data).
-_LARGE_FRAME: Final = 2**16
-
 SEND_EOF: Final = b""
 """What :meth:`Protocol.data_to_send` returns to ask for a half-close of the TCP connection."""
 
@@ -313,24 +310,19 @@ class Protocol:
         "_debug",
         "_eof_rcvd",
         "_events",
+        "_large_frame",
         "_mask_incoming",
         "_mask_outgoing",
-        "_partial_key",
-        "_partial_size",
-        "_partial_utf8",
-        "_pending_chunks",
-        "_pending_missing",
-        "_pending_pong",
-        "_pongs_paused",
+        "_pongs",
         "_reading",
         "_recv_frames_left",
         "_recv_max_fragments",
         "_recv_opcode",
         "_recv_size",
-        "_recv_utf8",
         "_send_opcode",
         "_stage",
         "_state",
+        "_text",
         "_writes",
         "close_rcvd",
         "close_rcvd_then_sent",
@@ -397,36 +389,25 @@ class Protocol:
         self._mask_outgoing = side is CLIENT
         self._mask_incoming = side is SERVER
 
-        # Received bytes not parsed yet, and what to do with them.
+        # Received bytes not parsed yet: the start of a small frame, or a
+        # large frame (see _receivebuffer).
         self._buffer = bytearray()
-        # While a large frame arrives: the bytes received after the buffer,
-        # and how many the frame still misses (see receive_data).
-        self._pending_chunks: list[bytes] | None = None
-        self._pending_missing = 0
+        self._large_frame: LargeFrame | None = None
         self._eof_rcvd = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
 
-        # Fragmented message being received: its opcode, its size so far,
-        # and the UTF-8 decoder validating it if it is text.
+        # Fragmented message being received: its opcode and its size so far.
         self._recv_opcode: Opcode | None = None
         self._recv_size = 0
         # The limit on its number of frames, and how many more it may have.
         self._recv_max_fragments = 0
         self._recv_frames_left = 0
-        self._recv_utf8: codecs.IncrementalDecoder | None = None
-        # Text frame being received, validated before it is complete so that
-        # invalid UTF-8 fails at once: a decoder, a copy of the message's, how
-        # many payload bytes it has seen, and the frame's masking key. The
-        # frame, once complete, takes the decoder over.
-        self._partial_utf8: codecs.IncrementalDecoder | None = None
-        self._partial_size = 0
-        self._partial_key: bytes | None = None
+        # UTF-8 validation of the text being received.
+        self._text = TextValidator()
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
-        # While Pongs are paused, the payload of the latest Ping to answer.
-        self._pongs_paused = False
-        self._pending_pong: bytes | None = None
+        self._pongs = PausedPongs()
 
     # Public state.
 
@@ -502,26 +483,13 @@ class Protocol:
         reading = self._reading
         if reading is _Reading.DISCARD:
             return
-        chunks = self._pending_chunks
-        if chunks is not None:
-            # A large frame arrives in many reads. Appending each to the
-            # buffer would copy every byte once more, and again each time
-            # the buffer grows: keep them aside and join them all at once
-            # when the frame is complete (bench/run.py --callgrind, S3).
-            chunk = _as_bytes(data)  # a reference to bytes, a copy of a mutable buffer
-            chunks.append(chunk)
-            self._pending_missing -= len(chunk)
-            if self._pending_missing > 0:
-                # The chunk is all payload: validate it if it is text.
-                if self._partial_utf8 is not None:
-                    try:
-                        self._validate_more_text(chunk)
-                    except UnicodeDecodeError as exc:
-                        self._fail_invalid_utf8(exc)
+        if self._large_frame is not None:
+            # A large frame arrives in many reads (see _receivebuffer).
+            start = self._add_to_large_frame(data)
+            if start == len(data) or self._reading is not _Reading.FRAMES:
                 return
-            data = b"".join([self._buffer, *chunks])
-            self._buffer.clear()
-            self._pending_chunks = None
+            if start:
+                data = memoryview(data)[start:]
         if reading is _Reading.FRAMES and not self._buffer and type(data) is bytes:
             # Nothing pending, the common case: parse frames where they
             # arrived, and keep only the start of an incomplete frame. This
@@ -755,21 +723,20 @@ class Protocol:
         the buffer without bound. RFC 6455, 5.5.3 allows answering only the
         most recent of several Pings.
         """
-        self._pongs_paused = True
+        self._pongs.paused = True
 
     def resume_pongs(self) -> None:
         """Answer Pings again, starting with the latest one received while paused.
 
         Then call :meth:`data_to_send`.
         """
-        self._pongs_paused = False
+        self._pongs.paused = False
         self._send_pending_pong()
 
     def _send_pending_pong(self) -> None:
-        data = self._pending_pong
+        data = self._pongs.take()
         if data is None:
             return
-        self._pending_pong = None
         # The Ping arrived before any Close frame; but the Pong can't follow
         # our EOF, and nothing can be sent once the connection is closed.
         if self._stage.may_send(Opcode.PONG):
@@ -875,8 +842,9 @@ class Protocol:
     def _clear_input(self) -> None:
         """Forget received bytes and the message being received."""
         self._buffer.clear()
-        self._pending_chunks = None
+        self._large_frame = None
         self._recv_opcode = None
+        self._text.reset()
 
     def _parse_frames(self) -> None:
         """Parse as many frames as the buffer holds, process them, trim the buffer."""
@@ -895,22 +863,15 @@ class Protocol:
         end = 0
         try:
             while end < len(data):
-                parsed = _read_frame(
+                frame, frame_end, payload = read_frame(
                     data, end, mask, None if max_size is None else max_size - self._recv_size
                 )
-                if parsed is None:
-                    break
-                frame, frame_end = parsed
                 if frame is None:
-                    # Only the payload is missing. Validate the text it
-                    # brings so far; if much is missing, keep the chunks
-                    # that bring it aside until it's complete.
-                    if not self.extensions:
-                        self._validate_partial_text(data, end)
-                    missing = frame_end - len(data)
-                    if missing >= _LARGE_FRAME:
-                        self._pending_chunks = []
-                        self._pending_missing = missing
+                    break  # the header is incomplete
+                if frame_end > len(data):
+                    # Only the payload is missing (the masking key may be
+                    # missing too).
+                    end = self._receive_incomplete(data, end, frame, frame_end, payload)
                     break
                 end = frame_end
                 if self._debug:
@@ -919,24 +880,86 @@ class Protocol:
                 # A Close frame or a failure stops parsing.
                 if self._reading is not _Reading.FRAMES:
                     break
-        except ProtocolError as exc:
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
+        return end
+
+    def _fail_receiving(self, exc: Exception) -> None:
+        """Fail the connection with the close code that ``exc`` calls for."""
+        if isinstance(exc, ProtocolError):
             self._fail_parsing(exc, CloseCode.PROTOCOL_ERROR, str(exc))
-        except UnicodeDecodeError as exc:
+        elif isinstance(exc, UnicodeDecodeError):
             self._fail_invalid_utf8(exc)
-        except TooManyFragments as exc:
+        elif isinstance(exc, TooManyFragments):
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
-        except PayloadTooBig as exc:
+        elif isinstance(exc, PayloadTooBig):
+            max_size = self.max_size
             if max_size is not None and exc.max_size != max_size:
                 # The frame was checked against what is left of max_size for
                 # this message: report the message and the limit instead.
                 size = None if exc.size is None else self._recv_size + exc.size
                 exc = PayloadTooBig(max_size, size)
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
-        except Exception as exc:
+        else:
             # A bug, most likely in an extension: log it, don't hide it.
-            self.logger.error("parser failed", exc_info=True)
+            self.logger.error("parser failed", exc_info=exc)
             self._fail_parsing(exc, CloseCode.INTERNAL_ERROR, "")
-        return end
+
+    def _receive_incomplete(
+        self, data: bytes | bytearray, start: int, header: Frame, end: int, payload: int
+    ) -> int:
+        """Handle a frame whose payload is incomplete; return where parsing stops.
+
+        Its text is validated as far as it goes, so that invalid UTF-8 fails
+        the connection as soon as it arrives, even if the rest never comes
+        (RFC 6455, 8.1); each byte is validated once. Compressed payloads
+        are validated once inflated, frame by frame: this is only done
+        without extensions. A large frame takes the bytes it holds, to be
+        completed by the next reads (see _receivebuffer).
+        """
+        if len(data) < payload:
+            return start  # the masking key is incomplete too
+        key = bytes(data[payload - 4 : payload]) if self._mask_incoming else None
+        text = self._text
+        validate = not self.extensions
+        if end - payload >= LARGE_FRAME:
+            # Its pieces are unmasked as they arrive, then validated.
+            if validate:
+                validate = text.start_frame(header.opcode, self._recv_opcode is not None, None)
+            large = self._large_frame = LargeFrame(header, key, end - payload)
+            piece = large.add(data, payload)
+            if validate:
+                text.feed(piece)
+            return len(data)
+        # A small frame waits in the buffer, validated as it grows.
+        if text.pending is None and not (
+            validate and text.start_frame(header.opcode, self._recv_opcode is not None, key)
+        ):
+            return start
+        new = data[payload + text.seen :]  # a copy: a view would pin the buffer
+        if new:
+            text.feed(new)
+        return start
+
+    def _add_to_large_frame(self, data: BytesLike) -> int:
+        """Add received bytes to the large frame; return how many it took."""
+        large = self._large_frame
+        assert large is not None
+        try:
+            piece = large.add(data)
+            if self._text.pending is not None:
+                self._text.feed(piece)
+            if large.missing:
+                return len(piece)
+            self._large_frame = None
+            frame = large.frame()
+            if self._debug:
+                self.logger.debug("< %s", frame)
+            self._receive_frame(frame)
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
+            return len(data)
+        return len(piece)
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:
         self.parser_exc = exc
@@ -944,63 +967,6 @@ class Protocol:
 
     def _fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
         self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-
-    def _validate_partial_text(self, data: bytes | bytearray, start: int) -> None:
-        """Validate the part received of an incomplete text frame (RFC 6455, 8.1).
-
-        Invalid UTF-8 then fails the connection as soon as it arrives, even
-        if the rest of the frame never comes. The decoder, a copy of the
-        message's, goes on with the rest of the frame once it is complete:
-        each byte is validated once. Compressed payloads are validated once
-        inflated, frame by frame: this runs only when no extension is
-        negotiated.
-
-        Args:
-            data: Received bytes holding the start of the frame.
-            start: Where the frame starts; its header is complete and valid.
-
-        Raises:
-            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
-        """
-        length = data[start + 1] & 0x7F
-        payload = start + (2 if length < 126 else 4 if length == 126 else 10)
-        if self._mask_incoming:
-            payload += 4
-        if self._partial_utf8 is None:
-            # The frame is new: wait for its masking key and some payload.
-            if len(data) <= payload:
-                return
-            opcode = data[start] & 0x0F
-            if opcode == Opcode.TEXT:
-                if self._recv_opcode is not None:
-                    return  # a protocol error, reported once the frame is complete
-            elif opcode != Opcode.CONT or self._recv_utf8 is None:
-                return
-            decoder = self._partial_utf8 = _UTF8_DECODER()
-            if opcode == Opcode.CONT:
-                assert self._recv_utf8 is not None
-                decoder.setstate(self._recv_utf8.getstate())
-            self._partial_size = 0
-            self._partial_key = bytes(data[payload - 4 : payload]) if self._mask_incoming else None
-        # A copy: a view would pin the buffer, which must stay resizable.
-        new = data[payload + self._partial_size :]
-        if new:
-            self._validate_more_text(new)
-
-    def _validate_more_text(self, data: BytesLike) -> None:
-        """Validate the next payload bytes of an incomplete text frame.
-
-        Raises:
-            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
-        """
-        decoder = self._partial_utf8
-        assert decoder is not None
-        key = self._partial_key
-        if key is not None:
-            shift = self._partial_size % 4
-            data = apply_mask(data, key[shift:] + key[:shift])
-        _decode_utf8(decoder, data)
-        self._partial_size += len(data)
 
     def _receive_frame(self, frame: Frame) -> None:
         """Apply the rules about sequences of frames (RFC 6455, 5.4 to 5.6)."""
@@ -1025,31 +991,18 @@ class Protocol:
             data = frame.data
             if self.max_size is not None and len(data) > self.max_size:
                 raise PayloadTooBig(self.max_size, len(data))
-            if frame.fin:
-                # The common case, a message in one frame: validate text at
-                # once (RFC 6455, 8.1), with a fast path for ASCII.
-                if opcode is Opcode.TEXT:
-                    partial = self._partial_utf8
-                    if partial is not None:
-                        # The start of the frame was validated as it arrived.
-                        self._partial_utf8 = None
-                        partial.decode(memoryview(data)[self._partial_size :], True)
-                    elif not data.isascii():
-                        data.decode()
-            else:
+            fin = frame.fin
+            # Validate text at once (RFC 6455, 8.1). The common case, a
+            # message in one ASCII frame, costs one check.
+            if opcode is Opcode.TEXT and not (
+                fin and self._text.pending is None and data.isascii()
+            ):
+                self._text.text_frame(data, fin)
+            if not fin:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
                 limit = self._recv_max_fragments = self.max_fragments or sys.maxsize
                 self._recv_frames_left = limit - 1
-                if opcode is Opcode.TEXT:
-                    partial = self._partial_utf8
-                    if partial is None:
-                        self._recv_utf8 = _UTF8_DECODER()
-                        _decode_utf8(self._recv_utf8, data)
-                    else:
-                        self._partial_utf8 = None
-                        self._recv_utf8 = partial
-                        _decode_utf8(partial, memoryview(data)[self._partial_size :])
 
         elif opcode is Opcode.CONT:
             if self._recv_opcode is None:
@@ -1065,24 +1018,10 @@ class Protocol:
                 raise PayloadTooBig(self.max_size, size)
             # Text is validated fragment by fragment, so that invalid UTF-8
             # fails the connection as soon as the frame holding it arrives.
-            utf8 = self._recv_utf8
-            if utf8 is not None:
-                text: BytesLike = data
-                partial = self._partial_utf8
-                if partial is not None:
-                    # It took over the message's decoder and validated the
-                    # start of this frame as it arrived.
-                    self._partial_utf8 = None
-                    utf8 = self._recv_utf8 = partial
-                    text = memoryview(data)[self._partial_size :]
-                if frame.fin:
-                    utf8.decode(text, True)
-                else:
-                    _decode_utf8(utf8, text)
+            self._text.continuation(data, frame.fin)
             if frame.fin:
                 self._recv_opcode = None
                 self._recv_size = 0
-                self._recv_utf8 = None
             else:
                 self._recv_size = size
 
@@ -1090,11 +1029,8 @@ class Protocol:
             # RFC 6455, 5.5.2: "Upon receipt of a Ping frame, an endpoint
             # MUST send a Pong frame in response, unless it already received
             # a Close frame." Being here means no Close frame was received.
-            if self._pongs_paused:
-                # 5.5.3: it "MAY elect to send a Pong frame for only the most
-                # recently processed Ping frame".
-                self._pending_pong = frame.data
-            else:
+            # While Pongs are paused, only the latest Ping is answered, later.
+            if not self._pongs.hold(frame.data):
                 self._send_frame(Frame(Opcode.PONG, frame.data))
 
         elif opcode is Opcode.CLOSE:
@@ -1129,27 +1065,6 @@ class Protocol:
         # client waits for it.
         if self.side is SERVER:
             self._send_eof()
-
-
-_UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
-
-
-def _decode_utf8(decoder: codecs.IncrementalDecoder, data: BytesLike) -> None:
-    """Feed a part of a text to ``decoder``, which fails on the first invalid byte.
-
-    Raises:
-        UnicodeDecodeError: If the text so far cannot be valid UTF-8.
-    """
-    decoder.decode(data)
-    # CPython's decoder fails on every invalid byte at once, except the
-    # second byte of a surrogate, ED A0 to ED BF, which it only rejects with
-    # the third. Surrogates are not valid UTF-8 (RFC 3629, 3).
-    pending = decoder.getstate()[0]
-    if len(pending) > 1 and pending[0] == 0xED and pending[1] > 0x9F:
-        position = len(data) - len(pending) + 1
-        raise UnicodeDecodeError(
-            "utf-8", bytes(data), position, position + 1, "invalid continuation byte"
-        )
 
 
 def _as_bytes(data: BytesLike) -> bytes:
