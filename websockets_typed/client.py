@@ -26,7 +26,7 @@ from .headers import (
     validate_subprotocols,
 )
 from .http11 import Request, Response, ResponseParser, _loggable
-from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Reading
+from .protocol import CLIENT, CONNECTING, Protocol, State, Transition
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
 
@@ -259,13 +259,10 @@ class ClientProtocol(Protocol):
         if not self._stage.eof_sent:
             self._send_eof()
 
-    def _receive_eof(self) -> None:
-        if self._reading is _Reading.HANDSHAKE:
-            try:
-                response = self._response_parser.parse_eof(self._buffer)
-            except InvalidMessage as exc:
-                self.handshake_exc = exc
-            else:
-                self._receive_response(response)
+    def _receive_eof_in_handshake(self) -> None:
+        try:
+            response = self._response_parser.parse_eof(self._buffer)
+        except InvalidMessage as exc:
+            self.handshake_exc = exc
         else:
-            super()._receive_eof()
+            self._receive_response(response)

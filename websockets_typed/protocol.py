@@ -70,6 +70,7 @@ __all__ = [
     "TRANSITIONS",
     "Event",
     "Protocol",
+    "SharedSend",
     "Side",
     "State",
     "Transition",
@@ -145,6 +146,19 @@ class Transition(enum.Enum):
 
     EOF_SENT = "end of stream sent"
     """This side half-closed the TCP connection: nothing may be sent any more."""
+
+
+class SharedSend(enum.Enum):
+    """How :meth:`Protocol.shared_send` says to send a frame whose bytes are shared."""
+
+    SKIP = "the connection isn't OPEN: skip it"
+    """Nothing can be sent."""
+    BUSY = "a fragmented message is being sent"
+    """Another message can't start before it ends."""
+    QUEUE = "send it with send_text() or send_binary()"
+    """The frame must be masked, compressed or logged, or follow bytes not sent yet."""
+    WRITE = "write the shared bytes"
+    """The caller writes the shared bytes itself, right away: the protocol has nothing to do."""
 
 
 class _Reading(enum.Enum):
@@ -534,7 +548,9 @@ class Protocol:
 
     def _receive_eof(self) -> None:
         """Handle the end of the stream in the current parsing stage."""
-        if self._reading is _Reading.FRAMES:
+        if self._reading is _Reading.HANDSHAKE:
+            self._receive_eof_in_handshake()
+        elif self._reading is _Reading.FRAMES:
             # RFC 6455, 7.1.5: the TCP connection closed before the closing
             # handshake completed: _The WebSocket Connection Close Code_ is
             # 1006. A Close frame received stops parsing, so being here means
@@ -634,28 +650,40 @@ class Protocol:
                 opcode | 0x80 if fin else opcode, data, self._mask_outgoing
             )
 
-    def _send_shared(self, opcode: Opcode, data: bytes, wire: list[bytes]) -> bool:
-        """Send a message in one frame, whose bytes on the wire may be shared.
+    # Internal API for the I/O layers: what they need beyond the public
+    # methods, so that they never reach into private attributes.
 
-        ``wire`` is ``data`` serialized as an unmasked frame without
-        extensions: :func:`~websockets_typed.asyncio.broadcast` serializes a
-        message once for every connection (bench/run.py, S6). A frame that
-        must be masked, compressed or logged is serialized here as usual,
-        and so is a frame that must follow bytes not sent yet.
+    def shared_send(self) -> SharedSend:
+        """Tell how to send a message in one frame whose bytes on the wire are shared.
 
-        Returns:
-            ``True`` if the caller must write ``wire`` itself, right away:
-            nothing was queued. ``False`` if :meth:`data_to_send` has the
-            frame.
+        Internal API for :func:`~websockets_typed.asyncio.broadcast`, which
+        serializes a message once, unmasked and uncompressed, for every
+        connection (bench/run.py, S6). The frame can't be shared when it
+        must be masked, compressed or logged, or when it must follow bytes
+        not sent yet: then send it with :meth:`send_text` or
+        :meth:`send_binary`. One call, cheap enough to make per connection.
         """
-        if self._mask_outgoing or self.extensions or self._debug or self._writes:
-            self._send_data(opcode, data, True)
-            return False
-        if self._stage is not _Stage.OPEN:
-            self._check_may_send(opcode)
+        if self._state is not OPEN:
+            return SharedSend.SKIP
         if self._send_opcode is not None:
-            raise ProtocolError("expected a continuation frame")
-        return True
+            return SharedSend.BUSY
+        if (
+            self._stage is not _Stage.OPEN
+            or self._mask_outgoing
+            or self.extensions
+            or self._debug
+            or self._writes
+        ):
+            return SharedSend.QUEUE
+        return SharedSend.WRITE
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent: only continuations may follow.
+
+        Internal API for the I/O layers.
+        """
+        return self._send_opcode is not None
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Send a Close frame, starting the closing handshake.
@@ -832,6 +860,9 @@ class Protocol:
 
         Without one, received bytes wait in the buffer.
         """
+
+    def _receive_eof_in_handshake(self) -> None:
+        """Handle the end of the stream during the handshake; subclasses implement it."""
 
     def _stop_parsing(self) -> None:
         """Ignore data received from now on: the connection failed."""

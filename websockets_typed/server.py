@@ -26,7 +26,7 @@ from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
 from .http11 import Request, RequestParser, Response, _loggable
-from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Reading
+from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 
 __all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
@@ -457,14 +457,11 @@ class ServerProtocol(Protocol):
             response.headers["Allow"] = "GET"
         self.send_response(response)
 
-    def _receive_eof(self) -> None:
-        if self._reading is _Reading.HANDSHAKE:
-            try:
-                self._request_parser.parse_eof(self._buffer)
-            except InvalidMessage as exc:
-                self.handshake_exc = exc
-        else:
-            super()._receive_eof()
+    def _receive_eof_in_handshake(self) -> None:
+        try:
+            self._request_parser.parse_eof(self._buffer)
+        except InvalidMessage as exc:
+            self.handshake_exc = exc
 
 
 def _split_host(value: str) -> tuple[str, str | None]:

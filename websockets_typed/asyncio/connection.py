@@ -25,7 +25,7 @@ from ..exceptions import (
 )
 from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
-from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
+from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
 from .messages import Assembler
 
@@ -347,7 +347,7 @@ class Connection(asyncio.Protocol):
             protocol.send_binary(data)
         writes = protocol.data_to_send()
         corked = self._corked
-        if self.recv_messages._frames and len(writes) == 1:
+        if len(writes) == 1 and self.recv_messages:
             # More received messages wait in the queue: the application is
             # likely to answer them at once. Small frames sent meanwhile go
             # out in one write with the last, rather than in a system call
@@ -818,22 +818,30 @@ def broadcast(
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
-    # _state rather than the state property: this runs per connection.
-    targets = [connection for connection in connections if connection.protocol._state is OPEN]
+    # One call per connection says how to send (see Protocol.shared_send).
+    skip, busy, write = SharedSend.SKIP, SharedSend.BUSY, SharedSend.WRITE
+    targets = [
+        (connection, route)
+        for connection in connections
+        if (route := connection.protocol.shared_send()) is not skip
+    ]
     exceptions: list[Exception] = []
-    busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
-    if busy and not raise_exceptions:
+    if not raise_exceptions and any(route is busy for _, route in targets):
         # Check before sending anything, so that an error doesn't leave the
         # message delivered to some connections only.
         raise ConcurrencyError("a connection is sending a fragmented message")
-    for connection in targets:
-        if connection._fragmented_send_waiter is not None:
+    for connection, route in targets:
+        if route is busy:
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
         try:
-            if connection.protocol._send_shared(opcode, data, wire):
+            if route is write:
                 connection._write_shared(wire)
             else:
+                if is_text:
+                    connection.protocol.send_text(data)
+                else:
+                    connection.protocol.send_binary(data)
                 connection._write_pending()
         except Exception as exc:
             if raise_exceptions:
