@@ -5,10 +5,20 @@ from __future__ import annotations
 import sys
 
 import pytest
-from protocol_helpers import assert_received, open_server, wire
+from protocol_helpers import (
+    assert_failing,
+    assert_received,
+    assert_state,
+    open_client,
+    open_server,
+    wire,
+)
 
 import websockets_typed.frames
-from websockets_typed.frames import Frame, Opcode
+from websockets_typed._defaults import MAX_FRAGMENTS, MAX_SIZE
+from websockets_typed.exceptions import TooManyFragments
+from websockets_typed.frames import CloseCode, Frame, Opcode
+from websockets_typed.protocol import State
 from websockets_typed.typing import BytesLike
 
 
@@ -44,3 +54,53 @@ def test_large_frame_arriving_in_pieces_is_unmasked_once(
         server.receive_data(data[index : index + 65_536])
     assert_received(server, frame)
     assert sum(unmasked) == len(frame.data)
+
+
+def fragments(size: int, count: int, *, final_empty: bool = False) -> bytes:
+    """A binary message of ``count`` fragments of ``size`` bytes, unmasked, as a server sends it."""
+    assert size < 126
+    first = bytes([Opcode.BINARY, size]) + bytes(size)
+    middle = bytes([Opcode.CONT, size]) + bytes(size)
+    last = bytes([0x80 | Opcode.CONT, size]) + bytes(size)
+    if final_empty:
+        return first + middle * (count - 1) + bytes([0x80 | Opcode.CONT, 0])
+    return first + middle * (count - 2) + last
+
+
+@pytest.mark.parametrize(
+    ("max_size", "message", "final_empty"),
+    [
+        # Autobahn 9.3.1 and 9.4.1 send 4 MiB in 64-byte fragments; here
+        # with an empty frame to end the message, as some senders do.
+        pytest.param(2**23, 2**22, True, id="4 MiB in 65,537 frames"),
+        pytest.param(2**23, 2**23, False, id="8 MiB in 131,072 frames"),
+    ],
+)
+def test_fragment_limit_scales_with_max_size(
+    max_size: int, message: int, final_empty: bool
+) -> None:
+    client = open_client(max_size=max_size, max_fragments=MAX_FRAGMENTS)
+    client.receive_data(fragments(64, message // 64, final_empty=final_empty))
+    events = client.events_received()
+    assert sum(len(event.data) for event in events if isinstance(event, Frame)) == message
+    last = events[-1]
+    assert isinstance(last, Frame)
+    assert last.fin
+    assert client.data_to_send() == []
+    assert_state(client, State.OPEN)
+
+
+def test_flood_of_tiny_fragments_under_the_default_max_size_fails_with_1009() -> None:
+    client = open_client(max_size=MAX_SIZE, max_fragments=MAX_FRAGMENTS)
+    client.receive_data(fragments(0, 70_000))
+    assert_failing(client, CloseCode.MESSAGE_TOO_BIG)
+    assert isinstance(client.parser_exc, TooManyFragments)
+    assert client.parser_exc.max_fragments == 2**16
+
+
+def test_an_explicit_fragment_limit_does_not_scale() -> None:
+    client = open_client(max_size=2**23, max_fragments=2**16)
+    client.receive_data(fragments(64, 2**17))
+    assert_failing(client, CloseCode.MESSAGE_TOO_BIG)
+    assert isinstance(client.parser_exc, TooManyFragments)
+    assert client.parser_exc.max_fragments == 2**16

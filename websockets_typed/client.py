@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -15,7 +16,7 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import ClientExtensionFactory, Extension
-from .handshake import check_response, generate_key
+from .handshake import build_request, check_response, generate_key
 from .headers import (
     build_authorization_basic,
     build_extension,
@@ -25,7 +26,7 @@ from .headers import (
     parse_subprotocol,
     validate_subprotocols,
 )
-from .http11 import Request, Response, ResponseParser, _loggable
+from .http11 import Request, Response, ResponseParser
 from .protocol import CLIENT, CONNECTING, Protocol, State, Transition
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
@@ -79,8 +80,8 @@ class ClientProtocol(Protocol):
         extensions: Sequence[ClientExtensionFactory] | None = None,
         subprotocols: Sequence[str] | None = None,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(
@@ -113,10 +114,7 @@ class ClientProtocol(Protocol):
             headers["Authorization"] = build_authorization_basic(*uri.user_info)
         if self.origin is not None:
             headers["Origin"] = self.origin
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Key"] = self.key
-        headers["Sec-WebSocket-Version"] = "13"
+        build_request(headers, key=self.key)
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
                 [
@@ -144,9 +142,7 @@ class ClientProtocol(Protocol):
         data = request.serialize()
         self._request_sent = True
         if self._debug:
-            self.logger.debug("> GET %s HTTP/1.1", request.path)
-            for name, value in request.headers.raw_items():
-                self.logger.debug("> %s: %s", name, _loggable(name, value))
+            self._log_message(">", f"GET {request.path} HTTP/1.1", request.headers)
         self._writes.append(data)
 
     def process_response(self, response: Response) -> None:
@@ -234,9 +230,8 @@ class ClientProtocol(Protocol):
 
     def _receive_response(self, response: Response) -> None:
         if self._debug:
-            self.logger.debug("< HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
-            for name, value in response.headers.raw_items():
-                self.logger.debug("< %s: %s", name, _loggable(name, value))
+            status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+            self._log_message("<", status, response.headers)
         try:
             self.process_response(response)
         except InvalidHandshake as exc:

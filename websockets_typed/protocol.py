@@ -32,9 +32,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Final, TypeAlias
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE, fragment_limit
 from ._pongs import PausedPongs
 from ._receivebuffer import LARGE_FRAME, LargeFrame
 from ._text import TextValidator
+from .datastructures import Headers
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -56,7 +58,7 @@ from .frames import (
     serialize_frame,
     serialize_payload,
 )
-from .http11 import Request, Response
+from .http11 import Request, Response, redact_header
 from .typing import BytesLike, LoggerLike, Subprotocol
 
 __all__ = [
@@ -296,7 +298,8 @@ class Protocol:
         max_fragments: Largest number of frames in an incoming message;
             ``None`` disables the limit. A message split into more frames
             closes the connection with 1009, so that a flood of tiny or empty
-            fragments cannot keep a message unfinished forever.
+            fragments cannot keep a message unfinished forever. The default,
+            65,536, grows with ``max_size``: one frame per 16 bytes.
         logger: Logger for this connection; defaults to
             ``websockets_typed.server`` or ``websockets_typed.client``.
 
@@ -373,8 +376,8 @@ class Protocol:
         side: Side,
         *,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         if max_fragments is not None and max_fragments < 1:
@@ -867,6 +870,12 @@ class Protocol:
     def _receive_eof_in_handshake(self) -> None:
         """Handle the end of the stream during the handshake; subclasses implement it."""
 
+    def _log_message(self, direction: str, start_line: str, headers: Headers) -> None:
+        """Log a handshake request or response at DEBUG level, without credentials."""
+        self.logger.debug("%s %s", direction, start_line)
+        for name, value in headers.raw_items():
+            self.logger.debug("%s %s: %s", direction, name, redact_header(name, value))
+
     def _stop_parsing(self) -> None:
         """Ignore data received from now on: the connection failed."""
         if self._reading is not _Reading.DISCARD:
@@ -1036,7 +1045,8 @@ class Protocol:
             if not fin:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
-                limit = self._recv_max_fragments = self.max_fragments or sys.maxsize
+                limit = fragment_limit(self.max_fragments, self.max_size) or sys.maxsize
+                self._recv_max_fragments = limit
                 self._recv_frames_left = limit - 1
 
         elif opcode is Opcode.CONT:

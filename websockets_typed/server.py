@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -23,9 +24,9 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import Extension, ServerExtensionFactory
-from .handshake import accept_key, check_request
+from .handshake import build_response, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response, _loggable
+from .http11 import Request, RequestParser, Response
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 
@@ -116,8 +117,8 @@ class ServerProtocol(Protocol):
         select_subprotocol: SelectSubprotocol | None = None,
         hosts: Sequence[str] | None = None,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(
@@ -189,9 +190,7 @@ class ServerProtocol(Protocol):
 
         headers = Headers()
         headers["Date"] = email.utils.formatdate(usegmt=True)
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        build_response(headers, key)
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
@@ -412,9 +411,8 @@ class ServerProtocol(Protocol):
         data = response.serialize()
         self._response_sent = True
         if self._debug:
-            self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
-            for name, value in response.headers.raw_items():
-                self.logger.debug("> %s: %s", name, _loggable(name, value))
+            status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+            self._log_message(">", status, response.headers)
         self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
@@ -443,9 +441,7 @@ class ServerProtocol(Protocol):
         if request is None:
             return
         if self._debug:
-            self.logger.debug("< GET %s HTTP/1.1", request.path)
-            for name, value in request.headers.raw_items():
-                self.logger.debug("< %s: %s", name, _loggable(name, value))
+            self._log_message("<", f"GET {request.path} HTTP/1.1", request.headers)
         self._events.append(request)
         # Keep what follows until the application sends its response.
         self._transition(Transition.REQUEST_RECEIVED)

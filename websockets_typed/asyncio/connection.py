@@ -16,6 +16,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, M
 from types import TracebackType
 from typing import Literal, Self, cast, overload
 
+from .._defaults import CLOSE_TIMEOUT, MAX_QUEUE, PING_INTERVAL, PING_TIMEOUT, WRITE_LIMIT
+from ..datastructures import Headers
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -80,11 +82,11 @@ class Connection(asyncio.Protocol):
         self,
         protocol: Protocol,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         self.protocol = protocol
         self.ping_interval = ping_interval
@@ -105,6 +107,9 @@ class Connection(asyncio.Protocol):
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+        # Resolved when the handshake request or response arrives, or when
+        # it never will; the subclass's handshake() waits for it.
+        self._handshake_waiter: asyncio.Future[None] = self.loop.create_future()
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -684,10 +689,18 @@ class Connection(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high, low)
 
     def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol and act on the events."""
-        self.protocol.receive_data(data)
-        self._process_events(self.protocol.events_received())
+        """Feed received bytes to the protocol and act on the events.
+
+        A handshake message that can't be parsed fails the handshake
+        without waiting for the peer to close the connection, which it may
+        never do.
+        """
+        protocol = self.protocol
+        protocol.receive_data(data)
+        self._process_events(protocol.events_received())
         self._write_pending()
+        if protocol.handshake_exc is not None:
+            self._wake_handshake()
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
@@ -713,6 +726,7 @@ class Connection(asyncio.Protocol):
             self._close_timer.cancel()
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
+        self._wake_handshake()
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():
@@ -766,6 +780,25 @@ class Connection(asyncio.Protocol):
     def _process_handshake_event(self, event: Request | Response) -> None:
         """Handle a handshake event; subclasses implement their side."""
         raise ProtocolError(f"unexpected event: {event!r}")
+
+    def _wake_handshake(self) -> None:
+        """Wake the opening handshake: its message arrived, or never will."""
+        if not self._handshake_waiter.done():
+            self._handshake_waiter.set_result(None)
+
+    # The names of the legacy API.
+
+    @property
+    def request_headers(self) -> Headers:
+        """Headers of the request (legacy API; prefer ``request.headers``)."""
+        assert self.request is not None, "the opening handshake isn't done"
+        return self.request.headers
+
+    @property
+    def response_headers(self) -> Headers:
+        """Headers of the response (legacy API; prefer ``response.headers``)."""
+        assert self.response is not None, "the opening handshake isn't done"
+        return self.response.headers
 
 
 def _encode(fragment: Data | BytesLike) -> BytesLike:
