@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
+from conformance_helpers import OP_BINARY, TIMEOUT, open_raw_client
 from protocol_helpers import (
     assert_failing,
     assert_received,
@@ -16,10 +18,11 @@ from protocol_helpers import (
 
 import websockets_typed.frames
 from websockets_typed._defaults import MAX_FRAGMENTS, MAX_SIZE
+from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.exceptions import TooManyFragments
 from websockets_typed.frames import CloseCode, Frame, Opcode
 from websockets_typed.protocol import State
-from websockets_typed.typing import BytesLike
+from websockets_typed.typing import BytesLike, Data
 
 
 @pytest.fixture
@@ -104,3 +107,102 @@ def test_an_explicit_fragment_limit_does_not_scale() -> None:
     assert_failing(client, CloseCode.MESSAGE_TOO_BIG)
     assert isinstance(client.parser_exc, TooManyFragments)
     assert client.parser_exc.max_fragments == 2**16
+
+
+def test_frame_budget_holds_back_the_frames_beyond_it() -> None:
+    server = open_server()
+    data = b"".join(wire(server, Frame(Opcode.BINARY, b"x")) for _ in range(100))
+    server.frame_budget = 16
+    server.receive_data(data)
+    assert len(server.events_received()) == 16
+    assert server.frame_budget == 0
+    # Nothing more is parsed until the budget allows.
+    server.receive_data(b"")
+    assert server.events_received() == []
+    server.frame_budget = None
+    server.receive_data(b"")
+    assert len(server.events_received()) == 84
+
+
+def test_frame_budget_counts_data_frames_only() -> None:
+    server = open_server()
+    ping = wire(server, Frame(Opcode.PING, b""))
+    data = wire(server, Frame(Opcode.BINARY, b"x"))
+    server.frame_budget = 2
+    server.receive_data(ping + data + ping + data + data)
+    assert [event.opcode for event in server.events_received() if isinstance(event, Frame)] == [
+        Opcode.PING,
+        Opcode.BINARY,
+        Opcode.PING,
+        Opcode.BINARY,
+    ]
+
+
+def test_frames_held_back_are_parsed_before_the_end_of_the_stream() -> None:
+    server = open_server()
+    data = b"".join(wire(server, Frame(Opcode.BINARY, b"x")) for _ in range(3))
+    close = wire(server, Frame(Opcode.CLOSE, b"\x03\xe8"))
+    server.frame_budget = 1
+    server.receive_data(data + close)
+    assert len(server.events_received()) == 1
+    server.receive_eof()
+    events = server.events_received()
+    assert [event.opcode for event in events if isinstance(event, Frame)] == [
+        Opcode.BINARY,
+        Opcode.BINARY,
+        Opcode.CLOSE,
+    ]
+    assert server.close_code == 1000
+
+
+class _Watched(ServerConnection):
+    """A server connection that tells when it pauses reading, and its longest queue."""
+
+    paused: asyncio.Event
+    longest = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self.longest = max(self.longest, len(self.recv_messages))
+
+    def _pause_reading(self) -> None:
+        super()._pause_reading()
+        # Not the pause during the opening handshake: a full queue.
+        if len(self.recv_messages) > 0:
+            self.paused.set()
+
+
+async def test_max_queue_holds_within_a_single_read() -> None:
+    count = 256 * 1024 // 7  # tiny masked frames: 6 bytes of header, 1 of payload
+    release, done = asyncio.Event(), asyncio.Event()
+    received: list[Data] = []
+    connections: list[_Watched] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        assert isinstance(connection, _Watched)
+        connections.append(connection)
+        await release.wait()
+        for _ in range(count):
+            received.append(await connection.recv())
+        done.set()
+
+    _Watched.paused = asyncio.Event()
+    async with (
+        asyncio.timeout(TIMEOUT),
+        serve(handler, "127.0.0.1", 0, max_queue=16, create_connection=_Watched) as server,
+    ):
+        port: int = server.sockets[0].getsockname()[1]
+        peer = await open_raw_client(port)
+        try:
+            # The server reads up to 256 KiB at once.
+            await peer.send(peer.frame(OP_BINARY, b"x") * count)
+            await _Watched.paused.wait()
+            [connection] = connections
+            assert len(connection.recv_messages) == 16
+            # Every frame gets through, 16 at most in the queue at a time.
+            release.set()
+            await done.wait()
+        finally:
+            await peer.close()
+    assert received == [b"x"] * count
+    assert connection.longest <= 16

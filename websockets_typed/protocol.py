@@ -320,6 +320,13 @@ class Protocol:
             once both Close frames exist.
         parser_exc: The error that made this side fail the connection
             while parsing incoming data, if any.
+        frame_budget: How many more data frames :meth:`receive_data` may
+            parse; ``None`` (the default) for no limit. Internal API for flow
+            control: an I/O layer whose queue of received messages has room
+            for ``n`` frames sets it to ``n`` before each call, so that one
+            large read of tiny frames cannot overfill the queue. The bytes
+            of the frames beyond the budget wait; ``receive_data(b"")``
+            parses them once the budget allows.
     """
 
     # Slots, not a __dict__: a server holds one protocol per connection, and
@@ -348,6 +355,7 @@ class Protocol:
         "close_rcvd_then_sent",
         "close_sent",
         "extensions",
+        "frame_budget",
         "handshake_exc",
         "id",
         "logger",
@@ -370,6 +378,7 @@ class Protocol:
     close_sent: Close | None
     close_rcvd_then_sent: bool | None
     parser_exc: Exception | None
+    frame_budget: int | None
 
     def __init__(
         self,
@@ -399,6 +408,7 @@ class Protocol:
         self.close_sent = None
         self.close_rcvd_then_sent = None
         self.parser_exc = None
+        self.frame_budget = None
 
         # The stage, and two parts of it read on every call: see _transition.
         self._stage = _FIRST_STAGES[state]
@@ -538,6 +548,10 @@ class Protocol:
         self._eof_rcvd = True
         if self._debug:
             self.logger.debug("< EOF")
+        if self._buffer and self._reading is _Reading.FRAMES:
+            # Frames held back by the budget come before the end.
+            self.frame_budget = None
+            self._parse_frames()
         self._receive_eof()
         if self._state is CONNECTING and self.handshake_exc is None:
             # handshake_exc is None if and only if the handshake succeeded.
@@ -903,10 +917,11 @@ class Protocol:
         """
         mask = self._mask_incoming
         max_size = self.max_size
+        budget = self.frame_budget
         end = 0
         size = len(data)
         try:
-            while end < size:
+            while end < size and budget != 0:
                 frame, frame_end, payload = read_frame(
                     data, end, mask, None if max_size is None else max_size - self._recv_size
                 )
@@ -924,8 +939,11 @@ class Protocol:
                 # A Close frame or a failure stops parsing.
                 if self._reading is not _Reading.FRAMES:
                     break
+                if budget is not None and frame.opcode < 8:
+                    budget -= 1
         except Exception as exc:  # each is mapped to a close code
             self._fail_receiving(exc)
+        self.frame_budget = budget
         return end
 
     def _fail_receiving(self, exc: Exception) -> None:

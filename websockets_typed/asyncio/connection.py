@@ -677,6 +677,14 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         if not self.transport.is_closing():
             self.transport.resume_reading()
+        # Frames held back by the queue's limit need no new data to be
+        # parsed; not right now: this runs inside recv().
+        self.loop.call_soon(self._parse_held_frames)
+
+    def _parse_held_frames(self) -> None:
+        """Parse the frames that the protocol held back while the queue was full."""
+        if self.protocol.state is not CLOSED and not self._reading_paused:
+            self.data_received(b"")
 
     # asyncio.Protocol callbacks.
 
@@ -696,6 +704,12 @@ class Connection(asyncio.Protocol):
         never do.
         """
         protocol = self.protocol
+        high = self.max_queue[0]
+        if high is not None:
+            # max_queue holds within a read, however many frames it brings:
+            # the protocol parses only what the queue has room for, and
+            # keeps the rest until recv() makes room (_resume_reading).
+            protocol.frame_budget = max(high - len(self.recv_messages), 0)
         protocol.receive_data(data)
         self._process_events(protocol.events_received())
         self._write_pending()
