@@ -6,13 +6,15 @@ import asyncio
 import sys
 
 import pytest
-from conformance_helpers import OP_BINARY, TIMEOUT, open_raw_client
+from conformance_helpers import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
 from protocol_helpers import (
+    EOF,
     assert_failing,
     assert_received,
     assert_state,
     open_client,
     open_server,
+    sent,
     wire,
 )
 
@@ -20,7 +22,7 @@ import websockets_typed.frames
 from websockets_typed._defaults import MAX_FRAGMENTS, MAX_SIZE
 from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.exceptions import TooManyFragments
-from websockets_typed.frames import CloseCode, Frame, Opcode
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode
 from websockets_typed.protocol import State
 from websockets_typed.typing import BytesLike, Data
 
@@ -206,3 +208,55 @@ async def test_max_queue_holds_within_a_single_read() -> None:
             await peer.close()
     assert received == [b"x"] * count
     assert connection.longest <= 16
+
+
+def test_failure_deferred_until_the_application_handled_what_came_before() -> None:
+    server = open_server()
+    server.defer_failures = True
+    bad = wire(server, Frame(Opcode.BINARY, b"bad", rsv2=True))
+    server.receive_data(wire(server, Frame(Opcode.TEXT, b"hello")) + bad)
+    assert_received(server, Frame(Opcode.TEXT, b"hello"))
+    assert server.data_to_send() == []
+    assert server.deferred_failure == Close(CloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+    # Nothing more is read, but the answer goes out before the Close frame.
+    server.receive_data(wire(server, Frame(Opcode.TEXT, b"ignored")))
+    assert server.events_received() == []
+    server.send_text(b"hello")
+    server.fail_deferred()
+    assert sent(server) == [
+        Frame(Opcode.TEXT, b"hello"),
+        Frame(Opcode.CLOSE, Close(1002, "reserved bits must be 0").serialize()),
+        EOF,
+    ]
+    server.fail_deferred()  # once only
+    assert server.data_to_send() == []
+
+
+def test_failure_deferred_is_sent_at_the_end_of_the_stream() -> None:
+    client = open_client()
+    client.defer_failures = True
+    client.receive_data(wire(client, Frame(Opcode.TEXT, b"\xff")))
+    assert client.data_to_send() == []
+    client.receive_eof()
+    assert sent(client) == [
+        Frame(Opcode.CLOSE, Close(1007, "invalid start byte at position 0").serialize()),
+        EOF,
+    ]
+
+
+def test_failure_inside_a_fragmented_message_is_not_deferred() -> None:
+    server = open_server(max_fragments=2)
+    server.defer_failures = True
+    fragment = wire(server, Frame(Opcode.BINARY, b"x", fin=False))
+    server.receive_data(fragment + wire(server, Frame(Opcode.CONT, b"x", fin=False)) * 2)
+    assert server.deferred_failure is None
+    assert_failing(server, CloseCode.MESSAGE_TOO_BIG)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_message_before_a_bad_frame_is_delivered_and_answered(side: Side) -> None:
+    async with open_peer(side) as peer:
+        await peer.send(peer.frame(OP_TEXT, b"hello") + peer.frame(OP_BINARY, b"bad", rsv3=True))
+        # The echo goes out before the Close frame.
+        await peer.expect_message(OP_TEXT, b"hello")
+        await peer.expect_closing(CloseCode.PROTOCOL_ERROR, b"reserved bits must be 0")

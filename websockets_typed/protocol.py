@@ -327,6 +327,14 @@ class Protocol:
             large read of tiny frames cannot overfill the queue. The bytes
             of the frames beyond the budget wait; ``receive_data(b"")``
             parses them once the budget allows.
+        defer_failures: Whether a bad frame between messages fails the
+            connection only when :meth:`fail_deferred` is called; ``False``
+            by default. Internal API: RFC 6455 lets the messages received
+            before the bad frame reach the application, and its answers go
+            out, before the connection fails. Reading stops at once either
+            way.
+        deferred_failure: The Close frame of a deferred failure, until
+            :meth:`fail_deferred` sends it.
     """
 
     # Slots, not a __dict__: a server holds one protocol per connection, and
@@ -354,6 +362,8 @@ class Protocol:
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
+        "defer_failures",
+        "deferred_failure",
         "extensions",
         "frame_budget",
         "handshake_exc",
@@ -379,6 +389,8 @@ class Protocol:
     close_rcvd_then_sent: bool | None
     parser_exc: Exception | None
     frame_budget: int | None
+    defer_failures: bool
+    deferred_failure: Close | None
 
     def __init__(
         self,
@@ -409,6 +421,8 @@ class Protocol:
         self.close_rcvd_then_sent = None
         self.parser_exc = None
         self.frame_budget = None
+        self.defer_failures = False
+        self.deferred_failure = None
 
         # The stage, and two parts of it read on every call: see _transition.
         self._stage = _FIRST_STAGES[state]
@@ -552,6 +566,8 @@ class Protocol:
             # Frames held back by the budget come before the end.
             self.frame_budget = None
             self._parse_frames()
+        # A failure deferred comes before the end too.
+        self.fail_deferred()
         self._receive_eof()
         if self._state is CONNECTING and self.handshake_exc is None:
             # handshake_exc is None if and only if the handshake succeeded.
@@ -1025,7 +1041,26 @@ class Protocol:
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:
         self.parser_exc = exc
+        if self.defer_failures and self._stage is _OPEN_STAGE and self._recv_opcode is None:
+            # RFC 6455, 7.1.7: stop processing data now; the Close frame
+            # waits for fail_deferred(). Not inside a fragmented message:
+            # its start was delivered, and its end will never come.
+            self.deferred_failure = Close(code, _truncate_reason(reason))
+            self._stop_parsing()
+            return
         self.fail(code, reason)
+
+    def fail_deferred(self) -> None:
+        """Fail the connection as a bad frame called for, if that was deferred.
+
+        Internal API for the I/O layers that set :attr:`defer_failures`: call
+        it once the application has handled the messages received before
+        the bad frame. Then call :meth:`data_to_send`.
+        """
+        close = self.deferred_failure
+        if close is not None:
+            self.deferred_failure = None
+            self.fail(close.code, close.reason)
 
     def _fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
         self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")

@@ -89,6 +89,9 @@ class Connection(asyncio.Protocol):
         write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         self.protocol = protocol
+        # A bad frame fails the connection once the messages before it were
+        # received (see _fail_deferred).
+        protocol.defer_failures = True
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -207,8 +210,11 @@ class Connection(asyncio.Protocol):
         # recv() without a coroutine of its own per message (bench/run.py
         # --callgrind, S1): the rare errors are left to recv() to raise.
         get = self.recv_messages.get
+        protocol = self.protocol
         try:
             while True:
+                if protocol.deferred_failure is not None and not self.recv_messages:
+                    self._fail_deferred()
                 try:
                     message = await get()
                 except (EOFError, ConcurrencyError):
@@ -243,6 +249,8 @@ class Connection(asyncio.Protocol):
             ConcurrencyError: If two coroutines call :meth:`recv` or
                 :meth:`recv_streaming` at the same time.
         """
+        if self.protocol.deferred_failure is not None and not self.recv_messages:
+            self._fail_deferred()
         try:
             return await self.recv_messages.get(decode)
         except EOFError:
@@ -278,6 +286,8 @@ class Connection(asyncio.Protocol):
             ConnectionClosed: When the connection is closed.
             ConcurrencyError: If two coroutines receive at the same time.
         """
+        if self.protocol.deferred_failure is not None and not self.recv_messages:
+            self._fail_deferred()
         try:
             async for fragment in self.recv_messages.get_iter(decode):
                 yield fragment
@@ -681,6 +691,25 @@ class Connection(asyncio.Protocol):
         # parsed; not right now: this runs inside recv().
         self.loop.call_soon(self._parse_held_frames)
 
+    def _defer_failure(self) -> None:
+        """A bad frame arrived: fail once the messages before it are received.
+
+        RFC 6455, 7.1.7 forbids processing data after a bad frame, not
+        delivering what came before it: recv() returns those messages, and
+        what the application sends in answer goes out, before the Close
+        frame. Unless the application receives them within close_timeout.
+        """
+        if not self.recv_messages:
+            self.protocol.fail_deferred()
+        elif self.close_timeout is not None:
+            self.loop.call_later(self.close_timeout, self._fail_deferred)
+
+    def _fail_deferred(self) -> None:
+        """Fail the connection as the bad frame received earlier called for."""
+        if self.protocol.deferred_failure is not None:
+            self.protocol.fail_deferred()
+            self._write_pending()
+
     def _parse_held_frames(self) -> None:
         """Parse the frames that the protocol held back while the queue was full."""
         if self.protocol.state is not CLOSED and not self._reading_paused:
@@ -712,6 +741,8 @@ class Connection(asyncio.Protocol):
             protocol.frame_budget = max(high - len(self.recv_messages), 0)
         protocol.receive_data(data)
         self._process_events(protocol.events_received())
+        if protocol.deferred_failure is not None:
+            self._defer_failure()
         self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
