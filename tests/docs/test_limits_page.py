@@ -36,7 +36,7 @@ from websockets_typed.frames import Close, Frame, Opcode
 from websockets_typed.protocol import Protocol
 from websockets_typed.server import ServerProtocol
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 PAGE = ROOT / "docs" / "howto" / "memory.md"
 
 _DEFAULT = re.compile(r"`([^`]+)`")

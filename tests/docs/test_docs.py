@@ -11,7 +11,7 @@
 
   A block of another language must carry a ``skip`` marker, unless it only
   includes files from ``examples/`` (``--8<-- "examples/..."``), which
-  tests/test_examples.py runs.
+  tests/docs/test_examples.py runs.
 * Each ``python`` block is self-contained: it runs in a namespace of its
   own, as ``__main__``, in a subprocess per page, with warnings as errors.
 * ``mkdocs build --strict`` succeeds, and the API reference renders every
@@ -37,7 +37,7 @@ import pytest
 
 import websockets_typed
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 
