@@ -435,6 +435,24 @@ def test_state_diagram_is_generated_from_transitions() -> None:
     assert "<!-- generated: state-diagram -->" in page
 
 
+def test_stage_diagram_is_generated_from_the_table_of_stages() -> None:
+    from websockets_typed.protocol import (
+        _STAGES,  # pyright: ignore[reportPrivateUsage]
+        Transition,
+    )
+
+    hooks = _load_hooks()
+    stage_diagram = cast("Callable[[], str]", hooks["stage_diagram"])
+    diagram = stage_diagram()
+    assert diagram.startswith("```mermaid\nstateDiagram-v2\n")
+    for (source, transition), target in _STAGES.items():
+        line = f"    {source.name} --> {target.name}: {transition.value}\n"
+        assert (line in diagram) is (transition is not Transition.TCP_CONNECTION_CLOSED)
+    assert "    OPEN_FAILED --> OPEN_EOF_SENT: end of stream sent\n" in diagram
+    page = (DOCS / "explanation" / "sans-io.md").read_text("utf-8")
+    assert "<!-- generated: stage-diagram -->" in page
+
+
 @pytest.mark.timeout(300)
 def test_state_diagram_is_on_the_site(site: Path) -> None:
     html = (site / "explanation" / "sans-io" / "index.html").read_text("utf-8")
