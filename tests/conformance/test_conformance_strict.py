@@ -260,3 +260,17 @@ async def test_message_before_a_bad_frame_is_delivered_and_answered(side: Side) 
         # The echo goes out before the Close frame.
         await peer.expect_message(OP_TEXT, b"hello")
         await peer.expect_closing(CloseCode.PROTOCOL_ERROR, b"reserved bits must be 0")
+
+
+async def test_failure_deferred_for_a_message_never_received_comes_after_close_timeout() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()  # never receives
+
+    async with (
+        asyncio.timeout(TIMEOUT),
+        serve(handler, "127.0.0.1", 0, close_timeout=0.1) as server,
+    ):
+        port: int = server.sockets[0].getsockname()[1]
+        peer = await open_raw_client(port)
+        await peer.send(peer.frame(OP_TEXT, b"hello") + peer.frame(OP_BINARY, b"", rsv3=True))
+        await peer.expect_closing(CloseCode.PROTOCOL_ERROR, b"reserved bits must be 0")
