@@ -342,6 +342,7 @@ class Protocol:
     __slots__ = (
         "__weakref__",
         "_buffer",
+        "_buffer_start",
         "_debug",
         "_eof_rcvd",
         "_events",
@@ -436,6 +437,10 @@ class Protocol:
         # Received bytes not parsed yet: the start of a small frame, or a
         # large frame (see _receivebuffer).
         self._buffer = bytearray()
+        # Where parsing resumes in the buffer, when frames beyond the
+        # frame budget wait there: trimming it each time would move the
+        # rest again and again.
+        self._buffer_start = 0
         self._large_frame: LargeFrame | None = None
         self._eof_rcvd = False
         self._events: list[Event] = []
@@ -714,6 +719,15 @@ class Protocol:
         return SharedSend.WRITE
 
     @property
+    def holds_frames(self) -> bool:
+        """Whether :attr:`frame_budget` stopped parsing before the end of the bytes received.
+
+        Internal API for the I/O layers: ``receive_data(b"")`` parses what
+        waits once the budget allows, without reading more.
+        """
+        return self.frame_budget == 0 and len(self._buffer) > self._buffer_start
+
+    @property
     def sending_fragments(self) -> bool:
         """Whether a fragmented message is being sent: only continuations may follow.
 
@@ -915,6 +929,7 @@ class Protocol:
     def _clear_input(self) -> None:
         """Forget received bytes and the message being received."""
         self._buffer.clear()
+        self._buffer_start = 0
         self._large_frame = None
         self._recv_opcode = None
         self._text.reset()
@@ -922,10 +937,15 @@ class Protocol:
     def _parse_frames(self) -> None:
         """Parse as many frames as the buffer holds, process them, trim the buffer."""
         buffer = self._buffer
-        # Stopping parsing empties the buffer; this is then a no-op.
-        del buffer[: self._process_frames(buffer)]
+        end = self._process_frames(buffer, self._buffer_start)
+        if self.frame_budget == 0 and end < len(buffer):
+            self._buffer_start = end  # more frames may wait: trim later
+        else:
+            # Stopping parsing empties the buffer; this is then a no-op.
+            del buffer[:end]
+            self._buffer_start = 0
 
-    def _process_frames(self, data: bytes | bytearray) -> int:
+    def _process_frames(self, data: bytes | bytearray, start: int = 0) -> int:
         """Parse and process the frames at the start of ``data``; return where they end.
 
         Frames are read at increasing offsets, and the caller removes their
@@ -934,7 +954,7 @@ class Protocol:
         mask = self._mask_incoming
         max_size = self.max_size
         budget = self.frame_budget
-        end = 0
+        end = start
         size = len(data)
         try:
             while end < size and budget != 0:

@@ -118,12 +118,14 @@ def test_frame_budget_holds_back_the_frames_beyond_it() -> None:
     server.receive_data(data)
     assert len(server.events_received()) == 16
     assert server.frame_budget == 0
+    assert server.holds_frames
     # Nothing more is parsed until the budget allows.
     server.receive_data(b"")
     assert server.events_received() == []
     server.frame_budget = None
     server.receive_data(b"")
     assert len(server.events_received()) == 84
+    assert not server.holds_frames
 
 
 def test_frame_budget_counts_data_frames_only() -> None:

@@ -685,11 +685,12 @@ class Connection(asyncio.Protocol):
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
-        if not self.transport.is_closing():
+        if self.protocol.holds_frames:
+            # Parse the frames held back before reading more; not right
+            # now: this runs inside recv().
+            self.loop.call_soon(self._parse_held_frames)
+        elif not self.transport.is_closing():
             self.transport.resume_reading()
-        # Frames held back by the queue's limit need no new data to be
-        # parsed; not right now: this runs inside recv().
-        self.loop.call_soon(self._parse_held_frames)
 
     def _defer_failure(self) -> None:
         """A bad frame arrived: fail once the messages before it are received.
@@ -712,8 +713,16 @@ class Connection(asyncio.Protocol):
 
     def _parse_held_frames(self) -> None:
         """Parse the frames that the protocol held back while the queue was full."""
-        if self.protocol.state is not CLOSED and not self._reading_paused:
-            self.data_received(b"")
+        if self.protocol.state is CLOSED or self._reading_paused:
+            return
+        self.data_received(b"")
+        # All parsed, and the queue has room: read more.
+        if (
+            not self._reading_paused
+            and not self.protocol.holds_frames
+            and not self.transport.is_closing()
+        ):
+            self.transport.resume_reading()
 
     # asyncio.Protocol callbacks.
 
@@ -898,17 +907,16 @@ def broadcast(
     wire = serialize_payload(opcode | 0x80, data, False)
     # One call per connection says how to send (see Protocol.shared_send).
     skip, busy, write = SharedSend.SKIP, SharedSend.BUSY, SharedSend.WRITE
-    targets = [
-        (connection, route)
-        for connection in connections
-        if (route := connection.protocol.shared_send()) is not skip
-    ]
+    targets = list(connections)
+    routes = [connection.protocol.shared_send() for connection in targets]
     exceptions: list[Exception] = []
-    if not raise_exceptions and any(route is busy for _, route in targets):
+    if not raise_exceptions and busy in routes:
         # Check before sending anything, so that an error doesn't leave the
         # message delivered to some connections only.
         raise ConcurrencyError("a connection is sending a fragmented message")
-    for connection, route in targets:
+    for connection, route in zip(targets, routes, strict=True):
+        if route is skip:
+            continue
         if route is busy:
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
