@@ -646,10 +646,16 @@ class Connection(asyncio.Protocol):
 
     def _write_pending(self) -> None:
         """Write what the protocol has to send; half-close on SEND_EOF."""
+        writes = self.protocol.data_to_send()
+        if not writes:
+            # Nothing new: corked frames wait for their own flush.
+            if self._close_timer is None and self.protocol.close_expected():
+                self._arm_close_timer()
+            return
         if self._corked is not None:
             self._uncork()
         transport = self.transport
-        for data in self.protocol.data_to_send():
+        for data in writes:
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
@@ -686,10 +692,12 @@ class Connection(asyncio.Protocol):
     def _resume_reading(self) -> None:
         self._reading_paused = False
         if self.protocol.holds_frames:
-            # Parse the frames held back before reading more; not right
-            # now: this runs inside recv().
-            self.loop.call_soon(self._parse_held_frames)
-        elif not self.transport.is_closing():
+            # Parse the frames held back before reading more. This runs in
+            # recv(), once it took its frame: the new ones go after it.
+            self.data_received(b"")
+            if self._reading_paused or self.protocol.holds_frames:
+                return
+        if not self.transport.is_closing():
             self.transport.resume_reading()
 
     def _defer_failure(self) -> None:
@@ -710,19 +718,6 @@ class Connection(asyncio.Protocol):
         if self.protocol.deferred_failure is not None:
             self.protocol.fail_deferred()
             self._write_pending()
-
-    def _parse_held_frames(self) -> None:
-        """Parse the frames that the protocol held back while the queue was full."""
-        if self.protocol.state is CLOSED or self._reading_paused:
-            return
-        self.data_received(b"")
-        # All parsed, and the queue has room: read more.
-        if (
-            not self._reading_paused
-            and not self.protocol.holds_frames
-            and not self.transport.is_closing()
-        ):
-            self.transport.resume_reading()
 
     # asyncio.Protocol callbacks.
 
