@@ -229,8 +229,22 @@ class _Stage(enum.Enum):
         )
 
 
-# A global: faster to read on the hot path than an attribute of the class.
+# Globals: reading a member as an attribute of its Enum class costs about as
+# much as parsing a small frame (bench/run.py --callgrind, S2 and S6).
 _OPEN_STAGE: Final = _Stage.OPEN
+_FRAMES: Final = _Reading.FRAMES
+_DISCARD: Final = _Reading.DISCARD
+_READ_HANDSHAKE: Final = _Reading.HANDSHAKE
+_SKIP: Final = SharedSend.SKIP
+_BUSY: Final = SharedSend.BUSY
+_QUEUE: Final = SharedSend.QUEUE
+_WRITE: Final = SharedSend.WRITE
+_OP_CONT: Final = Opcode.CONT
+_OP_TEXT: Final = Opcode.TEXT
+_OP_BINARY: Final = Opcode.BINARY
+_OP_CLOSE: Final = Opcode.CLOSE
+_OP_PING: Final = Opcode.PING
+_OP_PONG: Final = Opcode.PONG
 
 _T = Transition
 _S = _Stage
@@ -530,27 +544,27 @@ class Protocol:
         if self._eof_rcvd:
             raise EOFError("cannot receive data after the end of the stream")
         reading = self._reading
-        if reading is _Reading.DISCARD:
+        if reading is _DISCARD:
             return
         if self._large_frame is not None:
             # A large frame arrives in many reads (see _receivebuffer).
             start = self._add_to_large_frame(data)
-            if start == len(data) or self._reading is not _Reading.FRAMES:
+            if start == len(data) or self._reading is not _FRAMES:
                 return
             if start:
                 data = memoryview(data)[start:]
-        if reading is _Reading.FRAMES and not self._buffer and type(data) is bytes:
+        if reading is _FRAMES and not self._buffer and type(data) is bytes:
             # Nothing pending, the common case: parse frames where they
             # arrived, and keep only the start of an incomplete frame. This
             # saves a copy of every byte (bench/run.py --callgrind, S1).
             end = self._process_frames(data)
-            if end < len(data) and self._reading is _Reading.FRAMES:
+            if end < len(data) and self._reading is _FRAMES:
                 self._buffer += memoryview(data)[end:]
             return
         self._buffer += data
-        if reading is _Reading.FRAMES:
+        if reading is _FRAMES:
             self._parse_frames()
-        elif reading is _Reading.HANDSHAKE:
+        elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
 
     def receive_eof(self) -> None:
@@ -567,7 +581,7 @@ class Protocol:
         self._eof_rcvd = True
         if self._debug:
             self.logger.debug("< EOF")
-        if self._buffer and self._reading is _Reading.FRAMES:
+        if self._buffer and self._reading is _FRAMES:
             # Frames held back by the budget come before the end.
             self.frame_budget = None
             self._parse_frames()
@@ -589,9 +603,9 @@ class Protocol:
 
     def _receive_eof(self) -> None:
         """Handle the end of the stream in the current parsing stage."""
-        if self._reading is _Reading.HANDSHAKE:
+        if self._reading is _READ_HANDSHAKE:
             self._receive_eof_in_handshake()
-        elif self._reading is _Reading.FRAMES:
+        elif self._reading is _FRAMES:
             # RFC 6455, 7.1.5: the TCP connection closed before the closing
             # handshake completed: _The WebSocket Connection Close Code_ is
             # 1006. A Close frame received stops parsing, so being here means
@@ -657,7 +671,7 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If a fragmented message is being sent.
         """
-        self._send_data(Opcode.TEXT, data, fin)
+        self._send_data(_OP_TEXT, data, fin)
 
     def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """Send a Binary frame.
@@ -670,7 +684,7 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If a fragmented message is being sent.
         """
-        self._send_data(Opcode.BINARY, data, fin)
+        self._send_data(_OP_BINARY, data, fin)
 
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
         # The hot path of sending: every call avoided here shows per message
@@ -705,9 +719,9 @@ class Protocol:
         :meth:`send_binary`. One call, cheap enough to make per connection.
         """
         if self._state is not OPEN:
-            return SharedSend.SKIP
+            return _SKIP
         if self._send_opcode is not None:
-            return SharedSend.BUSY
+            return _BUSY
         if (
             self._stage is not _OPEN_STAGE
             or self._mask_outgoing
@@ -715,8 +729,8 @@ class Protocol:
             or self._debug
             or self._writes
         ):
-            return SharedSend.QUEUE
-        return SharedSend.WRITE
+            return _QUEUE
+        return _WRITE
 
     @property
     def holds_frames(self) -> bool:
@@ -922,7 +936,7 @@ class Protocol:
 
     def _stop_parsing(self) -> None:
         """Ignore data received from now on: the connection failed."""
-        if self._reading is not _Reading.DISCARD:
+        if self._reading is not _DISCARD:
             self._transition(Transition.READING_STOPPED)
         self._clear_input()
 
@@ -973,7 +987,7 @@ class Protocol:
                     self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
                 # A Close frame or a failure stops parsing.
-                if self._reading is not _Reading.FRAMES:
+                if self._reading is not _FRAMES:
                     break
                 if budget is not None and frame.opcode < 8:
                     budget -= 1
@@ -1100,7 +1114,7 @@ class Protocol:
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             raise ProtocolError("reserved bits must be 0")
 
-        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+        if opcode is _OP_TEXT or opcode is _OP_BINARY:
             # RFC 6455, 5.4: the fragments of one message are not interleaved
             # with another message.
             if self._recv_opcode is not None:
@@ -1111,9 +1125,7 @@ class Protocol:
             fin = frame.fin
             # Validate text at once (RFC 6455, 8.1). The common case, a
             # message in one ASCII frame, costs one check.
-            if opcode is Opcode.TEXT and not (
-                fin and self._text.pending is None and data.isascii()
-            ):
+            if opcode is _OP_TEXT and not (fin and self._text.pending is None and data.isascii()):
                 self._text.text_frame(data, fin)
             if not fin:
                 self._recv_opcode = opcode
@@ -1122,7 +1134,7 @@ class Protocol:
                 self._recv_max_fragments = limit
                 self._recv_frames_left = limit - 1
 
-        elif opcode is Opcode.CONT:
+        elif opcode is _OP_CONT:
             if self._recv_opcode is None:
                 raise ProtocolError("unexpected continuation frame")
             # One comparison per fragment: the limit was read at the start
@@ -1143,15 +1155,15 @@ class Protocol:
             else:
                 self._recv_size = size
 
-        elif opcode is Opcode.PING:
+        elif opcode is _OP_PING:
             # RFC 6455, 5.5.2: "Upon receipt of a Ping frame, an endpoint
             # MUST send a Pong frame in response, unless it already received
             # a Close frame." Being here means no Close frame was received.
             # While Pongs are paused, only the latest Ping is answered, later.
             if not self._pongs.hold(frame.data):
-                self._send_frame(Frame(Opcode.PONG, frame.data))
+                self._send_frame(Frame(_OP_PONG, frame.data))
 
-        elif opcode is Opcode.CLOSE:
+        elif opcode is _OP_CLOSE:
             self._receive_close(frame)
 
         # Pong frames need no processing here.
