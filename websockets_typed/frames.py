@@ -10,7 +10,7 @@ import enum
 import os
 import struct
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
 
@@ -364,15 +364,15 @@ class Frame:
             if len(chunk) < missing:
                 raise EOFError("stream ended in the middle of a frame")
             buffer += chunk
-            parsed = _read_frame(buffer, 0, mask, max_size)
+            parsed, end, _ = read_frame(buffer, 0, mask, max_size)
             if parsed is None:
                 # The extended payload length (RFC 6455, 5.2) is incomplete:
                 # 16 bits for the length code 126, 64 bits for 127.
                 needed = 4 if buffer[1] & 0x7F == 126 else 10
-            elif parsed[0] is None:
-                needed = parsed[1]
+            elif end > len(buffer):
+                needed = end  # the header is complete; the payload isn't
             else:
-                frame = parsed[0]
+                frame = parsed
                 break
         for extension in reversed(extensions or ()):
             frame = extension.decode(frame, max_size=max_size)
@@ -438,6 +438,25 @@ def _check_frame_types(  # noqa: PLR0917 - the arguments of Frame()
             raise type_error(Frame, name, value, (kind,))
 
 
+def new_frame(  # noqa: PLR0917 - the fields of Frame, in order
+    opcode: Opcode, data: bytes, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool
+) -> Frame:
+    """Build a :class:`Frame` without any check: the parser's fast constructor.
+
+    Internal API: only for fields that are known to be valid, e.g. parsed
+    from a header the parser checked. h11 builds its parsed events the same
+    way; tests/test_frames.py pins it to the public constructor.
+    """
+    frame: Frame = _new_object(Frame)
+    _set_opcode(frame, opcode)
+    _set_data(frame, data)
+    _set_fin(frame, fin)
+    _set_rsv1(frame, rsv1)
+    _set_rsv2(frame, rsv2)
+    _set_rsv3(frame, rsv3)
+    return frame
+
+
 def _describe_payload(frame: Frame) -> str:
     """Summarize a payload for logs, in at most about 75 characters."""
     data = frame.data
@@ -485,31 +504,44 @@ def parse_frame(
             fewest bytes, or a control frame is fragmented or too long.
         PayloadTooBig: If the payload is larger than ``max_size``.
     """
-    parsed = _read_frame(buffer, 0, mask, max_size)
-    if parsed is None or parsed[0] is None:
+    frame, end, _ = read_frame(buffer, 0, mask, max_size)
+    if frame is None or end > len(buffer):
         return None
-    frame, end = parsed
     del buffer[:end]
     return frame
 
 
-def _read_frame(
+FrameRead: TypeAlias = "tuple[Frame | None, int, int]"
+"""What :func:`read_frame` returns: ``(frame, end, payload)``.
+
+- ``frame``: the frame; ``None`` if its header is incomplete, and then
+  ``end`` and ``payload`` are 0.
+- ``end``: where the frame ends in the buffer. When it is beyond the end of
+  the buffer, the payload is incomplete and ``frame`` carries the header
+  only (an empty ``data``): its payload is what the caller waits for.
+- ``payload``: where the payload starts, after the masking key, which may
+  be incomplete too when ``payload`` is beyond the end of the buffer.
+"""
+
+_HEADER_INCOMPLETE: Final[FrameRead] = (None, 0, 0)
+
+
+def read_frame(
     buffer: bytes | bytearray, start: int, mask: bool, max_size: int | None
-) -> tuple[Frame | None, int] | None:
+) -> FrameRead:
     """Parse the frame at offset ``start`` of ``buffer``, leaving ``buffer`` as is.
 
-    :func:`parse_frame` without removing the frame's bytes: a caller parsing
-    several frames in a row trims the buffer once, at the end, or parses
-    bytes where they arrived. Returns the frame and the offset where it
-    ends; ``(None, end)`` if the frame is incomplete after its length (the
-    masking key may be missing too), so that the caller knows how much to
-    wait for; ``None`` if the length itself is incomplete.
-    Raises what :func:`parse_frame` raises.
+    Internal API, the parser of :class:`~websockets_typed.protocol.Protocol`:
+    :func:`parse_frame` without removing the frame's bytes, so that a caller
+    parsing several frames in a row trims the buffer once, at the end, or
+    parses bytes where they arrived. Each header is decoded once: an
+    incomplete frame's header comes back in the result (see
+    :data:`FrameRead`). Raises what :func:`parse_frame` raises.
     """
     size = len(buffer)
     available = size - start
     if available < 2:
-        return None
+        return _HEADER_INCOMPLETE
     head1 = buffer[start]
     head2 = buffer[start + 1]
 
@@ -525,7 +557,7 @@ def _read_frame(
         offset = start + 2
     elif length == 126:
         if available < 4:
-            return None
+            return _HEADER_INCOMPLETE
         length = (buffer[start + 2] << 8) | buffer[start + 3]
         # RFC 6455, 5.2: "the minimal number of bytes MUST be used to encode
         # the length". A frame breaking that MUST isn't a valid frame.
@@ -534,7 +566,7 @@ def _read_frame(
         offset = start + 4
     else:
         if available < 10:
-            return None
+            return _HEADER_INCOMPLETE
         (length,) = _UINT64.unpack_from(buffer, start + 2)
         if length >> 63:
             raise ProtocolError("payload length has the most significant bit set")
@@ -560,7 +592,11 @@ def _read_frame(
         offset += 4
     end = offset + length
     if size < end:
-        return None, end
+        # The header, for the caller waiting for the payload.
+        header = new_frame(
+            opcode, b"", fin, head1 & 0x40 != 0, head1 & 0x20 != 0, head1 & 0x10 != 0
+        )
+        return header, end, offset
     if length < 4096:
         payload = buffer[offset:end]
         data = apply_mask(payload, buffer[offset - 4 : offset]) if mask else bytes(payload)
@@ -571,17 +607,11 @@ def _read_frame(
                 apply_mask(large, view[offset - 4 : offset].tobytes()) if mask else large.tobytes()
             )
 
-    # Frame(...), inlined: this runs for every frame received, and the
-    # parser's frames need no checks (h11's fast path; bench/run.py
-    # --callgrind, S2: a fifth of the cost of parsing a 64-byte frame).
-    frame: Frame = _new_object(Frame)
-    _set_opcode(frame, opcode)
-    _set_data(frame, data)
-    _set_fin(frame, fin)
-    _set_rsv1(frame, head1 & 0x40 != 0)
-    _set_rsv2(frame, head1 & 0x20 != 0)
-    _set_rsv3(frame, head1 & 0x10 != 0)
-    return frame, end
+    # The parser's frames need no checks (h11's fast path; bench/run.py
+    # --callgrind, S2: Frame(...) is a fifth of the cost of parsing a
+    # 64-byte frame).
+    frame = new_frame(opcode, data, fin, head1 & 0x40 != 0, head1 & 0x20 != 0, head1 & 0x10 != 0)
+    return frame, end, offset
 
 
 _UINT64: Final = struct.Struct("!Q")

@@ -83,16 +83,22 @@ def accept_key(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def build_request(headers: SupportsGetSetItem) -> str:
+def build_request(headers: SupportsGetSetItem, *, key: str | None = None) -> str:
     """Add the headers of a handshake request to ``headers`` (RFC 6455, 4.1).
 
     Sets ``Upgrade``, ``Connection``, ``Sec-WebSocket-Key`` and
     ``Sec-WebSocket-Version``.
 
+    Args:
+        headers: The request headers.
+        key: The ``Sec-WebSocket-Key`` to send; by default, a new one from
+            :func:`generate_key`.
+
     Returns:
         The key, for :func:`check_response`.
     """
-    key = generate_key()
+    if key is None:
+        key = generate_key()
     headers["Upgrade"] = "websocket"
     headers["Connection"] = "Upgrade"
     headers["Sec-WebSocket-Key"] = key

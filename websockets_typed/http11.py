@@ -26,7 +26,7 @@ from typing import Final, Literal
 import attrs
 
 from ._validators import typed
-from .datastructures import Headers
+from .datastructures import INVALID_VALUE_RE, Headers
 from .exceptions import InvalidMessage, SecurityError
 
 __all__ = [
@@ -52,13 +52,11 @@ MAX_BODY_SIZE: Final = 2**20
 
 # RFC 7230, 3.2.6: token = 1*tchar.
 _TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_TOKEN_STR: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
 # RFC 7230, 3.2: field-value = *( field-content / obs-fold ), where field
 # content is VCHAR, obs-text (0x80-0xFF), SP and HTAB. The reason phrase
 # (RFC 7230, 3.1.2) allows the same characters. These find the others.
 _INVALID_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_INVALID_VALUE_STR: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 7230, 5.3: the request-target is origin-form (or another form); all of
 # them are printable ASCII without spaces.
@@ -115,7 +113,7 @@ class Request:
         return b"%s %s HTTP/1.1\r\n%s" % (
             self.method.encode("ascii"),
             self.path.encode("ascii"),
-            _serialize_headers(self.headers),
+            self.headers.serialize(),
         )
 
 
@@ -154,27 +152,14 @@ class Response:
         status_code = int(self.status_code)
         if not 100 <= status_code < 600:
             raise ValueError(f"invalid status code: {status_code}")
-        if _INVALID_VALUE_STR.search(self.reason_phrase) is not None:
+        if INVALID_VALUE_RE.search(self.reason_phrase) is not None:
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         return b"HTTP/1.1 %d %s\r\n%s%s" % (
             status_code,
             self.reason_phrase.encode("utf-8", "surrogateescape"),
-            _serialize_headers(self.headers),
+            self.headers.serialize(),
             self.body or b"",
         )
-
-
-def _serialize_headers(headers: Headers) -> bytes:
-    """Return the header block, final empty line included, after validating it."""
-    lines: list[str] = []
-    for name, value in headers.raw_items():
-        if _TOKEN_STR.fullmatch(name) is None:
-            raise ValueError(f"invalid header name: {name!r}")
-        if _INVALID_VALUE_STR.search(value) is not None:
-            raise ValueError(f"invalid value for header {name}: {value!r}")
-        lines.append(f"{name}: {value}\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("utf-8", "surrogateescape")
 
 
 class _Stage(enum.Enum):
@@ -684,6 +669,9 @@ def _parse_status_line(line: bytes, allow_http10: bool = False) -> tuple[int, st
 _SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
-def _loggable(name: str, value: str) -> str:  # pyright: ignore[reportUnusedFunction]
-    """Return what a debug log may show of a header's value."""
+def redact_header(name: str, value: str) -> str:
+    """Return what a debug log may show of a header's value: credentials are redacted.
+
+    Internal API, for the protocols' debug logs.
+    """
     return "[redacted]" if name.lower() in _SECRET_HEADERS else value

@@ -28,7 +28,6 @@ import attrs
 from .datastructures import Headers
 from .exceptions import InvalidProxy, InvalidURI
 from .headers import build_authorization_basic
-from .http11 import _serialize_headers
 from .uri import WebSocketURI, _parse_host_port
 
 __all__ = [
@@ -165,4 +164,4 @@ def prepare_connect_request(
         headers["User-Agent"] = user_agent_header
     if proxy.user_info is not None:
         headers["Proxy-Authorization"] = build_authorization_basic(*proxy.user_info)
-    return f"CONNECT {authority} HTTP/1.1\r\n".encode() + _serialize_headers(headers)
+    return f"CONNECT {authority} HTTP/1.1\r\n".encode() + headers.serialize()

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias, cast
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -23,10 +24,10 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import Extension, ServerExtensionFactory
-from .handshake import accept_key, check_request
+from .handshake import build_response, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response, _loggable
-from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
+from .http11 import Request, RequestParser, Response
+from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
 if TYPE_CHECKING:
@@ -128,8 +129,8 @@ class ServerProtocol(Protocol):
         select_subprotocol: SelectSubprotocol | None = None,
         hosts: Sequence[str] | None = None,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(
@@ -153,8 +154,6 @@ class ServerProtocol(Protocol):
         self._request_parser = RequestParser()
         self._response_sent = False
         self._head_request = False
-        if state is CONNECTING:
-            self._stage = _Stage.HANDSHAKE
 
     # Opening handshake.
 
@@ -212,9 +211,7 @@ class ServerProtocol(Protocol):
 
         headers = Headers()
         headers["Date"] = email.utils.formatdate(usegmt=True)
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        build_response(headers, key)
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
@@ -442,14 +439,12 @@ class ServerProtocol(Protocol):
             data = data[: -len(response.body)]
         self._response_sent = True
         if self._debug:
-            self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
-            for name, value in response.headers.raw_items():
-                self.logger.debug("> %s: %s", name, _loggable(name, value))
+            status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+            self._log_message(">", status, response.headers)
         self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
             self.logger.info("connection open")
-            self._stage = _Stage.FRAMES
             # Frames that arrived with or right after the request.
             if self._buffer:
                 self._parse_frames()
@@ -460,8 +455,8 @@ class ServerProtocol(Protocol):
             self.logger.info(
                 "connection rejected (%d %s)", response.status_code, response.reason_phrase
             )
-            self._send_eof()
             self._stop_parsing()
+            self._send_eof()
 
     # Parsing.
 
@@ -475,12 +470,10 @@ class ServerProtocol(Protocol):
             return
         self._head_request = request.method == "HEAD"
         if self._debug:
-            self.logger.debug("< %s %s HTTP/1.1", request.method, request.path)
-            for name, value in request.headers.raw_items():
-                self.logger.debug("< %s: %s", name, _loggable(name, value))
+            self._log_message("<", f"{request.method} {request.path} HTTP/1.1", request.headers)
         self._events.append(request)
         # Keep what follows until the application sends its response.
-        self._stage = _Stage.WAIT
+        self._transition(Transition.REQUEST_RECEIVED)
 
     def _reject_malformed(self, exc: InvalidMessage | SecurityError) -> None:
         """Answer a request that cannot be parsed, then close."""
@@ -489,14 +482,11 @@ class ServerProtocol(Protocol):
             response.headers["Allow"] = "GET"
         self.send_response(response)
 
-    def _receive_eof(self) -> None:
-        if self._stage is _Stage.HANDSHAKE:
-            try:
-                self._request_parser.parse_eof(self._buffer)
-            except InvalidMessage as exc:
-                self.handshake_exc = exc
-        else:
-            super()._receive_eof()
+    def _receive_eof_in_handshake(self) -> None:
+        try:
+            self._request_parser.parse_eof(self._buffer)
+        except InvalidMessage as exc:
+            self.handshake_exc = exc
 
 
 def _split_host(value: str) -> tuple[str, str | None]:

@@ -8,7 +8,6 @@ import os
 import random
 import socket
 import ssl as ssl_module
-import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
@@ -16,6 +15,19 @@ from typing import Any, Final, Literal, TypedDict, Unpack, cast
 
 import attrs
 
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    MAX_FRAGMENTS,
+    MAX_QUEUE,
+    MAX_SIZE,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_LIMIT,
+)
+from .._defaults import (
+    USER_AGENT as DEFAULT_USER_AGENT,
+)
 from ..client import ClientProtocol
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
@@ -28,13 +40,12 @@ from ..exceptions import (
     SecurityError,
 )
 from ..extensions.base import ClientExtensionFactory
-from ..extensions.permessage_deflate import enable_client_permessage_deflate
+from ..extensions.permessage_deflate import enable_client_permessage_deflate, with_compression
 from ..frames import CloseCode
-from ..http11 import Request, Response, _serialize_headers
+from ..http11 import Request, Response
 from ..proxy import get_proxy, parse_proxy
 from ..typing import LoggerLike, SequenceNotStr
 from ..uri import WebSocketURI, parse_uri
-from ..version import version as _version
 from ._options import check_options
 from .connection import Connection
 from .proxy import create_proxy_connection
@@ -48,9 +59,7 @@ __all__ = [
     "unix_connect",
 ]
 
-USER_AGENT: Final = (
-    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
-)
+USER_AGENT: Final = DEFAULT_USER_AGENT
 """Default value of the ``User-Agent`` header."""
 
 MAX_REDIRECTS: Final = int(os.environ.get("WEBSOCKETS_TYPED_MAX_REDIRECTS", "10"))
@@ -72,11 +81,11 @@ class ClientConnection(Connection):
         self,
         protocol: ClientProtocol,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         super().__init__(
             protocol,
@@ -86,8 +95,6 @@ class ClientConnection(Connection):
             max_queue=max_queue,
             write_limit=write_limit,
         )
-        # Resolved when the response arrives, or when it never will.
-        self._response_rcvd: asyncio.Future[None] = self.loop.create_future()
 
     @property
     def host(self) -> str | None:
@@ -111,18 +118,6 @@ class ClientConnection(Connection):
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
         return self.protocol.wsuri.resource_name
 
-    @property
-    def request_headers(self) -> Headers:
-        """Headers of the request (legacy API; prefer ``request.headers``)."""
-        assert self.request is not None, "the opening handshake isn't done"
-        return self.request.headers
-
-    @property
-    def response_headers(self) -> Headers:
-        """Headers of the response (legacy API; prefer ``response.headers``)."""
-        assert self.response is not None, "the opening handshake isn't done"
-        return self.response.headers
-
     # Opening handshake.
 
     async def handshake(
@@ -144,31 +139,14 @@ class ClientConnection(Connection):
         self._request = request
         self.protocol.send_request(request)
         self._write_pending()
-        await self._response_rcvd
+        await self._handshake_waiter
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         assert isinstance(event, Response)
         self.response = event
-        if not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol; notice invalid responses at once.
-
-        A response that can't be parsed fails the handshake without waiting
-        for the server to close the connection, which it may never do.
-        """
-        super().data_received(data)
-        if self.protocol.handshake_exc is not None and not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the handshake if it was still waiting for the response."""
-        super().connection_lost(exc)
-        if not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
+        self._wake_handshake()
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -361,12 +339,11 @@ class connect:  # a function for its callers, a class for await, async with and 
     ) -> ClientConnection:
         """Open one TCP connection and perform the opening handshake on it."""
         options = self._options
-        compression = options.get("compression", "deflate")
-        extensions = options.get("extensions")
-        if compression == "deflate":
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = with_compression(
+            options.get("compression", "deflate"),
+            options.get("extensions"),
+            enable_client_permessage_deflate,
+        )
         logger = options.get("logger") or logging.getLogger("websockets_typed.client")
         connection_class = options.get("create_connection") or ClientConnection
 
@@ -378,17 +355,17 @@ class connect:  # a function for its callers, a class for await, async with and 
             origin=options.get("origin"),
             extensions=extensions,
             subprotocols=options.get("subprotocols"),
-            max_size=options.get("max_size", 2**20),
-            max_fragments=options.get("max_fragments", 2**16),
+            max_size=options.get("max_size", MAX_SIZE),
+            max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
             logger=logger,
         )
         new_connection = connection_class(
             protocol,
-            ping_interval=options.get("ping_interval", 20),
-            ping_timeout=options.get("ping_timeout", 20),
-            close_timeout=options.get("close_timeout", 10),
-            max_queue=options.get("max_queue", 16),
-            write_limit=options.get("write_limit", 2**15),
+            ping_interval=options.get("ping_interval", PING_INTERVAL),
+            ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
+            close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
+            max_queue=options.get("max_queue", MAX_QUEUE),
+            write_limit=options.get("write_limit", WRITE_LIMIT),
         )
 
         def protocol_factory() -> ClientConnection:
@@ -460,7 +437,7 @@ class connect:  # a function for its callers, a class for await, async with and 
         for value in (self._options.get("additional_headers"), self._options.get("extra_headers")):
             if value is not None:
                 headers = Headers(headers or (), value)
-        timeout = asyncio.timeout(self._options.get("open_timeout", 10))
+        timeout = asyncio.timeout(self._options.get("open_timeout", OPEN_TIMEOUT))
         try:
             async with timeout:
                 for _ in range(MAX_REDIRECTS + 1):
@@ -580,7 +557,7 @@ def _check_static_headers(options: ConnectOptions) -> None:
     origin = options.get("origin")
     if origin is not None:
         headers["Origin"] = origin
-    _serialize_headers(headers)
+    headers.serialize()
 
 
 def is_transient(exc: BaseException) -> bool:

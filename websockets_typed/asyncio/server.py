@@ -10,7 +10,6 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
-import sys
 from collections.abc import (
     Awaitable,
     Callable,
@@ -36,6 +35,19 @@ from typing import (
 
 from typing_extensions import TypeVar
 
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    MAX_FRAGMENTS,
+    MAX_QUEUE,
+    MAX_SIZE,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_LIMIT,
+)
+from .._defaults import (
+    USER_AGENT as DEFAULT_USER_AGENT,
+)
 from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import (
     AbortHandshake,
@@ -46,15 +58,14 @@ from ..exceptions import (
     InvalidStatus,
 )
 from ..extensions.base import ServerExtensionFactory
-from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..extensions.permessage_deflate import enable_server_permessage_deflate, with_compression
 from ..frames import CloseCode
 from ..headers import build_www_authenticate_basic, parse_authorization_basic
-from ..http11 import Request, Response, _serialize_headers
+from ..http11 import Request, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
-from ..version import version as _version
 from ._options import check_options
 from .connection import Connection
 
@@ -76,11 +87,9 @@ __all__ = [
     "unix_serve",
 ]
 
-USER_AGENT: Final = (
-    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
-)
-"""Default value of the ``Server`` header."""
 
+USER_AGENT: Final = DEFAULT_USER_AGENT
+"""Default value of the ``Server`` header."""
 
 _SERVER_ERROR_TEXT: Final = (
     "Failed to open a WebSocket connection.\nSee server log for more information.\n"
@@ -133,11 +142,11 @@ class ServerConnection(Connection):
         protocol: ServerProtocol,
         server: Server,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         super().__init__(
             protocol,
@@ -149,8 +158,6 @@ class ServerConnection(Connection):
         )
         self.server = server
         self.username: str | None = None
-        # Resolved when the request arrives, or when it never will.
-        self._request_rcvd: asyncio.Future[None] = self.loop.create_future()
 
     def respond(self, status: StatusLike, text: str) -> Response:
         """Build a plain-text HTTP response, e.g. for a health check.
@@ -182,17 +189,6 @@ class ServerConnection(Connection):
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
         return self.request.path
 
-    @property
-    def request_headers(self) -> Headers:
-        """Headers of the request (legacy API; prefer ``request.headers``)."""
-        return self.request.headers
-
-    @property
-    def response_headers(self) -> Headers:
-        """Headers of the response (legacy API; prefer ``response.headers``)."""
-        assert self.response is not None, "the opening handshake isn't done"
-        return self.response.headers
-
     # Opening handshake.
 
     async def handshake(
@@ -209,7 +205,7 @@ class ServerConnection(Connection):
                 ``process_request`` answers with a plain HTTP response
                 (then :exc:`InvalidStatus`).
         """
-        await self._request_rcvd
+        await self._handshake_waiter
         request = self._request
         if request is None:
             # The request was malformed (the protocol answered it already)
@@ -292,25 +288,12 @@ class ServerConnection(Connection):
         # 6455, 4.1): stop reading until the application answers, so that
         # nothing piles up meanwhile.
         self._pause_reading()
-        if not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol; notice malformed requests."""
-        super().data_received(data)
-        if self.protocol.handshake_exc is not None and not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
+        self._wake_handshake()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register with the server and start the connection's task."""
         super().connection_made(transport)
         self.server._start_connection(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the handshake if it was still waiting for the request."""
-        super().connection_lost(exc)
-        if not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
 
 
 ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
@@ -384,8 +367,8 @@ class Server:
         process_response: ProcessResponse | None = None,
         server_header: str | None = USER_AGENT,
         extra_headers: ExtraHeaders | None = None,
-        open_timeout: float | None = 10,
-        close_timeout: float | None = 10,
+        open_timeout: float | None = OPEN_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
         logger: LoggerLike | None = None,
     ) -> None:
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
@@ -737,16 +720,15 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
             process_response=options.get("process_response"),
             server_header=options.get("server_header", USER_AGENT),
             extra_headers=options.get("extra_headers"),
-            open_timeout=options.get("open_timeout", 10),
-            close_timeout=options.get("close_timeout", 10),
+            open_timeout=options.get("open_timeout", OPEN_TIMEOUT),
+            close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
             logger=logger,
         )
-        compression = options.get("compression", "deflate")
-        extensions = options.get("extensions")
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = with_compression(
+            options.get("compression", "deflate"),
+            options.get("extensions"),
+            enable_server_permessage_deflate,
+        )
         select_subprotocol = options.get("select_subprotocol")
         hosts = options.get("hosts")
         if hosts is not None:
@@ -779,18 +761,18 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
                 extensions=extensions,
                 subprotocols=options.get("subprotocols"),
                 select_subprotocol=protocol_hook,
-                max_size=options.get("max_size", 2**20),
-                max_fragments=options.get("max_fragments", 2**16),
+                max_size=options.get("max_size", MAX_SIZE),
+                max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
                 logger=adapter,
             )
             connection = connection_class(
                 protocol,
                 server,
-                ping_interval=options.get("ping_interval", 20),
-                ping_timeout=options.get("ping_timeout", 20),
-                close_timeout=options.get("close_timeout", 10),
-                max_queue=options.get("max_queue", 16),
-                write_limit=options.get("write_limit", 2**15),
+                ping_interval=options.get("ping_interval", PING_INTERVAL),
+                ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
+                close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
+                max_queue=options.get("max_queue", MAX_QUEUE),
+                write_limit=options.get("write_limit", WRITE_LIMIT),
             )
             adapter.connection = connection
             return connection
@@ -848,7 +830,7 @@ def _check_static_headers(options: ServeOptions) -> None:
     extra_headers = options.get("extra_headers")
     if extra_headers is not None and not callable(extra_headers):
         headers.update(extra_headers)
-    _serialize_headers(headers)
+    headers.serialize()
 
 
 Credentials: TypeAlias = tuple[str, str]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import pytest
+from conformance_helpers import echo
 from websockets.asyncio.client import connect as their_connect
 from websockets.asyncio.server import Server as TheirServer
 from websockets.asyncio.server import ServerConnection as TheirServerConnection
@@ -66,12 +67,6 @@ def binary_fragments(fragments: Sequence[Data]) -> list[bytes]:
     return [fragment for fragment in fragments if isinstance(fragment, bytes) and fragment]
 
 
-async def our_echo(websocket: ServerConnection) -> None:
-    """Send back every message."""
-    async for message in websocket:
-        await websocket.send(message)
-
-
 async def their_echo(websocket: TheirServerConnection) -> None:
     """Send back every message."""
     async for message in websocket:
@@ -87,7 +82,7 @@ async def test_messages_our_server_their_client(compression: str | None) -> None
 
     async def handler(websocket: ServerConnection) -> None:
         server_extensions.extend(websocket.protocol.extensions)
-        await our_echo(websocket)
+        await echo(websocket)
 
     async with (
         serve(handler, "127.0.0.1", 0, compression=deflate(compression)) as server,
@@ -195,9 +190,7 @@ def large_messages() -> list[Data]:
 @COMPRESSION
 async def test_large_messages_our_server_their_client(compression: str | None) -> None:
     async with (
-        serve(
-            our_echo, "127.0.0.1", 0, compression=deflate(compression), max_size=MAX_SIZE
-        ) as server,
+        serve(echo, "127.0.0.1", 0, compression=deflate(compression), max_size=MAX_SIZE) as server,
         their_connect(
             our_uri(server), compression=compression, max_size=MAX_SIZE, proxy=None
         ) as client,
@@ -226,7 +219,7 @@ async def test_large_messages_our_client_their_server(compression: str | None) -
 async def test_too_large_message_our_server_their_client(compression: str | None) -> None:
     """Our max_size applies to their messages: 1009."""
     async with (
-        serve(our_echo, "127.0.0.1", 0, compression=deflate(compression), max_size=1024) as server,
+        serve(echo, "127.0.0.1", 0, compression=deflate(compression), max_size=1024) as server,
         their_connect(our_uri(server), compression=compression, proxy=None) as client,
     ):
         await client.send(b"x" * 1025)

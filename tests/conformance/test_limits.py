@@ -25,11 +25,12 @@ from conformance_helpers import (
     SIDES,
     TIMEOUT,
     Side,
+    echo,
     open_peer,
 )
 
 from websockets_typed.asyncio.client import connect
-from websockets_typed.asyncio.server import ServerConnection, serve
+from websockets_typed.asyncio.server import serve
 from websockets_typed.exceptions import SecurityError, TooManyFragments
 
 pytestmark = pytest.mark.timeout(30)
@@ -177,11 +178,6 @@ def request_with(*lines: bytes, target: bytes = b"/") -> bytes:
             b"",
         ]
     )
-
-
-async def echo(websocket: ServerConnection) -> None:
-    async for message in websocket:
-        await websocket.send(message)
 
 
 @pytest.mark.parametrize(

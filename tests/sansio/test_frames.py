@@ -127,16 +127,16 @@ def test_protocol_tests_pass_without_the_accelerator() -> None:
     """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
     modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
-    command += [f"tests/test_{module}.py" for module in modules]
+    command += [f"tests/sansio/test_{module}.py" for module in modules]
     command += [
         "--deselect",
-        f"tests/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
+        f"tests/sansio/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
     ]
     environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": "0"}
     result = subprocess.run(
         command,
         env=environment,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parent.parent.parent,
         capture_output=True,
         text=True,
         timeout=55,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from websockets_typed import http11
+from websockets_typed import _defaults, http11
 from websockets_typed.asyncio import client as asyncio_client
 from websockets_typed.asyncio import server as asyncio_server
 from websockets_typed.asyncio.client import ClientConnection, ConnectOptions
@@ -36,7 +36,7 @@ from websockets_typed.frames import Close, Frame, Opcode
 from websockets_typed.protocol import Protocol
 from websockets_typed.server import ServerProtocol
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 PAGE = ROOT / "docs" / "howto" / "memory.md"
 
 _DEFAULT = re.compile(r"`([^`]+)`")
@@ -112,8 +112,14 @@ def option_defaults_in_source(module: object) -> dict[str, set[object]]:
             and isinstance(node.args[0], ast.Constant)
             and node.args[0].value in OPTIONS
         ):
-            default = ast.unparse(node.args[1])
-            defaults.setdefault(node.args[0].value, set()).add(evaluate(default.replace(" ", "")))
+            default = node.args[1]
+            # The defaults module names every default (see _defaults.py).
+            value = (
+                getattr(_defaults, default.id)
+                if isinstance(default, ast.Name)
+                else evaluate(ast.unparse(default).replace(" ", ""))
+            )
+            defaults.setdefault(node.args[0].value, set()).add(value)
     return defaults
 
 

@@ -11,7 +11,7 @@
 
   A block of another language must carry a ``skip`` marker, unless it only
   includes files from ``examples/`` (``--8<-- "examples/..."``), which
-  tests/test_examples.py runs.
+  tests/docs/test_examples.py runs.
 * Each ``python`` block is self-contained: it runs in a namespace of its
   own, as ``__main__``, in a subprocess per page, with warnings as errors.
 * ``mkdocs build --strict`` succeeds, and the API reference renders every
@@ -37,7 +37,7 @@ import pytest
 
 import websockets_typed
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 
@@ -433,6 +433,24 @@ def test_state_diagram_is_generated_from_transitions() -> None:
     assert "    CLOSED --> [*]\n" in diagram
     page = (DOCS / "explanation" / "sans-io.md").read_text("utf-8")
     assert "<!-- generated: state-diagram -->" in page
+
+
+def test_stage_diagram_is_generated_from_the_table_of_stages() -> None:
+    from websockets_typed.protocol import (
+        _STAGES,  # pyright: ignore[reportPrivateUsage]
+        Transition,
+    )
+
+    hooks = _load_hooks()
+    stage_diagram = cast("Callable[[], str]", hooks["stage_diagram"])
+    diagram = stage_diagram()
+    assert diagram.startswith("```mermaid\nstateDiagram-v2\n")
+    for (source, transition), target in _STAGES.items():
+        line = f"    {source.name} --> {target.name}: {transition.value}\n"
+        assert (line in diagram) is (transition is not Transition.TCP_CONNECTION_CLOSED)
+    assert "    OPEN_FAILED --> OPEN_EOF_SENT: end of stream sent\n" in diagram
+    page = (DOCS / "explanation" / "sans-io.md").read_text("utf-8")
+    assert "<!-- generated: stage-diagram -->" in page
 
 
 @pytest.mark.timeout(300)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from conformance_helpers import echo
 
 from websockets_typed.asyncio.client import (
     MAX_REDIRECTS,
@@ -54,12 +55,6 @@ def port_of(server: Server) -> int:
 def uri_of(server: Server, path: str = "/", scheme: str = "ws") -> str:
     """A URI for the server."""
     return f"{scheme}://127.0.0.1:{port_of(server)}{path}"
-
-
-async def echo(websocket: ServerConnection) -> None:
-    """Send back every message."""
-    async for message in websocket:
-        await websocket.send(message)
 
 
 async def send_path(websocket: ServerConnection) -> None:

@@ -40,7 +40,7 @@ from websockets_typed.frames import Frame, Opcode, parse_frame, py_apply_mask, s
 from websockets_typed.handshake import accept_key
 from websockets_typed.http11 import RequestParser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def wire_bytes(frames: list[Frame], *, mask: bool) -> bytes:

@@ -25,7 +25,7 @@ from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
 
 pytestmark = pytest.mark.timeout(60)
 
-PAGE = Path(__file__).parent.parent / "docs" / "howto" / "memory.md"
+PAGE = Path(__file__).parent.parent.parent / "docs" / "howto" / "memory.md"
 KiB = 1024
 CONNECTIONS = 50
 

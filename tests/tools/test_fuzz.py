@@ -19,7 +19,7 @@ from fuzz.targets import TARGETS
 from websockets_typed.exceptions import ProtocolError
 from websockets_typed.frames import parse_frame
 
-FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
+FUZZ = Path(__file__).resolve().parent.parent.parent / "fuzz"
 
 
 def _inputs() -> list[tuple[str, Path]]:

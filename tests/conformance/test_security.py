@@ -47,7 +47,7 @@ from websockets_typed.http11 import _SECRET_HEADERS, RequestParser, ResponsePars
 from websockets_typed.protocol import State
 from websockets_typed.server import ServerProtocol
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Helpers.
 

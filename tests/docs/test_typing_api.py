@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
-CASES = Path(__file__).parent / "typing_cases"
+ROOT = Path(__file__).parent.parent.parent
+CASES = Path(__file__).parent.parent / "typing_cases"
 PASSING = sorted(CASES.glob("pass_*.py"))
 FAILING = sorted(CASES.glob("fail_*.py"))
 

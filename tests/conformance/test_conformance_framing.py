@@ -24,18 +24,13 @@ from conformance_helpers import (
     Side,
     build_frame,
     close_payload,
+    echo,
     open_peer,
     open_raw_client,
 )
 
 from websockets_typed.asyncio.client import connect
-from websockets_typed.asyncio.server import ServerConnection, serve
-
-
-async def _echo(connection: ServerConnection) -> None:
-    async for message in connection:
-        await connection.send(message)
-
+from websockets_typed.asyncio.server import serve
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -114,7 +109,7 @@ async def test_64_bit_length_with_the_most_significant_bit_set(side: Side, lengt
 async def test_frames_sent_with_the_request_wait_for_the_response() -> None:
     """RFC 6455, 4.1: a client must wait for the response before sending
     frames; if it doesn't, the server parses them once it has answered."""
-    async with serve(_echo, "127.0.0.1", 0, ping_interval=None) as server:
+    async with serve(echo, "127.0.0.1", 0, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         early = build_frame(OP_TEXT, b"too early", mask_key=b"\x01\x02\x03\x04")
         peer = await open_raw_client(port, then=early)

@@ -30,12 +30,13 @@ from websockets_typed.exceptions import (
     TooManyFragments,
 )
 from websockets_typed.extensions.base import Extension
-from websockets_typed.frames import Close, CloseCode, Frame, Opcode, serialize_frame
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode
 from websockets_typed.protocol import (
     CLIENT,
     SERVER,
     TRANSITIONS,
     Protocol,
+    SharedSend,
     State,
     Transition,
 )
@@ -223,35 +224,44 @@ def test_send_fragmented_message(factory: Factory) -> None:
     )
 
 
-def test_send_shared_frame() -> None:
+def test_shared_send() -> None:
     # broadcast() serializes a message once and hands the bytes to each
     # server connection; the rules of sending still apply.
     protocol = open_server()
-    shared = b"".join(serialize_frame(binary(b"all"), mask=False))
     # Nothing is queued: the caller writes the shared bytes itself.
-    assert protocol._send_shared(Opcode.BINARY, b"all", [shared])
-    assert protocol.data_to_send() == []
-    # Bytes queued before it go first: the frame is queued after them.
+    assert protocol.shared_send() is SharedSend.WRITE
+    # Bytes queued before it go first: the frame is sent after them.
     protocol.send_ping(b"first")
-    assert not protocol._send_shared(Opcode.BINARY, b"all", [shared])
-    assert_sent(protocol, Frame(Opcode.PING, b"first"), binary(b"all"))
+    assert protocol.shared_send() is SharedSend.QUEUE
+    protocol.data_to_send()
     protocol.send_binary(b"part", fin=False)
     protocol.data_to_send()
-    with pytest.raises(ProtocolError, match="expected a continuation frame"):
-        protocol._send_shared(Opcode.BINARY, b"all", [shared])
+
+    def sending_fragments() -> bool:
+        return protocol.sending_fragments
+
+    assert sending_fragments()
+    assert protocol.shared_send() is SharedSend.BUSY
     protocol.send_continuation(b"", fin=True)
+    assert not sending_fragments()
     protocol.send_close()
     protocol.data_to_send()
+    assert protocol.shared_send() is SharedSend.SKIP
+
+
+def test_shared_send_after_the_end_of_the_stream() -> None:
+    # OPEN, but half-closed: sending raises, as for any frame.
+    protocol = open_server()
+    protocol.fail(1006)
+    assert protocol.shared_send() is SharedSend.QUEUE
     with pytest.raises(InvalidState):
-        protocol._send_shared(Opcode.BINARY, b"all", [shared])
-    assert protocol.data_to_send() == []
+        protocol.send_binary(b"all")
 
 
-def test_send_shared_frame_masked_by_a_client() -> None:
+def test_shared_send_masked_by_a_client() -> None:
     # A client must mask with keys of its own: the shared bytes can't do.
     protocol = open_client()
-    assert not protocol._send_shared(Opcode.TEXT, b"all", [b"not these bytes"])
-    assert_sent(protocol, text("all"))
+    assert protocol.shared_send() is SharedSend.QUEUE
 
 
 @pytest.mark.parametrize("factory", SIDES)
@@ -577,7 +587,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the inputs of every UTF-8 decoder the protocol makes."""
     import codecs
 
-    import websockets_typed.protocol
+    import websockets_typed._text
 
     sizes: list[int] = []
     base = codecs.getincrementaldecoder("utf-8")
@@ -587,7 +597,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             sizes.append(len(input))
             return super().decode(input, final)  # type: ignore[no-any-return]  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
-    monkeypatch.setattr(websockets_typed.protocol, "_UTF8_DECODER", CountingDecoder)
+    monkeypatch.setattr(websockets_typed._text, "_UTF8_DECODER", CountingDecoder)
     return sizes
 
 
