@@ -15,7 +15,7 @@ import uvloop
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
 # connect() takes its proxy from the environment: the tests talk to loopback
-# directly unless they set a proxy themselves (tests/test_asyncio_proxy.py).
+# directly unless they set a proxy themselves (tests/aio/test_asyncio_proxy.py).
 for _name in ("http", "https", "all", "ws", "wss", "no"):
     os.environ.pop(f"{_name}_proxy", None)
     os.environ.pop(f"{_name.upper()}_PROXY", None)
@@ -45,7 +45,7 @@ def no_asyncio_errors() -> Iterator[None]:
 
 
 # The modules whose tests also run on uvloop: everything that exercises the
-# asyncio layer against real transports (see also tests/test_uvloop.py).
+# asyncio layer against real transports (see also tests/aio/test_uvloop.py).
 UVLOOP_MODULES = frozenset(
     {
         "test_asyncio_connection.py",

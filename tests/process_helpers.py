@@ -1,6 +1,6 @@
 """Run the examples and the command line as programs, for the tests that need them.
 
-tests/test_examples.py, tests/test_cli.py and tests/test_browser.py start
+tests/docs/test_examples.py, tests/tools/test_cli.py and tests/docs/test_browser.py start
 servers as subprocesses on free ports, wait until they accept connections,
 talk to them, then stop them with a signal and check that they exit cleanly.
 

@@ -1,6 +1,6 @@
 """Real proxy servers for the tests: pproxy and tinyproxy, as subprocesses on free ports.
 
-tests/test_asyncio_proxy.py and tests/test_examples.py connect through them;
+tests/aio/test_asyncio_proxy.py and tests/docs/test_examples.py connect through them;
 the proxies log each tunnel they open, so that a test can tell that a
 connection really went through the proxy.
 """

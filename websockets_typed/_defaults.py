@@ -2,7 +2,7 @@
 
 The sans-I/O protocols, the asyncio layer (and the legacy and sync layers)
 take their defaults from here, so that a default changes in one place and
-the documentation's figures can be checked against it (tests/test_limits_page.py).
+the documentation's figures can be checked against it (tests/docs/test_limits_page.py).
 """
 
 from __future__ import annotations

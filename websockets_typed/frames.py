@@ -445,7 +445,7 @@ def new_frame(  # noqa: PLR0917 - the fields of Frame, in order
 
     Internal API: only for fields that are known to be valid, e.g. parsed
     from a header the parser checked. h11 builds its parsed events the same
-    way; tests/test_frames.py pins it to the public constructor.
+    way; tests/sansio/test_frames.py pins it to the public constructor.
     """
     frame: Frame = _new_object(Frame)
     _set_opcode(frame, opcode)

@@ -1,6 +1,6 @@
 """``python -m websockets_typed serve``: its options, logs and one-line errors.
 
-The endpoints themselves are tested in-process in tests/test_testserver.py;
+The endpoints themselves are tested in-process in tests/tools/test_testserver.py;
 here the server runs as a subprocess, as a user runs it.
 """
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from process_helpers import free_port, stop_sync, wait_for_port_sync
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 APPLICATION = """\

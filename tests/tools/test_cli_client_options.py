@@ -83,7 +83,7 @@ def test_usage_line_shows_both_commands() -> None:
 
 def test_console_script_names_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run as the ``websockets_typed`` script, the usage says so (the script
-    itself is run by tests/test_packaging.py, in a fresh environment)."""
+    itself is run by tests/tools/test_packaging.py, in a fresh environment)."""
     monkeypatch.setattr(sys, "argv", ["/usr/local/bin/websockets_typed"])
     assert _client_parser().format_usage().startswith("usage: websockets_typed [-h]")
 

@@ -1,7 +1,7 @@
 """The test server's endpoints, from our client and from ``websockets``' client.
 
 The server runs in-process (``create_test_server`` on a free port); the
-command line that runs it is tested in tests/test_testserver_cli.py. Each
+command line that runs it is tested in tests/tools/test_testserver_cli.py. Each
 endpoint is exercised from both clients through :class:`Peer`, a small
 adapter, so that a behaviour that only our own client accepts would show.
 """
@@ -790,7 +790,7 @@ def test_query_parser() -> None:
 
 def test_docs_list_every_endpoint() -> None:
     # The "Test server" page has a row for each endpoint, in the same order.
-    page = (Path(__file__).parent.parent / "docs" / "testserver.md").read_text("utf-8")
+    page = (Path(__file__).parents[2] / "docs" / "testserver.md").read_text("utf-8")
     rows = [line.split("`")[1] for line in page.splitlines() if line.startswith("| `/")]
     endpoints = [endpoint.path for endpoint in ENDPOINTS.values()]
     assert rows[: len(endpoints)] == endpoints
