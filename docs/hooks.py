@@ -5,6 +5,8 @@ A page asks for generated content with an HTML comment on a line of its own:
 * ``<!-- generated: state-diagram -->`` becomes a Mermaid state diagram of
   :data:`websockets_typed.protocol.TRANSITIONS`, so the diagram in the docs
   is the table the code runs;
+* ``<!-- generated: stage-diagram -->`` becomes a Mermaid state diagram of
+  the connection's one transition table, every stage and every change;
 * ``<!-- generated: exports MODULE -->`` becomes a table of the names in
   ``MODULE.__all__``, each linked to the page that documents it.
 """
@@ -18,14 +20,20 @@ from typing import TYPE_CHECKING
 
 import griffe
 
-from websockets_typed.protocol import TRANSITIONS, State
+from websockets_typed.protocol import (
+    _STAGES,  # pyright: ignore[reportPrivateUsage]  # the table the code runs
+    TRANSITIONS,
+    State,
+    Transition,
+    _Stage,  # pyright: ignore[reportPrivateUsage]
+)
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.structure.files import Files
     from mkdocs.structure.pages import Page
 
-__all__ = ["exports_table", "on_page_markdown", "state_diagram"]
+__all__ = ["exports_table", "on_page_markdown", "stage_diagram", "state_diagram"]
 
 ROOT = Path(__file__).parent.parent
 _DIRECTIVE = re.compile(r"^<!-- generated: (?P<what>[\w-]+)(?: (?P<arg>[\w.]+))? -->$", re.M)
@@ -44,6 +52,23 @@ def state_diagram() -> str:
     for (source, transition), target in TRANSITIONS.items():
         lines.append(f"    {source.name} --> {target.name}: {transition.value}")
     lines.extend(f"    {state.name} --> [*]" for state in State if state not in sources)
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def stage_diagram() -> str:
+    """Return a Mermaid ``stateDiagram-v2`` block drawn from the table of stages.
+
+    Every stage of a connection: its state, and whether it reads frames,
+    sent the end of the stream, and may send data or control frames.
+    """
+    lines = ["```mermaid", "stateDiagram-v2"]
+    lines.extend(f"    [*] --> {stage.name}" for stage in (_Stage.HANDSHAKE, _Stage.OPEN))
+    for (source, transition), target in _STAGES.items():
+        # From every stage: said once in the text, not drawn eleven times.
+        if transition is not Transition.TCP_CONNECTION_CLOSED:
+            lines.append(f"    {source.name} --> {target.name}: {transition.value}")
+    lines.append(f"    {_Stage.CLOSED.name} --> [*]")
     lines.append("```")
     return "\n".join(lines)
 
@@ -93,6 +118,8 @@ def _generate(match: re.Match[str]) -> str:
     what, arg = match.group("what"), match.group("arg")
     if what == "state-diagram":
         return state_diagram()
+    if what == "stage-diagram":
+        return stage_diagram()
     if what == "exports" and arg is not None:
         return exports_table(arg)
     raise ValueError(f"unknown generated content: {match.group()}")

@@ -6,7 +6,7 @@ accepts survives a round trip (serialize, then parse again). Anything else
 is a bug: the fuzzer reports it as a crash.
 
 The targets don't import atheris, so that the test suite replays the seed
-corpora and every past crash through them (``tests/test_fuzz.py``);
+corpora and every past crash through them (``tests/tools/test_fuzz.py``);
 ``fuzz/run.py`` instruments and runs them under atheris.
 """
 

@@ -1025,8 +1025,11 @@ SIDES: Final[tuple[Side, ...]] = ("server", "client")
 """Both ends, for ``pytest.mark.parametrize("side", SIDES)``."""
 
 
-async def _echo(connection: Connection) -> None:
-    """Send back every message received, text as text and binary as binary."""
+async def echo(connection: Connection) -> None:
+    """Send back every message received, text as text and binary as binary.
+
+    The one echo handler of the test suite, for servers and clients alike.
+    """
     with contextlib.suppress(ConnectionClosed):
         async for message in connection:
             await connection.send(message)
@@ -1063,7 +1066,7 @@ async def open_peer(
 
         async def handler(connection: ServerConnection) -> None:
             connections.put_nowait(connection)
-            await _echo(connection)
+            await echo(connection)
 
         async with serve(
             handler,
@@ -1103,13 +1106,13 @@ async def open_peer(
                 peer = await raw_server.accept(extensions=response)
                 connection = await connecting
             peer.ours = connection
-            echo = asyncio.create_task(_echo(connection))
+            echoing = asyncio.create_task(echo(connection))
             try:
                 yield peer
             finally:
                 await peer.close()
                 async with asyncio.timeout(TIMEOUT):
-                    await echo
+                    await echoing
                     await connection.wait_closed()
         finally:
             await raw_server.close()

@@ -16,6 +16,12 @@ from services import RedisServer, require_program
 # coroutines never awaited, slow callbacks and non-threadsafe calls.
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
+# connect() takes its proxy from the environment: the tests talk to loopback
+# directly unless they set a proxy themselves (tests/aio/test_asyncio_proxy.py).
+for _name in ("http", "https", "all", "ws", "wss", "no"):
+    os.environ.pop(f"{_name}_proxy", None)
+    os.environ.pop(f"{_name.upper()}_PROXY", None)
+
 
 class _Collector(logging.Handler):
     def __init__(self) -> None:
@@ -41,13 +47,15 @@ def no_asyncio_errors() -> Iterator[None]:
 
 
 # The modules whose tests also run on uvloop: everything that exercises the
-# asyncio layer against real transports (see also tests/test_uvloop.py).
+# asyncio layer against real transports (see also tests/aio/test_uvloop.py).
 UVLOOP_MODULES = frozenset(
     {
         "test_asyncio_connection.py",
         "test_asyncio_server.py",
         "test_asyncio_client.py",
         "test_asyncio_interop.py",
+        "test_asyncio_proxy.py",
+        "test_asyncio_router.py",
         "test_uvloop.py",
     }
 )

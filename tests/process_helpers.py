@@ -1,6 +1,6 @@
 """Run the examples and the command line as programs, for the tests that need them.
 
-tests/test_examples.py, tests/test_cli.py and tests/test_browser.py start
+tests/docs/test_examples.py, tests/tools/test_cli.py and tests/docs/test_browser.py start
 servers as subprocesses on free ports, wait until they accept connections,
 talk to them, then stop them with a signal and check that they exit cleanly.
 
@@ -34,6 +34,7 @@ __all__ = [
     "child_env",
     "free_port",
     "python_command",
+    "run_python",
     "running_server",
     "running_server_sync",
     "stop_sync",
@@ -73,6 +74,19 @@ def child_env(**extra: str) -> dict[str, str]:
 def python_command(*args: str | Path) -> list[str]:
     """Command line running Python with ``args``, warnings as errors."""
     return [sys.executable, "-W", "error", *map(str, args)]
+
+
+def run_python(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python args``, a program that exits by itself; return its result."""
+    return subprocess.run(
+        python_command(*args),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=child_env(),
+        timeout=START_TIMEOUT,
+        check=False,
+    )
 
 
 class RunningServer:

@@ -1,4 +1,4 @@
-"""A server process behind nginx, for tests/test_reverse_proxy.py.
+"""A server process behind nginx, for tests/tools/test_reverse_proxy.py.
 
 ``python tests/proxy_worker.py PATH`` listens on the Unix socket PATH, as in
 docs/howto/reverse-proxy.md, prints ``ready`` and serves until SIGTERM.

@@ -15,7 +15,7 @@ closes in a loop, client and server in this process, and samples the open
 file descriptors (``/proc/self/fd``) and the resident set size at
 intervals, reporting their slopes.
 
-``tests/test_scale.py`` runs both with small numbers as part of the suite.
+``tests/tools/test_scale.py`` runs both with small numbers as part of the suite.
 """
 
 from __future__ import annotations

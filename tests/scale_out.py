@@ -19,7 +19,7 @@ It reports how connections spread over the workers, deliveries per second
 the last delivery) and the workers' memory per connection (growth of their
 resident set size once the connections are open and subscribed).
 
-``tests/test_scale_out.py`` runs the same code with small numbers.
+``tests/tools/test_scale_out.py`` runs the same code with small numbers.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import broadcast
+from .asyncio.router import Route, Router, route, unix_route
 from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
@@ -33,6 +34,9 @@ from .exceptions import (
     InvalidOrigin,
     InvalidParameterName,
     InvalidParameterValue,
+    InvalidProxy,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
     InvalidState,
     InvalidStatus,
     InvalidStatusCode,
@@ -41,12 +45,14 @@ from .exceptions import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
     SecurityError,
     TooManyFragments,
     WebSocketException,
     WebSocketProtocolError,
 )
-from .frames import Close, CloseCode, Frame, Opcode
+from .frames import Close, CloseCode, Frame, Opcode, encode_data, parse_close, serialize_close
+from .handshake import build_request, build_response, check_request, check_response
 from .http11 import Request, Response
 from .protocol import SEND_EOF, Event, Protocol, Side, State
 from .server import ServerProtocol
@@ -92,6 +98,9 @@ __all__ = [
     "InvalidOrigin",
     "InvalidParameterName",
     "InvalidParameterValue",
+    "InvalidProxy",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
     "InvalidState",
     "InvalidStatus",
     "InvalidStatusCode",
@@ -105,8 +114,11 @@ __all__ = [
     "PayloadTooBig",
     "Protocol",
     "ProtocolError",
+    "ProxyError",
     "Request",
     "Response",
+    "Route",
+    "Router",
     "SecurityError",
     "Server",
     "ServerConnection",
@@ -121,9 +133,18 @@ __all__ = [
     "WebSocketURI",
     "basic_auth",
     "broadcast",
+    "build_request",
+    "build_response",
+    "check_request",
+    "check_response",
     "connect",
+    "encode_data",
+    "parse_close",
     "parse_uri",
+    "route",
+    "serialize_close",
     "serve",
     "unix_connect",
+    "unix_route",
     "unix_serve",
 ]

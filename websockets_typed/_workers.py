@@ -42,7 +42,7 @@ _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 # _interrupt() and _work() run in the forked workers, which exit without
-# saving coverage data; tests/test_testserver_workers.py runs them.
+# saving coverage data; tests/tools/test_testserver_workers.py runs them.
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:  # pragma: no cover

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from typing import Final, TextIO
 from .asyncio.client import ClientConnection, connect
 from .exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from .frames import Close, CloseCode
+from .version import version as _version
 
 __all__ = ["main"]
 
@@ -36,11 +38,11 @@ Interactive WebSocket client, and test server.
       message; messages received are printed as they arrive, after "< ",
       with control characters escaped. Ctrl-D (end of input) or Ctrl-C
       closes the connection; replies the server had not sent by then are
-      lost. The exit status is 0 after a normal closure (1000 or 1001), 1
+      lost, unless --linger waits for them. A password in URI is shown as
+      "****". The exit status is 0 after a normal closure (1000 or 1001), 1
       otherwise or when the connection fails, 2 for an invalid URI.
 
   python -m websockets_typed serve [--host HOST] [--port PORT]
-                                  [--workers N] [--redis URL]
       Run the test server: an echo endpoint (/echo, also /), a chat room
       (/chat), a health check (/healthz) and, at http://HOST:PORT/, a page to
       try them in a browser. Ctrl-C or SIGTERM stops it, closing connections
@@ -59,41 +61,50 @@ _ESCAPES: Final = str.maketrans(
 )
 
 
+def _program() -> str:
+    """How the user ran the program: the console script or ``python -m``."""
+    if os.path.basename(sys.argv[0]) == "websockets_typed":
+        return "websockets_typed"
+    return "python -m websockets_typed"
+
+
 def _client_parser() -> argparse.ArgumentParser:
+    program = _program()
     parser = argparse.ArgumentParser(
-        prog="python -m websockets_typed",
-        description=DESCRIPTION,
+        prog=program,
+        usage=(
+            f"{program} [-h] [--version] [--insecure] [--linger SECONDS] URI\n"
+            f"       {program} serve [-h] ..."
+        ),
+        description=DESCRIPTION.replace("python -m websockets_typed", program),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("uri", metavar="URI", help="ws:// or wss:// URI to connect to")
+    parser.add_argument("--version", action="version", version=f"websockets_typed {_version}")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="don't check the server's TLS certificate (wss://); for testing only",
+    )
+    parser.add_argument(
+        "--linger",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the end of input, wait up to SECONDS for replies before closing (0)",
+    )
     return parser
 
 
-def _server_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m websockets_typed serve",
-        description=(
-            "Run the test server: /echo (and /) echo messages, /chat broadcasts "
-            "them to everyone connected, /healthz answers plain HTTP, and "
-            "http://HOST:PORT/ is a page to try them in a browser."
-        ),
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="TCP port (8765)")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="processes sharing the port; SIGINT or SIGTERM stops them all (1)",
-    )
-    parser.add_argument(
-        "--redis",
-        metavar="URL",
-        help="make /chat one room across workers and machines, through the Redis at URL "
-        "(needs the redis extra)",
-    )
-    return parser
+def _seconds(value: str) -> float:
+    """Parse a non-negative number of seconds, for argparse."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}")
+    return seconds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,52 +116,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:
-        parser = _server_parser()
-        options = parser.parse_args(args[1:])
-        if options.workers < 1:
-            parser.error("--workers must be at least 1")
-        if options.workers == 1:
-            return _run_test_server(options.host, options.port, options.redis)
-        from ._workers import reserve_port, run_workers  # noqa: PLC0415
+        # Imported here: the client doesn't need the server's modules.
+        from .testserver import main as serve  # noqa: PLC0415
 
-        with reserve_port(options.host, options.port) as port:
-            # Runs in forked workers, which exit without saving coverage data.
-            def worker(index: int) -> None:  # pragma: no cover
-                if index:  # one banner is enough
-                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - until the process exits
-                sys.exit(_run_test_server(options.host, port, options.redis, reuse_port=True))
-
-            return run_workers(options.workers, worker)
-    uri = _client_parser().parse_args(args).uri
+        return serve(args[1:])
+    options = _client_parser().parse_args(args)
     try:
-        return asyncio.run(_interactive_client(uri, sys.stdout))
+        return asyncio.run(
+            _interactive_client(
+                options.uri, sys.stdout, insecure=options.insecure, linger=options.linger
+            )
+        )
     except KeyboardInterrupt:  # pragma: no cover - a second Ctrl-C, while closing: racy to test
         return 1
-
-
-def _run_test_server(host: str, port: int, redis_url: str | None, reuse_port: bool = False) -> int:
-    """Run the test server until SIGINT or SIGTERM; return the exit status."""
-    # Imported here: the client doesn't need the server's modules.
-    from .testserver import run_test_server  # noqa: PLC0415
-
-    redis_errors: tuple[type[Exception], ...] = ()
-    if redis_url is not None:
-        try:
-            from redis.exceptions import RedisError  # noqa: PLC0415 - the optional extra
-        except ImportError:
-            print("--redis needs redis-py: pip install 'websockets_typed[redis]'.", file=sys.stderr)
-            return 1
-        redis_errors = (RedisError,)
-    try:
-        asyncio.run(run_test_server(host, port, reuse_port=reuse_port, redis_url=redis_url))
-    except redis_errors as exc:
-        print(f"Cannot connect to Redis at {redis_url}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. the port is in use
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        print(f"Cannot start the test server on {host}:{port}: {reason}.", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _describe(exc: BaseException) -> str:
@@ -172,19 +150,53 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _interactive_client(uri: str, out: TextIO) -> int:
+def _redact(uri: str) -> str:
+    """Hide the password of a URI's user information, e.g. ``ws://user:****@host/``.
+
+    Works on invalid URIs too: they are printed in error messages.
+    """
+    scheme, separator, rest = uri.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    user_info, at, host = authority.rpartition("@")
+    if not separator or not at or ":" not in user_info:
+        return uri
+    user = user_info.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}{rest[len(authority) :]}"
+
+
+def _insecure_context() -> ssl.SSLContext:
+    """A TLS context that accepts any certificate: for ``--insecure``."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _interactive_client(
+    uri: str, out: TextIO, *, insecure: bool = False, linger: float = 0.0
+) -> int:
     """Connect to ``uri``, send stdin lines, print messages; return the exit status."""
+    shown = _redact(uri)
     try:
-        connection = await connect(uri)
+        if insecure and uri.startswith("wss://"):
+            print(
+                "Warning: --insecure: the server's certificate isn't checked; "
+                "anyone on the network path can read and change the messages.",
+                file=sys.stderr,
+            )
+            connection = await connect(uri, ssl=_insecure_context())
+        else:
+            connection = await connect(uri)
     except InvalidURI as exc:
-        print(f"Invalid URI {uri}: {exc.msg}.", file=sys.stderr)
+        print(f"Invalid URI {shown}: {exc.msg}.", file=sys.stderr)
         return 2
     except (OSError, TimeoutError, InvalidHandshake) as exc:
-        print(f"Failed to connect to {uri}: {_describe(exc)}.", file=sys.stderr)
+        description = _describe(exc).replace(uri, shown)
+        print(f"Failed to connect to {shown}: {description}.", file=sys.stderr)
         return 1
 
     console = _Console(out, interactive=out.isatty() and sys.stdin.isatty())
-    console.print(f"Connected to {uri}.")
+    console.print(f"Connected to {shown}.")
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     _read_lines(lines)
     receiving = asyncio.create_task(_print_messages(connection, console))
@@ -192,6 +204,9 @@ async def _interactive_client(uri: str, out: TextIO) -> int:
     try:
         # Until the server closes the connection or the input ends.
         await asyncio.wait([receiving, sending], return_when=asyncio.FIRST_COMPLETED)
+        if linger and sending.done():
+            # The input ended: replies to the last lines may still come.
+            await asyncio.wait([receiving], timeout=linger)
     except asyncio.CancelledError:
         # Ctrl-C: asyncio.run() cancels this task. Close as for Ctrl-D, and
         # don't let asyncio.run() turn it into KeyboardInterrupt.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -15,7 +17,7 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import ClientExtensionFactory, Extension
-from .handshake import check_response, generate_key
+from .handshake import build_request, check_response, generate_key
 from .headers import (
     build_authorization_basic,
     build_extension,
@@ -25,12 +27,15 @@ from .headers import (
     parse_subprotocol,
     validate_subprotocols,
 )
-from .http11 import Request, Response, ResponseParser, _loggable
-from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Stage
-from .typing import LoggerLike, Origin, Subprotocol
+from .http11 import Request, Response, ResponseParser
+from .protocol import CLIENT, CONNECTING, Protocol, State, Transition
+from .typing import LoggerLike, Origin, SequenceNotStr, Subprotocol
 from .uri import WebSocketURI
 
-__all__ = ["ClientProtocol"]
+if TYPE_CHECKING:
+    from .legacy.client import WebSocketClientProtocol, connect
+
+__all__ = ["ClientProtocol", "WebSocketClientProtocol", "connect"]
 
 
 class ClientProtocol(Protocol):
@@ -77,10 +82,10 @@ class ClientProtocol(Protocol):
         *,
         origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
-        subprotocols: Sequence[str] | None = None,
+        subprotocols: SequenceNotStr[str] | None = None,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(
@@ -97,8 +102,6 @@ class ClientProtocol(Protocol):
         self.key: str = generate_key()
         self._response_parser = ResponseParser()
         self._request_sent = False
-        if state is CONNECTING:
-            self._stage = _Stage.HANDSHAKE
 
     # Opening handshake.
 
@@ -115,10 +118,7 @@ class ClientProtocol(Protocol):
             headers["Authorization"] = build_authorization_basic(*uri.user_info)
         if self.origin is not None:
             headers["Origin"] = self.origin
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Key"] = self.key
-        headers["Sec-WebSocket-Version"] = "13"
+        build_request(headers, key=self.key)
         if self.available_extensions:
             headers["Sec-WebSocket-Extensions"] = build_extension(
                 [
@@ -146,9 +146,7 @@ class ClientProtocol(Protocol):
         data = request.serialize()
         self._request_sent = True
         if self._debug:
-            self.logger.debug("> GET %s HTTP/1.1", request.path)
-            for name, value in request.headers.raw_items():
-                self.logger.debug("> %s: %s", name, _loggable(name, value))
+            self._log_message(">", f"GET {request.path} HTTP/1.1", request.headers)
         self._writes.append(data)
 
     def process_response(self, response: Response) -> None:
@@ -236,9 +234,8 @@ class ClientProtocol(Protocol):
 
     def _receive_response(self, response: Response) -> None:
         if self._debug:
-            self.logger.debug("< HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
-            for name, value in response.headers.raw_items():
-                self.logger.debug("< %s: %s", name, _loggable(name, value))
+            status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+            self._log_message("<", status, response.headers)
         try:
             self.process_response(response)
         except InvalidHandshake as exc:
@@ -249,7 +246,6 @@ class ClientProtocol(Protocol):
         self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
         self.logger.info("connection open")
         # The server may send frames right after its response.
-        self._stage = _Stage.FRAMES
         if self._buffer:
             self._parse_frames()
 
@@ -258,17 +254,28 @@ class ClientProtocol(Protocol):
         self.handshake_exc = exc
         if self._debug:
             self.logger.debug("! invalid handshake response: %s", exc)
-        if not self._eof_sent:
-            self._send_eof()
         self._stop_parsing()
+        if not self._stage.eof_sent:
+            self._send_eof()
 
-    def _receive_eof(self) -> None:
-        if self._stage is _Stage.HANDSHAKE:
-            try:
-                response = self._response_parser.parse_eof(self._buffer)
-            except InvalidMessage as exc:
-                self.handshake_exc = exc
-            else:
-                self._receive_response(response)
+    def _receive_eof_in_handshake(self) -> None:
+        try:
+            response = self._response_parser.parse_eof(self._buffer)
+        except InvalidMessage as exc:
+            self.handshake_exc = exc
         else:
-            super()._receive_eof()
+            self._receive_response(response)
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"connect", "WebSocketClientProtocol"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's WebSocketClientProtocol, connect on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import client as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

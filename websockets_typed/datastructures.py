@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Final, Protocol, TypeAlias, cast
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
+
+# What may be sent (internal API, shared with http11). RFC 7230, 3.2.6:
+# header names are tokens, token = 1*tchar. RFC 7230, 3.2: field-value =
+# *( field-content / obs-fold ), where field content is VCHAR, obs-text
+# (0x80-0xFF), SP and HTAB; the reason phrase (3.1.2) allows the same
+# characters. INVALID_VALUE_RE finds the others, CR and LF among them.
+TOKEN_RE: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+INVALID_VALUE_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class MultipleValuesError(LookupError):
@@ -72,8 +81,26 @@ class Headers(MutableMapping[str, str]):
         return copy
 
     def serialize(self) -> bytes:
-        """Return the headers as an HTTP header block, ending with an empty line."""
-        return str(self).encode()
+        """Return the headers as an HTTP header block, ending with an empty line.
+
+        Every message this library sends writes its headers with this one
+        serializer, which refuses what could break the message: no header
+        injection. Values are encoded with UTF-8, and lone surrogates from
+        ``surrogateescape`` decoding become the original bytes again.
+
+        Raises:
+            ValueError: If a name isn't a token (RFC 7230, 3.2.6), or a value
+                holds CR, LF or another control character other than HTAB.
+        """
+        lines: list[str] = []
+        for name, value in self._list:
+            if TOKEN_RE.fullmatch(name) is None:
+                raise ValueError(f"invalid header name: {name!r}")
+            if INVALID_VALUE_RE.search(value) is not None:
+                raise ValueError(f"invalid value for header {name}: {value!r}")
+            lines.append(f"{name}: {value}\r\n")
+        lines.append("\r\n")
+        return "".join(lines).encode("utf-8", "surrogateescape")
 
     # Mapping interface.
 

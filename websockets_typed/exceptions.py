@@ -24,7 +24,11 @@ Every exception the library raises on purpose derives from
     │   │   ├── InvalidParameterName
     │   │   └── InvalidParameterValue
     │   ├── AbortHandshake             (legacy API)
-    │   └── CancelHandshake            (legacy API)
+    │   ├── CancelHandshake            (legacy API)
+    │   └── ProxyError
+    │       ├── InvalidProxyMessage
+    │       └── InvalidProxyStatus
+    ├── InvalidProxy
     ├── ProtocolError                  (alias: WebSocketProtocolError)
     ├── PayloadTooBig
     ├── TooManyFragments
@@ -38,7 +42,7 @@ handling them never has to parse strings.
 from __future__ import annotations
 
 import http
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from .datastructures import Headers
 
@@ -65,6 +69,9 @@ __all__ = [
     "InvalidOrigin",
     "InvalidParameterName",
     "InvalidParameterValue",
+    "InvalidProxy",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
     "InvalidState",
     "InvalidStatus",
     "InvalidStatusCode",
@@ -73,6 +80,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "SecurityError",
     "TooManyFragments",
     "WebSocketException",
@@ -87,6 +95,11 @@ class WebSocketException(Exception):
 class ConnectionClosed(WebSocketException):
     """Raised when reading from or writing to a closed connection.
 
+    The library builds it from the Close frames received and sent. The
+    legacy API's form, ``ConnectionClosed(code, reason)``, also works: it
+    stands for a Close frame received with that code and reason (none for
+    1006, which means no Close frame was received).
+
     Attributes:
         rcvd: The Close frame received from the peer, or ``None`` if none was
             received (the TCP connection ended without a closing handshake).
@@ -96,12 +109,33 @@ class ConnectionClosed(WebSocketException):
             otherwise.
     """
 
+    @overload
     def __init__(
         self,
         rcvd: Close | None,
         sent: Close | None,
         rcvd_then_sent: bool | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(self, code: int, reason: str, /) -> None: ...
+
+    def __init__(
+        self,
+        rcvd: Close | int | None,
+        sent: Close | str | None,
+        rcvd_then_sent: bool | None = None,
     ) -> None:
+        if isinstance(rcvd, int) or isinstance(sent, str):  # the legacy form: (code, reason)
+            if not (isinstance(rcvd, int) and isinstance(sent, str)):
+                raise TypeError(
+                    "ConnectionClosed takes (rcvd: Close | None, sent: Close | None) "
+                    "or (code: int, reason: str)"
+                )
+            from .frames import Close  # noqa: PLC0415 - frames.py imports this module
+
+            rcvd = None if rcvd == 1006 and not sent else Close(rcvd, sent)
+            sent = None
         super().__init__(rcvd, sent, rcvd_then_sent)
         self.rcvd = rcvd
         self.sent = sent
@@ -142,19 +176,35 @@ class InvalidURI(WebSocketException):
     """Raised when a string is not a valid ``ws://`` or ``wss://`` URI.
 
     Its message hides the password of the URI's user information, if
-    any, so that logging the exception doesn't leak it.
+    any, so that logging the exception doesn't leak it. The legacy API's
+    form, ``InvalidURI(message)``, also works: the message is then the
+    whole text.
 
     Attributes:
-        uri: The string that failed to parse.
+        uri: The string that failed to parse; empty when built from a
+            message alone.
         msg: Why it is invalid.
     """
 
-    def __init__(self, uri: str, msg: str) -> None:
-        super().__init__(uri, msg)
-        self.uri = uri
-        self.msg = msg
+    @overload
+    def __init__(self, uri: str, msg: str) -> None: ...
+
+    @overload
+    def __init__(self, message: str, /) -> None: ...
+
+    def __init__(self, uri: str, msg: str | None = None) -> None:
+        self._legacy = msg is None
+        self.uri: str = uri
+        self.msg: str = uri if msg is None else msg
+        if msg is None:  # the legacy form: a message alone
+            super().__init__(uri)
+            self.uri = ""
+        else:
+            super().__init__(uri, msg)
 
     def __str__(self) -> str:
+        if self._legacy:
+            return self.msg
         return f"{_hide_password(self.uri)} isn't a valid URI: {self.msg}"
 
 
@@ -207,7 +257,7 @@ class InvalidMessage(InvalidHandshake):
 
     def __init__(
         self,
-        message: str,
+        message: str = "",
         status: http.HTTPStatus = http.HTTPStatus.BAD_REQUEST,
     ) -> None:
         super().__init__(message)
@@ -271,16 +321,22 @@ class InvalidHeader(InvalidHandshake):
 class InvalidHeaderFormat(InvalidHeader):
     """Raised when a header cannot be parsed.
 
+    Args:
+        name: The header name.
+        error: What the parser expected.
+        string: The whole header value.
+        pos: The position in ``string`` where parsing failed.
+
     Attributes:
         error: What the parser expected.
         header: The whole header value.
         pos: The position in ``header`` where parsing failed.
     """
 
-    def __init__(self, name: str, error: str, header: str, pos: int) -> None:
-        super().__init__(name, f"{error} at {pos} in {header}")
+    def __init__(self, name: str, error: str, string: str, pos: int) -> None:
+        super().__init__(name, f"{error} at {pos} in {string}")
         self.error = error
-        self.header = header
+        self.header = string
         self.pos = pos
 
 
@@ -413,19 +469,37 @@ WebSocketProtocolError = ProtocolError
 class PayloadTooBig(WebSocketException):
     """Raised when a message exceeds ``max_size``.
 
+    The library builds it from the limit and the size. The legacy API's
+    form, ``PayloadTooBig(message)``, also works: the message is then the
+    whole text, and both attributes are ``None``.
+
     Attributes:
-        max_size: The limit, in bytes.
+        max_size: The limit, in bytes; ``None`` when built from a message.
         size: The size that exceeded it, when known. It is unknown while
             inflating a compressed message, which stops as soon as the
             limit is crossed.
     """
 
-    def __init__(self, max_size: int, size: int | None = None) -> None:
-        super().__init__(max_size, size)
-        self.max_size = max_size
+    @overload
+    def __init__(self, max_size: int, size: int | None = None) -> None: ...
+
+    @overload
+    def __init__(self, message: str, /) -> None: ...
+
+    def __init__(self, max_size: int | str, size: int | None = None) -> None:
+        self.max_size: int | None = None
+        self._message = ""
+        if isinstance(max_size, str):  # the legacy form: a message alone
+            super().__init__(max_size)
+            self._message = max_size
+        else:
+            super().__init__(max_size, size)
+            self.max_size = max_size
         self.size = size
 
     def __str__(self) -> str:
+        if self.max_size is None:
+            return self._message
         if self.size is None:
             return f"message exceeds the limit of {self.max_size} bytes"
         return f"message of {self.size} bytes exceeds the limit of {self.max_size} bytes"
@@ -463,3 +537,56 @@ class ConcurrencyError(WebSocketException, RuntimeError):
 
     For example, two coroutines calling ``recv()`` at the same time.
     """
+
+
+class InvalidProxy(WebSocketException):
+    """Raised when a proxy URL is not valid, or names an unsupported scheme.
+
+    Like :class:`InvalidURI`, its message hides the password of the URL's
+    user information.
+
+    Attributes:
+        proxy: The proxy URL that failed to parse.
+        msg: Why it is invalid.
+    """
+
+    def __init__(self, proxy: str, msg: str) -> None:
+        super().__init__(proxy, msg)
+        self.proxy = proxy
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"{_hide_password(self.proxy)} isn't a valid proxy: {self.msg}"
+
+
+class ProxyError(InvalidHandshake):
+    """Raised when connecting through a proxy fails.
+
+    A SOCKS proxy's refusal is a :class:`ProxyError` whose ``__cause__`` is
+    the error of ``python-socks``; an HTTP proxy's is one of the subclasses.
+    Network errors reaching the proxy remain :class:`OSError`.
+    """
+
+
+class InvalidProxyMessage(ProxyError):
+    """Raised when an HTTP proxy answers ``CONNECT`` with a malformed response,
+    or closes the connection without answering.
+
+    The parsing error, e.g. an :class:`InvalidMessage`, is its ``__cause__``.
+    """
+
+
+class InvalidProxyStatus(ProxyError):
+    """Raised when an HTTP proxy answers ``CONNECT`` with a status other than 2xx,
+    e.g. 403 (forbidden destination) or 407 (authentication required).
+
+    Attributes:
+        response: The proxy's whole response, body included.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response)
+        self.response = response
+
+    def __str__(self) -> str:
+        return f"proxy rejected connection: HTTP {self.response.status_code:d}"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import enum
 import os
 import struct
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import attrs
 
+from ._validators import type_error, typed
 from .exceptions import PayloadTooBig, ProtocolError
 
 if TYPE_CHECKING:
@@ -236,7 +237,9 @@ class Frame:
     """A WebSocket frame: the fields that matter to the layers above.
 
     The MASK bit, the payload length and the masking key exist only on the
-    wire; parsing and serialization handle them.
+    wire; parsing and serialization handle them. Building a frame checks
+    the types of its fields, so that the argument order of old versions,
+    ``Frame(fin, opcode, data)``, fails at once with :exc:`TypeError`.
 
     Attributes:
         opcode: What the frame carries.
@@ -263,6 +266,17 @@ class Frame:
         rsv2: bool = False,
         rsv3: bool = False,
     ) -> None:
+        # One cheap test of the exact types; the parser doesn't call this.
+        # (Identity tests against True and False are the cheapest bool test.)
+        if not (
+            type(opcode) is Opcode
+            and type(data) is bytes
+            and (fin is True or fin is False)
+            and (rsv1 is False or rsv1 is True)
+            and (rsv2 is False or rsv2 is True)
+            and (rsv3 is False or rsv3 is True)
+        ):
+            _check_frame_types(opcode, data, fin, rsv1, rsv2, rsv3)
         _set_opcode(self, opcode)
         _set_data(self, data)
         _set_fin(self, fin)
@@ -312,6 +326,81 @@ class Frame:
             frame = extension.encode(frame)
         return b"".join(serialize_frame(frame, mask=mask))
 
+    @classmethod
+    async def read(
+        cls,
+        reader: Callable[[int], Awaitable[bytes]],
+        *,
+        mask: bool,
+        max_size: int | None = None,
+        extensions: Sequence[Extension] | None = None,
+    ) -> Frame:
+        """Read one frame from a stream (the legacy API's way of parsing).
+
+        The bytes go through the same parser as :func:`parse_frame`, which
+        checks the header before the payload is read: an oversized frame is
+        rejected without reading its payload.
+
+        Args:
+            reader: A coroutine function that reads exactly as many bytes as
+                asked, or fewer at the end of the stream, such as
+                :meth:`asyncio.StreamReader.readexactly`.
+            mask: Whether frames must be masked, i.e. whether we are a server.
+            max_size: Largest payload accepted, in bytes, or ``None``.
+            extensions: Extensions whose ``decode()`` transforms the frame,
+                applied in reverse order.
+
+        Raises:
+            ProtocolError: If the frame breaks a rule of :func:`parse_frame`
+                or of :meth:`check` (once the extensions decoded it).
+            PayloadTooBig: If the payload is larger than ``max_size``.
+            EOFError: If the stream ends before the end of the frame.
+        """
+        buffer = bytearray()
+        needed = 2
+        while True:
+            missing = needed - len(buffer)
+            chunk = await reader(missing)
+            if len(chunk) < missing:
+                raise EOFError("stream ended in the middle of a frame")
+            buffer += chunk
+            parsed, end, _ = read_frame(buffer, 0, mask, max_size)
+            if parsed is None:
+                # The extended payload length (RFC 6455, 5.2) is incomplete:
+                # 16 bits for the length code 126, 64 bits for 127.
+                needed = 4 if buffer[1] & 0x7F == 126 else 10
+            elif end > len(buffer):
+                needed = end  # the header is complete; the payload isn't
+            else:
+                frame = parsed
+                break
+        for extension in reversed(extensions or ()):
+            frame = extension.decode(frame, max_size=max_size)
+        frame.check()
+        return frame
+
+    def write(
+        self,
+        writer: Callable[[bytes], object],
+        *,
+        mask: bool,
+        extensions: Sequence[Extension] | None = None,
+    ) -> None:
+        """Write the frame to a stream (the legacy API's way of serializing).
+
+        Args:
+            writer: A function that takes bytes, such as
+                :meth:`asyncio.StreamWriter.write`.
+            mask: Whether to mask the payload; clients must, servers must not.
+            extensions: Extensions whose ``encode()`` transforms the frame,
+                applied in order.
+
+        Raises:
+            ProtocolError: If the frame breaks a rule that :meth:`check`
+                verifies.
+        """
+        writer(self.serialize(mask=mask, extensions=extensions))
+
     @property
     def text(self) -> str:
         """The payload decoded as UTF-8.
@@ -327,6 +416,45 @@ _new_object: Final = object.__new__
 _set_opcode, _set_data, _set_fin, _set_rsv1, _set_rsv2, _set_rsv3 = (
     getattr(Frame, name).__set__ for name in ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 )
+
+
+def _check_frame_types(  # noqa: PLR0917 - the arguments of Frame()
+    opcode: object, data: object, fin: object, rsv1: object, rsv2: object, rsv3: object
+) -> None:
+    """Raise :exc:`TypeError` naming the first field of a frame that has the wrong type.
+
+    Subclasses pass: :meth:`Frame.__init__` only tests exact types, fast.
+    """
+    fields = (
+        ("opcode", opcode, Opcode),
+        ("data", data, bytes),
+        ("fin", fin, bool),
+        ("rsv1", rsv1, bool),
+        ("rsv2", rsv2, bool),
+        ("rsv3", rsv3, bool),
+    )
+    for name, value, kind in fields:
+        if not isinstance(value, kind):
+            raise type_error(Frame, name, value, (kind,))
+
+
+def new_frame(  # noqa: PLR0917 - the fields of Frame, in order
+    opcode: Opcode, data: bytes, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool
+) -> Frame:
+    """Build a :class:`Frame` without any check: the parser's fast constructor.
+
+    Internal API: only for fields that are known to be valid, e.g. parsed
+    from a header the parser checked. h11 builds its parsed events the same
+    way; tests/sansio/test_frames.py pins it to the public constructor.
+    """
+    frame: Frame = _new_object(Frame)
+    _set_opcode(frame, opcode)
+    _set_data(frame, data)
+    _set_fin(frame, fin)
+    _set_rsv1(frame, rsv1)
+    _set_rsv2(frame, rsv2)
+    _set_rsv3(frame, rsv3)
+    return frame
 
 
 def _describe_payload(frame: Frame) -> str:
@@ -376,31 +504,44 @@ def parse_frame(
             fewest bytes, or a control frame is fragmented or too long.
         PayloadTooBig: If the payload is larger than ``max_size``.
     """
-    parsed = _read_frame(buffer, 0, mask, max_size)
-    if parsed is None or parsed[0] is None:
+    frame, end, _ = read_frame(buffer, 0, mask, max_size)
+    if frame is None or end > len(buffer):
         return None
-    frame, end = parsed
     del buffer[:end]
     return frame
 
 
-def _read_frame(
+FrameRead: TypeAlias = "tuple[Frame | None, int, int]"
+"""What :func:`read_frame` returns: ``(frame, end, payload)``.
+
+- ``frame``: the frame; ``None`` if its header is incomplete, and then
+  ``end`` and ``payload`` are 0.
+- ``end``: where the frame ends in the buffer. When it is beyond the end of
+  the buffer, the payload is incomplete and ``frame`` carries the header
+  only (an empty ``data``): its payload is what the caller waits for.
+- ``payload``: where the payload starts, after the masking key, which may
+  be incomplete too when ``payload`` is beyond the end of the buffer.
+"""
+
+_HEADER_INCOMPLETE: Final[FrameRead] = (None, 0, 0)
+
+
+def read_frame(
     buffer: bytes | bytearray, start: int, mask: bool, max_size: int | None
-) -> tuple[Frame | None, int] | None:
+) -> FrameRead:
     """Parse the frame at offset ``start`` of ``buffer``, leaving ``buffer`` as is.
 
-    :func:`parse_frame` without removing the frame's bytes: a caller parsing
-    several frames in a row trims the buffer once, at the end, or parses
-    bytes where they arrived. Returns the frame and the offset where it
-    ends; ``(None, end)`` if the frame is incomplete after its length (the
-    masking key may be missing too), so that the caller knows how much to
-    wait for; ``None`` if the length itself is incomplete.
-    Raises what :func:`parse_frame` raises.
+    Internal API, the parser of :class:`~websockets_typed.protocol.Protocol`:
+    :func:`parse_frame` without removing the frame's bytes, so that a caller
+    parsing several frames in a row trims the buffer once, at the end, or
+    parses bytes where they arrived. Each header is decoded once: an
+    incomplete frame's header comes back in the result (see
+    :data:`FrameRead`). Raises what :func:`parse_frame` raises.
     """
     size = len(buffer)
     available = size - start
     if available < 2:
-        return None
+        return _HEADER_INCOMPLETE
     head1 = buffer[start]
     head2 = buffer[start + 1]
 
@@ -416,7 +557,7 @@ def _read_frame(
         offset = start + 2
     elif length == 126:
         if available < 4:
-            return None
+            return _HEADER_INCOMPLETE
         length = (buffer[start + 2] << 8) | buffer[start + 3]
         # RFC 6455, 5.2: "the minimal number of bytes MUST be used to encode
         # the length". A frame breaking that MUST isn't a valid frame.
@@ -425,7 +566,7 @@ def _read_frame(
         offset = start + 4
     else:
         if available < 10:
-            return None
+            return _HEADER_INCOMPLETE
         (length,) = _UINT64.unpack_from(buffer, start + 2)
         if length >> 63:
             raise ProtocolError("payload length has the most significant bit set")
@@ -451,7 +592,11 @@ def _read_frame(
         offset += 4
     end = offset + length
     if size < end:
-        return None, end
+        # The header, for the caller waiting for the payload.
+        header = new_frame(
+            opcode, b"", fin, head1 & 0x40 != 0, head1 & 0x20 != 0, head1 & 0x10 != 0
+        )
+        return header, end, offset
     if length < 4096:
         payload = buffer[offset:end]
         data = apply_mask(payload, buffer[offset - 4 : offset]) if mask else bytes(payload)
@@ -462,17 +607,11 @@ def _read_frame(
                 apply_mask(large, view[offset - 4 : offset].tobytes()) if mask else large.tobytes()
             )
 
-    # Frame(...), inlined: this runs for every frame received, and the
-    # parser's frames need no checks (h11's fast path; bench/run.py
-    # --callgrind, S2: a fifth of the cost of parsing a 64-byte frame).
-    frame: Frame = _new_object(Frame)
-    _set_opcode(frame, opcode)
-    _set_data(frame, data)
-    _set_fin(frame, fin)
-    _set_rsv1(frame, head1 & 0x40 != 0)
-    _set_rsv2(frame, head1 & 0x20 != 0)
-    _set_rsv3(frame, head1 & 0x10 != 0)
-    return frame, end
+    # The parser's frames need no checks (h11's fast path; bench/run.py
+    # --callgrind, S2: Frame(...) is a fifth of the cost of parsing a
+    # 64-byte frame).
+    frame = new_frame(opcode, data, fin, head1 & 0x40 != 0, head1 & 0x20 != 0, head1 & 0x10 != 0)
+    return frame, end, offset
 
 
 _UINT64: Final = struct.Struct("!Q")
@@ -557,13 +696,15 @@ os.register_at_fork(after_in_child=_reset_key_pool)
 class Close:
     """The code and reason carried by a Close frame.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
     Attributes:
         code: The close code; 1005 stands for a Close frame without payload.
         reason: The close reason; at most 123 bytes once encoded to UTF-8.
     """
 
-    code: int
-    reason: str
+    code: int = attrs.field(validator=typed(int))
+    reason: str = attrs.field(validator=typed(str))
 
     def __str__(self) -> str:
         if 3000 <= self.code < 4000:

@@ -8,6 +8,11 @@ that an application embedding WebSocket in its own HTTP server can use:
 * a server checks the request with :func:`check_request` and answers 101
   with the headers from :func:`build_response`.
 
+``headers`` may be a :class:`~websockets_typed.datastructures.Headers` or,
+as seed 001 allows, any object with ``get()`` and ``__setitem__``, such as
+a ``dict``. With :class:`~websockets_typed.datastructures.Headers`, a header
+given twice is seen and refused where it must appear once.
+
 They only deal with the headers that make the upgrade. Checking the method,
 the HTTP version, the status code, ``Host`` and ``Origin`` is the caller's
 job, as is negotiating extensions and subprotocols.
@@ -18,18 +23,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
+from .datastructures import Headers
 from .exceptions import InvalidHeader, InvalidHeaderValue, InvalidUpgrade
 from .headers import parse_connection, parse_upgrade
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .datastructures import Headers
-
 __all__ = [
     "GUID",
+    "SupportsGetSetItem",
     "accept_key",
     "build_request",
     "build_response",
@@ -39,6 +44,19 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+
+class SupportsGetSetItem(Protocol):
+    """What the helpers need from ``headers``: ``get()`` and ``__setitem__``, as a ``dict`` has."""
+
+    def get(self, key: str, /) -> str | None:
+        """Return the value of a header, or ``None``."""
+        ...
+
+    def __setitem__(self, key: str, value: str, /) -> None:
+        """Add a header."""
+        ...
+
 
 GUID: Final = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 """The string RFC 6455 (section 1.3) appends to the key to compute the accept value."""
@@ -65,16 +83,22 @@ def accept_key(key: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def build_request(headers: Headers) -> str:
+def build_request(headers: SupportsGetSetItem, *, key: str | None = None) -> str:
     """Add the headers of a handshake request to ``headers`` (RFC 6455, 4.1).
 
     Sets ``Upgrade``, ``Connection``, ``Sec-WebSocket-Key`` and
     ``Sec-WebSocket-Version``.
 
+    Args:
+        headers: The request headers.
+        key: The ``Sec-WebSocket-Key`` to send; by default, a new one from
+            :func:`generate_key`.
+
     Returns:
         The key, for :func:`check_response`.
     """
-    key = generate_key()
+    if key is None:
+        key = generate_key()
     headers["Upgrade"] = "websocket"
     headers["Connection"] = "Upgrade"
     headers["Sec-WebSocket-Key"] = key
@@ -82,7 +106,7 @@ def build_request(headers: Headers) -> str:
     return key
 
 
-def check_request(headers: Headers) -> str:
+def check_request(headers: SupportsGetSetItem) -> str:
     """Check the headers of a handshake request (RFC 6455, 4.2.1).
 
     Returns:
@@ -104,7 +128,7 @@ def check_request(headers: Headers) -> str:
     # 'websocket'"; other protocols may be offered alongside.
     upgrade = _get_list(headers, "Upgrade", parse_upgrade)
     if not any(protocol.lower() == "websocket" for protocol in upgrade):
-        raise InvalidUpgrade("Upgrade", ", ".join(headers.get_all("Upgrade")))
+        raise InvalidUpgrade("Upgrade", ", ".join(_get_all(headers, "Upgrade")))
 
     # RFC 6455, 4.2.1, point 5: the key is "a base64-encoded value that,
     # when decoded, is 16 bytes in length". Re-encoding must give it back,
@@ -125,7 +149,7 @@ def check_request(headers: Headers) -> str:
     return key
 
 
-def build_response(headers: Headers, key: str) -> None:
+def build_response(headers: SupportsGetSetItem, key: str) -> None:
     """Add the headers of a 101 handshake response to ``headers`` (RFC 6455, 4.2.2).
 
     Sets ``Upgrade``, ``Connection`` and ``Sec-WebSocket-Accept``.
@@ -139,7 +163,7 @@ def build_response(headers: Headers, key: str) -> None:
     headers["Sec-WebSocket-Accept"] = accept_key(key)
 
 
-def check_response(headers: Headers, key: str) -> None:
+def check_response(headers: SupportsGetSetItem, key: str) -> None:
     """Check the headers of a 101 handshake response (RFC 6455, 4.1).
 
     Args:
@@ -160,7 +184,7 @@ def check_response(headers: Headers, key: str) -> None:
     # "websocket", compared case-insensitively; the server picks one protocol.
     upgrade = _get_list(headers, "Upgrade", parse_upgrade)
     if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
-        raise InvalidUpgrade("Upgrade", ", ".join(headers.get_all("Upgrade")))
+        raise InvalidUpgrade("Upgrade", ", ".join(_get_all(headers, "Upgrade")))
 
     # RFC 6455, 4.1, client requirement 4: the accept value must match.
     accept = _get_single(headers, "Sec-WebSocket-Accept")
@@ -168,24 +192,32 @@ def check_response(headers: Headers, key: str) -> None:
         raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
 
 
-def _check_connection(headers: Headers) -> None:
+def _check_connection(headers: SupportsGetSetItem) -> None:
     """Check that ``Connection`` lists the ``upgrade`` option (RFC 6455, 4.1 and 4.2.1)."""
     connection = _get_list(headers, "Connection", parse_connection)
     if not any(option.lower() == "upgrade" for option in connection):
-        raise InvalidUpgrade("Connection", ", ".join(headers.get_all("Connection")))
+        raise InvalidUpgrade("Connection", ", ".join(_get_all(headers, "Connection")))
 
 
-def _get_list(headers: Headers, name: str, parse: Callable[[str], list[_T]]) -> list[_T]:
+def _get_all(headers: SupportsGetSetItem, name: str) -> list[str]:
+    """Return every value of a header: all of them from :class:`Headers`, else the one."""
+    if isinstance(headers, Headers):
+        return headers.get_all(name)
+    value = headers.get(name)
+    return [] if value is None else [value]
+
+
+def _get_list(headers: SupportsGetSetItem, name: str, parse: Callable[[str], list[_T]]) -> list[_T]:
     """Parse every value of a list header and join the lists (RFC 7230, 3.2.2)."""
-    values = headers.get_all(name)
+    values = _get_all(headers, name)
     if not values:
         raise InvalidUpgrade(name)
     return [item for value in values for item in parse(value)]
 
 
-def _get_single(headers: Headers, name: str) -> str:
+def _get_single(headers: SupportsGetSetItem, name: str) -> str:
     """Return the value of a header that must appear exactly once."""
-    values = headers.get_all(name)
+    values = _get_all(headers, name)
     if not values:
         raise InvalidHeader(name)
     if len(values) > 1:

@@ -27,6 +27,7 @@ from .typing import (
     ExtensionHeader,
     ExtensionName,
     ExtensionParameter,
+    SequenceNotStr,
     Subprotocol,
     UpgradeProtocol,
 )
@@ -275,7 +276,7 @@ def build_subprotocol(subprotocols: Sequence[str]) -> str:
     return ", ".join(_check_token(subprotocol, "subprotocol") for subprotocol in subprotocols)
 
 
-def validate_subprotocols(subprotocols: Sequence[str]) -> None:
+def validate_subprotocols(subprotocols: SequenceNotStr[str]) -> None:
     """Check a list of subprotocols given by the application, before using it.
 
     Raises:

@@ -21,17 +21,19 @@ from __future__ import annotations
 import enum
 import re
 from http import HTTPStatus
-from typing import Final
+from typing import Final, Literal
 
 import attrs
 
-from .datastructures import Headers
+from ._validators import typed
+from .datastructures import INVALID_VALUE_RE, Headers
 from .exceptions import InvalidMessage, SecurityError
 
 __all__ = [
     "MAX_BODY_SIZE",
     "MAX_LINE_LENGTH",
     "MAX_NUM_HEADERS",
+    "ConnectResponseParser",
     "Request",
     "RequestParser",
     "Response",
@@ -50,13 +52,11 @@ MAX_BODY_SIZE: Final = 2**20
 
 # RFC 7230, 3.2.6: token = 1*tchar.
 _TOKEN: Final = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
-_TOKEN_STR: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 
 # RFC 7230, 3.2: field-value = *( field-content / obs-fold ), where field
 # content is VCHAR, obs-text (0x80-0xFF), SP and HTAB. The reason phrase
 # (RFC 7230, 3.1.2) allows the same characters. These find the others.
 _INVALID_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_INVALID_VALUE_STR: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 7230, 5.3: the request-target is origin-form (or another form); all of
 # them are printable ASCII without spaces.
@@ -79,14 +79,25 @@ _CR: Final = 0x0D
 class Request:
     """The handshake request: a ``GET`` request with its headers.
 
+    Building one with a field of the wrong type raises :exc:`TypeError`.
+
+    A server also parses ``HEAD`` and ``POST`` requests, so that
+    ``process_request`` can answer them (e.g. a health check probed with
+    ``HEAD``); their body, if any, isn't read. Only a ``GET`` can open a
+    WebSocket connection: :meth:`ServerProtocol.accept
+    <websockets_typed.server.ServerProtocol.accept>` answers the others
+    with 405.
+
     Attributes:
         path: The request-target as sent, query included, e.g.
             ``"/chat?room=1"``.
         headers: The request headers.
+        method: The request method: ``"GET"``, ``"HEAD"`` or ``"POST"``.
     """
 
-    path: str
-    headers: Headers
+    path: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
+    method: Literal["GET", "HEAD", "POST"] = attrs.field(default="GET", validator=typed(str))
 
     def serialize(self) -> bytes:
         """Return the request as bytes to send.
@@ -99,15 +110,18 @@ class Request:
         # RFC 7230, 3.1.1: request-line = method SP request-target SP HTTP-version CRLF.
         if _TARGET_STR.fullmatch(self.path) is None:
             raise ValueError(f"invalid request path: {self.path!r}")
-        return b"GET %s HTTP/1.1\r\n%s" % (
+        return b"%s %s HTTP/1.1\r\n%s" % (
+            self.method.encode("ascii"),
             self.path.encode("ascii"),
-            _serialize_headers(self.headers),
+            self.headers.serialize(),
         )
 
 
 @attrs.frozen
 class Response:
     """The handshake response: ``101 Switching Protocols`` or a rejection.
+
+    Building one with a field of the wrong type raises :exc:`TypeError`.
 
     Attributes:
         status_code: The HTTP status code, e.g. 101.
@@ -117,10 +131,10 @@ class Response:
             304 responses never have one).
     """
 
-    status_code: int
-    reason_phrase: str
-    headers: Headers
-    body: bytes | None = None
+    status_code: int = attrs.field(validator=typed(int))
+    reason_phrase: str = attrs.field(validator=typed(str))
+    headers: Headers = attrs.field(validator=typed(Headers))
+    body: bytes | None = attrs.field(default=None, validator=typed(bytes, type(None)))
 
     def serialize(self) -> bytes:
         """Return the response as bytes to send.
@@ -138,27 +152,14 @@ class Response:
         status_code = int(self.status_code)
         if not 100 <= status_code < 600:
             raise ValueError(f"invalid status code: {status_code}")
-        if _INVALID_VALUE_STR.search(self.reason_phrase) is not None:
+        if INVALID_VALUE_RE.search(self.reason_phrase) is not None:
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         return b"HTTP/1.1 %d %s\r\n%s%s" % (
             status_code,
             self.reason_phrase.encode("utf-8", "surrogateescape"),
-            _serialize_headers(self.headers),
+            self.headers.serialize(),
             self.body or b"",
         )
-
-
-def _serialize_headers(headers: Headers) -> bytes:
-    """Return the header block, final empty line included, after validating it."""
-    lines: list[str] = []
-    for name, value in headers.raw_items():
-        if _TOKEN_STR.fullmatch(name) is None:
-            raise ValueError(f"invalid header name: {name!r}")
-        if _INVALID_VALUE_STR.search(value) is not None:
-            raise ValueError(f"invalid value for header {name}: {value!r}")
-        lines.append(f"{name}: {value}\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("utf-8", "surrogateescape")
 
 
 class _Stage(enum.Enum):
@@ -287,9 +288,15 @@ class RequestParser(_Parser):
         max_line_length: Longest request line or header line allowed,
             CRLF excluded.
         max_num_headers: Largest number of headers allowed.
+
+    Attributes:
+        head_only: Set it to return the request after its headers even if
+            they announce a body, and leave the body in the buffer (for
+            :func:`websockets_typed.http.read_request`); by default, a
+            request with a body is refused.
     """
 
-    __slots__ = ("_path",)
+    __slots__ = ("_method", "_path", "head_only")
 
     def __init__(
         self,
@@ -298,7 +305,9 @@ class RequestParser(_Parser):
         max_num_headers: int = MAX_NUM_HEADERS,
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
+        self._method: Literal["GET", "HEAD", "POST"] = "GET"
         self._path = ""
+        self.head_only: bool = False
 
     def parse(self, buffer: bytearray) -> Request | None:
         """Consume bytes from the front of ``buffer``; return the request once complete.
@@ -310,8 +319,8 @@ class RequestParser(_Parser):
 
         Raises:
             InvalidMessage: If the request is malformed. Its ``status`` is
-                405 for a method other than ``GET``, 505 for a version other
-                than HTTP/1.1, 400 otherwise.
+                405 for a method other than ``GET``, ``HEAD`` and ``POST``,
+                505 for a version other than HTTP/1.1, 400 otherwise.
             SecurityError: If the request line is too long (``status`` 414),
                 or a header line is too long or there are too many headers
                 (``status`` 431).
@@ -320,12 +329,13 @@ class RequestParser(_Parser):
             line = self._read_line(buffer, "HTTP request line", HTTPStatus.REQUEST_URI_TOO_LONG)
             if line is None:
                 return None
-            self._path = _parse_request_line(line)
+            self._method, self._path = _parse_request_line(line)
             self._stage = _Stage.HEADERS
         if not self._read_fields(buffer, self._headers):
             return None
-        request = Request(self._path, self._headers)
-        _check_no_body(request.headers)
+        request = Request(self._path, self._headers, self._method)
+        if self._method == "GET" and not self.head_only:
+            _check_no_body(request.headers)
         self._reset()
         return request
 
@@ -347,16 +357,18 @@ class RequestParser(_Parser):
         raise InvalidMessage(f"connection closed while reading {what}")
 
 
-def _parse_request_line(line: bytes) -> str:
-    """Check ``GET SP request-target SP HTTP/1.1`` and return the target."""
+def _parse_request_line(line: bytes) -> tuple[Literal["GET", "HEAD", "POST"], str]:
+    """Check ``METHOD SP request-target SP HTTP/1.1``; return the method and the target."""
     parts = line.split(b" ")
     if len(parts) != 3:
         raise InvalidMessage(f"invalid HTTP request line: {line[:80]!r}")
     method, target, version = parts
     if _TOKEN.fullmatch(method) is None:
         raise InvalidMessage(f"invalid HTTP method: {method[:80]!r}")
-    # RFC 6455, 4.1: "The method of the request MUST be GET".
-    if method != b"GET":
+    # RFC 6455, 4.1: "The method of the request MUST be GET". HEAD and POST
+    # are parsed too, for process_request to answer with plain HTTP (health
+    # checks, probes); accept() refuses them.
+    if method not in _METHODS:
         raise InvalidMessage(
             f"unsupported HTTP method: {method.decode('ascii')}",
             HTTPStatus.METHOD_NOT_ALLOWED,
@@ -370,7 +382,14 @@ def _parse_request_line(line: bytes) -> str:
             f"unsupported HTTP version: {version[:80]!r}",
             HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
         )
-    return target.decode("ascii")
+    return _METHODS[method], target.decode("ascii")
+
+
+_METHODS: Final[dict[bytes, Literal["GET", "HEAD", "POST"]]] = {
+    b"GET": "GET",
+    b"HEAD": "HEAD",
+    b"POST": "POST",
+}
 
 
 def _check_no_body(headers: Headers) -> None:
@@ -397,9 +416,24 @@ class ResponseParser(_Parser):
             line allowed, CRLF excluded.
         max_num_headers: Largest number of headers (and of trailers) allowed.
         max_body_size: Largest body allowed, in bytes.
+
+    Attributes:
+        head_only: Set it to return the response after its headers, with
+            ``body`` set to ``None``, and leave any body in the buffer (for
+            :func:`websockets_typed.http.read_response`).
     """
 
-    __slots__ = ("_body", "_reason_phrase", "_remaining", "_status_code", "max_body_size")
+    __slots__ = (
+        "_body",
+        "_reason_phrase",
+        "_remaining",
+        "_status_code",
+        "head_only",
+        "max_body_size",
+    )
+
+    # Set by ConnectResponseParser.
+    _for_connect: bool = False
 
     def __init__(
         self,
@@ -410,6 +444,7 @@ class ResponseParser(_Parser):
     ) -> None:
         super().__init__(max_line_length, max_num_headers)
         self.max_body_size: int = max_body_size
+        self.head_only: bool = False
         self._status_code = 0
         self._reason_phrase = ""
         self._body = bytearray()
@@ -441,12 +476,12 @@ class ResponseParser(_Parser):
                 line = self._read_line(buffer, "HTTP status line", HTTPStatus.BAD_REQUEST)
                 if line is None:
                     return None
-                self._status_code, self._reason_phrase = _parse_status_line(line)
+                self._status_code, self._reason_phrase = _parse_status_line(line, self._for_connect)
                 self._stage = _Stage.HEADERS
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
                     return None
-                if not self._start_body():
+                if self.head_only or not self._start_body():
                     return self._finish(None)
             elif stage is _Stage.BODY_LENGTH or stage is _Stage.CHUNK_DATA:
                 if not self._read_data(buffer):
@@ -504,7 +539,10 @@ class ResponseParser(_Parser):
             what = "HTTP headers"
         else:
             what = "HTTP body"
-        raise InvalidMessage(f"connection closed while reading {what}")
+        # The cause tells a cut connection from a malformed response.
+        raise InvalidMessage(f"connection closed while reading {what}") from EOFError(
+            "connection closed"
+        )
 
     def _finish(self, body: bytes | None) -> Response:
         response = Response(self._status_code, self._reason_phrase, self._headers, body)
@@ -517,6 +555,10 @@ class ResponseParser(_Parser):
         # RFC 7230, 3.3.3, point 1: these responses never have a body,
         # whatever their headers say.
         if status_code < 200 or status_code in (204, 304):
+            return False
+        # RFC 7231, 4.3.6: a 2xx answer to CONNECT has no body, whatever its
+        # headers say; the bytes after it belong to the tunnel.
+        if self._for_connect and status_code < 300:
             return False
         headers = self._headers
         transfer_encodings = headers.get_all("Transfer-Encoding")
@@ -586,13 +628,30 @@ class ResponseParser(_Parser):
         return not self._remaining
 
 
-def _parse_status_line(line: bytes) -> tuple[int, str]:
-    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason."""
+class ConnectResponseParser(ResponseParser):
+    """Incremental parser of a proxy's answer to a ``CONNECT`` request.
+
+    Like :class:`ResponseParser`, except that ``HTTP/1.0`` is accepted (some
+    proxies answer with it) and that a 2xx response ends with its headers:
+    the tunnel begins right after them (RFC 7231, 4.3.6).
+    """
+
+    __slots__ = ()
+
+    _for_connect = True
+
+
+def _parse_status_line(line: bytes, allow_http10: bool = False) -> tuple[int, str]:
+    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason.
+
+    ``allow_http10`` also accepts ``HTTP/1.0``, which some proxies (e.g.
+    tinyproxy) answer ``CONNECT`` with.
+    """
     parts = line.split(b" ", 2)
     if len(parts) != 3:
         raise InvalidMessage(f"invalid HTTP status line: {line[:80]!r}")
     version, raw_status_code, raw_reason = parts
-    if version != b"HTTP/1.1":
+    if version != b"HTTP/1.1" and not (allow_http10 and version == b"HTTP/1.0"):
         raise InvalidMessage(f"unsupported HTTP version: {version[:80]!r}")
     if _STATUS_CODE.fullmatch(raw_status_code) is None:
         raise InvalidMessage(f"invalid HTTP status code: {raw_status_code[:80]!r}")
@@ -610,6 +669,9 @@ def _parse_status_line(line: bytes) -> tuple[int, str]:
 _SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 
 
-def _loggable(name: str, value: str) -> str:  # pyright: ignore[reportUnusedFunction]
-    """Return what a debug log may show of a header's value."""
+def redact_header(name: str, value: str) -> str:
+    """Return what a debug log may show of a header's value: credentials are redacted.
+
+    Internal API, for the protocols' debug logs.
+    """
     return "[redacted]" if name.lower() in _SECRET_HEADERS else value

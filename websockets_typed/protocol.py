@@ -7,7 +7,11 @@ collects events with :meth:`~Protocol.events_received`, and writes what
 methods, which only queue bytes.
 
 Connection states (RFC 6455, sections 4 and 7) change in one place only,
-:meth:`Protocol._transition`, following :data:`TRANSITIONS`::
+:meth:`Protocol._transition`, following one table of stages, ``_STAGES``.
+A stage is a :class:`State` plus what the connection does with the bytes it
+receives (parse a handshake, hold them, parse frames, ignore them), whether
+it sent the end of the stream, and what it may send. :data:`TRANSITIONS` is
+the part of that table that changes the state::
 
     CONNECTING --opening handshake completed--> OPEN
     OPEN       --closing handshake started----> CLOSING
@@ -21,14 +25,18 @@ connection closes; :attr:`Protocol.handshake_exc` tells why it failed.
 
 from __future__ import annotations
 
-import codecs
 import enum
 import logging
 import sys
 import uuid
 from collections.abc import Mapping
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE, fragment_limit
+from ._pongs import PausedPongs
+from ._receivebuffer import LARGE_FRAME, LargeFrame
+from ._text import TextValidator
+from .datastructures import Headers
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -46,13 +54,15 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
-    _read_frame,
-    apply_mask,
+    read_frame,
     serialize_frame,
     serialize_payload,
 )
-from .http11 import Request, Response
+from .http11 import Request, Response, redact_header
 from .typing import BytesLike, LoggerLike, Subprotocol
+
+if TYPE_CHECKING:
+    from .legacy.protocol import WebSocketCommonProtocol
 
 __all__ = [
     "CLIENT",
@@ -65,9 +75,11 @@ __all__ = [
     "TRANSITIONS",
     "Event",
     "Protocol",
+    "SharedSend",
     "Side",
     "State",
     "Transition",
+    "WebSocketCommonProtocol",
 ]
 
 
@@ -114,7 +126,11 @@ CLOSED: Final = State.CLOSED
 
 
 class Transition(enum.Enum):
-    """What moves a connection from one :class:`State` to the next."""
+    """What moves a connection from one stage to the next.
+
+    The first three change its :class:`State`; the others only change what
+    it does with the bytes it receives and what it may send.
+    """
 
     OPENING_HANDSHAKE_COMPLETED = "opening handshake completed"
     """The server sent, or the client received and validated, a 101 response."""
@@ -125,29 +141,160 @@ class Transition(enum.Enum):
     TCP_CONNECTION_CLOSED = "TCP connection closed"
     """The peer ended the byte stream (RFC 6455, 7.1.4)."""
 
+    REQUEST_RECEIVED = "handshake request received"
+    """A server parsed the handshake request; what follows waits for its response."""
 
-TRANSITIONS: Final[Mapping[tuple[State, Transition], State]] = {
-    (CONNECTING, Transition.OPENING_HANDSHAKE_COMPLETED): OPEN,
-    (OPEN, Transition.CLOSING_HANDSHAKE_STARTED): CLOSING,
-    (CONNECTING, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-    (OPEN, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-    (CLOSING, Transition.TCP_CONNECTION_CLOSED): CLOSED,
-}
-"""Every allowed state change; anything else is a bug and raises :exc:`InvalidState`."""
+    CLOSE_RECEIVED = "Close frame received"
+    """The peer's Close frame arrived: what follows it is ignored (RFC 6455, 1.4)."""
+
+    READING_STOPPED = "reading stopped"
+    """The connection failed (RFC 6455, 7.1.7): received bytes are ignored."""
+
+    EOF_SENT = "end of stream sent"
+    """This side half-closed the TCP connection: nothing may be sent any more."""
 
 
-class _Stage(enum.Enum):
-    """What to do with received bytes."""
+class SharedSend(enum.Enum):
+    """How :meth:`Protocol.shared_send` says to send a frame whose bytes are shared."""
+
+    SKIP = "the connection isn't OPEN: skip it"
+    """Nothing can be sent."""
+    BUSY = "a fragmented message is being sent"
+    """Another message can't start before it ends."""
+    QUEUE = "send it with send_text() or send_binary()"
+    """The frame must be masked, compressed or logged, or follow bytes not sent yet."""
+    WRITE = "write the shared bytes"
+    """The caller writes the shared bytes itself, right away: the protocol has nothing to do."""
+
+
+class _Reading(enum.Enum):
+    """What a connection does with the bytes it receives."""
 
     HANDSHAKE = "parse the opening handshake"
-    WAIT = "keep them until the opening handshake moves on"
+    HOLD = "keep them until the opening handshake moves on"
     FRAMES = "parse frames"
     DISCARD = "ignore them"
 
 
-# From this size on, a frame's payload is kept in the chunks that bring it
-# until the frame is complete (see Protocol.receive_data).
-_LARGE_FRAME: Final = 2**16
+class _Sending(enum.IntEnum):
+    """What a connection may send with the ``send_*()`` methods."""
+
+    NOTHING = 0
+    CONTROL = 1  # Ping and Pong frames
+    ALL = 2
+
+
+class _Stage(enum.Enum):
+    """Where a connection is: its :class:`State`, how it reads, whether it sent EOF, what it sends.
+
+    The value of each member spells these four out; :data:`_STAGES` says
+    how a stage moves to the next.
+    """
+
+    _value_: tuple[State, _Reading, bool, _Sending]
+
+    HANDSHAKE = (State.CONNECTING, _Reading.HANDSHAKE, False, _Sending.NOTHING)
+    HANDSHAKE_HELD = (State.CONNECTING, _Reading.HOLD, False, _Sending.NOTHING)
+    HANDSHAKE_FAILED = (State.CONNECTING, _Reading.DISCARD, False, _Sending.NOTHING)
+    HANDSHAKE_FAILED_EOF_SENT = (State.CONNECTING, _Reading.DISCARD, True, _Sending.NOTHING)
+    OPEN = (State.OPEN, _Reading.FRAMES, False, _Sending.ALL)
+    # A client failing with 1006 sends no Close frame and waits for the
+    # server to close the TCP connection; a server half-closes at once.
+    OPEN_FAILED = (State.OPEN, _Reading.DISCARD, False, _Sending.ALL)
+    OPEN_EOF_SENT = (State.OPEN, _Reading.DISCARD, True, _Sending.NOTHING)
+    CLOSING = (State.CLOSING, _Reading.FRAMES, False, _Sending.CONTROL)
+    # RFC 6455 allows Ping and Pong frames after a Close frame was sent, but
+    # nothing after one was received (1.4) or after the half-close.
+    CLOSING_FAILED = (State.CLOSING, _Reading.DISCARD, False, _Sending.CONTROL)
+    CLOSE_RECEIVED = (State.CLOSING, _Reading.DISCARD, False, _Sending.NOTHING)
+    CLOSING_EOF_SENT = (State.CLOSING, _Reading.DISCARD, True, _Sending.NOTHING)
+    CLOSED = (State.CLOSED, _Reading.DISCARD, True, _Sending.NOTHING)
+
+    @property
+    def state(self) -> State:
+        """The public state of a connection in this stage."""
+        return self._value_[0]
+
+    @property
+    def reading(self) -> _Reading:
+        """What a connection in this stage does with received bytes."""
+        return self._value_[1]
+
+    @property
+    def eof_sent(self) -> bool:
+        """Whether a connection in this stage half-closed the TCP connection."""
+        return self._value_[2]
+
+    def may_send(self, opcode: Opcode) -> bool:
+        """Tell whether a frame with ``opcode`` may be sent in this stage: the one rule."""
+        sending = self._value_[3]
+        return sending is _Sending.ALL or (
+            sending is _Sending.CONTROL and (opcode is Opcode.PING or opcode is Opcode.PONG)
+        )
+
+
+# Globals: reading a member as an attribute of its Enum class costs about as
+# much as parsing a small frame (bench/run.py --callgrind, S2 and S6).
+_OPEN_STAGE: Final = _Stage.OPEN
+_FRAMES: Final = _Reading.FRAMES
+_DISCARD: Final = _Reading.DISCARD
+_READ_HANDSHAKE: Final = _Reading.HANDSHAKE
+_SKIP: Final = SharedSend.SKIP
+_BUSY: Final = SharedSend.BUSY
+_QUEUE: Final = SharedSend.QUEUE
+_WRITE: Final = SharedSend.WRITE
+_OP_CONT: Final = Opcode.CONT
+_OP_TEXT: Final = Opcode.TEXT
+_OP_BINARY: Final = Opcode.BINARY
+_OP_CLOSE: Final = Opcode.CLOSE
+_OP_PING: Final = Opcode.PING
+_OP_PONG: Final = Opcode.PONG
+
+_T = Transition
+_S = _Stage
+_STAGES: Final[Mapping[tuple[_Stage, Transition], _Stage]] = {
+    # Opening handshake (RFC 6455, 4).
+    (_S.HANDSHAKE, _T.REQUEST_RECEIVED): _S.HANDSHAKE_HELD,
+    (_S.HANDSHAKE, _T.OPENING_HANDSHAKE_COMPLETED): _S.OPEN,
+    (_S.HANDSHAKE_HELD, _T.OPENING_HANDSHAKE_COMPLETED): _S.OPEN,
+    # Closing handshake (RFC 6455, 7.1.2 and 7.1.3).
+    (_S.OPEN, _T.CLOSING_HANDSHAKE_STARTED): _S.CLOSING,
+    (_S.OPEN_FAILED, _T.CLOSING_HANDSHAKE_STARTED): _S.CLOSING_FAILED,
+    (_S.CLOSING, _T.CLOSE_RECEIVED): _S.CLOSE_RECEIVED,
+    # Failing the connection (RFC 6455, 7.1.7).
+    (_S.HANDSHAKE, _T.READING_STOPPED): _S.HANDSHAKE_FAILED,
+    (_S.HANDSHAKE_HELD, _T.READING_STOPPED): _S.HANDSHAKE_FAILED,
+    (_S.OPEN, _T.READING_STOPPED): _S.OPEN_FAILED,
+    (_S.CLOSING, _T.READING_STOPPED): _S.CLOSING_FAILED,
+    # Half-closing: only once reading stopped (RFC 6455, 7.1.1).
+    (_S.HANDSHAKE_FAILED, _T.EOF_SENT): _S.HANDSHAKE_FAILED_EOF_SENT,
+    (_S.OPEN_FAILED, _T.EOF_SENT): _S.OPEN_EOF_SENT,
+    (_S.CLOSING_FAILED, _T.EOF_SENT): _S.CLOSING_EOF_SENT,
+    (_S.CLOSE_RECEIVED, _T.EOF_SENT): _S.CLOSING_EOF_SENT,
+    # The end of the TCP connection (RFC 6455, 7.1.4), from every stage.
+    **{(stage, _T.TCP_CONNECTION_CLOSED): _S.CLOSED for stage in _Stage if stage is not _S.CLOSED},
+}
+"""Every allowed change of stage; anything else is a bug and raises :exc:`InvalidState`."""
+
+TRANSITIONS: Final[Mapping[tuple[State, Transition], State]] = {
+    (source.state, transition): target.state
+    for (source, transition), target in _STAGES.items()
+    if source.state is not target.state
+}
+"""Every allowed state change; anything else is a bug and raises :exc:`InvalidState`.
+
+The changes of state among the changes of stage that the connection's one
+transition table allows.
+"""
+
+# Stages that a connection created in a given state starts in.
+_FIRST_STAGES: Final = {
+    State.CONNECTING: _S.HANDSHAKE,
+    State.OPEN: _S.OPEN,
+    State.CLOSING: _S.CLOSING,
+    State.CLOSED: _S.CLOSED,
+}
+
 
 SEND_EOF: Final = b""
 """What :meth:`Protocol.data_to_send` returns to ask for a half-close of the TCP connection."""
@@ -169,7 +316,8 @@ class Protocol:
         max_fragments: Largest number of frames in an incoming message;
             ``None`` disables the limit. A message split into more frames
             closes the connection with 1009, so that a flood of tiny or empty
-            fragments cannot keep a message unfinished forever.
+            fragments cannot keep a message unfinished forever. The default,
+            65,536, grows with ``max_size``: one frame per 16 bytes.
         logger: Logger for this connection; defaults to
             ``websockets_typed.server`` or ``websockets_typed.client``.
 
@@ -190,6 +338,21 @@ class Protocol:
             once both Close frames exist.
         parser_exc: The error that made this side fail the connection
             while parsing incoming data, if any.
+        frame_budget: How many more data frames :meth:`receive_data` may
+            parse; ``None`` (the default) for no limit. Internal API for flow
+            control: an I/O layer whose queue of received messages has room
+            for ``n`` frames sets it to ``n`` before each call, so that one
+            large read of tiny frames cannot overfill the queue. The bytes
+            of the frames beyond the budget wait; ``receive_data(b"")``
+            parses them once the budget allows.
+        defer_failures: Whether a bad frame between messages fails the
+            connection only when :meth:`fail_deferred` is called; ``False``
+            by default. Internal API: RFC 6455 lets the messages received
+            before the bad frame reach the application, and its answers go
+            out, before the connection fails. Reading stops at once either
+            way.
+        deferred_failure: The Close frame of a deferred failure, until
+            :meth:`fail_deferred` sends it.
     """
 
     # Slots, not a __dict__: a server holds one protocol per connection, and
@@ -197,32 +360,31 @@ class Protocol:
     __slots__ = (
         "__weakref__",
         "_buffer",
+        "_buffer_start",
         "_debug",
         "_eof_rcvd",
-        "_eof_sent",
         "_events",
+        "_large_frame",
         "_mask_incoming",
         "_mask_outgoing",
-        "_partial_key",
-        "_partial_size",
-        "_partial_utf8",
-        "_pending_chunks",
-        "_pending_missing",
-        "_pending_pong",
-        "_pongs_paused",
+        "_pongs",
+        "_reading",
         "_recv_frames_left",
         "_recv_max_fragments",
         "_recv_opcode",
         "_recv_size",
-        "_recv_utf8",
         "_send_opcode",
         "_stage",
         "_state",
+        "_text",
         "_writes",
         "close_rcvd",
         "close_rcvd_then_sent",
         "close_sent",
+        "defer_failures",
+        "deferred_failure",
         "extensions",
+        "frame_budget",
         "handshake_exc",
         "id",
         "logger",
@@ -245,14 +407,17 @@ class Protocol:
     close_sent: Close | None
     close_rcvd_then_sent: bool | None
     parser_exc: Exception | None
+    frame_budget: int | None
+    defer_failures: bool
+    deferred_failure: Close | None
 
     def __init__(
         self,
         side: Side,
         *,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         if max_fragments is not None and max_fragments < 1:
@@ -274,45 +439,42 @@ class Protocol:
         self.close_sent = None
         self.close_rcvd_then_sent = None
         self.parser_exc = None
+        self.frame_budget = None
+        self.defer_failures = False
+        self.deferred_failure = None
 
+        # The stage, and two parts of it read on every call: see _transition.
+        self._stage = _FIRST_STAGES[state]
         self._state = state
+        self._reading = self._stage.reading
         # Frames from clients are masked, frames from servers are not (RFC
         # 6455, 5.1).
         self._mask_outgoing = side is CLIENT
         self._mask_incoming = side is SERVER
 
-        # Received bytes not parsed yet, and what to do with them.
+        # Received bytes not parsed yet: the start of a small frame, or a
+        # large frame (see _receivebuffer).
         self._buffer = bytearray()
-        # While a large frame arrives: the bytes received after the buffer,
-        # and how many the frame still misses (see receive_data).
-        self._pending_chunks: list[bytes] | None = None
-        self._pending_missing = 0
-        self._stage = _Stage.FRAMES if state is OPEN else _Stage.WAIT
+        # Where parsing resumes in the buffer, when frames beyond the
+        # frame budget wait there: trimming it each time would move the
+        # rest again and again.
+        self._buffer_start = 0
+        self._large_frame: LargeFrame | None = None
         self._eof_rcvd = False
-        self._eof_sent = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
 
-        # Fragmented message being received: its opcode, its size so far,
-        # and the UTF-8 decoder validating it if it is text.
+        # Fragmented message being received: its opcode and its size so far.
         self._recv_opcode: Opcode | None = None
         self._recv_size = 0
         # The limit on its number of frames, and how many more it may have.
         self._recv_max_fragments = 0
         self._recv_frames_left = 0
-        self._recv_utf8: codecs.IncrementalDecoder | None = None
-        # Text frame being received, validated before it is complete so that
-        # invalid UTF-8 fails at once: a decoder, a copy of the message's, how
-        # many payload bytes it has seen, and the frame's masking key. The
-        # frame, once complete, takes the decoder over.
-        self._partial_utf8: codecs.IncrementalDecoder | None = None
-        self._partial_size = 0
-        self._partial_key: bytes | None = None
+        # UTF-8 validation of the text being received.
+        self._text = TextValidator()
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
-        # While Pongs are paused, the payload of the latest Ping to answer.
-        self._pongs_paused = False
-        self._pending_pong: bytes | None = None
+        self._pongs = PausedPongs()
 
     # Public state.
 
@@ -385,41 +547,28 @@ class Protocol:
         """
         if self._eof_rcvd:
             raise EOFError("cannot receive data after the end of the stream")
-        stage = self._stage
-        if stage is _Stage.DISCARD:
+        reading = self._reading
+        if reading is _DISCARD:
             return
-        chunks = self._pending_chunks
-        if chunks is not None:
-            # A large frame arrives in many reads. Appending each to the
-            # buffer would copy every byte once more, and again each time
-            # the buffer grows: keep them aside and join them all at once
-            # when the frame is complete (bench/run.py --callgrind, S3).
-            chunk = _as_bytes(data)  # a reference to bytes, a copy of a mutable buffer
-            chunks.append(chunk)
-            self._pending_missing -= len(chunk)
-            if self._pending_missing > 0:
-                # The chunk is all payload: validate it if it is text.
-                if self._partial_utf8 is not None:
-                    try:
-                        self._validate_more_text(chunk)
-                    except UnicodeDecodeError as exc:
-                        self._fail_invalid_utf8(exc)
+        if self._large_frame is not None:
+            # A large frame arrives in many reads (see _receivebuffer).
+            start = self._add_to_large_frame(data)
+            if start == len(data) or self._reading is not _FRAMES:
                 return
-            data = b"".join([self._buffer, *chunks])
-            self._buffer.clear()
-            self._pending_chunks = None
-        if stage is _Stage.FRAMES and not self._buffer and type(data) is bytes:
+            if start:
+                data = memoryview(data)[start:]
+        if reading is _FRAMES and not self._buffer and type(data) is bytes:
             # Nothing pending, the common case: parse frames where they
             # arrived, and keep only the start of an incomplete frame. This
             # saves a copy of every byte (bench/run.py --callgrind, S1).
             end = self._process_frames(data)
-            if end < len(data) and self._stage is _Stage.FRAMES:
+            if end < len(data) and self._reading is _FRAMES:
                 self._buffer += memoryview(data)[end:]
             return
         self._buffer += data
-        if stage is _Stage.FRAMES:
+        if reading is _FRAMES:
             self._parse_frames()
-        elif stage is _Stage.HANDSHAKE:
+        elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
 
     def receive_eof(self) -> None:
@@ -436,20 +585,31 @@ class Protocol:
         self._eof_rcvd = True
         if self._debug:
             self.logger.debug("< EOF")
+        if self._buffer and self._reading is _FRAMES:
+            # Frames held back by the budget come before the end.
+            self.frame_budget = None
+            self._parse_frames()
+        # A failure deferred comes before the end too.
+        self.fail_deferred()
         self._receive_eof()
         if self._state is CONNECTING and self.handshake_exc is None:
             # handshake_exc is None if and only if the handshake succeeded.
             self.handshake_exc = InvalidMessage("connection closed during the opening handshake")
-        self._stop_parsing()
+        eof_sent = self._stage.eof_sent
+        self._clear_input()
         self._transition(Transition.TCP_CONNECTION_CLOSED)
         # Whoever closes second closes right away: there is nothing left to
         # wait for (RFC 6455, 7.1.1).
-        if not self._eof_sent:
-            self._send_eof()
+        if not eof_sent:
+            if self._debug:
+                self.logger.debug("> EOF")
+            self._writes.append(SEND_EOF)
 
     def _receive_eof(self) -> None:
         """Handle the end of the stream in the current parsing stage."""
-        if self._stage is _Stage.FRAMES:
+        if self._reading is _READ_HANDSHAKE:
+            self._receive_eof_in_handshake()
+        elif self._reading is _FRAMES:
             # RFC 6455, 7.1.5: the TCP connection closed before the closing
             # handshake completed: _The WebSocket Connection Close Code_ is
             # 1006. A Close frame received stops parsing, so being here means
@@ -497,7 +657,7 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If no fragmented message is being sent.
         """
-        self._check_open()
+        self._check_may_send(Opcode.CONT)
         if self._send_opcode is None:
             raise ProtocolError("unexpected continuation frame")
         if fin:
@@ -515,7 +675,7 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If a fragmented message is being sent.
         """
-        self._send_data(Opcode.TEXT, data, fin)
+        self._send_data(_OP_TEXT, data, fin)
 
     def send_binary(self, data: BytesLike, fin: bool = True) -> None:
         """Send a Binary frame.
@@ -528,13 +688,13 @@ class Protocol:
             InvalidState: If the connection is not OPEN.
             ProtocolError: If a fragmented message is being sent.
         """
-        self._send_data(Opcode.BINARY, data, fin)
+        self._send_data(_OP_BINARY, data, fin)
 
     def _send_data(self, opcode: Opcode, data: BytesLike, fin: bool) -> None:
         # The hot path of sending: every call avoided here shows per message
         # (bench/run.py --callgrind, S2 and C1).
-        if self._state is not OPEN or self._eof_sent:
-            self._check_open()
+        if self._stage is not _OPEN_STAGE:
+            self._check_may_send(opcode)
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         if not fin:
@@ -549,28 +709,49 @@ class Protocol:
                 opcode | 0x80 if fin else opcode, data, self._mask_outgoing
             )
 
-    def _send_shared(self, opcode: Opcode, data: bytes, wire: list[bytes]) -> bool:
-        """Send a message in one frame, whose bytes on the wire may be shared.
+    # Internal API for the I/O layers: what they need beyond the public
+    # methods, so that they never reach into private attributes.
 
-        ``wire`` is ``data`` serialized as an unmasked frame without
-        extensions: :func:`~websockets_typed.asyncio.broadcast` serializes a
-        message once for every connection (bench/run.py, S6). A frame that
-        must be masked, compressed or logged is serialized here as usual,
-        and so is a frame that must follow bytes not sent yet.
+    def shared_send(self) -> SharedSend:
+        """Tell how to send a message in one frame whose bytes on the wire are shared.
 
-        Returns:
-            ``True`` if the caller must write ``wire`` itself, right away:
-            nothing was queued. ``False`` if :meth:`data_to_send` has the
-            frame.
+        Internal API for :func:`~websockets_typed.asyncio.broadcast`, which
+        serializes a message once, unmasked and uncompressed, for every
+        connection (bench/run.py, S6). The frame can't be shared when it
+        must be masked, compressed or logged, or when it must follow bytes
+        not sent yet: then send it with :meth:`send_text` or
+        :meth:`send_binary`. One call, cheap enough to make per connection.
         """
-        if self._mask_outgoing or self.extensions or self._debug or self._writes:
-            self._send_data(opcode, data, True)
-            return False
-        if self._state is not OPEN or self._eof_sent:
-            self._check_open()
+        if self._state is not OPEN:
+            return _SKIP
         if self._send_opcode is not None:
-            raise ProtocolError("expected a continuation frame")
-        return True
+            return _BUSY
+        if (
+            self._stage is not _OPEN_STAGE
+            or self._mask_outgoing
+            or self.extensions
+            or self._debug
+            or self._writes
+        ):
+            return _QUEUE
+        return _WRITE
+
+    @property
+    def holds_frames(self) -> bool:
+        """Whether :attr:`frame_budget` stopped parsing before the end of the bytes received.
+
+        Internal API for the I/O layers: ``receive_data(b"")`` parses what
+        waits once the budget allows, without reading more.
+        """
+        return self.frame_budget == 0 and len(self._buffer) > self._buffer_start
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent: only continuations may follow.
+
+        Internal API for the I/O layers.
+        """
+        return self._send_opcode is not None
 
     def send_close(self, code: int | None = None, reason: str = "") -> None:
         """Send a Close frame, starting the closing handshake.
@@ -585,7 +766,7 @@ class Protocol:
                 may not be sent, if the reason is too long, or if a reason is
                 given without a code.
         """
-        self._check_open()
+        self._check_may_send(Opcode.CLOSE)
         if self._send_opcode is not None:
             raise ProtocolError("expected a continuation frame")
         if code is None:
@@ -625,12 +806,7 @@ class Protocol:
         self._send_control(Opcode.PONG, data)
 
     def _send_control(self, opcode: Opcode, data: BytesLike) -> None:
-        # RFC 6455 allows Ping and Pong frames after a Close frame was sent,
-        # but nothing after one was received (1.4) or after the half-close.
-        if self._eof_sent:
-            raise InvalidState("the end of the stream was sent")
-        if not (self._state is OPEN or (self._state is CLOSING and self.close_rcvd is None)):
-            raise InvalidState(f"cannot send a control frame: connection is {self._state.name}")
+        self._check_may_send(opcode)
         if len(data) > 125:
             raise ProtocolError("control frame too long")
         self._send_frame(Frame(opcode, _as_bytes(data)))
@@ -643,24 +819,23 @@ class Protocol:
         the buffer without bound. RFC 6455, 5.5.3 allows answering only the
         most recent of several Pings.
         """
-        self._pongs_paused = True
+        self._pongs.paused = True
 
     def resume_pongs(self) -> None:
         """Answer Pings again, starting with the latest one received while paused.
 
         Then call :meth:`data_to_send`.
         """
-        self._pongs_paused = False
+        self._pongs.paused = False
         self._send_pending_pong()
 
     def _send_pending_pong(self) -> None:
-        data = self._pending_pong
+        data = self._pongs.take()
         if data is None:
             return
-        self._pending_pong = None
         # The Ping arrived before any Close frame; but the Pong can't follow
         # our EOF, and nothing can be sent once the connection is closed.
-        if not self._eof_sent and (self._state is OPEN or self._state is CLOSING):
+        if self._stage.may_send(Opcode.PONG):
             self._send_frame(Frame(Opcode.PONG, data))
 
     def fail(self, code: int, reason: str = "") -> None:
@@ -685,33 +860,44 @@ class Protocol:
             # prior to the point where the endpoint is required to _Fail the
             # WebSocket Connection_, the endpoint SHOULD send a Close frame
             # with an appropriate status code".
-            if self._state is OPEN and not self._eof_sent:
+            if self._stage.may_send(Opcode.CLOSE):
                 self._send_close(close, close.serialize())
-        if self.side is SERVER and not self._eof_sent:
-            self._send_eof()
         # RFC 6455, 7.1.7: "An endpoint MUST NOT continue to attempt to
         # process data (including a responding Close frame) from the remote
         # endpoint after being instructed to _Fail the WebSocket Connection_."
         self._stop_parsing()
+        if self.side is SERVER and not self._stage.eof_sent:
+            self._send_eof()
 
     # Shared machinery.
 
     def _transition(self, transition: Transition) -> None:
-        """Move to the next state; the only place where the state changes."""
-        new_state = TRANSITIONS.get((self._state, transition))
-        if new_state is None:
-            raise InvalidState(f"{transition.value} is not possible in state {self._state.name}")
+        """Move to the next stage; the only place where the stage changes."""
+        stage = self._stage
+        new_stage = _STAGES.get((stage, transition))
+        if new_stage is None:
+            where = f"state {stage.state.name} (stage {stage.name})"
+            raise InvalidState(f"{transition.value} is not possible in {where}")
         if self._debug:
-            self.logger.debug("= %s -> %s", self._state.name, new_state.name)
-        self._state = new_state
+            if new_stage.state is stage.state:
+                self.logger.debug("= stage %s -> %s", stage.name, new_stage.name)
+            else:
+                self.logger.debug("= %s -> %s", stage.state.name, new_stage.state.name)
+        self._stage = new_stage
+        # Copies of the parts of the stage that the hot paths read.
+        self._state = new_stage.state
+        self._reading = new_stage.reading
 
-    def _check_open(self) -> None:
-        if self._state is not OPEN:
-            raise InvalidState(f"connection is {self._state.name}")
-        # fail(1006) on a server half-closes an OPEN connection: nothing
-        # may follow the end of the stream.
-        if self._eof_sent:
+    def _check_may_send(self, opcode: Opcode) -> None:
+        """Raise :exc:`InvalidState` unless a frame with ``opcode`` may be sent now."""
+        stage = self._stage
+        if stage.may_send(opcode):
+            return
+        if stage.eof_sent and stage.state is not CLOSED:
             raise InvalidState("the end of the stream was sent")
+        if opcode is Opcode.PING or opcode is Opcode.PONG:
+            raise InvalidState(f"cannot send a control frame: connection is {stage.state.name}")
+        raise InvalidState(f"connection is {stage.state.name}")
 
     def _send_frame(self, frame: Frame) -> None:
         if self._debug:
@@ -729,33 +915,55 @@ class Protocol:
             self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
 
     def _send_eof(self) -> None:
-        if self._eof_sent:
-            raise InvalidState("the end of the stream was already sent")
+        """Half-close the TCP connection, once reading stopped."""
+        self._transition(Transition.EOF_SENT)
         if self._debug:
             self.logger.debug("> EOF")
-        self._eof_sent = True
         self._writes.append(SEND_EOF)
 
     # Parsing. Each stage takes what it can from self._buffer.
 
     def _parse_handshake(self) -> None:
-        """Parse the handshake request or response; subclasses implement it."""
-        raise NotImplementedError
+        """Parse the handshake request or response; subclasses implement it.
+
+        Without one, received bytes wait in the buffer.
+        """
+
+    def _receive_eof_in_handshake(self) -> None:
+        """Handle the end of the stream during the handshake; subclasses implement it."""
+
+    def _log_message(self, direction: str, start_line: str, headers: Headers) -> None:
+        """Log a handshake request or response at DEBUG level, without credentials."""
+        self.logger.debug("%s %s", direction, start_line)
+        for name, value in headers.raw_items():
+            self.logger.debug("%s %s: %s", direction, name, redact_header(name, value))
 
     def _stop_parsing(self) -> None:
-        """Ignore data received from now on: the connection is closing."""
-        self._stage = _Stage.DISCARD
+        """Ignore data received from now on: the connection failed."""
+        if self._reading is not _DISCARD:
+            self._transition(Transition.READING_STOPPED)
+        self._clear_input()
+
+    def _clear_input(self) -> None:
+        """Forget received bytes and the message being received."""
         self._buffer.clear()
-        self._pending_chunks = None
+        self._buffer_start = 0
+        self._large_frame = None
         self._recv_opcode = None
+        self._text.reset()
 
     def _parse_frames(self) -> None:
         """Parse as many frames as the buffer holds, process them, trim the buffer."""
         buffer = self._buffer
-        # Stopping parsing empties the buffer; this is then a no-op.
-        del buffer[: self._process_frames(buffer)]
+        end = self._process_frames(buffer, self._buffer_start)
+        if self.frame_budget == 0 and end < len(buffer):
+            self._buffer_start = end  # more frames may wait: trim later
+        else:
+            # Stopping parsing empties the buffer; this is then a no-op.
+            del buffer[:end]
+            self._buffer_start = 0
 
-    def _process_frames(self, data: bytes | bytearray) -> int:
+    def _process_frames(self, data: bytes | bytearray, start: int = 0) -> int:
         """Parse and process the frames at the start of ``data``; return where they end.
 
         Frames are read at increasing offsets, and the caller removes their
@@ -763,115 +971,135 @@ class Protocol:
         """
         mask = self._mask_incoming
         max_size = self.max_size
-        end = 0
+        budget = self.frame_budget
+        end = start
+        size = len(data)
         try:
-            while end < len(data):
-                parsed = _read_frame(
+            while end < size and budget != 0:
+                frame, frame_end, payload = read_frame(
                     data, end, mask, None if max_size is None else max_size - self._recv_size
                 )
-                if parsed is None:
-                    break
-                frame, frame_end = parsed
                 if frame is None:
-                    # Only the payload is missing. Validate the text it
-                    # brings so far; if much is missing, keep the chunks
-                    # that bring it aside until it's complete.
-                    if not self.extensions:
-                        self._validate_partial_text(data, end)
-                    missing = frame_end - len(data)
-                    if missing >= _LARGE_FRAME:
-                        self._pending_chunks = []
-                        self._pending_missing = missing
+                    break  # the header is incomplete
+                if frame_end > size:
+                    # Only the payload is missing (the masking key may be
+                    # missing too).
+                    end = self._receive_incomplete(data, end, frame, frame_end, payload)
                     break
                 end = frame_end
-                if self._debug:
-                    self.logger.debug("< %s", frame)
                 self._receive_frame(frame)
                 # A Close frame or a failure stops parsing.
-                if self._stage is not _Stage.FRAMES:
+                if self._reading is not _FRAMES:
                     break
-        except ProtocolError as exc:
+                if budget is not None and frame.opcode < 8:
+                    budget -= 1
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
+        self.frame_budget = budget
+        return end
+
+    def _fail_receiving(self, exc: Exception) -> None:
+        """Fail the connection with the close code that ``exc`` calls for."""
+        if isinstance(exc, ProtocolError):
             self._fail_parsing(exc, CloseCode.PROTOCOL_ERROR, str(exc))
-        except UnicodeDecodeError as exc:
+        elif isinstance(exc, UnicodeDecodeError):
             self._fail_invalid_utf8(exc)
-        except TooManyFragments as exc:
+        elif isinstance(exc, TooManyFragments):
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
-        except PayloadTooBig as exc:
+        elif isinstance(exc, PayloadTooBig):
+            max_size = self.max_size
             if max_size is not None and exc.max_size != max_size:
                 # The frame was checked against what is left of max_size for
                 # this message: report the message and the limit instead.
                 size = None if exc.size is None else self._recv_size + exc.size
                 exc = PayloadTooBig(max_size, size)
             self._fail_parsing(exc, CloseCode.MESSAGE_TOO_BIG, str(exc))
-        except Exception as exc:
+        else:
             # A bug, most likely in an extension: log it, don't hide it.
-            self.logger.error("parser failed", exc_info=True)
+            self.logger.error("parser failed", exc_info=exc)
             self._fail_parsing(exc, CloseCode.INTERNAL_ERROR, "")
-        return end
+
+    def _receive_incomplete(
+        self, data: bytes | bytearray, start: int, header: Frame, end: int, payload: int
+    ) -> int:
+        """Handle a frame whose payload is incomplete; return where parsing stops.
+
+        Its text is validated as far as it goes, so that invalid UTF-8 fails
+        the connection as soon as it arrives, even if the rest never comes
+        (RFC 6455, 8.1); each byte is validated once. Compressed payloads
+        are validated once inflated, frame by frame: this is only done
+        without extensions. A large frame takes the bytes it holds, to be
+        completed by the next reads (see _receivebuffer).
+        """
+        if len(data) < payload:
+            return start  # the masking key is incomplete too
+        key = bytes(data[payload - 4 : payload]) if self._mask_incoming else None
+        text = self._text
+        validate = not self.extensions
+        if end - payload >= LARGE_FRAME:
+            # Its pieces are unmasked as they arrive, then validated.
+            if validate:
+                validate = text.start_frame(header.opcode, self._recv_opcode is not None, None)
+            large = self._large_frame = LargeFrame(header, key, end - payload)
+            piece = large.add(data, payload)
+            if validate:
+                text.feed(piece)
+            return len(data)
+        # A small frame waits in the buffer, validated as it grows.
+        if text.pending is None and not (
+            validate and text.start_frame(header.opcode, self._recv_opcode is not None, key)
+        ):
+            return start
+        new = data[payload + text.seen :]  # a copy: a view would pin the buffer
+        if new:
+            text.feed(new)
+        return start
+
+    def _add_to_large_frame(self, data: BytesLike) -> int:
+        """Add received bytes to the large frame; return how many it took."""
+        large = self._large_frame
+        assert large is not None
+        try:
+            piece = large.add(data)
+            if self._text.pending is not None:
+                self._text.feed(piece)
+            if large.missing:
+                return len(piece)
+            self._large_frame = None
+            frame = large.frame()
+            if self._debug:
+                self.logger.debug("< %s", frame)
+            self._receive_frame(frame)
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
+            return len(data)
+        return len(piece)
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:
         self.parser_exc = exc
+        if self.defer_failures and self._stage is _OPEN_STAGE and self._recv_opcode is None:
+            # RFC 6455, 7.1.7: stop processing data now; the Close frame
+            # waits for fail_deferred(). Not inside a fragmented message:
+            # its start was delivered, and its end will never come.
+            self.deferred_failure = Close(code, _truncate_reason(reason))
+            self._stop_parsing()
+            return
         self.fail(code, reason)
+
+    def fail_deferred(self) -> None:
+        """Fail the connection as a bad frame called for, if that was deferred.
+
+        Internal API for the I/O layers that set :attr:`defer_failures`: call
+        it once the application has handled the messages received before
+        the bad frame. Then call :meth:`data_to_send`.
+        """
+        close = self.deferred_failure
+        if close is not None:
+            self.deferred_failure = None
+            self.fail(close.code, close.reason)
 
     def _fail_invalid_utf8(self, exc: UnicodeDecodeError) -> None:
         self._fail_parsing(exc, CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
-
-    def _validate_partial_text(self, data: bytes | bytearray, start: int) -> None:
-        """Validate the part received of an incomplete text frame (RFC 6455, 8.1).
-
-        Invalid UTF-8 then fails the connection as soon as it arrives, even
-        if the rest of the frame never comes. The decoder, a copy of the
-        message's, goes on with the rest of the frame once it is complete:
-        each byte is validated once. Compressed payloads are validated once
-        inflated, frame by frame: this runs only when no extension is
-        negotiated.
-
-        Args:
-            data: Received bytes holding the start of the frame.
-            start: Where the frame starts; its header is complete and valid.
-
-        Raises:
-            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
-        """
-        length = data[start + 1] & 0x7F
-        payload = start + (2 if length < 126 else 4 if length == 126 else 10)
-        if self._mask_incoming:
-            payload += 4
-        if self._partial_utf8 is None:
-            # The frame is new: wait for its masking key and some payload.
-            if len(data) <= payload:
-                return
-            opcode = data[start] & 0x0F
-            if opcode == Opcode.TEXT:
-                if self._recv_opcode is not None:
-                    return  # a protocol error, reported once the frame is complete
-            elif opcode != Opcode.CONT or self._recv_utf8 is None:
-                return
-            decoder = self._partial_utf8 = _UTF8_DECODER()
-            if opcode == Opcode.CONT:
-                assert self._recv_utf8 is not None
-                decoder.setstate(self._recv_utf8.getstate())
-            self._partial_size = 0
-            self._partial_key = bytes(data[payload - 4 : payload]) if self._mask_incoming else None
-        # A copy: a view would pin the buffer, which must stay resizable.
-        new = data[payload + self._partial_size :]
-        if new:
-            self._validate_more_text(new)
-
-    def _validate_more_text(self, data: BytesLike) -> None:
-        """Validate the next payload bytes of an incomplete text frame.
-
-        Raises:
-            UnicodeDecodeError: If the payload so far cannot be valid UTF-8.
-        """
-        decoder = self._partial_utf8
-        assert decoder is not None
-        key = self._partial_key
-        if key is not None:
-            shift = self._partial_size % 4
-            data = apply_mask(data, key[shift:] + key[:shift])
-        _decode_utf8(decoder, data)
-        self._partial_size += len(data)
 
     def _receive_frame(self, frame: Frame) -> None:
         """Apply the rules about sequences of frames (RFC 6455, 5.4 to 5.6)."""
@@ -882,13 +1110,17 @@ class Protocol:
                 budget = self.max_size - self._recv_size
             for extension in reversed(self.extensions):
                 frame = extension.decode(frame, max_size=budget)
+        # Logged once decoded, as sent frames are before encoding: the log
+        # shows the application's data, not compressed bytes.
+        if self._debug:
+            self.logger.debug("< %s", frame)
         # RFC 6455, 5.2: reserved bits "MUST be 0 unless an extension is
         # negotiated that defines meanings for non-zero values"; extensions
         # clear the bits they use.
         if frame.rsv1 or frame.rsv2 or frame.rsv3:
             raise ProtocolError("reserved bits must be 0")
 
-        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+        if opcode is _OP_TEXT or opcode is _OP_BINARY:
             # RFC 6455, 5.4: the fragments of one message are not interleaved
             # with another message.
             if self._recv_opcode is not None:
@@ -896,33 +1128,19 @@ class Protocol:
             data = frame.data
             if self.max_size is not None and len(data) > self.max_size:
                 raise PayloadTooBig(self.max_size, len(data))
-            if frame.fin:
-                # The common case, a message in one frame: validate text at
-                # once (RFC 6455, 8.1), with a fast path for ASCII.
-                if opcode is Opcode.TEXT:
-                    partial = self._partial_utf8
-                    if partial is not None:
-                        # The start of the frame was validated as it arrived.
-                        self._partial_utf8 = None
-                        partial.decode(memoryview(data)[self._partial_size :], True)
-                    elif not data.isascii():
-                        data.decode()
-            else:
+            fin = frame.fin
+            # Validate text at once (RFC 6455, 8.1). The common case, a
+            # message in one ASCII frame, costs one check.
+            if opcode is _OP_TEXT and not (fin and self._text.pending is None and data.isascii()):
+                self._text.text_frame(data, fin)
+            if not fin:
                 self._recv_opcode = opcode
                 self._recv_size = len(data)
-                limit = self._recv_max_fragments = self.max_fragments or sys.maxsize
+                limit = fragment_limit(self.max_fragments, self.max_size) or sys.maxsize
+                self._recv_max_fragments = limit
                 self._recv_frames_left = limit - 1
-                if opcode is Opcode.TEXT:
-                    partial = self._partial_utf8
-                    if partial is None:
-                        self._recv_utf8 = _UTF8_DECODER()
-                        _decode_utf8(self._recv_utf8, data)
-                    else:
-                        self._partial_utf8 = None
-                        self._recv_utf8 = partial
-                        _decode_utf8(partial, memoryview(data)[self._partial_size :])
 
-        elif opcode is Opcode.CONT:
+        elif opcode is _OP_CONT:
             if self._recv_opcode is None:
                 raise ProtocolError("unexpected continuation frame")
             # One comparison per fragment: the limit was read at the start
@@ -936,39 +1154,22 @@ class Protocol:
                 raise PayloadTooBig(self.max_size, size)
             # Text is validated fragment by fragment, so that invalid UTF-8
             # fails the connection as soon as the frame holding it arrives.
-            utf8 = self._recv_utf8
-            if utf8 is not None:
-                text: BytesLike = data
-                partial = self._partial_utf8
-                if partial is not None:
-                    # It took over the message's decoder and validated the
-                    # start of this frame as it arrived.
-                    self._partial_utf8 = None
-                    utf8 = self._recv_utf8 = partial
-                    text = memoryview(data)[self._partial_size :]
-                if frame.fin:
-                    utf8.decode(text, True)
-                else:
-                    _decode_utf8(utf8, text)
+            self._text.continuation(data, frame.fin)
             if frame.fin:
                 self._recv_opcode = None
                 self._recv_size = 0
-                self._recv_utf8 = None
             else:
                 self._recv_size = size
 
-        elif opcode is Opcode.PING:
+        elif opcode is _OP_PING:
             # RFC 6455, 5.5.2: "Upon receipt of a Ping frame, an endpoint
             # MUST send a Pong frame in response, unless it already received
             # a Close frame." Being here means no Close frame was received.
-            if self._pongs_paused:
-                # 5.5.3: it "MAY elect to send a Pong frame for only the most
-                # recently processed Ping frame".
-                self._pending_pong = frame.data
-            else:
-                self._send_frame(Frame(Opcode.PONG, frame.data))
+            # While Pongs are paused, only the latest Ping is answered, later.
+            if not self._pongs.hold(frame.data):
+                self._send_frame(Frame(_OP_PONG, frame.data))
 
-        elif opcode is Opcode.CLOSE:
+        elif opcode is _OP_CLOSE:
             self._receive_close(frame)
 
         # Pong frames need no processing here.
@@ -991,35 +1192,15 @@ class Protocol:
             self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
         else:
             self.close_rcvd_then_sent = False
+        # RFC 6455, 1.4: "after receiving a control frame indicating the
+        # connection should be closed, a peer discards any further data
+        # received." A fragmented message in progress is abandoned.
+        self._transition(Transition.CLOSE_RECEIVED)
+        self._clear_input()
         # RFC 6455, 7.1.1: the server closes the TCP connection first; the
         # client waits for it.
         if self.side is SERVER:
             self._send_eof()
-        # RFC 6455, 1.4: "after receiving a control frame indicating the
-        # connection should be closed, a peer discards any further data
-        # received." A fragmented message in progress is abandoned.
-        self._stop_parsing()
-
-
-_UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
-
-
-def _decode_utf8(decoder: codecs.IncrementalDecoder, data: BytesLike) -> None:
-    """Feed a part of a text to ``decoder``, which fails on the first invalid byte.
-
-    Raises:
-        UnicodeDecodeError: If the text so far cannot be valid UTF-8.
-    """
-    decoder.decode(data)
-    # CPython's decoder fails on every invalid byte at once, except the
-    # second byte of a surrogate, ED A0 to ED BF, which it only rejects with
-    # the third. Surrogates are not valid UTF-8 (RFC 3629, 3).
-    pending = decoder.getstate()[0]
-    if len(pending) > 1 and pending[0] == 0xED and pending[1] > 0x9F:
-        position = len(data) - len(pending) + 1
-        raise UnicodeDecodeError(
-            "utf-8", bytes(data), position, position + 1, "invalid continuation byte"
-        )
 
 
 def _as_bytes(data: BytesLike) -> bytes:
@@ -1033,3 +1214,17 @@ def _truncate_reason(reason: str) -> str:
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
     return encoded[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"WebSocketCommonProtocol"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's WebSocketCommonProtocol on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import protocol as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,8 +6,9 @@ import email.utils
 import http
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, cast
 
+from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -23,13 +24,24 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import Extension, ServerExtensionFactory
-from .handshake import accept_key, check_request
+from .handshake import build_response, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response, _loggable
-from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
-from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
+from .http11 import Request, RequestParser, Response
+from .protocol import CONNECTING, SERVER, Protocol, State, Transition
+from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
-__all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
+if TYPE_CHECKING:
+    from .legacy.server import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
+
+__all__ = [
+    "OriginLike",
+    "SelectSubprotocol",
+    "ServerProtocol",
+    "WebSocketServer",
+    "WebSocketServerProtocol",
+    "serve",
+    "unix_serve",
+]
 
 OriginLike: TypeAlias = "str | re.Pattern[str] | None"
 """An acceptable origin: an exact value, a pattern it must match in full, or
@@ -90,6 +102,7 @@ class ServerProtocol(Protocol):
     """
 
     __slots__ = (
+        "_head_request",
         "_hosts",
         "_request_parser",
         "_response_sent",
@@ -112,12 +125,12 @@ class ServerProtocol(Protocol):
         *,
         origins: Sequence[OriginLike] | None = None,
         extensions: Sequence[ServerExtensionFactory] | None = None,
-        subprotocols: Sequence[str] | None = None,
+        subprotocols: SequenceNotStr[str] | None = None,
         select_subprotocol: SelectSubprotocol | None = None,
         hosts: Sequence[str] | None = None,
         state: State = CONNECTING,
-        max_size: int | None = 2**20,
-        max_fragments: int | None = 2**16,
+        max_size: int | None = MAX_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         logger: LoggerLike | None = None,
     ) -> None:
         super().__init__(
@@ -140,8 +153,7 @@ class ServerProtocol(Protocol):
         self.origin: Origin | None = None
         self._request_parser = RequestParser()
         self._response_sent = False
-        if state is CONNECTING:
-            self._stage = _Stage.HANDSHAKE
+        self._head_request = False
 
     # Opening handshake.
 
@@ -150,14 +162,22 @@ class ServerProtocol(Protocol):
 
         When the request is acceptable, the response is a 101 that completes
         the handshake. Otherwise it rejects the handshake with 400 (invalid
-        request), 403 (origin not allowed), 421 (host not served), 426 (not
-        a WebSocket request, or an unsupported protocol version) or 500
-        (unexpected error), and
+        request), 403 (origin not allowed), 405 (a ``HEAD`` or ``POST``
+        request), 421 (host not served), 426 (not a WebSocket request, or an
+        unsupported protocol version) or 500 (unexpected error), and
         :attr:`handshake_exc` says why.
 
         Send the response with :meth:`send_response`, after modifying it if
         needed, e.g. to add headers.
         """
+        if request.method != "GET":
+            # RFC 6455, 4.1: only a GET opens a WebSocket connection.
+            response = self._reject_with(
+                InvalidMessage(f"unsupported HTTP method: {request.method}"),
+                http.HTTPStatus.METHOD_NOT_ALLOWED,
+            )
+            response.headers["Allow"] = "GET"
+            return response
         try:
             key, extensions_header, protocol_header = self.process_request(request)
         except InvalidOrigin as exc:
@@ -191,9 +211,7 @@ class ServerProtocol(Protocol):
 
         headers = Headers()
         headers["Date"] = email.utils.formatdate(usegmt=True)
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Accept"] = accept_key(key)
+        build_response(headers, key)
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
@@ -335,6 +353,9 @@ class ServerProtocol(Protocol):
             selected = self.select_subprotocol(offered)
         if selected is None:
             return None
+        if not isinstance(cast("object", selected), str):
+            # A bug in the hook, not in the request: 500, logged at ERROR.
+            raise TypeError(f"select_subprotocol returned {type(selected).__name__}, not str")
         if selected not in offered:
             raise NegotiationError(f"selected subprotocol {selected!r} wasn't offered")
         return Subprotocol(selected)
@@ -412,16 +433,18 @@ class ServerProtocol(Protocol):
         # Serialized first: a response that could inject lines into the
         # stream is refused before anything changes.
         data = response.serialize()
+        if self._head_request and response.body:
+            # RFC 9110, 9.3.2: the response to HEAD has the headers of the
+            # response to GET, Content-Length included, and no body.
+            data = data[: -len(response.body)]
         self._response_sent = True
         if self._debug:
-            self.logger.debug("> HTTP/1.1 %d %s", response.status_code, response.reason_phrase)
-            for name, value in response.headers.raw_items():
-                self.logger.debug("> %s: %s", name, _loggable(name, value))
+            status = f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+            self._log_message(">", status, response.headers)
         self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
             self.logger.info("connection open")
-            self._stage = _Stage.FRAMES
             # Frames that arrived with or right after the request.
             if self._buffer:
                 self._parse_frames()
@@ -432,8 +455,8 @@ class ServerProtocol(Protocol):
             self.logger.info(
                 "connection rejected (%d %s)", response.status_code, response.reason_phrase
             )
-            self._send_eof()
             self._stop_parsing()
+            self._send_eof()
 
     # Parsing.
 
@@ -445,13 +468,12 @@ class ServerProtocol(Protocol):
             return
         if request is None:
             return
+        self._head_request = request.method == "HEAD"
         if self._debug:
-            self.logger.debug("< GET %s HTTP/1.1", request.path)
-            for name, value in request.headers.raw_items():
-                self.logger.debug("< %s: %s", name, _loggable(name, value))
+            self._log_message("<", f"{request.method} {request.path} HTTP/1.1", request.headers)
         self._events.append(request)
         # Keep what follows until the application sends its response.
-        self._stage = _Stage.WAIT
+        self._transition(Transition.REQUEST_RECEIVED)
 
     def _reject_malformed(self, exc: InvalidMessage | SecurityError) -> None:
         """Answer a request that cannot be parsed, then close."""
@@ -460,14 +482,11 @@ class ServerProtocol(Protocol):
             response.headers["Allow"] = "GET"
         self.send_response(response)
 
-    def _receive_eof(self) -> None:
-        if self._stage is _Stage.HANDSHAKE:
-            try:
-                self._request_parser.parse_eof(self._buffer)
-            except InvalidMessage as exc:
-                self.handshake_exc = exc
-        else:
-            super()._receive_eof()
+    def _receive_eof_in_handshake(self) -> None:
+        try:
+            self._request_parser.parse_eof(self._buffer)
+        except InvalidMessage as exc:
+            self.handshake_exc = exc
 
 
 def _split_host(value: str) -> tuple[str, str | None]:
@@ -480,3 +499,17 @@ def _split_host(value: str) -> tuple[str, str | None]:
     if match is None:
         raise ValueError(f"invalid host: {value!r}")
     return match[1].lower(), match[2] or None
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"WebSocketServerProtocol", "serve", "WebSocketServer", "unix_serve"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's serve, unix_serve and their classes on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import server as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

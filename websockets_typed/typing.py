@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import http
 import logging
-from typing import NewType, TypeAlias
+from collections.abc import Iterator, Sequence
+from typing import NewType, Protocol, TypeAlias, TypeVar, overload
 
 __all__ = [
     "BytesLike",
@@ -21,6 +22,7 @@ __all__ = [
     "ExtensionParameter",
     "LoggerLike",
     "Origin",
+    "SequenceNotStr",
     "SocketAddress",
     "StatusLike",
     "Subprotocol",
@@ -63,3 +65,37 @@ ConnectionOption = NewType("ConnectionOption", str)
 
 UpgradeProtocol = NewType("UpgradeProtocol", str)
 """A protocol name, as listed in an ``Upgrade`` header."""
+
+
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class SequenceNotStr(Protocol[_T_co]):
+    """A sequence that isn't a ``str``: a list or a tuple of strings, for example.
+
+    ``str`` is a ``Sequence[str]``, so a parameter typed ``Sequence[str]``
+    accepts ``"chat"`` where ``["chat"]`` was meant, and the string is then
+    read one letter at a time. ``str`` doesn't match this protocol: its
+    ``__contains__`` accepts only strings, where a sequence's accepts any
+    object. Lists, tuples and other sequences match it.
+    """
+
+    @overload
+    def __getitem__(self, index: int, /) -> _T_co: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> Sequence[_T_co]: ...
+    def __getitem__(self, index: int | slice, /) -> _T_co | Sequence[_T_co]:
+        """Return an item, or a slice."""
+        ...
+
+    def __contains__(self, value: object, /) -> bool:
+        """Tell whether ``value`` is an item; any object may be asked about."""
+        ...
+
+    def __len__(self) -> int:
+        """Return the number of items."""
+        ...
+
+    def __iter__(self) -> Iterator[_T_co]:
+        """Iterate over the items."""
+        ...

@@ -11,18 +11,25 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
-from typing import Final
+from collections.abc import Iterator
+from typing import Final, Literal, TypeAlias, overload
 
 import attrs
 
+from ._validators import typed
 from .exceptions import InvalidURI
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["LegacyURIField", "WebSocketURI", "parse_uri"]
+
+LegacyURIField: TypeAlias = bool | str | int | tuple[str, str] | None
+"""The type of an item of :class:`WebSocketURI` used as seed 001's named tuple."""
 
 
 @attrs.frozen
 class WebSocketURI:
     """A parsed ``ws://`` or ``wss://`` URI.
+
+    Building one with a field of the wrong type raises :exc:`TypeError`.
 
     Attributes:
         secure: ``True`` for ``wss``, ``False`` for ``ws``.
@@ -39,15 +46,25 @@ class WebSocketURI:
             ``None`` when the URI has no user information. The ``repr`` of
             the URI shows ``'***'`` instead, so that logging it doesn't
             leak the password.
+
+    Seed 001 documents this class as a named tuple of five fields,
+    ``(secure, host, port, resource_name, user_info)``; indexing, unpacking
+    and ``len()`` work that way, e.g. ``secure, host, port, resource_name,
+    user_info = parse_uri(uri)``. Prefer the attributes, which type checkers
+    type precisely.
     """
 
-    secure: bool
-    host: str
-    port: int
-    path: str
-    query: str
-    username: str | None = None
-    password: str | None = attrs.field(default=None, repr=lambda value: repr(value and "***"))
+    secure: bool = attrs.field(validator=typed(bool))
+    host: str = attrs.field(validator=typed(str))
+    port: int = attrs.field(validator=typed(int))
+    path: str = attrs.field(validator=typed(str))
+    query: str = attrs.field(validator=typed(str))
+    username: str | None = attrs.field(default=None, validator=typed(str, type(None)))
+    password: str | None = attrs.field(
+        default=None,
+        validator=typed(str, type(None)),
+        repr=lambda value: repr(value and "***"),
+    )
 
     @property
     def resource_name(self) -> str:
@@ -62,6 +79,32 @@ class WebSocketURI:
         if self.username is None or self.password is None:
             return None
         return (self.username, self.password)
+
+    def _legacy_fields(self) -> tuple[bool, str, int, str, tuple[str, str] | None]:
+        return (self.secure, self.host, self.port, self.resource_name, self.user_info)
+
+    @overload
+    def __getitem__(self, index: Literal[0]) -> bool: ...
+    @overload
+    def __getitem__(self, index: Literal[1, 3]) -> str: ...
+    @overload
+    def __getitem__(self, index: Literal[2]) -> int: ...
+    @overload
+    def __getitem__(self, index: Literal[4]) -> tuple[str, str] | None: ...
+    @overload
+    def __getitem__(self, index: int) -> LegacyURIField: ...
+
+    def __getitem__(self, index: int) -> LegacyURIField:
+        """Return field number ``index`` of seed 001's named tuple."""
+        return self._legacy_fields()[index]
+
+    def __iter__(self) -> Iterator[LegacyURIField]:
+        """Iterate over the fields of seed 001's named tuple."""
+        return iter(self._legacy_fields())
+
+    def __len__(self) -> int:
+        """Return 5, the number of fields of seed 001's named tuple."""
+        return 5
 
 
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")

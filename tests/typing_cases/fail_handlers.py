@@ -18,11 +18,11 @@ async def too_many(connection: ServerConnection, path: str, extra: str) -> None:
 
 
 async def main() -> None:
-    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    # expect: mypy[arg-type] pyright[reportArgumentType]
     await serve(wrong_path_type, "localhost", 8765)
-    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    # expect: mypy[arg-type] pyright[reportArgumentType]
     await serve(not_async, "localhost", 8765)
-    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    # expect: mypy[type-var] pyright[reportArgumentType]
     await serve(client_side, "localhost", 8765)
-    # expect: mypy[arg-type] pyright[reportCallIssue, reportArgumentType]
+    # expect: mypy[arg-type] pyright[reportArgumentType]
     await serve(too_many, "localhost", 8765)

@@ -34,7 +34,7 @@ try:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
-except ImportError as _missing:  # pragma: no cover - tests/test_bus.py checks it in a subprocess
+except ImportError as _missing:  # pragma: no cover - tests/aio/test_bus.py tests it
     raise ImportError(
         "websockets_typed.asyncio.bus needs redis-py: "
         "install it with pip install 'websockets_typed[redis]'"

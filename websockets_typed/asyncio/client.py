@@ -8,7 +8,6 @@ import os
 import random
 import socket
 import ssl as ssl_module
-import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Sequence
 from types import TracebackType
@@ -16,23 +15,40 @@ from typing import Any, Final, Literal, TypedDict, Unpack, cast
 
 import attrs
 
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    MAX_FRAGMENTS,
+    MAX_QUEUE,
+    MAX_SIZE,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_LIMIT,
+)
+from .._defaults import (
+    USER_AGENT as DEFAULT_USER_AGENT,
+)
 from ..client import ClientProtocol
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
     InvalidHandshake,
     InvalidMessage,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
     InvalidStatus,
     InvalidURI,
     SecurityError,
 )
 from ..extensions.base import ClientExtensionFactory
-from ..extensions.permessage_deflate import enable_client_permessage_deflate
+from ..extensions.permessage_deflate import enable_client_permessage_deflate, with_compression
 from ..frames import CloseCode
-from ..http11 import Request, Response, _serialize_headers
-from ..typing import LoggerLike
+from ..http11 import Request, Response
+from ..proxy import get_proxy, parse_proxy
+from ..typing import LoggerLike, SequenceNotStr
 from ..uri import WebSocketURI, parse_uri
-from ..version import version as _version
+from ._options import check_options
 from .connection import Connection
+from .proxy import create_proxy_connection
 
 __all__ = [
     "ClientConnection",
@@ -43,9 +59,7 @@ __all__ = [
     "unix_connect",
 ]
 
-USER_AGENT: Final = (
-    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
-)
+USER_AGENT: Final = DEFAULT_USER_AGENT
 """Default value of the ``User-Agent`` header."""
 
 MAX_REDIRECTS: Final = int(os.environ.get("WEBSOCKETS_TYPED_MAX_REDIRECTS", "10"))
@@ -61,18 +75,17 @@ class ClientConnection(Connection):
     protocol: ClientProtocol
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
-    request: Request | None
     response: Response | None
 
     def __init__(
         self,
         protocol: ClientProtocol,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         super().__init__(
             protocol,
@@ -82,8 +95,21 @@ class ClientConnection(Connection):
             max_queue=max_queue,
             write_limit=write_limit,
         )
-        # Resolved when the response arrives, or when it never will.
-        self._response_rcvd: asyncio.Future[None] = self.loop.create_future()
+
+    @property
+    def host(self) -> str | None:
+        """Host of the URI connected to."""
+        return self.protocol.wsuri.host
+
+    @property
+    def port(self) -> int | None:
+        """Port of the URI connected to."""
+        return self.protocol.wsuri.port
+
+    @property
+    def secure(self) -> bool:
+        """Whether the URI is ``wss://``."""
+        return self.protocol.wsuri.secure
 
     # The names of the legacy API.
 
@@ -91,18 +117,6 @@ class ClientConnection(Connection):
     def path(self) -> str:
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
         return self.protocol.wsuri.resource_name
-
-    @property
-    def request_headers(self) -> Headers:
-        """Headers of the request (legacy API; prefer ``request.headers``)."""
-        assert self.request is not None, "the opening handshake isn't done"
-        return self.request.headers
-
-    @property
-    def response_headers(self) -> Headers:
-        """Headers of the response (legacy API; prefer ``response.headers``)."""
-        assert self.response is not None, "the opening handshake isn't done"
-        return self.response.headers
 
     # Opening handshake.
 
@@ -122,34 +136,17 @@ class ClientConnection(Connection):
             request.headers.update(additional_headers)
         if user_agent_header is not None and "User-Agent" not in request.headers:
             request.headers["User-Agent"] = user_agent_header
-        self.request = request
+        self._request = request
         self.protocol.send_request(request)
         self._write_pending()
-        await self._response_rcvd
+        await self._handshake_waiter
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         assert isinstance(event, Response)
         self.response = event
-        if not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol; notice invalid responses at once.
-
-        A response that can't be parsed fails the handshake without waiting
-        for the server to close the connection, which it may never do.
-        """
-        super().data_received(data)
-        if self.protocol.handshake_exc is not None and not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the handshake if it was still waiting for the response."""
-        super().connection_lost(exc)
-        if not self._response_rcvd.done():
-            self._response_rcvd.set_result(None)
+        self._wake_handshake()
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -159,7 +156,7 @@ class ConnectOptions(TypedDict, total=False):
     """Value of the ``Origin`` header."""
     extensions: Sequence[ClientExtensionFactory] | None
     """Extensions to offer, in order of preference."""
-    subprotocols: Sequence[str] | None
+    subprotocols: SequenceNotStr[str] | None
     """Subprotocols to offer, in order of preference."""
     additional_headers: HeadersLike | None
     """Headers added to the handshake request."""
@@ -222,6 +219,15 @@ class TCPConnectOptions(ConnectOptions, total=False):
     """Enables Happy Eyeballs (RFC 8305) with this delay."""
     interleave: int | None
     """Address family interleaving for Happy Eyeballs."""
+    proxy: str | Literal[True] | None
+    """URL of a proxy to connect through (``http://``, ``https://``,
+    ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``); ``True``
+    (default) takes it from the environment (``https_proxy``, ``http_proxy``,
+    ``all_proxy``, ``no_proxy``), ``None`` connects directly."""
+    proxy_ssl: ssl_module.SSLContext | bool | None
+    """TLS context for an ``https://`` proxy (default: secure defaults)."""
+    proxy_server_hostname: str | None
+    """Host name to check an ``https://`` proxy's certificate against."""
 
 
 class UnixConnectOptions(ConnectOptions, total=False):
@@ -265,14 +271,20 @@ class connect:  # a function for its callers, a class for await, async with and 
             await websocket.send("Hello world!")
 
     or iterate over it to reconnect automatically, with a capped exponential
-    backoff, after transient errors (connection refused or reset, timeout,
-    5xx or 429 response)::
+    backoff, after errors that retrying may fix (see ``is_transient()``:
+    network errors, timeouts, a connection closed before the response ended,
+    5xx responses)::
 
         async for websocket in connect("ws://localhost:8765"):
             try:
                 ...
             except ConnectionClosed:
                 continue
+
+    Other errors raise at once, since the next try would fail the same way:
+    a server that isn't a WebSocket server (a response that isn't HTTP/1.1,
+    or not HTTP at all), a 4xx response, a TLS certificate error. Each retry
+    is logged at INFO on ``logger``.
 
     HTTP redirects are followed, up to :data:`MAX_REDIRECTS`; credentials
     headers are dropped when a redirect leads to another origin.
@@ -285,9 +297,13 @@ class connect:  # a function for its callers, a class for await, async with and 
     Raises:
         InvalidURI: If ``uri`` is not a WebSocket URI.
         OSError: If the TCP connection fails.
-        TimeoutError: If the opening handshake takes longer than ``open_timeout``.
+        TimeoutError: If the opening handshake takes longer than
+            ``open_timeout``; its message is "timed out during opening
+            handshake".
         InvalidHandshake: If the opening handshake fails.
         ValueError: If ``ssl`` is given with a ``ws://`` URI.
+        InvalidProxy: If ``proxy`` isn't a valid proxy URL.
+        ProxyError: If the proxy refuses to open a tunnel to the server.
     """
 
     BACKOFF_INITIAL_DELAY: float = float(
@@ -302,6 +318,7 @@ class connect:  # a function for its callers, a class for await, async with and 
     """Growth of the delay between consecutive reconnections."""
 
     def __init__(self, uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:
+        check_options("connect", kwargs, TCPConnectOptions.__optional_keys__)
         self.uri = uri
         self._options: TCPConnectOptions = kwargs
         self._unix = False
@@ -311,18 +328,22 @@ class connect:  # a function for its callers, a class for await, async with and 
         if not wsuri.secure and kwargs.get("ssl") is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
         _check_static_headers(kwargs)
+        proxy = kwargs.get("proxy")
+        if isinstance(proxy, str):
+            parse_proxy(proxy)  # an invalid proxy fails here, not when connecting
+            if kwargs.get("sock") is not None:
+                raise ValueError("proxy argument is incompatible with sock")
 
     async def _connect_once(
         self, wsuri: WebSocketURI, headers: HeadersLike | None
     ) -> ClientConnection:
         """Open one TCP connection and perform the opening handshake on it."""
         options = self._options
-        compression = options.get("compression", "deflate")
-        extensions = options.get("extensions")
-        if compression == "deflate":
-            extensions = enable_client_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = with_compression(
+            options.get("compression", "deflate"),
+            options.get("extensions"),
+            enable_client_permessage_deflate,
+        )
         logger = options.get("logger") or logging.getLogger("websockets_typed.client")
         connection_class = options.get("create_connection") or ClientConnection
 
@@ -334,17 +355,17 @@ class connect:  # a function for its callers, a class for await, async with and 
             origin=options.get("origin"),
             extensions=extensions,
             subprotocols=options.get("subprotocols"),
-            max_size=options.get("max_size", 2**20),
-            max_fragments=options.get("max_fragments", 2**16),
+            max_size=options.get("max_size", MAX_SIZE),
+            max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
             logger=logger,
         )
         new_connection = connection_class(
             protocol,
-            ping_interval=options.get("ping_interval", 20),
-            ping_timeout=options.get("ping_timeout", 20),
-            close_timeout=options.get("close_timeout", 10),
-            max_queue=options.get("max_queue", 16),
-            write_limit=options.get("write_limit", 2**15),
+            ping_interval=options.get("ping_interval", PING_INTERVAL),
+            ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
+            close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
+            max_queue=options.get("max_queue", MAX_QUEUE),
+            write_limit=options.get("write_limit", WRITE_LIMIT),
         )
 
         def protocol_factory() -> ClientConnection:
@@ -376,12 +397,27 @@ class connect:  # a function for its callers, a class for await, async with and 
         else:
             host = options.get("host") or wsuri.host
             port = options.get("port") or wsuri.port
-            _, connection = await loop.create_connection(
-                protocol_factory,
-                host,
-                port,
-                **loop_options,
-            )
+            proxy = options.get("proxy", True)
+            if proxy is True:
+                proxy = get_proxy(wsuri)
+            if proxy is not None:
+                connection = await create_proxy_connection(
+                    protocol_factory,
+                    proxy,
+                    host,
+                    port,
+                    loop_options=loop_options,
+                    proxy_ssl=options.get("proxy_ssl"),
+                    proxy_server_hostname=options.get("proxy_server_hostname"),
+                    user_agent_header=options.get("user_agent_header", USER_AGENT),
+                )
+            else:
+                _, connection = await loop.create_connection(
+                    protocol_factory,
+                    host,
+                    port,
+                    **loop_options,
+                )
         try:
             await connection.handshake(
                 headers,
@@ -401,21 +437,28 @@ class connect:  # a function for its callers, a class for await, async with and 
         for value in (self._options.get("additional_headers"), self._options.get("extra_headers")):
             if value is not None:
                 headers = Headers(headers or (), value)
-        async with asyncio.timeout(self._options.get("open_timeout", 10)):
-            for _ in range(MAX_REDIRECTS + 1):
-                try:
-                    return await self._connect_once(wsuri, headers)
-                except InvalidStatus as exc:
-                    redirect = self._redirect(wsuri, exc)
-                    if redirect is None:
-                        raise
-                wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
-                if not same_origin and headers is not None:
-                    headers = [
-                        (name, value)
-                        for name, value in Headers(headers).raw_items()
-                        if name.lower() not in _CREDENTIAL_HEADERS
-                    ]
+        timeout = asyncio.timeout(self._options.get("open_timeout", OPEN_TIMEOUT))
+        try:
+            async with timeout:
+                for _ in range(MAX_REDIRECTS + 1):
+                    try:
+                        return await self._connect_once(wsuri, headers)
+                    except InvalidStatus as exc:
+                        redirect = self._redirect(wsuri, exc)
+                        if redirect is None:
+                            raise
+                    wsuri, same_origin = redirect, _origin(redirect) == _origin(wsuri)
+                    if not same_origin and headers is not None:
+                        headers = [
+                            (name, value)
+                            for name, value in Headers(headers).raw_items()
+                            if name.lower() not in _CREDENTIAL_HEADERS
+                        ]
+        except TimeoutError as exc:
+            if not timeout.expired():  # e.g. the system's TCP connect timeout
+                raise
+            # asyncio's TimeoutError says nothing: say what timed out.
+            raise TimeoutError("timed out during opening handshake") from exc
         raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
 
     def _redirect(self, wsuri: WebSocketURI, exc: InvalidStatus) -> WebSocketURI | None:
@@ -485,9 +528,8 @@ class connect:  # a function for its callers, a class for await, async with and 
                     delay = self.BACKOFF_MIN_DELAY
                 else:
                     delay = min(delay * self.BACKOFF_FACTOR, self.BACKOFF_MAX_DELAY)
-                logging.getLogger("websockets_typed.client").info(
-                    "connect failed; reconnecting in %.1f seconds: %s", delay, exc
-                )
+                logger = self._options.get("logger") or logging.getLogger("websockets_typed.client")
+                logger.info("connect failed; reconnecting in %.1f seconds: %s", delay, exc)
                 await asyncio.sleep(delay)
                 continue
             delay = None
@@ -515,23 +557,34 @@ def _check_static_headers(options: ConnectOptions) -> None:
     origin = options.get("origin")
     if origin is not None:
         headers["Origin"] = origin
-    _serialize_headers(headers)
+    headers.serialize()
 
 
 def is_transient(exc: BaseException) -> bool:
     """Tell whether a failure to connect is worth retrying.
 
-    Network errors, timeouts, interrupted handshakes and 5xx or 429
-    responses are; invalid URIs, TLS errors, other rejections and protocol
-    errors aren't.
+    Transient: network errors (:exc:`OSError`, e.g. connection refused or
+    reset), timeouts, a connection closed before the whole response arrived
+    (:exc:`InvalidMessage` caused by :exc:`EOFError`, e.g. a server
+    restarting), 5xx responses, and a proxy's 5xx answer or silence.
+
+    Permanent, since the next try would fail the same way: a response that
+    isn't valid HTTP/1.1 (an HTTP/1.0 server, a service that doesn't speak
+    HTTP), 4xx and other non-101 responses, invalid handshake headers, TLS
+    errors, invalid URIs.
     """
     if isinstance(exc, InvalidStatus):
-        status = exc.response.status_code
-        return status >= 500 or status == 429
+        return exc.response.status_code >= 500
+    if isinstance(exc, InvalidProxyStatus):
+        # E.g. 502 or 504: the proxy can't reach the server, which may come back.
+        return exc.response.status_code >= 500
+    if isinstance(exc, InvalidMessage | InvalidProxyMessage):
+        # E.g. the server or the proxy closed the connection without answering.
+        return isinstance(exc.__cause__, EOFError)
     if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
         # A certificate that fails verification won't pass on the next try.
         return False
-    return isinstance(exc, OSError | TimeoutError | InvalidMessage)
+    return isinstance(exc, OSError | TimeoutError)
 
 
 def unix_connect(
@@ -550,6 +603,7 @@ def unix_connect(
             ``ssl``.
         **kwargs: The options of :class:`UnixConnectOptions`.
     """
+    check_options("unix_connect", kwargs, UnixConnectOptions.__optional_keys__)
     if uri is None:
         uri = "wss://localhost/" if kwargs.get("ssl") else "ws://localhost/"
     client = connect(uri, **kwargs)

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Literal, Self, cast, overload
 
+from .._defaults import CLOSE_TIMEOUT, MAX_QUEUE, PING_INTERVAL, PING_TIMEOUT, WRITE_LIMIT
+from ..datastructures import Headers
 from ..exceptions import (
     ConcurrencyError,
     ConnectionClosed,
@@ -25,8 +27,8 @@ from ..exceptions import (
 )
 from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
-from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
-from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
+from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
+from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
 from .messages import Assembler
 
 __all__ = ["Connection", "broadcast"]
@@ -70,7 +72,6 @@ class Connection(asyncio.Protocol):
 
     Attributes:
         protocol: The sans-I/O protocol.
-        request: The opening handshake request.
         response: The opening handshake response.
         latency: Round-trip time of the last ping answered by a pong, keepalive
             or not, in seconds; 0 until then.
@@ -80,20 +81,23 @@ class Connection(asyncio.Protocol):
         self,
         protocol: Protocol,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         self.protocol = protocol
+        # A bad frame fails the connection once the messages before it were
+        # received (see _fail_deferred).
+        protocol.defer_failures = True
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
         self.max_queue: tuple[int | None, int | None] = _limits(max_queue)
         high, low = _limits(write_limit)
         self.write_limit: tuple[int, int | None] = (high or 0, low)
-        self.request: Request | None = None
+        self._request: Request | None = None
         self.response: Response | None = None
         self.latency: float = 0.0
 
@@ -105,6 +109,9 @@ class Connection(asyncio.Protocol):
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+        # Resolved when the handshake request or response arrives, or when
+        # it never will; the subclass's handshake() waits for it.
+        self._handshake_waiter: asyncio.Future[None] = self.loop.create_future()
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -149,6 +156,25 @@ class Connection(asyncio.Protocol):
         scope_id)`` for IPv6, usually an empty string for Unix sockets."""
         address: SocketAddress = self.transport.get_extra_info("peername")
         return address
+
+    @property
+    def host(self) -> str | None:
+        """Host of the connection: here, the local address it was accepted on;
+        on a client, the URI's host. ``None`` on a Unix socket."""
+        address = self.local_address
+        return address[0] if isinstance(address, tuple) else None
+
+    @property
+    def port(self) -> int | None:
+        """Port of the connection: here, the local port it was accepted on; on
+        a client, the URI's port. ``None`` on a Unix socket."""
+        address = self.local_address
+        return address[1] if isinstance(address, tuple) else None
+
+    @property
+    def secure(self) -> bool:
+        """Whether the connection runs over TLS (``wss://``)."""
+        return self.transport.get_extra_info("sslcontext") is not None
 
     @property
     def subprotocol(self) -> Subprotocol | None:
@@ -202,8 +228,11 @@ class Connection(asyncio.Protocol):
         # recv() without a coroutine of its own per message (bench/run.py
         # --callgrind, S1): the rare errors are left to recv() to raise.
         get = self.recv_messages.get
+        protocol = self.protocol
         try:
             while True:
+                if protocol.deferred_failure is not None and not self.recv_messages:
+                    self._fail_deferred()
                 try:
                     message = await get()
                 except (EOFError, ConcurrencyError):
@@ -238,6 +267,8 @@ class Connection(asyncio.Protocol):
             ConcurrencyError: If two coroutines call :meth:`recv` or
                 :meth:`recv_streaming` at the same time.
         """
+        if self.protocol.deferred_failure is not None and not self.recv_messages:
+            self._fail_deferred()
         try:
             return await self.recv_messages.get(decode)
         except EOFError:
@@ -273,6 +304,8 @@ class Connection(asyncio.Protocol):
             ConnectionClosed: When the connection is closed.
             ConcurrencyError: If two coroutines receive at the same time.
         """
+        if self.protocol.deferred_failure is not None and not self.recv_messages:
+            self._fail_deferred()
         try:
             async for fragment in self.recv_messages.get_iter(decode):
                 yield fragment
@@ -288,11 +321,23 @@ class Connection(asyncio.Protocol):
             self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
         raise await self._closed_exception()
 
+    @property
+    def request(self) -> Request | None:
+        """The opening handshake request; ``None`` until it is sent or received."""
+        return self._request
+
     # Sending.
 
     async def send(
         self,
-        message: Data | BytesLike | Iterable[Data | BytesLike] | AsyncIterable[Data | BytesLike],
+        message: Data
+        | BytesLike
+        | SequenceNotStr[str]
+        | SequenceNotStr[BytesLike]
+        | Iterator[str]
+        | Iterator[BytesLike]
+        | AsyncIterable[str]
+        | AsyncIterable[BytesLike],
         text: bool | None = None,
     ) -> None:
         """Send a message.
@@ -301,10 +346,12 @@ class Connection(asyncio.Protocol):
         ``text`` overrides that (``text=True`` sends bytes as text without
         re-encoding, ``text=False`` sends a ``str`` as binary).
 
-        An iterable or async iterable is sent as a fragmented message, one
-        frame per item; its items must all be text or all be bytes-like,
-        else :exc:`TypeError` is raised and the connection is closed with
-        1011, since a half-sent message leaves it unusable.
+        A sequence (list, tuple...), an iterator (e.g. a generator) or an
+        async iterable is sent as a fragmented message, one frame per item;
+        its items must all be text or all be bytes-like. Type checkers
+        enforce that, and reject a ``dict``, whose iteration would send its
+        keys. At run time, mixed items raise :exc:`TypeError` and close the
+        connection with 1011, since a half-sent message leaves it unusable.
 
         :meth:`send` waits while the write buffer is above ``write_limit``
         (backpressure). Sends are serialized: a fragmented message is never
@@ -347,7 +394,7 @@ class Connection(asyncio.Protocol):
             protocol.send_binary(data)
         writes = protocol.data_to_send()
         corked = self._corked
-        if self.recv_messages._frames and len(writes) == 1:
+        if len(writes) == 1 and self.recv_messages:
             # More received messages wait in the queue: the application is
             # likely to answer them at once. Small frames sent meanwhile go
             # out in one write with the last, rather than in a system call
@@ -631,10 +678,16 @@ class Connection(asyncio.Protocol):
 
     def _write_pending(self) -> None:
         """Write what the protocol has to send; half-close on SEND_EOF."""
+        writes = self.protocol.data_to_send()
+        if not writes:
+            # Nothing new: corked frames wait for their own flush.
+            if self._close_timer is None and self.protocol.close_expected():
+                self._arm_close_timer()
+            return
         if self._corked is not None:
             self._uncork()
         transport = self.transport
-        for data in self.protocol.data_to_send():
+        for data in writes:
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
@@ -670,8 +723,33 @@ class Connection(asyncio.Protocol):
 
     def _resume_reading(self) -> None:
         self._reading_paused = False
+        if self.protocol.holds_frames:
+            # Parse the frames held back before reading more. This runs in
+            # recv(), once it took its frame: the new ones go after it.
+            self.data_received(b"")
+            if self._reading_paused or self.protocol.holds_frames:
+                return
         if not self.transport.is_closing():
             self.transport.resume_reading()
+
+    def _defer_failure(self) -> None:
+        """A bad frame arrived: fail once the messages before it are received.
+
+        RFC 6455, 7.1.7 forbids processing data after a bad frame, not
+        delivering what came before it: recv() returns those messages, and
+        what the application sends in answer goes out, before the Close
+        frame. Unless the application receives them within close_timeout.
+        """
+        if not self.recv_messages:
+            self.protocol.fail_deferred()
+        elif self.close_timeout is not None:
+            self.loop.call_later(self.close_timeout, self._fail_deferred)
+
+    def _fail_deferred(self) -> None:
+        """Fail the connection as the bad frame received earlier called for."""
+        if self.protocol.deferred_failure is not None:
+            self.protocol.fail_deferred()
+            self._write_pending()
 
     # asyncio.Protocol callbacks.
 
@@ -684,10 +762,26 @@ class Connection(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high, low)
 
     def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol and act on the events."""
-        self.protocol.receive_data(data)
-        self._process_events(self.protocol.events_received())
+        """Feed received bytes to the protocol and act on the events.
+
+        A handshake message that can't be parsed fails the handshake
+        without waiting for the peer to close the connection, which it may
+        never do.
+        """
+        protocol = self.protocol
+        high = self.max_queue[0]
+        if high is not None:
+            # max_queue holds within a read, however many frames it brings:
+            # the protocol parses only what the queue has room for, and
+            # keeps the rest until recv() makes room (_resume_reading).
+            protocol.frame_budget = max(high - len(self.recv_messages), 0)
+        protocol.receive_data(data)
+        self._process_events(protocol.events_received())
+        if protocol.deferred_failure is not None:
+            self._defer_failure()
         self._write_pending()
+        if protocol.handshake_exc is not None:
+            self._wake_handshake()
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
@@ -713,11 +807,20 @@ class Connection(asyncio.Protocol):
             self._close_timer.cancel()
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
+        self._wake_handshake()
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        if self._debug_enabled():
+        if self.protocol.handshake_exc is None:
+            # Every connection that opened, however it ended: the code is
+            # 1006 when no Close frame came (e.g. after a keepalive timeout).
+            self.logger.info(
+                "connection closed with code %s: %s",
+                self.protocol.close_code,
+                self.protocol.close_exc,
+            )
+        elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
 
     def _debug_enabled(self) -> bool:
@@ -767,6 +870,25 @@ class Connection(asyncio.Protocol):
         """Handle a handshake event; subclasses implement their side."""
         raise ProtocolError(f"unexpected event: {event!r}")
 
+    def _wake_handshake(self) -> None:
+        """Wake the opening handshake: its message arrived, or never will."""
+        if not self._handshake_waiter.done():
+            self._handshake_waiter.set_result(None)
+
+    # The names of the legacy API.
+
+    @property
+    def request_headers(self) -> Headers:
+        """Headers of the request (legacy API; prefer ``request.headers``)."""
+        assert self.request is not None, "the opening handshake isn't done"
+        return self.request.headers
+
+    @property
+    def response_headers(self) -> Headers:
+        """Headers of the response (legacy API; prefer ``response.headers``)."""
+        assert self.response is not None, "the opening handshake isn't done"
+        return self.response.headers
+
 
 def _encode(fragment: Data | BytesLike) -> BytesLike:
     return fragment.encode() if isinstance(fragment, str) else fragment
@@ -779,7 +901,7 @@ async def _aiter(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | B
 
 
 def broadcast(
-    connections: Iterable[Connection],
+    websockets: Iterable[Connection],
     message: Data | BytesLike,
     raise_exceptions: bool = False,
 ) -> None:
@@ -795,7 +917,8 @@ def broadcast(
     large message, while broadcast buffers one copy per connection.
 
     Args:
-        connections: Where to send the message.
+        websockets: The connections where to send the message (the seeds'
+            parameter name, so that ``broadcast(websockets=...)`` works).
         message: The message.
         raise_exceptions: Raise an :exc:`ExceptionGroup` of the errors met,
             instead of logging them and going on.
@@ -818,22 +941,29 @@ def broadcast(
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
-    # _state rather than the state property: this runs per connection.
-    targets = [connection for connection in connections if connection.protocol._state is OPEN]
+    # One call per connection says how to send (see Protocol.shared_send).
+    skip, busy, write = SharedSend.SKIP, SharedSend.BUSY, SharedSend.WRITE
+    targets = list(websockets)
+    routes = [connection.protocol.shared_send() for connection in targets]
     exceptions: list[Exception] = []
-    busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
-    if busy and not raise_exceptions:
+    if not raise_exceptions and busy in routes:
         # Check before sending anything, so that an error doesn't leave the
         # message delivered to some connections only.
         raise ConcurrencyError("a connection is sending a fragmented message")
-    for connection in targets:
-        if connection._fragmented_send_waiter is not None:
+    for connection, route in zip(targets, routes, strict=True):
+        if route is skip:
+            continue
+        if route is busy:
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
         try:
-            if connection.protocol._send_shared(opcode, data, wire):
+            if route is write:
                 connection._write_shared(wire)
             else:
+                if is_text:
+                    connection.protocol.send_text(data)
+                else:
+                    connection.protocol.send_binary(data)
                 connection._write_pending()
         except Exception as exc:
             if raise_exceptions:

@@ -10,29 +10,63 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
-import sys
-from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeAlias, TypedDict, Unpack, cast, overload
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    Self,
+    TypeAlias,
+    TypedDict,
+    Unpack,
+    cast,
+)
 
+from typing_extensions import TypeVar
+
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    MAX_FRAGMENTS,
+    MAX_QUEUE,
+    MAX_SIZE,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_LIMIT,
+)
+from .._defaults import (
+    USER_AGENT as DEFAULT_USER_AGENT,
+)
 from ..datastructures import Headers, HeadersLike, MultipleValuesError
 from ..exceptions import (
     AbortHandshake,
     ConnectionClosed,
     InvalidHandshake,
     InvalidHeader,
+    InvalidState,
     InvalidStatus,
 )
 from ..extensions.base import ServerExtensionFactory
-from ..extensions.permessage_deflate import enable_server_permessage_deflate
+from ..extensions.permessage_deflate import enable_server_permessage_deflate, with_compression
 from ..frames import CloseCode
 from ..headers import build_www_authenticate_basic, parse_authorization_basic
-from ..http11 import Request, Response, _serialize_headers
+from ..http11 import Request, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
-from ..typing import LoggerLike, StatusLike, Subprotocol
-from ..version import version as _version
+from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
+from ._options import check_options
 from .connection import Connection
 
 __all__ = [
@@ -45,6 +79,7 @@ __all__ = [
     "ServeOptions",
     "Server",
     "ServerConnection",
+    "ServerConnectionT",
     "TCPServeOptions",
     "UnixServeOptions",
     "basic_auth",
@@ -52,14 +87,33 @@ __all__ = [
     "unix_serve",
 ]
 
-USER_AGENT: Final = (
-    f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
-)
-"""Default value of the ``Server`` header."""
 
+USER_AGENT: Final = DEFAULT_USER_AGENT
+"""Default value of the ``Server`` header."""
 
 _SERVER_ERROR_TEXT: Final = (
     "Failed to open a WebSocket connection.\nSee server log for more information.\n"
+)
+
+# What the log says when a hook fails: a hook written for the legacy API
+# (websockets_typed.server.serve) fails here, and this says which form to use.
+_HOOK_FORMS: Final = {
+    "process_request": (
+        "process_request(connection, request) must return a Response or None "
+        "(the legacy process_request(path, request_headers) returning "
+        "(status, headers, body) is for websockets_typed.server.serve)"
+    ),
+    "process_response": (
+        "process_response(connection, request, response) must return a Response or None"
+    ),
+    "extra_headers": (
+        "extra_headers must be headers, or extra_headers(path, request_headers) returning headers"
+    ),
+}
+_SELECT_SUBPROTOCOL_FORM: Final = (
+    "select_subprotocol(connection, subprotocols) must return one of the subprotocols "
+    "or None (the legacy select_subprotocol(client_subprotocols, server_subprotocols) "
+    "is for websockets_typed.server.serve)"
 )
 
 
@@ -79,19 +133,20 @@ class ServerConnection(Connection):
     protocol: ServerProtocol
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
-    request: Request | None
     response: Response | None
+    # How each hook must be written, for the log when one fails.
+    _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
 
     def __init__(
         self,
         protocol: ServerProtocol,
         server: Server,
         *,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_queue: int | tuple[int | None, int | None] | None = 16,
-        write_limit: int | tuple[int, int | None] = 2**15,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
+        write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
     ) -> None:
         super().__init__(
             protocol,
@@ -103,8 +158,6 @@ class ServerConnection(Connection):
         )
         self.server = server
         self.username: str | None = None
-        # Resolved when the request arrives, or when it never will.
-        self._request_rcvd: asyncio.Future[None] = self.loop.create_future()
 
     def respond(self, status: StatusLike, text: str) -> Response:
         """Build a plain-text HTTP response, e.g. for a health check.
@@ -114,25 +167,27 @@ class ServerConnection(Connection):
         """
         return self.protocol.reject(status, text)
 
+    @property
+    def request(self) -> Request:
+        """The opening handshake request.
+
+        It arrives before any hook runs: ``process_request``,
+        ``select_subprotocol``, ``process_response`` and the connection
+        handler can use it as is, without checking for ``None``.
+
+        Raises:
+            InvalidState: If the request hasn't arrived yet.
+        """
+        if self._request is None:
+            raise InvalidState("the opening handshake request hasn't arrived")
+        return self._request
+
     # The names of the legacy API.
 
     @property
     def path(self) -> str:
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
-        assert self.request is not None, "the opening handshake isn't done"
         return self.request.path
-
-    @property
-    def request_headers(self) -> Headers:
-        """Headers of the request (legacy API; prefer ``request.headers``)."""
-        assert self.request is not None, "the opening handshake isn't done"
-        return self.request.headers
-
-    @property
-    def response_headers(self) -> Headers:
-        """Headers of the response (legacy API; prefer ``response.headers``)."""
-        assert self.response is not None, "the opening handshake isn't done"
-        return self.response.headers
 
     # Opening handshake.
 
@@ -150,8 +205,8 @@ class ServerConnection(Connection):
                 ``process_request`` answers with a plain HTTP response
                 (then :exc:`InvalidStatus`).
         """
-        await self._request_rcvd
-        request = self.request
+        await self._handshake_waiter
+        request = self._request
         if request is None:
             # The request was malformed (the protocol answered it already)
             # or the connection ended before it arrived.
@@ -161,26 +216,26 @@ class ServerConnection(Connection):
         response: Response | None = None
         if process_request is not None:
             try:
-                response = await _maybe_await(process_request(self, request))
+                response = _check_response(
+                    "process_request", await _maybe_await(process_request(self, request))
+                )
             except AbortHandshake as exc:
                 response = Response(exc.status.value, exc.status.phrase, exc.headers, exc.body)
                 # Frame the body, and say the connection ends with it.
                 response.headers.setdefault("Content-Length", str(len(exc.body)))
                 response.headers.setdefault("Connection", "close")
             except Exception as exc:
-                self.protocol.handshake_exc = exc
-                self.logger.error("process_request failed", exc_info=True)
-                response = self.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    _SERVER_ERROR_TEXT,
-                )
+                response = self._hook_failed("process_request", exc)
         if response is None:
             if self.server.is_serving():
                 response = self.protocol.accept(request)
                 if response.status_code == 101 and extra_headers is not None:
-                    if callable(extra_headers):
-                        extra_headers = extra_headers(request.path, request.headers)
-                    response.headers.update(extra_headers)
+                    try:
+                        if callable(extra_headers):
+                            extra_headers = extra_headers(request.path, request.headers)
+                        response.headers.update(extra_headers)
+                    except Exception as exc:
+                        response = self._hook_failed("extra_headers", exc)
             else:
                 response = self.respond(
                     http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
@@ -189,14 +244,12 @@ class ServerConnection(Connection):
             response.headers["Server"] = server_header
         if process_response is not None:
             try:
-                replacement = await _maybe_await(process_response(self, request, response))
-            except Exception as exc:
-                self.protocol.handshake_exc = exc
-                self.logger.error("process_response failed", exc_info=True)
-                replacement = self.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    _SERVER_ERROR_TEXT,
+                replacement = _check_response(
+                    "process_response",
+                    await _maybe_await(process_response(self, request, response)),
                 )
+            except Exception as exc:
+                replacement = self._hook_failed("process_response", exc)
             if replacement is not None:
                 response = replacement
 
@@ -206,9 +259,10 @@ class ServerConnection(Connection):
             raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
         try:
             self.protocol.send_response(response)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             # A hook built a response that would break the HTTP stream, e.g.
-            # a header value with CR LF: send none of it.
+            # a header value with CR LF, or that holds values of the wrong
+            # type: send none of it.
             self.protocol.handshake_exc = exc
             self.logger.error("invalid handshake response", exc_info=True)
             response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
@@ -221,33 +275,29 @@ class ServerConnection(Connection):
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
+    def _hook_failed(self, hook: str, exc: Exception) -> Response:
+        """Log a hook's failure at ERROR, with the form it must have; answer 500."""
+        self.protocol.handshake_exc = exc
+        self.logger.error("%s failed; %s", hook, self._hook_forms[hook], exc_info=exc)
+        return self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
+
     def _process_handshake_event(self, event: Request | Response) -> None:
         assert isinstance(event, Request)
-        self.request = event
+        self._request = event
         # A client must wait for the response before sending anything (RFC
         # 6455, 4.1): stop reading until the application answers, so that
         # nothing piles up meanwhile.
         self._pause_reading()
-        if not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol; notice malformed requests."""
-        super().data_received(data)
-        if self.protocol.handshake_exc is not None and not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
+        self._wake_handshake()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register with the server and start the connection's task."""
         super().connection_made(transport)
         self.server._start_connection(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake the handshake if it was still waiting for the request."""
-        super().connection_lost(exc)
-        if not self._request_rcvd.done():
-            self._request_rcvd.set_result(None)
 
+ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
+"""The connection class of a server: :class:`ServerConnection` or a subclass."""
 
 Handler: TypeAlias = (
     Callable[[ServerConnection], Awaitable[object]]
@@ -284,6 +334,17 @@ async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> R
     return value
 
 
+def _check_response(hook: str, value: object) -> Response | None:
+    """Return what a hook returned if it is a response or ``None``.
+
+    Raises:
+        TypeError: Otherwise, e.g. for the legacy ``(status, headers, body)``.
+    """
+    if value is None or isinstance(value, Response):
+        return value
+    raise TypeError(f"{hook} returned {type(value).__name__}, not Response or None")
+
+
 class Server:
     """A WebSocket server: what :func:`serve` returns.
 
@@ -306,8 +367,8 @@ class Server:
         process_response: ProcessResponse | None = None,
         server_header: str | None = USER_AGENT,
         extra_headers: ExtraHeaders | None = None,
-        open_timeout: float | None = 10,
-        close_timeout: float | None = 10,
+        open_timeout: float | None = OPEN_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
         logger: LoggerLike | None = None,
     ) -> None:
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
@@ -491,7 +552,7 @@ class ServeOptions(TypedDict, total=False):
     a port accepts any port. Others get 421. Default: no check."""
     extensions: Sequence[ServerExtensionFactory] | None
     """Supported extensions, in order of preference."""
-    subprotocols: Sequence[str] | None
+    subprotocols: SequenceNotStr[str] | None
     """Supported subprotocols, in order of preference."""
     select_subprotocol: SelectSubprotocol | None
     """Replaces the default subprotocol selection."""
@@ -523,8 +584,8 @@ class ServeOptions(TypedDict, total=False):
     """High-water mark of the write buffer (default 32 KiB)."""
     logger: LoggerLike | None
     """Logger for the server and its connections."""
-    create_connection: type[ServerConnection] | None
-    """Connection class to use, e.g. a subclass of :class:`ServerConnection`."""
+    # create_connection is a parameter of serve() and unix_serve(), which
+    # are generic over it.
     # Forwarded to the event loop.
     ssl: ssl_module.SSLContext | None
     """TLS context: serves ``wss://``."""
@@ -589,7 +650,7 @@ def _two_arguments(handler: Handler) -> bool:
     )
 
 
-class serve:  # a function for its callers, a class for await and async with
+class serve(Generic[ServerConnectionT]):  # a function for callers; a class for await, async with
     """Start a WebSocket server listening on ``host`` and ``port``.
 
     Await it, or use it as an asynchronous context manager::
@@ -606,35 +667,29 @@ class serve:  # a function for its callers, a class for await and async with
             ``async def handler(connection, path)``.
         host: Interface(s) to listen on; ``None`` for all.
         port: TCP port.
+        create_connection: Connection class to use, a subclass of
+            :class:`ServerConnection`; the handler and the hooks receive
+            instances of it, and type checkers know it: a handler that takes
+            the subclass needs no ``isinstance``.
         **kwargs: The options of :class:`TCPServeOptions`.
     """
 
-    @overload
     def __init__(
         self,
-        handler: Callable[[ServerConnection], Awaitable[object]],
+        handler: Callable[[ServerConnectionT], Awaitable[object]]
+        | Callable[[ServerConnectionT, str], Awaitable[object]],
         host: str | Sequence[str] | None = None,
         port: int | None = None,
-        **kwargs: Unpack[TCPServeOptions],
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self,
-        handler: Callable[[ServerConnection, str], Awaitable[object]],
-        host: str | Sequence[str] | None = None,
-        port: int | None = None,
-        **kwargs: Unpack[TCPServeOptions],
-    ) -> None: ...
-
-    def __init__(
-        self,
-        handler: Handler,
-        host: str | Sequence[str] | None = None,
-        port: int | None = None,
+        *,
+        # The default is a class, not None: pyright then solves the type
+        # variable from it when the argument is omitted, and reports a
+        # handler that expects a subclass nobody passed. mypy can't follow.
+        create_connection: type[ServerConnectionT] | None = ServerConnection,  # type: ignore[assignment]
         **kwargs: Unpack[TCPServeOptions],
     ) -> None:
-        self._handler = handler
+        check_options("serve", kwargs, TCPServeOptions.__optional_keys__)
+        self._handler = cast("Handler", handler)
+        self._create_connection: type[ServerConnection] = create_connection or ServerConnection
         self._host = host
         self._port = port
         # Set by unix_serve().
@@ -665,22 +720,21 @@ class serve:  # a function for its callers, a class for await and async with
             process_response=options.get("process_response"),
             server_header=options.get("server_header", USER_AGENT),
             extra_headers=options.get("extra_headers"),
-            open_timeout=options.get("open_timeout", 10),
-            close_timeout=options.get("close_timeout", 10),
+            open_timeout=options.get("open_timeout", OPEN_TIMEOUT),
+            close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
             logger=logger,
         )
-        compression = options.get("compression", "deflate")
-        extensions = options.get("extensions")
-        if compression == "deflate":
-            extensions = enable_server_permessage_deflate(extensions)
-        elif compression is not None:
-            raise ValueError(f"unsupported compression: {compression}")
+        extensions = with_compression(
+            options.get("compression", "deflate"),
+            options.get("extensions"),
+            enable_server_permessage_deflate,
+        )
         select_subprotocol = options.get("select_subprotocol")
         hosts = options.get("hosts")
         if hosts is not None:
             # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
-        connection_class = options.get("create_connection") or ServerConnection
+        connection_class = self._create_connection
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -693,7 +747,11 @@ class serve:  # a function for its callers, a class for await and async with
                     _: ServerProtocol, offered: Sequence[Subprotocol]
                 ) -> Subprotocol | str | None:
                     # The hook of serve() receives the connection, not the protocol.
-                    return hook(connection, offered)
+                    try:
+                        return hook(connection, offered)
+                    except Exception as exc:
+                        exc.add_note(_SELECT_SUBPROTOCOL_FORM)
+                        raise
 
                 protocol_hook = protocol_select_subprotocol
 
@@ -703,18 +761,18 @@ class serve:  # a function for its callers, a class for await and async with
                 extensions=extensions,
                 subprotocols=options.get("subprotocols"),
                 select_subprotocol=protocol_hook,
-                max_size=options.get("max_size", 2**20),
-                max_fragments=options.get("max_fragments", 2**16),
+                max_size=options.get("max_size", MAX_SIZE),
+                max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
                 logger=adapter,
             )
             connection = connection_class(
                 protocol,
                 server,
-                ping_interval=options.get("ping_interval", 20),
-                ping_timeout=options.get("ping_timeout", 20),
-                close_timeout=options.get("close_timeout", 10),
-                max_queue=options.get("max_queue", 16),
-                write_limit=options.get("write_limit", 2**15),
+                ping_interval=options.get("ping_interval", PING_INTERVAL),
+                ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
+                close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
+                max_queue=options.get("max_queue", MAX_QUEUE),
+                write_limit=options.get("write_limit", WRITE_LIMIT),
             )
             adapter.connection = connection
             return connection
@@ -772,7 +830,7 @@ def _check_static_headers(options: ServeOptions) -> None:
     extra_headers = options.get("extra_headers")
     if extra_headers is not None and not callable(extra_headers):
         headers.update(extra_headers)
-    _serialize_headers(headers)
+    headers.serialize()
 
 
 Credentials: TypeAlias = tuple[str, str]
@@ -890,27 +948,14 @@ def _unauthorized(connection: ServerConnection, challenge: str, text: str) -> Re
     return response
 
 
-@overload
 def unix_serve(
-    handler: Callable[[ServerConnection], Awaitable[object]],
+    handler: Callable[[ServerConnectionT], Awaitable[object]]
+    | Callable[[ServerConnectionT, str], Awaitable[object]],
     path: str | None = None,
+    *,
+    create_connection: type[ServerConnectionT] | None = ServerConnection,  # type: ignore[assignment]
     **kwargs: Unpack[UnixServeOptions],
-) -> serve: ...
-
-
-@overload
-def unix_serve(
-    handler: Callable[[ServerConnection, str], Awaitable[object]],
-    path: str | None = None,
-    **kwargs: Unpack[UnixServeOptions],
-) -> serve: ...
-
-
-def unix_serve(
-    handler: Handler,
-    path: str | None = None,
-    **kwargs: Unpack[UnixServeOptions],
-) -> serve:
+) -> serve[ServerConnectionT]:
     """Start a WebSocket server listening on a Unix socket.
 
     Like :func:`serve`, e.g. behind a reverse proxy on the same machine.
@@ -918,9 +963,11 @@ def unix_serve(
     Args:
         handler: The connection handler.
         path: Path of the Unix socket; ``None`` with ``sock``.
+        create_connection: Connection class to use, as in :func:`serve`.
         **kwargs: The options of :class:`UnixServeOptions`.
     """
-    server = serve(handler, **kwargs)
+    check_options("unix_serve", kwargs, UnixServeOptions.__optional_keys__)
+    server = serve(handler, create_connection=create_connection, **kwargs)
     server._unix = True
     server._unix_path = path
     return server

@@ -1,0 +1,156 @@
+"""The benchmark's own parts (bench/): the light version of what bench/run.py runs.
+
+The fixed peers count messages by reading frame headers only; if they
+miscounted, every figure would be wrong, so their parsing is checked
+against our serializer, split at every possible place. A short run of the
+runner itself checks that it still produces its table.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from fixed import LATENCY_TEXT
+from hypothesis import given
+from hypothesis import strategies as st
+from wire import (
+    CLIENT_CLOSE_FRAME,
+    CLIENT_KEY,
+    OP_TEXT,
+    SERVER_CLOSE_FRAME,
+    FrameCounter,
+    FrameRing,
+    apply_mask,
+    binary_payload,
+    deflate_message,
+    encode_frame,
+    handshake_request,
+    handshake_response,
+    json_payloads,
+    negotiated_deflate,
+    text_payload,
+)
+
+from websockets_typed.frames import Frame, Opcode, parse_frame, py_apply_mask, serialize_frame
+from websockets_typed.handshake import accept_key
+from websockets_typed.http11 import RequestParser
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def wire_bytes(frames: list[Frame], *, mask: bool) -> bytes:
+    return b"".join(b"".join(serialize_frame(frame, mask=mask)) for frame in frames)
+
+
+FRAMES = st.lists(
+    st.builds(
+        Frame,
+        st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.PING, Opcode.PONG]),
+        st.sampled_from([b"", b"x" * 125, b"y" * 126, b"z" * 65535, b"w" * 65536]),
+    ),
+    max_size=8,
+)
+
+
+@given(FRAMES, st.booleans(), st.data())
+def test_frame_counter_counts_messages_however_bytes_are_split(
+    frames: list[Frame], mask: bool, data: st.DataObject
+) -> None:
+    stream = wire_bytes(frames, mask=mask)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+    counter = FrameCounter()
+    counted = sum(
+        counter.feed(stream[start:end])
+        for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True)
+    )
+    assert counted == sum(frame.opcode in (Opcode.TEXT, Opcode.BINARY) for frame in frames)
+    assert not counter.closed
+
+
+@pytest.mark.parametrize("close", [CLIENT_CLOSE_FRAME, SERVER_CLOSE_FRAME])
+def test_frame_counter_sees_close_frames_byte_by_byte(close: bytes) -> None:
+    counter = FrameCounter()
+    stream = wire_bytes([Frame(Opcode.TEXT, b"hi")], mask=True) + close
+    assert sum(counter.feed(stream[index : index + 1]) for index in range(len(stream))) == 1
+    assert counter.closed
+
+
+def test_frame_counter_ignores_fragments_until_the_last() -> None:
+    frames = [Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.CONT, b"b")]
+    assert FrameCounter().feed(wire_bytes(frames, mask=False)) == 1
+
+
+@given(st.binary(max_size=600), st.binary(min_size=4, max_size=4))
+def test_apply_mask_matches_ours(data: bytes, key: bytes) -> None:
+    assert apply_mask(data, key) == py_apply_mask(data, key)
+
+
+def test_frames_of_the_load_generator_parse_as_intended() -> None:
+    buffer = bytearray(encode_frame(OP_TEXT, deflate_message(b"{}"), mask=True, rsv1=True))
+    frame = parse_frame(buffer, mask=True)
+    assert frame is not None
+    assert frame.rsv1
+    assert zlib.decompressobj(-15).decompress(frame.data + b"\x00\x00\xff\xff") == b"{}"
+    assert len(LATENCY_TEXT) == 16
+
+
+def test_frame_ring_cycles_without_copying() -> None:
+    ring = FrameRing([b"a", b"bb", b"ccc"])
+    assert [bytes(chunk) for chunk in ring.take(2)] == [b"abb"]
+    assert [bytes(chunk) for chunk in ring.take(3)] == [b"cccabb"]
+    assert [bytes(chunk) for chunk in ring.take(7)] == [b"cccabb", b"cccabb", b"ccc"]
+    assert all(isinstance(chunk, memoryview) for chunk in ring.take(4))
+
+
+def test_handshake_request_is_valid_and_response_accepts_it() -> None:
+    request_bytes = handshake_request(8765, "permessage-deflate")
+    request = RequestParser().parse(bytearray(request_bytes))
+    assert request is not None
+    assert request.headers["Sec-WebSocket-Key"] == CLIENT_KEY
+    # The header's name is found whatever its case.
+    head = request_bytes[:-4].replace(b"Sec-WebSocket-Key", b"sec-websocket-KEY")
+    response = handshake_response(head)
+    assert f"Sec-WebSocket-Accept: {accept_key(CLIENT_KEY)}\r\n".encode() in response
+    assert not negotiated_deflate(response)
+    with pytest.raises(ValueError, match="Sec-WebSocket-Key"):
+        handshake_response(b"GET / HTTP/1.1\r\nHost: x")
+
+
+def test_payloads() -> None:
+    assert len(text_payload(1000)) == 1000
+    assert text_payload(1000).isascii()
+    assert binary_payload(100) == binary_payload(100) != binary_payload(101)[:100]
+    documents = json_payloads(20, 1024)
+    assert len(set(documents)) == 20
+    for document in documents:
+        assert len(document) == 1024
+        json.loads(document)
+        # Like real traffic: compressible, but not to almost nothing.
+        assert 150 < len(deflate_message(document)) < 900
+    with pytest.raises(ValueError, match="at least"):
+        json_payloads(1, 10)
+
+
+def test_runner_prints_the_table() -> None:
+    """A tiny run of bench/run.py: two scenarios, ours and websockets, once."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--quick",
+        "--repetitions=1",
+        "--scenarios=S1,C1",
+        "--libraries=websockets_typed,websockets",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=50, check=True)
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| **")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        # Scenario, unit, two libraries, ratio, CPU ratio, target.
+        assert len(cells) == 7
+        assert cells[4][0].isdigit(), row
