@@ -39,9 +39,13 @@ async def test_workers_share_one_chat_room(
     port = free_port()
     args = [*SERVE, "--port", str(port), "--workers", "3", "--redis", redis_server.url]
     async with running_server(args, port) as server:
-        # Three processes listen on the port.
+        # Three processes run; the first one says when it listens (a stop
+        # signal before that would end it quietly).
         workers = _children(server.process.pid)
         assert len(workers) == 3
+        assert server.process.stdout is not None
+        banner = await asyncio.wait_for(server.process.stdout.readline(), 20)
+        assert banner.startswith(b"Test server running")
         clients = [await connect(f"ws://127.0.0.1:{port}/chat") for _ in range(9)]
         await join(clients)
         # Whichever worker a client reached, it's in the one room.
@@ -57,7 +61,7 @@ async def test_workers_share_one_chat_room(
         for client in clients:
             await client.wait_closed()
             assert client.close_code == 1001
-    assert stdout.count("Test server running") == 1
+    assert "Test server running" not in stdout  # one banner is enough
     assert stdout.endswith("Shutting down...\nServer stopped.\n")
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
@@ -81,6 +85,36 @@ async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) ->
                     pass
         for client in clients:
             await client.close()
+        await first.stop_cleanly()
+        await second.stop_cleanly()
+
+
+async def test_room_notices_and_names_across_servers(redis_server: RedisServer) -> None:
+    ports = [free_port(), free_port()]
+    async with (
+        running_server(
+            [*SERVE, "--port", str(ports[0]), "--redis", redis_server.url], ports[0]
+        ) as first,
+        running_server(
+            [*SERVE, "--port", str(ports[1]), "--redis", redis_server.url], ports[1]
+        ) as second,
+    ):
+        async with asyncio.timeout(10):
+            alice = await connect(f"ws://127.0.0.1:{ports[0]}/chat/tea")
+            assert await alice.recv() == "* someone joined"  # herself
+            carol = await connect(f"ws://127.0.0.1:{ports[0]}/chat/coffee")
+            assert await carol.recv() == "* someone joined"
+            async with connect(f"ws://127.0.0.1:{ports[1]}/chat/tea") as bob:
+                assert await alice.recv() == "* someone joined"
+                assert await bob.recv() == "* someone joined"
+                await bob.send("hi")
+                assert await alice.recv() == "hi"
+            assert await alice.recv() == "* someone left"
+            # Another room heard none of it.
+            await carol.send("anyone?")
+            assert await carol.recv() == "anyone?"
+            await alice.close()
+            await carol.close()
         await first.stop_cleanly()
         await second.stop_cleanly()
 
