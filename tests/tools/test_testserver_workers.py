@@ -6,15 +6,25 @@ They run as programs, with a real redis-server on a free port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-from process_helpers import ROOT, child_env, free_port, python_command, running_server
+from process_helpers import (
+    ROOT,
+    RunningServer,
+    child_env,
+    free_port,
+    python_command,
+    run_python,
+    running_server,
+)
 from services import RedisServer, _children
 
 from websockets_typed import ClientConnection, connect
@@ -66,16 +76,24 @@ async def test_workers_share_one_chat_room(
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
-async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) -> None:
+@contextlib.asynccontextmanager
+async def two_servers(redis_url: str) -> AsyncGenerator[list[int]]:
+    """Run two test servers on free ports with one Redis; yield the ports; stop them cleanly."""
     ports = [free_port(), free_port()]
-    async with (
-        running_server(
-            [*SERVE, "--port", str(ports[0]), "--redis", redis_server.url], ports[0]
-        ) as first,
-        running_server(
-            [*SERVE, "--port", str(ports[1]), "--redis", redis_server.url], ports[1]
-        ) as second,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[RunningServer] = [
+            await stack.enter_async_context(
+                running_server([*SERVE, "--port", str(port), "--redis", redis_url], port)
+            )
+            for port in ports
+        ]
+        yield ports
+        for server in servers:
+            await server.stop_cleanly()
+
+
+async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) -> None:
+    async with two_servers(redis_server.url) as ports:
         clients = [await connect(f"ws://127.0.0.1:{port}/chat") for port in ports]
         await join(clients)
         await clients[1].send(b"\x00binary")
@@ -85,20 +103,10 @@ async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) ->
                     pass
         for client in clients:
             await client.close()
-        await first.stop_cleanly()
-        await second.stop_cleanly()
 
 
 async def test_room_notices_and_names_across_servers(redis_server: RedisServer) -> None:
-    ports = [free_port(), free_port()]
-    async with (
-        running_server(
-            [*SERVE, "--port", str(ports[0]), "--redis", redis_server.url], ports[0]
-        ) as first,
-        running_server(
-            [*SERVE, "--port", str(ports[1]), "--redis", redis_server.url], ports[1]
-        ) as second,
-    ):
+    async with two_servers(redis_server.url) as ports:
         async with asyncio.timeout(10):
             alice = await connect(f"ws://127.0.0.1:{ports[0]}/chat/tea")
             assert await alice.recv() == "* someone joined"  # herself
@@ -115,8 +123,6 @@ async def test_room_notices_and_names_across_servers(redis_server: RedisServer) 
             assert await carol.recv() == "anyone?"
             await alice.close()
             await carol.close()
-        await first.stop_cleanly()
-        await second.stop_cleanly()
 
 
 async def test_workers_on_a_free_port() -> None:
@@ -140,15 +146,7 @@ async def test_workers_on_a_free_port() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        python_command(*SERVE, *args),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=30,
-        check=False,
-    )
+    return run_python(*SERVE, *args)
 
 
 def test_a_failing_worker_stops_the_others() -> None:
