@@ -18,6 +18,7 @@ from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
     AbortHandshake,
+    BroadcastLimitExceeded,
     CancelHandshake,
     ConcurrencyError,
     ConnectionClosed,
@@ -65,6 +66,7 @@ from .uri import WebSocketURI, parse_uri
 __all__ = [
     "SEND_EOF",
     "AbortHandshake",
+    "BroadcastLimitExceeded",
     "BytesLike",
     "CancelHandshake",
     "ClientConnection",

@@ -33,7 +33,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, StatusLike, Subprotocol
 from ..version import version as _version
-from .connection import Connection
+from .connection import BROADCAST_LIMIT, BroadcastOverflow, Connection, check_broadcast_options
 
 __all__ = [
     "CheckCredentials",
@@ -92,6 +92,8 @@ class ServerConnection(Connection):
         close_timeout: float | None = 10,
         max_queue: int | tuple[int | None, int | None] | None = 16,
         write_limit: int | tuple[int, int | None] = 2**15,
+        broadcast_limit: int | None = BROADCAST_LIMIT,
+        broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
         super().__init__(
             protocol,
@@ -100,6 +102,8 @@ class ServerConnection(Connection):
             close_timeout=close_timeout,
             max_queue=max_queue,
             write_limit=write_limit,
+            broadcast_limit=broadcast_limit,
+            broadcast_overflow=broadcast_overflow,
         )
         self.server = server
         self.username: str | None = None
@@ -521,6 +525,14 @@ class ServeOptions(TypedDict, total=False):
     """High-water mark of the queue of received frames (default 16)."""
     write_limit: int | tuple[int, int | None]
     """High-water mark of the write buffer (default 32 KiB)."""
+    broadcast_limit: int | None
+    """Bytes that may wait in a connection's write buffer for
+    :func:`~websockets_typed.asyncio.connection.broadcast` to add a message
+    (default 2 MiB); ``None`` disables the limit."""
+    broadcast_overflow: BroadcastOverflow
+    """What :func:`~websockets_typed.asyncio.connection.broadcast` does for a
+    connection over ``broadcast_limit``: ``"close"`` (default) closes it with
+    1013, ``"drop"`` skips the message for it."""
     logger: LoggerLike | None
     """Logger for the server and its connections."""
     create_connection: type[ServerConnection] | None
@@ -681,6 +693,10 @@ class serve:  # a function for its callers, a class for await and async with
             # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
         connection_class = options.get("create_connection") or ServerConnection
+        broadcast_limit = options.get("broadcast_limit", BROADCAST_LIMIT)
+        broadcast_overflow = options.get("broadcast_overflow", "close")
+        # Invalid values fail here, not at the first connection.
+        check_broadcast_options(broadcast_limit, broadcast_overflow)
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -715,6 +731,8 @@ class serve:  # a function for its callers, a class for await and async with
                 close_timeout=options.get("close_timeout", 10),
                 max_queue=options.get("max_queue", 16),
                 write_limit=options.get("write_limit", 2**15),
+                broadcast_limit=broadcast_limit,
+                broadcast_overflow=broadcast_overflow,
             )
             adapter.connection = connection
             return connection
