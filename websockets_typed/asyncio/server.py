@@ -693,7 +693,7 @@ class serve:  # a function for its callers, a class for await and async with
             # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
         connection_class = options.get("create_connection") or ServerConnection
-        broadcast_limit = options.get("broadcast_limit", BROADCAST_LIMIT)
+        broadcast_limit = options.get("broadcast_limit", 2**21)
         broadcast_overflow = options.get("broadcast_overflow", "close")
         # Invalid values fail here, not at the first connection.
         check_broadcast_options(broadcast_limit, broadcast_overflow)
