@@ -1,6 +1,6 @@
 """Slow consumers of broadcast(): one server, fast clients, clients that stop reading.
 
-Run on demand (minutes; ``scripts/scale broadcast`` wraps it)::
+Run on demand (minutes)::
 
     .venv/bin/python tests/scale_broadcast.py                       # 1,000 clients, 10 slow
     .venv/bin/python tests/scale_broadcast.py --overflow drop
@@ -388,7 +388,7 @@ def _peer_port(connection: ServerConnection) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description="Slow consumers of broadcast().")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--slow", type=int, default=10)
     parser.add_argument("--messages", type=int, default=100_000)

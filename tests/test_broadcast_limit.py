@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
@@ -41,7 +41,7 @@ MESSAGE = b"x" * (4 * KiB)
 @asynccontextmanager
 async def connected(
     **options: Any,
-) -> AsyncIterator[tuple[ServerConnection, ClientConnection]]:
+) -> AsyncGenerator[tuple[ServerConnection, ClientConnection]]:
     """A server connection and its client, without keepalive or compression."""
     accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
 
@@ -98,7 +98,7 @@ async def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"broadcast_overflow": "wait"}, "broadcast_overflow must be 'drop' or 'close', not 'wait'"),
+        ({"broadcast_overflow": "wait"}, "must be 'drop' or 'close', not 'wait'"),
         ({"broadcast_limit": -1}, "broadcast_limit must be a positive int or None, not -1"),
         ({"broadcast_limit": "1 MiB"}, "not '1 MiB'"),
         ({"broadcast_limit": True}, "not True"),
@@ -274,6 +274,17 @@ async def test_limit_exceeded_message() -> None:
 # send() to a peer that stops reading.
 
 
+async def send_forever(
+    connection: Connection, sent: list[None] | None = None, timeout: float = 10
+) -> None:
+    """Send until send() fails or times out; record each message sent."""
+    async with asyncio.timeout(timeout):
+        while True:
+            await connection.send(MESSAGE)
+            if sent is not None:
+                sent.append(None)
+
+
 async def test_send_waits_until_keepalive_closes_the_connection() -> None:
     # The peer stops reading: send() waits for the buffer to drain. The
     # keepalive Ping waits behind the message, no Pong comes, the
@@ -286,9 +297,7 @@ async def test_send_waits_until_keepalive_closes_the_connection() -> None:
         client.transport.pause_reading()
         started = time.monotonic()
         with pytest.raises(ConnectionClosedError):
-            async with asyncio.timeout(10):
-                while True:
-                    await server.send(MESSAGE)
+            await send_forever(server)
         assert time.monotonic() - started < 0.6 + 0.5  # plus scheduling slack
         assert server.protocol.close_sent is not None
         assert server.protocol.close_sent.code == CloseCode.INTERNAL_ERROR
@@ -297,15 +306,12 @@ async def test_send_waits_until_keepalive_closes_the_connection() -> None:
 async def test_send_bounded_with_asyncio_timeout_leaves_the_connection_usable() -> None:
     async with connected() as (server, client):
         client.transport.pause_reading()
-        sent = 0
+        sent: list[None] = []
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.5):
-                while True:
-                    await server.send(MESSAGE)
-                    sent += 1
+            await send_forever(server, sent, timeout=0.5)
         # The cancelled send() had written its message whole: it arrives.
         client.transport.resume_reading()
-        await receive(client, sent + 1)
+        await receive(client, len(sent) + 1)
         await server.send("next")
         async with asyncio.timeout(5):
             assert await client.recv() == "next"

@@ -12,7 +12,7 @@ events, the exceptions. The sans-I/O core lives in
 from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
-from .asyncio.connection import broadcast
+from .asyncio.connection import BroadcastStats, broadcast
 from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
@@ -67,6 +67,7 @@ __all__ = [
     "SEND_EOF",
     "AbortHandshake",
     "BroadcastLimitExceeded",
+    "BroadcastStats",
     "BytesLike",
     "CancelHandshake",
     "ClientConnection",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from .client import ClientConnection, connect, unix_connect
-from .connection import Connection, broadcast
+from .connection import BroadcastStats, Connection, broadcast
 from .server import Server, ServerConnection, serve, unix_serve
 
 __all__ = [
+    "BroadcastStats",
     "ClientConnection",
     "Connection",
     "Server",
