@@ -688,9 +688,10 @@ class Connection(asyncio.Protocol):
         ``limit`` replaces the connection's own limit unless it is ``None``.
 
         :func:`broadcast` calls this only while writing is paused, i.e. the
-        write buffer is over ``write_limit``; local delivery of messages from another process
-        (a broadcast bus) should call it too, so that one limit bounds
-        everything written to a connection without backpressure.
+        write buffer is over ``write_limit``. Code that writes to connections
+        without backpressure on behalf of other processes (a broadcast bus's
+        local delivery) should go through :func:`broadcast`, or call this the
+        same way, so that one limit bounds what a slow client costs.
         """
         if limit is None:
             limit = self.broadcast_limit
