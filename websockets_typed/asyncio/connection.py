@@ -356,6 +356,13 @@ class Connection(asyncio.Protocol):
         (backpressure). Sends are serialized: a fragmented message is never
         interleaved with another message.
 
+        If the peer stops reading, :meth:`send` waits until keepalive closes
+        the connection: at most ``ping_interval + ping_timeout +
+        close_timeout``, forever without keepalive. Wrap it in
+        :func:`asyncio.timeout` to wait less. Cancelling it is safe: a
+        message in one frame is already written whole, and a fragmented
+        message cut short fails the connection with 1011.
+
         Raises:
             ConnectionClosed: When the connection is closed.
             TypeError: If ``message`` has an unsupported type.
