@@ -142,11 +142,13 @@ def errors(diagnostics: list[Diagnostic], path: Path) -> Iterator[Diagnostic]:
 
 def test_cases_exist() -> None:
     assert [path.name for path in PASSING] == [
+        "pass_broadcast.py",
         "pass_event_match.py",
         "pass_handlers.py",
         "pass_recv.py",
     ]
     assert [path.name for path in FAILING] == [
+        "fail_broadcast.py",
         "fail_event_match.py",
         "fail_handlers.py",
         "fail_recv.py",
