@@ -946,8 +946,6 @@ def broadcast(
     # _state rather than the state property: this runs per connection.
     targets = [connection for connection in connections if connection.protocol._state is OPEN]
     exceptions: list[Exception] = []
-    # Buffers are measured only above write_limit, where writing is paused
-    # and send() would wait: the common case costs one attribute (S6).
     over: list[BroadcastLimitExceeded] = []
     failed = 0
     busy = [connection for connection in targets if connection._fragmented_send_waiter is not None]
@@ -957,10 +955,13 @@ def broadcast(
             # the message delivered to some connections only.
             raise ConcurrencyError("a connection is sending a fragmented message")
         exceptions += [ConcurrencyError("sending a fragmented message") for _ in busy]
+        # Out of the loop, which then checks one attribute per connection (S6).
         targets = [
             connection for connection in targets if connection._fragmented_send_waiter is None
         ]
     for connection in targets:
+        # The limit applies above write_limit, where writing is paused and
+        # send() would wait; below it, buffers aren't measured.
         if connection._writing_paused:
             exceeded = connection._broadcast_overflow(len(data), limit, overflow)
             if exceeded is not None:
