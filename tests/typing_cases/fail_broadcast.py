@@ -15,6 +15,6 @@ async def handler(connection: ServerConnection) -> None:
 
 
 async def main() -> None:
-    # expect: mypy[call-overload] pyright[reportArgumentType, reportCallIssue]
+    # expect: mypy[arg-type] pyright[reportArgumentType]
     async with serve(handler, broadcast_overflow="block"):
         pass
