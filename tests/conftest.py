@@ -56,6 +56,7 @@ UVLOOP_MODULES = frozenset(
         "test_asyncio_interop.py",
         "test_asyncio_proxy.py",
         "test_asyncio_router.py",
+        "test_broadcast_limit.py",
         "test_uvloop.py",
     }
 )

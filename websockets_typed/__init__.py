@@ -12,13 +12,14 @@ events, the exceptions. The sans-I/O core lives in
 from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
-from .asyncio.connection import broadcast
+from .asyncio.connection import BroadcastStats, broadcast
 from .asyncio.router import Route, Router, route, unix_route
 from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
 from .exceptions import (
     AbortHandshake,
+    BroadcastLimitExceeded,
     CancelHandshake,
     ConcurrencyError,
     ConnectionClosed,
@@ -71,6 +72,8 @@ from .uri import WebSocketURI, parse_uri
 __all__ = [
     "SEND_EOF",
     "AbortHandshake",
+    "BroadcastLimitExceeded",
+    "BroadcastStats",
     "BytesLike",
     "CancelHandshake",
     "ClientConnection",

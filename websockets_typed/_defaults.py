@@ -63,6 +63,14 @@ PING_INTERVAL: Final = 20
 PING_TIMEOUT: Final = 20
 """Seconds to wait for the Pong of a keepalive Ping."""
 
+BROADCAST_LIMIT: Final = 2**21
+"""Default ``broadcast_limit``: 2 MiB of bytes waiting to be sent.
+
+Enough for a burst of thousands of small messages, or for a ``max_size``
+message behind a full ``write_limit``, to a client whose network briefly
+stalls; small enough that a thousand stalled clients hold 2 GiB at most,
+rather than everything broadcast until keepalive closes them."""
+
 USER_AGENT: Final = (
     f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"
 )

@@ -33,7 +33,8 @@ Every exception the library raises on purpose derives from
     ├── PayloadTooBig
     ├── TooManyFragments
     ├── InvalidState
-    └── ConcurrencyError               (also a RuntimeError)
+    ├── ConcurrencyError               (also a RuntimeError)
+    └── BroadcastLimitExceeded
 
 Exceptions carry typed attributes rather than only a message, so that code
 handling them never has to parse strings.
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AbortHandshake",
+    "BroadcastLimitExceeded",
     "CancelHandshake",
     "ConcurrencyError",
     "ConnectionClosed",
@@ -590,3 +592,34 @@ class InvalidProxyStatus(ProxyError):
 
     def __str__(self) -> str:
         return f"proxy rejected connection: HTTP {self.response.status_code:d}"
+
+
+class BroadcastLimitExceeded(WebSocketException):
+    """Raised when :func:`~websockets_typed.asyncio.broadcast` skips a slow connection.
+
+    The connection's write buffer held too many bytes to take the message:
+    the peer reads more slowly than messages are broadcast. Depending on the
+    connection's ``broadcast_overflow`` policy, the message was dropped for
+    that connection only, or the connection was closed with 1013 (try again
+    later). ``broadcast(..., raise_exceptions=True)`` reports one per
+    connection skipped; otherwise, it is logged once per connection.
+
+    Attributes:
+        buffered: Bytes waiting in the connection's write buffer.
+        limit: The limit that ``buffered`` plus the message would exceed.
+        closed: ``True`` if the connection was closed, ``False`` if the
+            message was dropped.
+    """
+
+    def __init__(self, buffered: int, limit: int, closed: bool) -> None:
+        super().__init__(buffered, limit, closed)
+        self.buffered = buffered
+        self.limit = limit
+        self.closed = closed
+
+    def __str__(self) -> str:
+        action = "closed the connection" if self.closed else "dropped the message"
+        return (
+            f"{self.buffered} bytes waiting to be sent, over the broadcast limit "
+            f"of {self.limit} bytes: {action}"
+        )

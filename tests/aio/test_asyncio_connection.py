@@ -1409,6 +1409,7 @@ async def test_broadcast_has_no_backpressure() -> None:
         # The client doesn't read: the server's write buffer fills up.
         client.transport.pause_reading()
         server.transport.set_write_buffer_limits(1024)
+        server.broadcast_limit = None  # see tests/test_broadcast_limit.py
         message = b"x" * 2**16
         for _ in range(100):
             broadcast([server], message)

@@ -144,6 +144,7 @@ def errors(diagnostics: list[Diagnostic], path: Path) -> Iterator[Diagnostic]:
 
 def test_cases_exist() -> None:
     assert [path.name for path in PASSING] == [
+        "pass_broadcast.py",
         "pass_event_match.py",
         "pass_handlers.py",
         "pass_legacy.py",
@@ -154,6 +155,7 @@ def test_cases_exist() -> None:
         "pass_router.py",
     ]
     assert [path.name for path in FAILING] == [
+        "fail_broadcast.py",
         "fail_event_match.py",
         "fail_handlers.py",
         "fail_legacy.py",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from .client import ClientConnection, connect, unix_connect
-from .connection import Connection, broadcast
+from .connection import BroadcastStats, Connection, broadcast
 from .router import Route, Router, route, unix_route
 from .server import Server, ServerConnection, serve, unix_serve
 
 __all__ = [
+    "BroadcastStats",
     "ClientConnection",
     "Connection",
     "Route",

@@ -14,11 +14,19 @@ import os
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Literal, Self, cast, overload
+from typing import Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
 
-from .._defaults import CLOSE_TIMEOUT, MAX_QUEUE, PING_INTERVAL, PING_TIMEOUT, WRITE_LIMIT
+from .._defaults import (
+    BROADCAST_LIMIT,
+    CLOSE_TIMEOUT,
+    MAX_QUEUE,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+    WRITE_LIMIT,
+)
 from ..datastructures import Headers
 from ..exceptions import (
+    BroadcastLimitExceeded,
     ConcurrencyError,
     ConnectionClosed,
     ConnectionClosedOK,
@@ -31,10 +39,28 @@ from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
 from .messages import Assembler
 
-__all__ = ["Connection", "broadcast"]
+__all__ = [
+    "BROADCAST_LIMIT",
+    "BroadcastOverflow",
+    "BroadcastStats",
+    "Connection",
+    "broadcast",
+]
 
 # At most this many frames wait in send()'s cork (see Connection.send).
 _CORK_FRAMES = 64
+
+BroadcastOverflow: TypeAlias = Literal["drop", "close"]
+"""What :func:`broadcast` does for a connection over its limit: drop the
+message for that connection, or close the connection with 1013."""
+
+
+def check_broadcast_options(limit: int | None, overflow: str) -> None:
+    """Raise :exc:`ValueError` for an invalid ``broadcast_limit`` or ``broadcast_overflow``."""
+    if overflow not in get_args(BroadcastOverflow):
+        raise ValueError(f"broadcast_overflow must be 'drop' or 'close', not {overflow!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"broadcast_limit must be a positive int or None, not {limit!r}")
 
 
 def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
@@ -69,13 +95,27 @@ class Connection(asyncio.Protocol):
         write_limit: High-water mark of the write buffer; :meth:`send` waits
             while the buffer is above it, until it drains to the low-water
             mark (a quarter of it unless given as a tuple).
+        broadcast_limit: Bytes that may wait in the write buffer for
+            :func:`broadcast` to add a message, once the buffer is over
+            ``write_limit`` (below it, :func:`broadcast` always writes);
+            ``None`` disables the limit.
+        broadcast_overflow: What :func:`broadcast` does when a message would
+            exceed ``broadcast_limit``: ``"close"`` (default) closes the
+            connection with 1013 (try again later), ``"drop"`` skips the
+            message for this connection.
 
     Attributes:
         protocol: The sans-I/O protocol.
         response: The opening handshake response.
         latency: Round-trip time of the last ping answered by a pong, keepalive
             or not, in seconds; 0 until then.
+        broadcast_dropped: Messages that :func:`broadcast` dropped for this
+            connection because of ``broadcast_limit``.
     """
+
+    # A class attribute until the first drop: most connections never drop a
+    # message, and an attribute costs memory per connection (bench/run.py, S5).
+    broadcast_dropped: int = 0
 
     def __init__(
         self,
@@ -86,7 +126,10 @@ class Connection(asyncio.Protocol):
         close_timeout: float | None = CLOSE_TIMEOUT,
         max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
         write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
+        broadcast_limit: int | None = BROADCAST_LIMIT,
+        broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
+        check_broadcast_options(broadcast_limit, broadcast_overflow)
         self.protocol = protocol
         # A bad frame fails the connection once the messages before it were
         # received (see _fail_deferred).
@@ -100,6 +143,8 @@ class Connection(asyncio.Protocol):
         self._request: Request | None = None
         self.response: Response | None = None
         self.latency: float = 0.0
+        self.broadcast_limit = broadcast_limit
+        self.broadcast_overflow: BroadcastOverflow = broadcast_overflow
 
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
@@ -356,6 +401,13 @@ class Connection(asyncio.Protocol):
         :meth:`send` waits while the write buffer is above ``write_limit``
         (backpressure). Sends are serialized: a fragmented message is never
         interleaved with another message.
+
+        If the peer stops reading, :meth:`send` waits until keepalive closes
+        the connection: at most ``ping_interval + ping_timeout +
+        close_timeout``, forever without keepalive. Wrap it in
+        :func:`asyncio.timeout` to wait less. Cancelling it is safe: a
+        message in one frame is already written whole, and a fragmented
+        message cut short fails the connection with 1011.
 
         Raises:
             ConnectionClosed: When the connection is closed.
@@ -676,6 +728,46 @@ class Connection(asyncio.Protocol):
         for chunk in chunks:
             transport.write(chunk)
 
+    def _broadcast_overflow(
+        self, size: int, limit: int | None, overflow: BroadcastOverflow | None
+    ) -> BroadcastLimitExceeded | None:
+        """Apply the broadcast limit before writing a message of ``size`` bytes.
+
+        ``size`` is the payload's: the frame header adds at most 14 bytes.
+
+        Return ``None`` if the message fits: the caller writes it. Otherwise
+        drop it or close the connection, as ``overflow`` (or the connection's
+        policy) says, log that once per connection, and return what happened.
+        ``limit`` replaces the connection's own limit unless it is ``None``.
+
+        :func:`broadcast` calls this only while writing is paused, i.e. the
+        write buffer is over ``write_limit``. Code that writes to connections
+        without backpressure on behalf of other processes (a broadcast bus's
+        local delivery) should go through :func:`broadcast`, or call this the
+        same way, so that one limit bounds what a slow client costs.
+        """
+        if limit is None:
+            limit = self.broadcast_limit
+            if limit is None:
+                return None
+        # Writing is paused: the buffer is over write_limit.
+        buffered = self.transport.get_write_buffer_size()
+        if buffered + size <= limit:
+            return None
+        closed = (overflow or self.broadcast_overflow) == "close"
+        exc = BroadcastLimitExceeded(buffered, limit, closed)
+        if closed:
+            self.logger.info("closing connection: %s", exc)
+            # The Close frame waits behind the buffer; close_timeout then
+            # aborts the connection if the peer still doesn't read.
+            self.protocol.send_close(CloseCode.TRY_AGAIN_LATER, "too slow: broadcast buffer full")
+            self._write_pending()
+        else:
+            if not self.broadcast_dropped:
+                self.logger.info("dropping broadcast messages for this connection: %s", exc)
+            self.broadcast_dropped += 1
+        return exc
+
     def _write_pending(self) -> None:
         """Write what the protocol has to send; half-close on SEND_EOF."""
         writes = self.protocol.data_to_send()
@@ -900,18 +992,38 @@ async def _aiter(iterable: Iterable[Data | BytesLike]) -> AsyncIterator[Data | B
         yield item
 
 
+class BroadcastStats(NamedTuple):
+    """What :func:`broadcast` did with a message.
+
+    A named tuple: it costs less to build than a class, once per call.
+    """
+
+    sent: int
+    """Connections that got the message."""
+    dropped: int
+    """Connections over their limit that skipped the message."""
+    closed: int
+    """Connections over their limit that were closed with 1013."""
+
+
 def broadcast(
     websockets: Iterable[Connection],
     message: Data | BytesLike,
     raise_exceptions: bool = False,
-) -> None:
+    *,
+    limit: int | None = None,
+    overflow: BroadcastOverflow | None = None,
+) -> BroadcastStats:
     """Send a message to several connections, without waiting.
 
     ``str`` is sent as a Text frame, bytes-like objects as a Binary frame.
     There is no backpressure: the message goes to every write buffer at
-    once, however full. Keep ``ping_interval`` and ``ping_timeout`` low so
-    that connections too slow to keep up get closed instead of buffering
-    without bound. Connections that are not open are skipped silently.
+    once. Instead, a connection whose write buffer would exceed its
+    ``broadcast_limit`` (2 MiB by default) doesn't take it: the message is
+    dropped for that connection, or the connection is closed with 1013, as
+    its ``broadcast_overflow`` says. This is logged at INFO once per
+    connection and counted in the result. Connections that are not open are
+    skipped silently.
 
     Fragmented messages are not supported: fragmentation avoids buffering a
     large message, while broadcast buffers one copy per connection.
@@ -921,7 +1033,16 @@ def broadcast(
             parameter name, so that ``broadcast(websockets=...)`` works).
         message: The message.
         raise_exceptions: Raise an :exc:`ExceptionGroup` of the errors met,
-            instead of logging them and going on.
+            instead of logging them and going on; it includes a
+            :exc:`~websockets_typed.exceptions.BroadcastLimitExceeded` per
+            connection over its limit.
+        limit: Replaces each connection's ``broadcast_limit`` for this
+            message.
+        overflow: Replaces each connection's ``broadcast_overflow`` for
+            this message: ``"drop"`` or ``"close"``.
+
+    Returns:
+        How many connections got the message, dropped it, or were closed.
 
     Raises:
         TypeError: If ``message`` has an unsupported type.
@@ -929,6 +1050,7 @@ def broadcast(
             nothing is sent then. With ``raise_exceptions``, the message goes
             to the other connections and the error is collected.
         ExceptionGroup: With ``raise_exceptions``, the errors met.
+        ValueError: If ``limit`` or ``overflow`` is invalid.
     """
     if isinstance(message, str):
         is_text, data = True, message.encode()
@@ -937,6 +1059,8 @@ def broadcast(
     else:
         raise TypeError("data must be str or bytes")
 
+    if limit is not None or overflow is not None:
+        check_broadcast_options(limit, overflow or "close")
     opcode = Opcode.TEXT if is_text else Opcode.BINARY
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
@@ -946,6 +1070,8 @@ def broadcast(
     targets = list(websockets)
     routes = [connection.protocol.shared_send() for connection in targets]
     exceptions: list[Exception] = []
+    over: list[BroadcastLimitExceeded] = []
+    sent = 0
     if not raise_exceptions and busy in routes:
         # Check before sending anything, so that an error doesn't leave the
         # message delivered to some connections only.
@@ -956,6 +1082,13 @@ def broadcast(
         if route is busy:
             exceptions.append(ConcurrencyError("sending a fragmented message"))
             continue
+        # The limit applies above write_limit, where writing is paused and
+        # send() would wait; below it, buffers aren't measured.
+        if connection._writing_paused:
+            exceeded = connection._broadcast_overflow(len(data), limit, overflow)
+            if exceeded is not None:
+                over.append(exceeded)
+                continue
         try:
             if route is write:
                 connection._write_shared(wire)
@@ -972,5 +1105,11 @@ def broadcast(
                 connection.logger.warning(
                     "skipped broadcast: failed to write message", exc_info=True
                 )
+        else:
+            sent += 1
+    closed = sum(exceeded.closed for exceeded in over) if over else 0
+    if raise_exceptions:
+        exceptions += over
     if exceptions:
         raise ExceptionGroup("skipped broadcast", exceptions)
+    return BroadcastStats(sent, len(over) - closed, closed)

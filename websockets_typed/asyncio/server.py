@@ -67,7 +67,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
-from .connection import Connection
+from .connection import BROADCAST_LIMIT, BroadcastOverflow, Connection, check_broadcast_options
 
 __all__ = [
     "CheckCredentials",
@@ -147,6 +147,8 @@ class ServerConnection(Connection):
         close_timeout: float | None = CLOSE_TIMEOUT,
         max_queue: int | tuple[int | None, int | None] | None = MAX_QUEUE,
         write_limit: int | tuple[int, int | None] = WRITE_LIMIT,
+        broadcast_limit: int | None = BROADCAST_LIMIT,
+        broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
         super().__init__(
             protocol,
@@ -155,6 +157,8 @@ class ServerConnection(Connection):
             close_timeout=close_timeout,
             max_queue=max_queue,
             write_limit=write_limit,
+            broadcast_limit=broadcast_limit,
+            broadcast_overflow=broadcast_overflow,
         )
         self.server = server
         self.username: str | None = None
@@ -582,6 +586,14 @@ class ServeOptions(TypedDict, total=False):
     """High-water mark of the queue of received frames (default 16)."""
     write_limit: int | tuple[int, int | None]
     """High-water mark of the write buffer (default 32 KiB)."""
+    broadcast_limit: int | None
+    """Bytes that may wait in a connection's write buffer for
+    :func:`~websockets_typed.asyncio.connection.broadcast` to add a message
+    (default 2 MiB); ``None`` disables the limit."""
+    broadcast_overflow: BroadcastOverflow
+    """What :func:`~websockets_typed.asyncio.connection.broadcast` does for a
+    connection over ``broadcast_limit``: ``"close"`` (default) closes it with
+    1013, ``"drop"`` skips the message for it."""
     logger: LoggerLike | None
     """Logger for the server and its connections."""
     # create_connection is a parameter of serve() and unix_serve(), which
@@ -735,6 +747,10 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
             # Invalid hosts fail here, not at the first connection.
             ServerProtocol(hosts=hosts)
         connection_class = self._create_connection
+        broadcast_limit = options.get("broadcast_limit", BROADCAST_LIMIT)
+        broadcast_overflow = options.get("broadcast_overflow", "close")
+        # Invalid values fail here, not at the first connection.
+        check_broadcast_options(broadcast_limit, broadcast_overflow)
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -773,6 +789,8 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
                 close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
                 max_queue=options.get("max_queue", MAX_QUEUE),
                 write_limit=options.get("write_limit", WRITE_LIMIT),
+                broadcast_limit=broadcast_limit,
+                broadcast_overflow=broadcast_overflow,
             )
             adapter.connection = connection
             return connection
