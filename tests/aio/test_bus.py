@@ -20,7 +20,7 @@ from redis import asyncio as redis_asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from services import RedisServer
 
-from websockets_typed import ClientConnection, ServerConnection, connect, serve
+from websockets_typed import ClientConnection, ServerConnection, broadcast, connect, serve
 from websockets_typed.asyncio.bus import RedisBroadcast, decode_message, encode_message
 
 
@@ -343,6 +343,58 @@ async def test_connections_that_cannot_take_the_message_are_skipped(
         assert await busy.recv() == "first fragment, last fragment"
         await busy.close()
         await idle.close()
+
+
+async def test_a_slow_connection_drops_messages_past_its_broadcast_limit(
+    redis_server: RedisServer, records: Records
+) -> None:
+    logger = bus_logger(records)
+    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
+
+    async def handler(websocket: ServerConnection) -> None:
+        async with bus.subscription("room", websocket):
+            accepted.put_nowait(websocket)
+            await websocket.send("subscribed")
+            await websocket.wait_closed()
+
+    async with (
+        RedisBroadcast(redis_server.url, logger=logger) as bus,
+        serve(
+            handler,
+            "127.0.0.1",
+            0,
+            compression=None,
+            broadcast_limit=2**16,
+            broadcast_overflow="drop",
+        ) as server,
+    ):
+        port = server.sockets[0].getsockname()[1]
+        slow = await subscribed_client(port, "slow")
+        slow_connection = await accepted.get()
+        idle = await subscribed_client(port, "idle")
+        try:
+            # The slow client stops reading: fill its buffers until one
+            # message goes over its limit (the kernel's take megabytes first).
+            slow.transport.pause_reading()
+            for _ in range(10_000):  # pragma: no branch - the limit is reached
+                if broadcast([slow_connection], b"x" * 4096).dropped:
+                    break
+            assert slow_connection.broadcast_dropped == 1
+            # The kernel may take more meanwhile: publish until the bus's
+            # delivery drops one too (the idle client gets each message).
+            news = b"n" * 2**15
+            for _ in range(1_000):  # pragma: no branch - it drops one
+                bus.publish("room", news)
+                assert await idle.recv() == news
+                if slow_connection.broadcast_dropped > 1:
+                    break
+            assert slow_connection.broadcast_dropped == 2
+            # The slow connection logged it once, at the first drop; the
+            # bus doesn't log it again.
+            assert records.messages(logging.WARNING) == []
+            await idle.close()
+        finally:
+            slow.transport.abort()
 
 
 async def test_errors() -> None:

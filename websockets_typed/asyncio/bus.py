@@ -40,7 +40,7 @@ except ImportError as _missing:  # pragma: no cover - tests/aio/test_bus.py test
         "install it with pip install 'websockets_typed[redis]'"
     ) from _missing
 
-from ..exceptions import ConnectionClosed
+from ..exceptions import BroadcastLimitExceeded, ConnectionClosed
 from ..typing import BytesLike, Data, LoggerLike
 from .connection import Connection, broadcast
 
@@ -126,9 +126,11 @@ class RedisBroadcast:
     A message published in any process, to a channel, reaches every
     connection subscribed to that channel in every process, with the
     semantics of :func:`~websockets_typed.asyncio.connection.broadcast`:
-    no backpressure, and connections that aren't open, or too slow, are
-    skipped rather than slowing down the others. Messages from one
-    publisher arrive in the order it published them.
+    no backpressure, connections that aren't open are skipped, and a
+    connection whose write buffer is over its ``broadcast_limit`` drops
+    the message or is closed, as its ``broadcast_overflow`` says, rather
+    than slowing down the others. Messages from one publisher arrive in the
+    order it published them.
 
     Delivery is at most once. :meth:`publish` never waits: it queues the
     message for a task that sends queued messages to Redis. At most
@@ -460,7 +462,9 @@ class RedisBroadcast:
             broadcast(members, message, raise_exceptions=True)
         except ExceptionGroup as group:
             for error in group.exceptions:
-                self.logger.warning("skipped a message on channel %s: %s", channel, error)
+                # A slow connection logs that itself, once.
+                if not isinstance(error, BroadcastLimitExceeded):
+                    self.logger.warning("skipped a message on channel %s: %s", channel, error)
 
     async def _write(self) -> None:
         """Send queued messages to Redis, as many as are waiting in one round trip."""
