@@ -56,8 +56,9 @@ def _work(target: Callable[[int], object], index: int) -> None:  # pragma: no co
     # parent blocked both signals while forking: they wait until now.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     try:
+        # A signal that came while blocked is handled as this returns.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         target(index)
     except KeyboardInterrupt:
         sys.exit(0)
