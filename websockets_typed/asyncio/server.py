@@ -36,6 +36,7 @@ from typing import (
 from typing_extensions import TypeVar
 
 from .._defaults import (
+    BROADCAST_LIMIT,
     CLOSE_TIMEOUT,
     MAX_FRAGMENTS,
     MAX_QUEUE,
@@ -67,7 +68,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
-from .connection import BROADCAST_LIMIT, BroadcastOverflow, Connection, check_broadcast_options
+from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
 __all__ = [
     "CheckCredentials",
