@@ -26,7 +26,7 @@ compressed with 9 when asked for 8.
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, TypedDict, TypeVar
 
 from ..exceptions import (
     DuplicateParameter,
@@ -41,7 +41,7 @@ from ..typing import ExtensionName, ExtensionParameter
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from zlib import _Compress, _Decompress
 
 __all__ = [
@@ -806,3 +806,29 @@ def enable_server_permessage_deflate(
             )
         )
     return result
+
+
+_Factory = TypeVar("_Factory", ClientExtensionFactory, ServerExtensionFactory)
+
+
+def with_compression(
+    compression: str | None,
+    extensions: Sequence[_Factory] | None,
+    enable: Callable[[Sequence[_Factory] | None], list[_Factory]],
+) -> Sequence[_Factory] | None:
+    """Apply the ``compression`` option of ``serve()`` and ``connect()`` to ``extensions``.
+
+    Internal API, shared by the I/O layers: ``"deflate"`` adds the default
+    permessage-deflate factory with ``enable``
+    (:func:`enable_client_permessage_deflate` or
+    :func:`enable_server_permessage_deflate`); ``None`` leaves ``extensions``
+    as they are.
+
+    Raises:
+        ValueError: If ``compression`` is neither ``"deflate"`` nor ``None``.
+    """
+    if compression == "deflate":
+        return enable(extensions)
+    if compression is not None:
+        raise ValueError(f"unsupported compression: {compression}")
+    return extensions
