@@ -15,6 +15,7 @@ requires), and several threads can send safely.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Literal, Self, overload
+from typing import Literal, Self, cast, overload
 
 from .._defaults import CLOSE_TIMEOUT, MAX_QUEUE, PING_INTERVAL, PING_TIMEOUT
 from ..exceptions import ConcurrencyError, ConnectionClosed, ConnectionClosedOK, InvalidState
@@ -282,11 +283,11 @@ class Connection:
             data: BytesLike = message.encode()
         elif isinstance(message, bytes | bytearray | memoryview):
             is_text = bool(text)
-            data = message
+            data = cast(BytesLike, message)  # pyright infers memoryview[Data]
         elif isinstance(message, Mapping):
             # Iterating a dict would send its keys: surely not what was meant.
             raise TypeError("data is a dict-like object")
-        elif isinstance(message, Iterable):
+        elif isinstance(message, Iterable):  # pyright: ignore[reportUnnecessaryIsInstance]
             try:
                 self._send_fragments(iter(message), text)
             except _NotOpen:
@@ -370,10 +371,8 @@ class Connection:
         with self._protocol_lock:
             writes = self.protocol.data_to_send()
             close_expected = self.protocol.close_expected()
-        try:
+        with contextlib.suppress(_NotOpen):
             self._send_data(writes)
-        except _NotOpen:
-            pass
         return close_expected
 
     def ping(self, data: Data | BytesLike | None = None) -> threading.Event:
@@ -517,10 +516,8 @@ class Connection:
 
     def _abort(self) -> None:
         """End the TCP connection at once; blocked reads and writes fail."""
-        try:
+        with contextlib.suppress(OSError):  # already disconnected
             self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already disconnected
 
     # Keepalive.
 
@@ -573,18 +570,14 @@ class Connection:
                     raise _NotOpen from None
             elif not isinstance(self.socket, ssl_module.SSLSocket):
                 # TLS can't half-close: the socket closes when reading ends.
-                try:
+                with contextlib.suppress(OSError):
                     self.socket.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
 
     def _set_recv_timeout(self) -> None:
         """Bound the wait for the peer to end the TCP connection."""
         if self.close_timeout is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.socket.settimeout(self.close_timeout)
-            except OSError:
-                pass
 
     def _recv_events(self) -> None:
         """Read the socket until the connection ends: the reading thread."""
@@ -653,10 +646,7 @@ class Connection:
             if isinstance(event, Frame):
                 opcode = event.opcode
                 if opcode < 8:
-                    try:
-                        self.recv_messages.put(event)
-                    except EOFError:  # pragma: no cover - frames never follow a close
-                        pass
+                    self.recv_messages.put(event)
                 elif opcode is Opcode.PONG:
                     self._acknowledge_pings(event.data)
                 elif opcode is Opcode.CLOSE:

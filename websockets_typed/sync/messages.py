@@ -165,7 +165,8 @@ class Assembler:
         with self._cond:
             self._start_get()
         try:
-            decoder = None
+            decoder: codecs.IncrementalDecoder | None = None
+            started = False
             fin = False
             while not fin:
                 with self._cond:
@@ -173,12 +174,13 @@ class Assembler:
                     if not self._frames:
                         raise EOFError("stream of frames ended")
                     frame = self._take()
-                if decoder is None and frame.opcode is not Opcode.CONT:
+                if not started:
+                    started = True
                     if decode is None:
                         decode = frame.opcode is Opcode.TEXT
-                    decoder = _UTF8_DECODER() if decode else False
+                    decoder = _UTF8_DECODER() if decode else None
                 fin = frame.fin
-                if decoder:
+                if decoder is not None:
                     yield decoder.decode(frame.data, fin)
                 else:
                     yield frame.data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http
 import logging
 import socket
@@ -337,11 +338,9 @@ class Server:
             threads = list(self._threads)
         if was_serving:
             self.logger.info("server closing")
-            try:
+            with contextlib.suppress(OSError):
                 # Wakes accept() in serve_forever().
                 self.socket.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             self.socket.close()
         closers = [
             threading.Thread(target=connection.close, args=(CloseCode.GOING_AWAY,), daemon=True)
@@ -393,7 +392,8 @@ class Server:
                 _: ServerProtocol, offered: Sequence[Subprotocol]
             ) -> Subprotocol | str | None:
                 # The hook of serve() receives the connection, not the protocol.
-                assert hook is not None and connection is not None
+                assert hook is not None
+                assert connection is not None
                 return hook(connection, offered)
 
             protocol = ServerProtocol(
@@ -616,4 +616,3 @@ def basic_auth(
         return response
 
     return process_request
-
