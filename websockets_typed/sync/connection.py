@@ -5,12 +5,13 @@ reads it: bytes go to the sans-I/O protocol, data frames to an
 :class:`~websockets_typed.sync.messages.Assembler` that :meth:`Connection.recv`
 takes messages from. Any thread may send.
 
-Two locks keep the protocol consistent: ``_protocol_lock`` guards every call
-into the sans-I/O protocol and is never held while doing I/O;
-``_write_lock`` is held by a sender from the moment it asks the protocol for
-a frame until the frame is written, so that frames reach the wire in the
+Three locks keep the protocol consistent: ``_protocol_lock`` guards every
+call into the sans-I/O protocol and is never held while doing I/O;
+``_write_lock`` is held from the moment a thread asks the protocol for a
+frame until the frame is written, so that frames reach the wire in the
 order the protocol built them (which compression with context takeover
-requires), and several threads can send safely.
+requires); ``_send_lock`` is held by :meth:`Connection.send` for a whole
+message, so that several threads can send safely.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class Connection:
         self.recv_exc: BaseException | None = None
         self._protocol_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        # Held for a whole message by send(), so that fragments of a message
+        # aren't interleaved with other messages; pings, pongs and the
+        # closing handshake don't need it (RFC 6455, 5.4).
+        self._send_lock = threading.Lock()
         # Set when the opening handshake event arrives, or never will.
         self._handshake_event = threading.Event()
         # Set when the TCP connection is closed.
@@ -297,7 +302,7 @@ class Connection:
             raise TypeError("data must be str, bytes or iterable")
         protocol = self.protocol
         try:
-            with self._write_lock:
+            with self._send_lock, self._write_lock:
                 with self._protocol_lock:
                     if protocol.state is not OPEN:
                         raise _NotOpen
@@ -311,9 +316,11 @@ class Connection:
             raise self._closed_exception() from None
 
     def _send_fragments(self, fragments: Iterator[Data | BytesLike], text: bool | None) -> None:
-        # Holding the write lock for the whole message keeps other threads'
-        # messages out of it: no interleaving.
-        with self._write_lock:
+        # Holding the send lock for the whole message keeps other threads'
+        # messages out of it: no interleaving. The write lock is only held
+        # while writing a frame, not while the iterable makes the next one,
+        # which may take any time or even receive messages.
+        with self._send_lock:
             try:
                 first = next(fragments)
             except StopIteration:
@@ -334,33 +341,29 @@ class Connection:
                     self._send_frame(Opcode.CONT, _encode(fragment), fin=False)
                 self._send_frame(Opcode.CONT, b"", fin=True)
             except _NotOpen:
-                # close() failed the connection meanwhile: send what it left.
-                self._flush()
                 raise
             except BaseException:
                 # Half a message was sent: the connection is unusable.
-                with self._protocol_lock:
-                    if self.protocol.state is OPEN:
-                        self.protocol.fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
-                self._flush()
+                self._fail(CloseCode.INTERNAL_ERROR, "error in fragmented message")
                 raise
             finally:
                 self._fragmenting = False
 
     def _send_frame(self, opcode: Opcode, data: BytesLike, *, fin: bool) -> None:
-        """Send one frame of a fragmented message; the write lock is held."""
+        """Send one frame of a fragmented message; the send lock is held."""
         protocol = self.protocol
-        with self._protocol_lock:
-            if protocol.state is not OPEN:
-                raise _NotOpen
-            if opcode is Opcode.TEXT:
-                protocol.send_text(data, fin=fin)
-            elif opcode is Opcode.BINARY:
-                protocol.send_binary(data, fin=fin)
-            else:
-                protocol.send_continuation(data, fin=fin)
-            writes = protocol.data_to_send()
-        self._send_data(writes)
+        with self._write_lock:
+            with self._protocol_lock:
+                if protocol.state is not OPEN:
+                    raise _NotOpen
+                if opcode is Opcode.TEXT:
+                    protocol.send_text(data, fin=fin)
+                elif opcode is Opcode.BINARY:
+                    protocol.send_binary(data, fin=fin)
+                else:
+                    protocol.send_continuation(data, fin=fin)
+                writes = protocol.data_to_send()
+            self._send_data(writes)
 
     def _flush(self) -> bool:
         """Write what the protocol has to send; the write lock is held.
@@ -471,7 +474,13 @@ class Connection:
                     self.protocol.send_close(code, reason)
         self._write_or_abort()
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not self._closed_event.wait(remaining):
+        self._wait_closed_or_abort(remaining)
+
+    def _wait_closed_or_abort(self, timeout: float | None) -> None:
+        """Wait for the TCP connection to end; abort it after ``timeout`` seconds."""
+        # Read the peer's Close frame even if the application stopped reading.
+        self.recv_messages.stop_pausing()
+        if not self._closed_event.wait(timeout):
             self.logger.info("closing handshake timed out; aborting connection")
             self._abort()
             self._closed_event.wait()
@@ -500,6 +509,7 @@ class Connection:
             if self.protocol.state is OPEN or self.protocol.state is CLOSING:
                 self.protocol.fail(code, reason)
         self._write_or_abort()
+        self._wait_closed_or_abort(self.close_timeout)
 
     def _closed_exception(self) -> ConnectionClosed:
         """Wait for the connection to close and return the exception describing it."""

@@ -75,6 +75,17 @@ class Assembler:
             while self._paused and not self._closed:
                 self._cond.wait()
 
+    def stop_pausing(self) -> None:
+        """Let the reading thread read without limit from now on, e.g. when closing.
+
+        The closing handshake must be read even if the application stopped
+        receiving messages.
+        """
+        with self._cond:
+            self.high = None
+            self._paused = False
+            self._cond.notify_all()
+
     def close(self) -> None:
         """End the stream: waiting calls return what is queued, then raise :exc:`EOFError`."""
         with self._cond:
