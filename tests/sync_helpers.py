@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Unpack
 
 import trustme
@@ -17,14 +17,14 @@ TIMEOUT = 10
 
 
 @contextlib.contextmanager
-def running(handler: Handler, **kwargs: Unpack[ServeOptions]) -> Iterator[Server]:
+def running(handler: Handler, **kwargs: Unpack[ServeOptions]) -> Generator[Server]:
     """Run a server on a free loopback port in a thread; shut it down on exit."""
     with running_server(serve(handler, "127.0.0.1", 0, **kwargs)) as server:
         yield server
 
 
 @contextlib.contextmanager
-def running_server(server: Server) -> Iterator[Server]:
+def running_server(server: Server) -> Generator[Server]:
     """Run ``server.serve_forever()`` in a thread; shut it down on exit."""
     thread = threading.Thread(target=server.serve_forever)
     thread.start()

@@ -11,7 +11,8 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
+from typing import Unpack
 
 import pytest
 from sync_helpers import TIMEOUT, echo, running, start_thread, uri_of
@@ -26,20 +27,20 @@ from websockets_typed.frames import CloseCode
 from websockets_typed.http11 import Request
 from websockets_typed.protocol import CLOSED, OPEN, Event
 from websockets_typed.server import ServerProtocol
-from websockets_typed.sync.client import ClientConnection, connect
+from websockets_typed.sync.client import ClientConnection, ConnectOptions, connect
 from websockets_typed.sync.server import ServerConnection
 from websockets_typed.typing import Data
 
 
 @contextlib.contextmanager
-def echo_client(**kwargs: float | None) -> Iterator[ClientConnection]:
+def echo_client(**kwargs: Unpack[ConnectOptions]) -> Generator[ClientConnection]:
     """A client connected to an echo server."""
     with running(echo) as server, connect(uri_of(server), **kwargs) as websocket:
         yield websocket
 
 
 @contextlib.contextmanager
-def silent_peer() -> Iterator[str]:
+def silent_peer() -> Generator[str]:
     """A raw server that accepts the handshake, then neither reads nor writes.
 
     Yields its URI. It answers no ping and reads nothing: the client's writes
@@ -343,14 +344,16 @@ def test_keepalive_keeps_a_live_connection_open() -> None:
         # Longer than several keepalive rounds.
         assert websocket.recv() == "done"
 
-    with running(slow, ping_interval=0.02, ping_timeout=TIMEOUT) as server:
-        with connect(uri_of(server), ping_interval=0.02, ping_timeout=TIMEOUT) as websocket:
-            deadline = time.monotonic() + TIMEOUT
-            while websocket.latency == 0:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            assert websocket.state is OPEN
-            websocket.send("done")
+    with (
+        running(slow, ping_interval=0.02, ping_timeout=TIMEOUT) as server,
+        connect(uri_of(server), ping_interval=0.02, ping_timeout=TIMEOUT) as websocket,
+    ):
+        deadline = time.monotonic() + TIMEOUT
+        while websocket.latency == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert websocket.state is OPEN
+        websocket.send("done")
 
 
 def test_keepalive_timeout_closes_with_1011() -> None:
@@ -429,7 +432,7 @@ def test_close_during_fragmented_send_fails_with_1011() -> None:
         started = threading.Event()
         errors: list[BaseException] = []
 
-        def fragments() -> Iterator[str]:
+        def fragments() -> Generator[str]:
             yield "first"
             started.set()
             release.wait(TIMEOUT)
@@ -488,6 +491,9 @@ def test_reset_connection_raises_connection_closed_error() -> None:
         websocket._abort()
         websocket.socket.close()
 
-    with running(reset) as server, connect(uri_of(server)) as websocket:
-        with pytest.raises(ConnectionClosedError):
-            websocket.recv(TIMEOUT)
+    with (
+        running(reset) as server,
+        connect(uri_of(server)) as websocket,
+        pytest.raises(ConnectionClosedError),
+    ):
+        websocket.recv(TIMEOUT)

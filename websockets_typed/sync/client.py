@@ -198,7 +198,7 @@ def _connect(uri: str, unix_path: str | None, options: ConnectOptions) -> Client
     additional_headers = options.get("additional_headers")
     if additional_headers is not None:
         # Invalid headers fail here, before connecting.
-        Headers(additional_headers).serialize()
+        Request("/", Headers(additional_headers)).serialize()
     protocol = ClientProtocol(
         wsuri,
         origin=options.get("origin"),

@@ -554,7 +554,7 @@ def _server(sock: socket.socket, handler: Handler, options: ServeOptions) -> Ser
         with_compression(options.get("compression", "deflate"), None, lambda e: list(e or ()))
         server_header = options.get("server_header", USER_AGENT)
         if server_header is not None:
-            Headers([("Server", server_header)]).serialize()
+            Response(101, "Switching Protocols", Headers(Server=server_header)).serialize()
         hosts = options.get("hosts")
         if hosts is not None:
             ServerProtocol(hosts=hosts)
