@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import socket
-import ssl as ssl_module
 import threading
 import time
 import uuid
@@ -578,8 +577,11 @@ class Connection:
                     self.recv_exc = self.recv_exc or exc
                     self._abort()
                     raise _NotOpen from None
-            elif not isinstance(self.socket, ssl_module.SSLSocket):
-                # TLS can't half-close: the socket closes when reading ends.
+            else:
+                # Half-close. On a TLS socket, this ends TLS without a
+                # close_notify alert, then shuts down writing on TCP: TLS
+                # has no half-close, and the peer must see the end of the
+                # stream (RFC 6455, 7.1.1) rather than wait for close_timeout.
                 with contextlib.suppress(OSError):
                     self.socket.shutdown(socket.SHUT_WR)
 
