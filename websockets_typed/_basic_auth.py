@@ -18,14 +18,14 @@ from .exceptions import InvalidHeader
 from .headers import parse_authorization_basic
 from .http11 import Request
 
-__all__ = ["Credentials", "password_checker", "read_credentials"]
+__all__ = ["password_checker", "read_credentials"]
 
-Credentials: TypeAlias = tuple[str, str]
-"""A user name and its password."""
+# A user name and its password.
+_Credentials: TypeAlias = tuple[str, str]
 
 
 def password_checker(
-    credentials: Credentials | Iterable[Credentials],
+    credentials: _Credentials | Iterable[_Credentials],
 ) -> Callable[[str, str], bool]:
     """Return ``check(username, password)`` for a table of credentials.
 
@@ -49,7 +49,7 @@ def password_checker(
     return check
 
 
-def read_credentials(request: Request) -> Credentials | str:
+def read_credentials(request: Request) -> _Credentials | str:
     """Return the user name and password of a request, or why there are none.
 
     Returns:
@@ -68,7 +68,7 @@ def read_credentials(request: Request) -> Credentials | str:
         return "Unsupported credentials\n"
 
 
-def _password_digests(credentials: Credentials | Iterable[Credentials]) -> dict[str, bytes]:
+def _password_digests(credentials: _Credentials | Iterable[_Credentials]) -> dict[str, bytes]:
     """Map user names to the SHA-256 digests of their passwords."""
     pairs: list[object]
     value = cast("object", credentials)

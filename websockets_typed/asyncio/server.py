@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMap
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeAlias, TypedDict, Unpack, cast, overload
 
-from .._basic_auth import Credentials, password_checker, read_credentials
+from .._basic_auth import password_checker, read_credentials
 from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
     AbortHandshake,
@@ -772,6 +772,9 @@ def _check_static_headers(options: ServeOptions) -> None:
         headers.update(extra_headers)
     _serialize_headers(headers)
 
+
+Credentials: TypeAlias = tuple[str, str]
+"""A user name and its password."""
 
 CheckCredentials: TypeAlias = Callable[[str, str], bool | Awaitable[bool]]
 """A callable that tells whether a user name and password are valid."""

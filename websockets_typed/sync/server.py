@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Final, Literal, Self, TypeAlias, TypedDict, Unpack
 
-from .._basic_auth import Credentials, password_checker, read_credentials
+from .._basic_auth import password_checker, read_credentials
 from .._defaults import (
     CLOSE_TIMEOUT,
     MAX_FRAGMENTS,
@@ -38,6 +38,7 @@ from .connection import Connection
 
 __all__ = [
     "CheckCredentials",
+    "Credentials",
     "Handler",
     "ProcessRequest",
     "ProcessResponse",
@@ -192,6 +193,9 @@ SelectSubprotocol: TypeAlias = Callable[
     [ServerConnection, Sequence[Subprotocol]], Subprotocol | str | None
 ]
 """A hook that picks a subprotocol among those the client offers."""
+
+Credentials: TypeAlias = tuple[str, str]
+"""A user name and its password."""
 
 CheckCredentials: TypeAlias = Callable[[str, str], bool]
 """A callable that tells whether a user name and password are valid."""
