@@ -14,6 +14,12 @@ import uvloop
 # coroutines never awaited, slow callbacks and non-threadsafe calls.
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
+# connect() takes its proxy from the environment: the tests talk to loopback
+# directly unless they set a proxy themselves (tests/test_asyncio_proxy.py).
+for _name in ("http", "https", "all", "ws", "wss", "no"):
+    os.environ.pop(f"{_name}_proxy", None)
+    os.environ.pop(f"{_name.upper()}_PROXY", None)
+
 
 class _Collector(logging.Handler):
     def __init__(self) -> None:
@@ -46,6 +52,8 @@ UVLOOP_MODULES = frozenset(
         "test_asyncio_server.py",
         "test_asyncio_client.py",
         "test_asyncio_interop.py",
+        "test_asyncio_proxy.py",
+        "test_asyncio_router.py",
         "test_uvloop.py",
     }
 )

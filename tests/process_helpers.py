@@ -34,6 +34,7 @@ __all__ = [
     "child_env",
     "free_port",
     "python_command",
+    "run_python",
     "running_server",
     "running_server_sync",
     "stop_sync",
@@ -73,6 +74,19 @@ def child_env(**extra: str) -> dict[str, str]:
 def python_command(*args: str | Path) -> list[str]:
     """Command line running Python with ``args``, warnings as errors."""
     return [sys.executable, "-W", "error", *map(str, args)]
+
+
+def run_python(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python args``, a program that exits by itself; return its result."""
+    return subprocess.run(
+        python_command(*args),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=child_env(),
+        timeout=START_TIMEOUT,
+        check=False,
+    )
 
 
 class RunningServer:

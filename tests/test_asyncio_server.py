@@ -629,7 +629,9 @@ async def test_process_request_error_gives_500_and_is_logged(
         assert exc.response.body is not None
         assert b"See server log" in exc.response.body
     errors = [record for record in library_records(caplog) if record.levelno >= logging.ERROR]
-    assert [record.getMessage() for record in errors] == ["process_request failed"]
+    assert [record.getMessage().partition(";")[0] for record in errors] == [
+        "process_request failed"
+    ]
     assert errors[0].exc_info is not None
     assert isinstance(errors[0].exc_info[1], ZeroDivisionError)
     assert "connection_id" in errors[0].__dict__
@@ -725,7 +727,7 @@ async def test_process_response_error_gives_500_and_is_logged(
     errors = [
         record.getMessage() for record in library_records(caplog) if record.levelno >= logging.ERROR
     ]
-    assert errors == ["process_response failed"]
+    assert [error.partition(";")[0] for error in errors] == ["process_response failed"]
 
 
 # Response headers.

@@ -28,6 +28,7 @@ from process_helpers import (
     child_env,
     free_port,
     python_command,
+    run_python,
     running_server,
     stop_sync,
     wait_for_port_sync,
@@ -45,9 +46,14 @@ from websockets_typed import (
     serve,
 )
 from websockets_typed.cli import _describe, main
-from websockets_typed.testserver import INDEX_HTML, _url_host
+from websockets_typed.testserver import _url_host
 
 CLIENT = ("-m", "websockets_typed")
+
+ENDPOINT_PATHS = (
+    "/echo /chat/{room} /close /send /fragment /delay /ping /subprotocol "
+    "/headers /auth /slow /stats"
+)
 
 
 # The test server, shared by the tests that don't stop it.
@@ -96,7 +102,7 @@ def test_test_server_prints_the_url_to_open(test_server: ServerUnderTest) -> Non
     port = test_server.port
     assert test_server.banner == [
         f"Test server running: open http://127.0.0.1:{port}/ in a browser\n",
-        f"WebSocket endpoints: ws://127.0.0.1:{port}/echo and ws://127.0.0.1:{port}/chat\n",
+        f"WebSocket endpoints at ws://127.0.0.1:{port}: {ENDPOINT_PATHS}\n",
     ]
 
 
@@ -292,15 +298,7 @@ def test_help_documents_both_modes() -> None:
     ):
         assert text in result.stdout
 
-    result = subprocess.run(
-        python_command(*CLIENT, "serve", "--help"),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
+    result = run_python(*CLIENT, "serve", "--help")
     assert (result.returncode, result.stderr) == (0, "")
     assert "--host HOST" in result.stdout
     assert "--port PORT" in result.stdout
@@ -400,7 +398,6 @@ def test_test_server_health_check(test_server: ServerUnderTest) -> None:
 def test_test_server_page(test_server: ServerUnderTest) -> None:
     status, content_type, body = http_get(f"http://127.0.0.1:{test_server.port}/")
     assert (status, content_type) == (200, "text/html; charset=utf-8")
-    assert body == INDEX_HTML
     assert "<title>websockets_typed test server</title>" in body
 
 
@@ -418,7 +415,7 @@ async def test_test_server_rejects_unknown_websocket_path(test_server: ServerUnd
     assert raised.value.response.status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/", "/echo", "/echo?query"])
+@pytest.mark.parametrize("path", ["/", "/echo", "/echo?"])
 async def test_test_server_echo(test_server: ServerUnderTest, path: str) -> None:
     async with connect(test_server.url(path)) as websocket, asyncio.timeout(10):
         await websocket.send("text")
@@ -451,15 +448,7 @@ async def test_test_server_chat(test_server: ServerUnderTest) -> None:
 
 def test_test_server_port_in_use(test_server: ServerUnderTest) -> None:
     port = test_server.port
-    result = subprocess.run(
-        python_command(*CLIENT, "serve", "--port", str(port)),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
+    result = run_python(*CLIENT, "serve", "--port", str(port))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
         f"Cannot start the test server on 127.0.0.1:{port}: Address already in use.\n"
@@ -493,7 +482,7 @@ async def test_test_server_stops_cleanly(
     assert (returncode, rest, stderr) == (0, "Connection closed: 1001 (going away).\n", "")
     assert stdout == (
         f"Test server running: open http://127.0.0.1:{port}/ in a browser\n"
-        f"WebSocket endpoints: ws://127.0.0.1:{port}/echo and ws://127.0.0.1:{port}/chat\n"
+        f"WebSocket endpoints at ws://127.0.0.1:{port}: {ENDPOINT_PATHS}\n"
         "Shutting down...\n"
         "Server stopped.\n"
     )

@@ -29,8 +29,9 @@ from process_helpers import (
     python_command,
     running_server,
 )
+from proxy_helpers import start_pproxy
 
-from websockets_typed import ClientConnection, ConnectionClosedOK, connect
+from websockets_typed import ClientConnection, ConnectionClosedOK, InvalidStatus, connect
 
 # Every example is listed here, so that a new one can't go untested.
 SERVERS = {
@@ -42,12 +43,19 @@ SERVERS = {
     "hello_server.py",
     "producer.py",
     "registration.py",
+    "router.py",
     "sansio_server.py",
     "secure_server.py",
     "show_time.py",
     "sync_echo_server.py",
 }
-CLIENTS = {"echo_client.py", "hello_client.py", "secure_client.py", "sync_client.py"}
+CLIENTS = {
+    "echo_client.py",
+    "hello_client.py",
+    "proxy_client.py",
+    "secure_client.py",
+    "sync_client.py",
+}
 TOOLS = {"make_certificate.py"}
 PAGES = {"counter.html", "show_time.html"}
 
@@ -70,15 +78,15 @@ def test_every_example_says_how_to_run_it() -> None:
 # Helpers.
 
 
-async def run_client(script: Path, *, stdin: str = "", port: int) -> str:
+async def run_client(script: Path, *args: str, stdin: str = "", port: int, **env: str) -> str:
     """Run a client example to completion; check it succeeded; return its output."""
     process = await asyncio.create_subprocess_exec(
-        *python_command(script),
+        *python_command(script, *args),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=script.parent,
-        env=child_env(PORT=str(port)),
+        env=child_env(PORT=str(port), **env),
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(stdin.encode()), 20)
     assert process.returncode == 0, stderr.decode()
@@ -277,6 +285,46 @@ async def test_registration() -> None:
                 for websocket in (alice, carol):
                     assert await recv_text(websocket) == "Hello! 2 connected."
         await server.stop_cleanly(signal.SIGINT)
+
+
+async def test_router() -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}"
+    async with running_server([example("router.py")], port) as server:
+        async with connect(f"{url}/chat/lobby") as alice, connect(f"{url}/chat/lobby") as bob:
+            assert await recv_text(alice) == "Welcome to lobby!"
+            assert await recv_text(bob) == "Welcome to lobby!"
+            await alice.send("hi")
+            assert await recv_text(alice) == "hi"
+            assert await recv_text(bob) == "hi"
+        async with connect(f"{url}/user/42") as websocket:
+            assert await recv_text(websocket) == "Hello, user #42; next is #43."
+        async with connect(f"{url}/clock") as websocket:
+            assert CLOCK.fullmatch(await recv_text(websocket))
+        for path in ("/user/me", "/nowhere"):
+            with pytest.raises(InvalidStatus, match="HTTP 404"):
+                await connect(f"{url}{path}")
+        await server.stop_cleanly(signal.SIGINT)
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5h"])
+async def test_proxy_client(tmp_path: Path, scheme: str) -> None:
+    port = free_port()
+    proxy = start_pproxy(tmp_path, protocols="http+socks5")
+    try:
+        async with running_server([example("echo_server.py")], port) as server:
+            output = await run_client(example("proxy_client.py"), proxy.url(scheme), port=port)
+            assert output == "Hello through the proxy!\n"
+            assert f"localhost:{port}" in proxy.log.read_text()
+            # Without an argument: the proxy of the environment.
+            output = await run_client(
+                example("proxy_client.py"), port=port, http_proxy=proxy.url(scheme)
+            )
+            assert output == "Hello through the proxy!\n"
+            assert proxy.log.read_text().count(f"localhost:{port}") == 2
+            await server.stop_cleanly(signal.SIGINT)
+    finally:
+        proxy.stop()
 
 
 async def test_broadcast() -> None:

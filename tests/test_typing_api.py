@@ -144,14 +144,20 @@ def test_cases_exist() -> None:
     assert [path.name for path in PASSING] == [
         "pass_event_match.py",
         "pass_handlers.py",
+        "pass_legacy.py",
         "pass_legacy_lowlevel.py",
+        "pass_proxy.py",
         "pass_recv.py",
+        "pass_router.py",
     ]
     assert [path.name for path in FAILING] == [
         "fail_event_match.py",
         "fail_handlers.py",
+        "fail_legacy.py",
         "fail_legacy_lowlevel.py",
+        "fail_proxy.py",
         "fail_recv.py",
+        "fail_router.py",
     ]
     for path in FAILING:
         assert expectations(path, "mypy"), f"{path.name} announces no error"

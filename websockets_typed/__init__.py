@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .asyncio.client import ClientConnection, connect, unix_connect
 from .asyncio.connection import broadcast
+from .asyncio.router import Route, Router, route, unix_route
 from .asyncio.server import Server, ServerConnection, basic_auth, serve, unix_serve
 from .client import ClientProtocol
 from .datastructures import Headers, HeadersLike, MultipleValuesError
@@ -33,6 +34,9 @@ from .exceptions import (
     InvalidOrigin,
     InvalidParameterName,
     InvalidParameterValue,
+    InvalidProxy,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
     InvalidState,
     InvalidStatus,
     InvalidStatusCode,
@@ -41,6 +45,7 @@ from .exceptions import (
     NegotiationError,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
     SecurityError,
     TooManyFragments,
     WebSocketException,
@@ -93,6 +98,9 @@ __all__ = [
     "InvalidOrigin",
     "InvalidParameterName",
     "InvalidParameterValue",
+    "InvalidProxy",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
     "InvalidState",
     "InvalidStatus",
     "InvalidStatusCode",
@@ -106,8 +114,11 @@ __all__ = [
     "PayloadTooBig",
     "Protocol",
     "ProtocolError",
+    "ProxyError",
     "Request",
     "Response",
+    "Route",
+    "Router",
     "SecurityError",
     "Server",
     "ServerConnection",
@@ -130,8 +141,10 @@ __all__ = [
     "encode_data",
     "parse_close",
     "parse_uri",
+    "route",
     "serialize_close",
     "serve",
     "unix_connect",
+    "unix_route",
     "unix_serve",
 ]

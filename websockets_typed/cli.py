@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import socket
 import sys
 import threading
@@ -68,20 +67,6 @@ def _client_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _server_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m websockets_typed serve",
-        description=(
-            "Run the test server: /echo (and /) echo messages, /chat broadcasts "
-            "them to everyone connected, /healthz answers plain HTTP, and "
-            "http://HOST:PORT/ is a page to try them in a browser."
-        ),
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="TCP port (8765)")
-    return parser
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit status.
 
@@ -91,20 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["serve"]:
-        options = _server_parser().parse_args(args[1:])
         # Imported here: the client doesn't need the server's modules.
-        from .testserver import run_test_server  # noqa: PLC0415
+        from .testserver import main as serve  # noqa: PLC0415
 
-        try:
-            asyncio.run(run_test_server(options.host, options.port))
-        except OSError as exc:  # e.g. the port is in use
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            print(
-                f"Cannot start the test server on {options.host}:{options.port}: {reason}.",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
+        return serve(args[1:])
     uri = _client_parser().parse_args(args).uri
     try:
         return asyncio.run(_interactive_client(uri, sys.stdout))

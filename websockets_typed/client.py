@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
@@ -30,7 +31,10 @@ from .protocol import CLIENT, CONNECTING, Protocol, State, Transition, _Stage
 from .typing import LoggerLike, Origin, Subprotocol
 from .uri import WebSocketURI
 
-__all__ = ["ClientProtocol"]
+if TYPE_CHECKING:
+    from .legacy.client import WebSocketClientProtocol, connect
+
+__all__ = ["ClientProtocol", "WebSocketClientProtocol", "connect"]
 
 
 class ClientProtocol(Protocol):
@@ -272,3 +276,17 @@ class ClientProtocol(Protocol):
                 self._receive_response(response)
         else:
             super()._receive_eof()
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"connect", "WebSocketClientProtocol"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's WebSocketClientProtocol, connect on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import client as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

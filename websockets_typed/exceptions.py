@@ -24,7 +24,11 @@ Every exception the library raises on purpose derives from
     │   │   ├── InvalidParameterName
     │   │   └── InvalidParameterValue
     │   ├── AbortHandshake             (legacy API)
-    │   └── CancelHandshake            (legacy API)
+    │   ├── CancelHandshake            (legacy API)
+    │   └── ProxyError
+    │       ├── InvalidProxyMessage
+    │       └── InvalidProxyStatus
+    ├── InvalidProxy
     ├── ProtocolError                  (alias: WebSocketProtocolError)
     ├── PayloadTooBig
     ├── TooManyFragments
@@ -65,6 +69,9 @@ __all__ = [
     "InvalidOrigin",
     "InvalidParameterName",
     "InvalidParameterValue",
+    "InvalidProxy",
+    "InvalidProxyMessage",
+    "InvalidProxyStatus",
     "InvalidState",
     "InvalidStatus",
     "InvalidStatusCode",
@@ -73,6 +80,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "SecurityError",
     "TooManyFragments",
     "WebSocketException",
@@ -529,3 +537,56 @@ class ConcurrencyError(WebSocketException, RuntimeError):
 
     For example, two coroutines calling ``recv()`` at the same time.
     """
+
+
+class InvalidProxy(WebSocketException):
+    """Raised when a proxy URL is not valid, or names an unsupported scheme.
+
+    Like :class:`InvalidURI`, its message hides the password of the URL's
+    user information.
+
+    Attributes:
+        proxy: The proxy URL that failed to parse.
+        msg: Why it is invalid.
+    """
+
+    def __init__(self, proxy: str, msg: str) -> None:
+        super().__init__(proxy, msg)
+        self.proxy = proxy
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"{_hide_password(self.proxy)} isn't a valid proxy: {self.msg}"
+
+
+class ProxyError(InvalidHandshake):
+    """Raised when connecting through a proxy fails.
+
+    A SOCKS proxy's refusal is a :class:`ProxyError` whose ``__cause__`` is
+    the error of ``python-socks``; an HTTP proxy's is one of the subclasses.
+    Network errors reaching the proxy remain :class:`OSError`.
+    """
+
+
+class InvalidProxyMessage(ProxyError):
+    """Raised when an HTTP proxy answers ``CONNECT`` with a malformed response,
+    or closes the connection without answering.
+
+    The parsing error, e.g. an :class:`InvalidMessage`, is its ``__cause__``.
+    """
+
+
+class InvalidProxyStatus(ProxyError):
+    """Raised when an HTTP proxy answers ``CONNECT`` with a status other than 2xx,
+    e.g. 403 (forbidden destination) or 407 (authentication required).
+
+    Attributes:
+        response: The proxy's whole response, body included.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response)
+        self.response = response
+
+    def __str__(self) -> str:
+        return f"proxy rejected connection: HTTP {self.response.status_code:d}"

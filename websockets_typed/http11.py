@@ -33,6 +33,7 @@ __all__ = [
     "MAX_BODY_SIZE",
     "MAX_LINE_LENGTH",
     "MAX_NUM_HEADERS",
+    "ConnectResponseParser",
     "Request",
     "RequestParser",
     "Response",
@@ -426,6 +427,9 @@ class ResponseParser(_Parser):
         "max_body_size",
     )
 
+    # Set by ConnectResponseParser.
+    _for_connect: bool = False
+
     def __init__(
         self,
         *,
@@ -467,7 +471,7 @@ class ResponseParser(_Parser):
                 line = self._read_line(buffer, "HTTP status line", HTTPStatus.BAD_REQUEST)
                 if line is None:
                     return None
-                self._status_code, self._reason_phrase = _parse_status_line(line)
+                self._status_code, self._reason_phrase = _parse_status_line(line, self._for_connect)
                 self._stage = _Stage.HEADERS
             elif stage is _Stage.HEADERS:
                 if not self._read_fields(buffer, self._headers):
@@ -544,6 +548,10 @@ class ResponseParser(_Parser):
         # whatever their headers say.
         if status_code < 200 or status_code in (204, 304):
             return False
+        # RFC 7231, 4.3.6: a 2xx answer to CONNECT has no body, whatever its
+        # headers say; the bytes after it belong to the tunnel.
+        if self._for_connect and status_code < 300:
+            return False
         headers = self._headers
         transfer_encodings = headers.get_all("Transfer-Encoding")
         content_lengths = headers.get_all("Content-Length")
@@ -612,13 +620,30 @@ class ResponseParser(_Parser):
         return not self._remaining
 
 
-def _parse_status_line(line: bytes) -> tuple[int, str]:
-    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason."""
+class ConnectResponseParser(ResponseParser):
+    """Incremental parser of a proxy's answer to a ``CONNECT`` request.
+
+    Like :class:`ResponseParser`, except that ``HTTP/1.0`` is accepted (some
+    proxies answer with it) and that a 2xx response ends with its headers:
+    the tunnel begins right after them (RFC 7231, 4.3.6).
+    """
+
+    __slots__ = ()
+
+    _for_connect = True
+
+
+def _parse_status_line(line: bytes, allow_http10: bool = False) -> tuple[int, str]:
+    """Check ``HTTP/1.1 SP 3DIGIT SP reason-phrase``; return the code and reason.
+
+    ``allow_http10`` also accepts ``HTTP/1.0``, which some proxies (e.g.
+    tinyproxy) answer ``CONNECT`` with.
+    """
     parts = line.split(b" ", 2)
     if len(parts) != 3:
         raise InvalidMessage(f"invalid HTTP status line: {line[:80]!r}")
     version, raw_status_code, raw_reason = parts
-    if version != b"HTTP/1.1":
+    if version != b"HTTP/1.1" and not (allow_http10 and version == b"HTTP/1.0"):
         raise InvalidMessage(f"unsupported HTTP version: {version[:80]!r}")
     if _STATUS_CODE.fullmatch(raw_status_code) is None:
         raise InvalidMessage(f"invalid HTTP status code: {raw_status_code[:80]!r}")

@@ -27,7 +27,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Mapping
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from .exceptions import (
     ConnectionClosed,
@@ -54,6 +54,9 @@ from .frames import (
 from .http11 import Request, Response
 from .typing import BytesLike, LoggerLike, Subprotocol
 
+if TYPE_CHECKING:
+    from .legacy.protocol import WebSocketCommonProtocol
+
 __all__ = [
     "CLIENT",
     "CLOSED",
@@ -68,6 +71,7 @@ __all__ = [
     "Side",
     "State",
     "Transition",
+    "WebSocketCommonProtocol",
 ]
 
 
@@ -1033,3 +1037,17 @@ def _truncate_reason(reason: str) -> str:
     if len(encoded) <= _MAX_REASON_BYTES:
         return reason
     return encoded[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"WebSocketCommonProtocol"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's WebSocketCommonProtocol on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import protocol as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

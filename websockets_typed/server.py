@@ -6,7 +6,7 @@ import email.utils
 import http
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
@@ -29,7 +29,18 @@ from .http11 import Request, RequestParser, Response, _loggable
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition, _Stage
 from .typing import ExtensionHeader, LoggerLike, Origin, StatusLike, Subprotocol
 
-__all__ = ["OriginLike", "SelectSubprotocol", "ServerProtocol"]
+if TYPE_CHECKING:
+    from .legacy.server import WebSocketServer, WebSocketServerProtocol, serve, unix_serve
+
+__all__ = [
+    "OriginLike",
+    "SelectSubprotocol",
+    "ServerProtocol",
+    "WebSocketServer",
+    "WebSocketServerProtocol",
+    "serve",
+    "unix_serve",
+]
 
 OriginLike: TypeAlias = "str | re.Pattern[str] | None"
 """An acceptable origin: an exact value, a pattern it must match in full, or
@@ -335,6 +346,9 @@ class ServerProtocol(Protocol):
             selected = self.select_subprotocol(offered)
         if selected is None:
             return None
+        if not isinstance(cast("object", selected), str):
+            # A bug in the hook, not in the request: 500, logged at ERROR.
+            raise TypeError(f"select_subprotocol returned {type(selected).__name__}, not str")
         if selected not in offered:
             raise NegotiationError(f"selected subprotocol {selected!r} wasn't offered")
         return Subprotocol(selected)
@@ -480,3 +494,17 @@ def _split_host(value: str) -> tuple[str, str | None]:
     if match is None:
         raise ValueError(f"invalid host: {value!r}")
     return match[1].lower(), match[2] or None
+
+
+# Seed 001's high-level names live in websockets_typed.legacy, which imports
+# this module: they are imported on first use, not here, to avoid a cycle.
+_LEGACY_NAMES = frozenset({"WebSocketServerProtocol", "serve", "WebSocketServer", "unix_serve"})
+
+
+def __getattr__(name: str) -> object:
+    """Import seed 001's serve, unix_serve and their classes on first use."""
+    if name in _LEGACY_NAMES:
+        from .legacy import server as legacy  # noqa: PLC0415
+
+        return getattr(legacy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

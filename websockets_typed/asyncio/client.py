@@ -21,6 +21,8 @@ from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
     InvalidHandshake,
     InvalidMessage,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
     InvalidStatus,
     InvalidURI,
     SecurityError,
@@ -29,10 +31,13 @@ from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate
 from ..frames import CloseCode
 from ..http11 import Request, Response, _serialize_headers
+from ..proxy import get_proxy, parse_proxy
 from ..typing import LoggerLike
 from ..uri import WebSocketURI, parse_uri
 from ..version import version as _version
+from ._options import check_options
 from .connection import Connection
+from .proxy import create_proxy_connection
 
 __all__ = [
     "ClientConnection",
@@ -84,6 +89,21 @@ class ClientConnection(Connection):
         )
         # Resolved when the response arrives, or when it never will.
         self._response_rcvd: asyncio.Future[None] = self.loop.create_future()
+
+    @property
+    def host(self) -> str | None:
+        """Host of the URI connected to."""
+        return self.protocol.wsuri.host
+
+    @property
+    def port(self) -> int | None:
+        """Port of the URI connected to."""
+        return self.protocol.wsuri.port
+
+    @property
+    def secure(self) -> bool:
+        """Whether the URI is ``wss://``."""
+        return self.protocol.wsuri.secure
 
     # The names of the legacy API.
 
@@ -222,6 +242,15 @@ class TCPConnectOptions(ConnectOptions, total=False):
     """Enables Happy Eyeballs (RFC 8305) with this delay."""
     interleave: int | None
     """Address family interleaving for Happy Eyeballs."""
+    proxy: str | Literal[True] | None
+    """URL of a proxy to connect through (``http://``, ``https://``,
+    ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``); ``True``
+    (default) takes it from the environment (``https_proxy``, ``http_proxy``,
+    ``all_proxy``, ``no_proxy``), ``None`` connects directly."""
+    proxy_ssl: ssl_module.SSLContext | bool | None
+    """TLS context for an ``https://`` proxy (default: secure defaults)."""
+    proxy_server_hostname: str | None
+    """Host name to check an ``https://`` proxy's certificate against."""
 
 
 class UnixConnectOptions(ConnectOptions, total=False):
@@ -288,6 +317,8 @@ class connect:  # a function for its callers, a class for await, async with and 
         TimeoutError: If the opening handshake takes longer than ``open_timeout``.
         InvalidHandshake: If the opening handshake fails.
         ValueError: If ``ssl`` is given with a ``ws://`` URI.
+        InvalidProxy: If ``proxy`` isn't a valid proxy URL.
+        ProxyError: If the proxy refuses to open a tunnel to the server.
     """
 
     BACKOFF_INITIAL_DELAY: float = float(
@@ -302,6 +333,7 @@ class connect:  # a function for its callers, a class for await, async with and 
     """Growth of the delay between consecutive reconnections."""
 
     def __init__(self, uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:
+        check_options("connect", kwargs, TCPConnectOptions.__optional_keys__)
         self.uri = uri
         self._options: TCPConnectOptions = kwargs
         self._unix = False
@@ -311,6 +343,11 @@ class connect:  # a function for its callers, a class for await, async with and 
         if not wsuri.secure and kwargs.get("ssl") is not None:
             raise ValueError("ssl argument is incompatible with a ws:// URI")
         _check_static_headers(kwargs)
+        proxy = kwargs.get("proxy")
+        if isinstance(proxy, str):
+            parse_proxy(proxy)  # an invalid proxy fails here, not when connecting
+            if kwargs.get("sock") is not None:
+                raise ValueError("proxy argument is incompatible with sock")
 
     async def _connect_once(
         self, wsuri: WebSocketURI, headers: HeadersLike | None
@@ -376,12 +413,27 @@ class connect:  # a function for its callers, a class for await, async with and 
         else:
             host = options.get("host") or wsuri.host
             port = options.get("port") or wsuri.port
-            _, connection = await loop.create_connection(
-                protocol_factory,
-                host,
-                port,
-                **loop_options,
-            )
+            proxy = options.get("proxy", True)
+            if proxy is True:
+                proxy = get_proxy(wsuri)
+            if proxy is not None:
+                connection = await create_proxy_connection(
+                    protocol_factory,
+                    proxy,
+                    host,
+                    port,
+                    loop_options=loop_options,
+                    proxy_ssl=options.get("proxy_ssl"),
+                    proxy_server_hostname=options.get("proxy_server_hostname"),
+                    user_agent_header=options.get("user_agent_header", USER_AGENT),
+                )
+            else:
+                _, connection = await loop.create_connection(
+                    protocol_factory,
+                    host,
+                    port,
+                    **loop_options,
+                )
         try:
             await connection.handshake(
                 headers,
@@ -521,13 +573,19 @@ def _check_static_headers(options: ConnectOptions) -> None:
 def is_transient(exc: BaseException) -> bool:
     """Tell whether a failure to connect is worth retrying.
 
-    Network errors, timeouts, interrupted handshakes and 5xx or 429
-    responses are; invalid URIs, TLS errors, other rejections and protocol
-    errors aren't.
+    Network errors, timeouts, interrupted handshakes, 5xx or 429
+    responses, and a proxy's 5xx or silence are; invalid URIs, TLS errors,
+    other rejections and protocol errors aren't.
     """
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         return status >= 500 or status == 429
+    if isinstance(exc, InvalidProxyStatus):
+        # E.g. 502 or 504: the proxy can't reach the server, which may come back.
+        return exc.response.status_code >= 500
+    if isinstance(exc, InvalidProxyMessage):
+        # The proxy closed the connection without answering.
+        return isinstance(exc.__cause__, EOFError)
     if isinstance(exc, ssl_module.SSLError | ssl_module.CertificateError):
         # A certificate that fails verification won't pass on the next try.
         return False
@@ -550,6 +608,7 @@ def unix_connect(
             ``ssl``.
         **kwargs: The options of :class:`UnixConnectOptions`.
     """
+    check_options("unix_connect", kwargs, UnixConnectOptions.__optional_keys__)
     if uri is None:
         uri = "wss://localhost/" if kwargs.get("ssl") else "ws://localhost/"
     client = connect(uri, **kwargs)

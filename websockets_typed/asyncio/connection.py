@@ -151,6 +151,25 @@ class Connection(asyncio.Protocol):
         return address
 
     @property
+    def host(self) -> str | None:
+        """Host of the connection: here, the local address it was accepted on;
+        on a client, the URI's host. ``None`` on a Unix socket."""
+        address = self.local_address
+        return address[0] if isinstance(address, tuple) else None
+
+    @property
+    def port(self) -> int | None:
+        """Port of the connection: here, the local port it was accepted on; on
+        a client, the URI's port. ``None`` on a Unix socket."""
+        address = self.local_address
+        return address[1] if isinstance(address, tuple) else None
+
+    @property
+    def secure(self) -> bool:
+        """Whether the connection runs over TLS (``wss://``)."""
+        return self.transport.get_extra_info("sslcontext") is not None
+
+    @property
     def subprotocol(self) -> Subprotocol | None:
         """The negotiated subprotocol, if any."""
         return self.protocol.subprotocol

@@ -9,9 +9,28 @@ import logging
 import socket
 import ssl as ssl_module
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterable, MutableMapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeAlias, TypedDict, Unpack, cast, overload
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Literal,
+    Self,
+    TypeAlias,
+    TypedDict,
+    Unpack,
+    cast,
+    overload,
+)
 
 from .._basic_auth import password_checker, read_credentials
 from ..datastructures import Headers, HeadersLike
@@ -31,6 +50,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, StatusLike, Subprotocol
 from ..version import version as _version
+from ._options import check_options
 from .connection import Connection
 
 __all__ = [
@@ -60,6 +80,27 @@ _SERVER_ERROR_TEXT: Final = (
     "Failed to open a WebSocket connection.\nSee server log for more information.\n"
 )
 
+# What the log says when a hook fails: a hook written for the legacy API
+# (websockets_typed.server.serve) fails here, and this says which form to use.
+_HOOK_FORMS: Final = {
+    "process_request": (
+        "process_request(connection, request) must return a Response or None "
+        "(the legacy process_request(path, request_headers) returning "
+        "(status, headers, body) is for websockets_typed.server.serve)"
+    ),
+    "process_response": (
+        "process_response(connection, request, response) must return a Response or None"
+    ),
+    "extra_headers": (
+        "extra_headers must be headers, or extra_headers(path, request_headers) returning headers"
+    ),
+}
+_SELECT_SUBPROTOCOL_FORM: Final = (
+    "select_subprotocol(connection, subprotocols) must return one of the subprotocols "
+    "or None (the legacy select_subprotocol(client_subprotocols, server_subprotocols) "
+    "is for websockets_typed.server.serve)"
+)
+
 
 class ServerConnection(Connection):
     """A WebSocket connection accepted by a :class:`Server`.
@@ -79,6 +120,8 @@ class ServerConnection(Connection):
     # assignments in this class.
     request: Request | None
     response: Response | None
+    # How each hook must be written, for the log when one fails.
+    _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
 
     def __init__(
         self,
@@ -159,26 +202,26 @@ class ServerConnection(Connection):
         response: Response | None = None
         if process_request is not None:
             try:
-                response = await _maybe_await(process_request(self, request))
+                response = _check_response(
+                    "process_request", await _maybe_await(process_request(self, request))
+                )
             except AbortHandshake as exc:
                 response = Response(exc.status.value, exc.status.phrase, exc.headers, exc.body)
                 # Frame the body, and say the connection ends with it.
                 response.headers.setdefault("Content-Length", str(len(exc.body)))
                 response.headers.setdefault("Connection", "close")
             except Exception as exc:
-                self.protocol.handshake_exc = exc
-                self.logger.error("process_request failed", exc_info=True)
-                response = self.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    _SERVER_ERROR_TEXT,
-                )
+                response = self._hook_failed("process_request", exc)
         if response is None:
             if self.server.is_serving():
                 response = self.protocol.accept(request)
                 if response.status_code == 101 and extra_headers is not None:
-                    if callable(extra_headers):
-                        extra_headers = extra_headers(request.path, request.headers)
-                    response.headers.update(extra_headers)
+                    try:
+                        if callable(extra_headers):
+                            extra_headers = extra_headers(request.path, request.headers)
+                        response.headers.update(extra_headers)
+                    except Exception as exc:
+                        response = self._hook_failed("extra_headers", exc)
             else:
                 response = self.respond(
                     http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
@@ -187,14 +230,12 @@ class ServerConnection(Connection):
             response.headers["Server"] = server_header
         if process_response is not None:
             try:
-                replacement = await _maybe_await(process_response(self, request, response))
-            except Exception as exc:
-                self.protocol.handshake_exc = exc
-                self.logger.error("process_response failed", exc_info=True)
-                replacement = self.respond(
-                    http.HTTPStatus.INTERNAL_SERVER_ERROR,
-                    _SERVER_ERROR_TEXT,
+                replacement = _check_response(
+                    "process_response",
+                    await _maybe_await(process_response(self, request, response)),
                 )
+            except Exception as exc:
+                replacement = self._hook_failed("process_response", exc)
             if replacement is not None:
                 response = replacement
 
@@ -204,9 +245,10 @@ class ServerConnection(Connection):
             raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
         try:
             self.protocol.send_response(response)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             # A hook built a response that would break the HTTP stream, e.g.
-            # a header value with CR LF: send none of it.
+            # a header value with CR LF, or that holds values of the wrong
+            # type: send none of it.
             self.protocol.handshake_exc = exc
             self.logger.error("invalid handshake response", exc_info=True)
             response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
@@ -218,6 +260,12 @@ class ServerConnection(Connection):
         self._process_events(self.protocol.events_received())
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
+
+    def _hook_failed(self, hook: str, exc: Exception) -> Response:
+        """Log a hook's failure at ERROR, with the form it must have; answer 500."""
+        self.protocol.handshake_exc = exc
+        self.logger.error("%s failed; %s", hook, self._hook_forms[hook], exc_info=exc)
+        return self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         assert isinstance(event, Request)
@@ -280,6 +328,17 @@ async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> R
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def _check_response(hook: str, value: object) -> Response | None:
+    """Return what a hook returned if it is a response or ``None``.
+
+    Raises:
+        TypeError: Otherwise, e.g. for the legacy ``(status, headers, body)``.
+    """
+    if value is None or isinstance(value, Response):
+        return value
+    raise TypeError(f"{hook} returned {type(value).__name__}, not Response or None")
 
 
 class Server:
@@ -632,6 +691,7 @@ class serve:  # a function for its callers, a class for await and async with
         port: int | None = None,
         **kwargs: Unpack[TCPServeOptions],
     ) -> None:
+        check_options("serve", kwargs, TCPServeOptions.__optional_keys__)
         self._handler = handler
         self._host = host
         self._port = port
@@ -691,7 +751,11 @@ class serve:  # a function for its callers, a class for await and async with
                     _: ServerProtocol, offered: Sequence[Subprotocol]
                 ) -> Subprotocol | str | None:
                     # The hook of serve() receives the connection, not the protocol.
-                    return hook(connection, offered)
+                    try:
+                        return hook(connection, offered)
+                    except Exception as exc:
+                        exc.add_note(_SELECT_SUBPROTOCOL_FORM)
+                        raise
 
                 protocol_hook = protocol_select_subprotocol
 
@@ -875,6 +939,7 @@ def unix_serve(
         path: Path of the Unix socket; ``None`` with ``sock``.
         **kwargs: The options of :class:`UnixServeOptions`.
     """
+    check_options("unix_serve", kwargs, UnixServeOptions.__optional_keys__)
     server = serve(handler, **kwargs)
     server._unix = True
     server._unix_path = path
