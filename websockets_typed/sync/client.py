@@ -19,6 +19,7 @@ from .._defaults import (
     PING_TIMEOUT,
     USER_AGENT,
 )
+from ..asyncio._options import check_options
 from ..client import ClientProtocol
 from ..datastructures import Headers, HeadersLike
 from ..extensions.base import ClientExtensionFactory
@@ -26,7 +27,7 @@ from ..extensions.permessage_deflate import enable_client_permessage_deflate, wi
 from ..http11 import Request, Response
 from ..typing import LoggerLike
 from ..uri import parse_uri
-from ._options import check_options, remaining
+from ._options import remaining
 from .connection import Connection
 
 __all__ = ["ClientConnection", "ConnectOptions", "connect", "unix_connect"]
@@ -156,7 +157,7 @@ def connect(uri: str, **kwargs: Unpack[ConnectOptions]) -> ClientConnection:
         InvalidHandshake: If the opening handshake fails.
         ValueError: If ``ssl`` is given with a ``ws://`` URI.
     """
-    return _connect(uri, None, kwargs)
+    return _connect("connect", uri, None, kwargs)
 
 
 def unix_connect(
@@ -179,11 +180,13 @@ def unix_connect(
         uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
     if path is None and kwargs.get("sock") is None:
         raise ValueError("missing path argument")
-    return _connect(uri, path, kwargs)
+    return _connect("unix_connect", uri, path, kwargs)
 
 
 def _connect(uri: str, unix_path: str | None, options: ConnectOptions) -> ClientConnection:
-    check_options("connect", options, ConnectOptions)
+    check_options(
+        "unix_connect" if unix_path else "connect", options, ConnectOptions.__optional_keys__
+    )
     wsuri = parse_uri(uri)
     ssl = options.get("ssl")
     if not wsuri.secure and ssl is not None:

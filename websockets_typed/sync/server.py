@@ -23,6 +23,7 @@ from .._defaults import (
     PING_TIMEOUT,
     USER_AGENT,
 )
+from ..asyncio._options import check_options
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
@@ -33,7 +34,6 @@ from ..http11 import Request, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..typing import LoggerLike, StatusLike, Subprotocol
-from ._options import check_options
 from .connection import Connection
 
 __all__ = [
@@ -510,7 +510,7 @@ def serve(
         TypeError: If an option is unknown.
         OSError: If the socket can't listen.
     """
-    check_options("serve", kwargs, ServeOptions)
+    check_options("serve", kwargs, ServeOptions.__optional_keys__)
     sock = kwargs.get("sock")
     if sock is None:
         sock = socket.create_server(
@@ -536,7 +536,7 @@ def unix_serve(
         path: Path of the Unix socket; ``None`` with ``sock``.
         **kwargs: The options of :class:`ServeOptions`.
     """
-    check_options("unix_serve", kwargs, ServeOptions)
+    check_options("unix_serve", kwargs, ServeOptions.__optional_keys__)
     sock = kwargs.get("sock")
     if sock is None:
         if path is None:
