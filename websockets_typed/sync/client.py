@@ -183,10 +183,10 @@ def unix_connect(
     return _connect("unix_connect", uri, path, kwargs)
 
 
-def _connect(uri: str, unix_path: str | None, options: ConnectOptions) -> ClientConnection:
-    check_options(
-        "unix_connect" if unix_path else "connect", options, ConnectOptions.__optional_keys__
-    )
+def _connect(
+    function: str, uri: str, unix_path: str | None, options: ConnectOptions
+) -> ClientConnection:
+    check_options(function, options, ConnectOptions.__optional_keys__)
     wsuri = parse_uri(uri)
     ssl = options.get("ssl")
     if not wsuri.secure and ssl is not None:
