@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Final, Literal, overload
@@ -71,6 +72,10 @@ class Assembler:
 
     def wait_for_room(self) -> None:
         """Block while the queue is full, until it drains to ``low`` or closes."""
+        # Only the reading thread sets _paused: if it's unset, there is no
+        # need to take the lock (the hot path, once per read).
+        if not self._paused:
+            return
         with self._cond:
             while self._paused and not self._closed:
                 self._cond.wait()
@@ -109,6 +114,19 @@ class Assembler:
             raise ConcurrencyError("get() or get_iter() is already running")
         self._get_in_progress = True
 
+    def _wait(self, timeout: float | None) -> None:
+        """Wait until a message is complete or the stream ends; the lock is held."""
+        if timeout is None:
+            while not self._complete and not self._closed:
+                self._cond.wait()
+        else:
+            deadline = time.monotonic() + timeout
+            while not self._complete and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+
     @overload
     def get(self, timeout: float | None, decode: Literal[True]) -> str: ...
 
@@ -132,7 +150,7 @@ class Assembler:
             self._start_get()
             try:
                 if not self._complete and not self._closed:
-                    self._cond.wait_for(lambda: self._complete or self._closed, timeout)
+                    self._wait(timeout)
                 if not self._complete:
                     if self._closed:
                         raise EOFError("stream of frames ended")
