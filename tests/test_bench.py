@@ -176,7 +176,8 @@ def test_runner_measures_the_threading_libraries() -> None:
         assert len(cells) == 10
         # The asyncio libraries don't take part; the threading ones do.
         assert cells[2] == cells[3] == "n/a", row
-        assert cells[4][0].isdigit() and cells[5][0].isdigit(), row
+        assert cells[4][0].isdigit(), row
+        assert cells[5][0].isdigit(), row
         assert cells[7][0].isdigit(), row
     # websocket-client has a client only.
     assert [cell.strip() for cell in rows[0].strip("|").split("|")][6] == "n/a"
