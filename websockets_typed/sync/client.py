@@ -37,6 +37,10 @@ class ClientConnection(Connection):
     """A WebSocket connection opened by :func:`connect`."""
 
     protocol: ClientProtocol
+    # Redeclared so that type checkers don't infer narrower types from the
+    # assignments in this class.
+    request: Request | None
+    response: Response | None
 
     def __init__(
         self,

@@ -94,7 +94,7 @@ class Connection:
         self.response: Response | None = None
         self.latency: float = 0.0
 
-        self.recv_messages = Assembler(high, low)
+        self.recv_messages: Assembler = Assembler(high, low)
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self._protocol_lock = threading.Lock()

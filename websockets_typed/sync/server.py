@@ -66,6 +66,10 @@ class ServerConnection(Connection):
     """
 
     protocol: ServerProtocol
+    # Redeclared so that type checkers don't infer narrower types from the
+    # assignments in this class.
+    request: Request | None
+    response: Response | None
 
     def __init__(
         self,
