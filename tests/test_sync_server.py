@@ -440,3 +440,19 @@ def test_handler_exiting_on_connection_closed_is_not_an_error(
         with pytest.raises(ConnectionClosedOK):
             websocket.recv()
     assert not [r for r in caplog.records if r.name.startswith("websockets_typed")]
+
+
+def test_connection_records_carry_its_id_and_remote_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def fail(websocket: ServerConnection) -> None:
+        raise RuntimeError("handler bug")
+
+    with caplog.at_level(logging.ERROR), running(fail) as server:
+        with connect(uri_of(server)) as websocket:
+            assert websocket.wait_closed(TIMEOUT)
+        local = websocket.local_address
+    [record] = [r for r in caplog.records if r.getMessage() == "connection handler failed"]
+    assert record.__dict__["remote_address"] == local
+    assert isinstance(record.__dict__["websocket"], ServerConnection)
+    assert record.__dict__["connection_id"] == str(record.__dict__["websocket"].id)

@@ -20,6 +20,7 @@ from collections.abc import (
 )
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     Final,
@@ -52,6 +53,9 @@ from ..typing import LoggerLike, StatusLike, Subprotocol
 from ..version import version as _version
 from ._options import check_options
 from .connection import Connection
+
+if TYPE_CHECKING:
+    from ..sync.connection import Connection as SyncConnection
 
 __all__ = [
     "CheckCredentials",
@@ -956,7 +960,8 @@ class _ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     def __init__(self, logger: LoggerLike) -> None:
         base = logger if isinstance(logger, logging.Logger) else logger.logger
         super().__init__(base)
-        self.connection: Connection | None = None
+        # The threading layer's servers use it too.
+        self.connection: Connection | SyncConnection | None = None
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]

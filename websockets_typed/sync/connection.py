@@ -86,6 +86,9 @@ class Connection:
     ) -> None:
         self.socket = socket
         self.protocol = protocol
+        # Read once: they are still known, e.g. to log, after the socket closes.
+        self._local_address: SocketAddress = socket.getsockname()
+        self._remote_address: SocketAddress = socket.getpeername()
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -135,15 +138,13 @@ class Connection:
     def local_address(self) -> SocketAddress:
         """Local address: ``(host, port)`` for IPv4, ``(host, port, flowinfo,
         scope_id)`` for IPv6, a path for Unix sockets."""
-        address: SocketAddress = self.socket.getsockname()
-        return address
+        return self._local_address
 
     @property
     def remote_address(self) -> SocketAddress:
         """Remote address: ``(host, port)`` for IPv4, ``(host, port, flowinfo,
         scope_id)`` for IPv6, usually an empty string for Unix sockets."""
-        address: SocketAddress = self.socket.getpeername()
-        return address
+        return self._remote_address
 
     @property
     def subprotocol(self) -> Subprotocol | None:

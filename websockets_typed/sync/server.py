@@ -24,6 +24,7 @@ from .._defaults import (
     USER_AGENT,
 )
 from ..asyncio._options import check_options
+from ..asyncio.server import _ConnectionLogger
 from ..datastructures import Headers
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions.base import ServerExtensionFactory
@@ -404,6 +405,8 @@ class Server:
                 assert connection is not None
                 return hook(connection, offered)
 
+            # Records get the connection's id and remote address, as in the asyncio layer.
+            logger = _ConnectionLogger(self.logger)
             protocol = ServerProtocol(
                 origins=options.get("origins"),
                 hosts=options.get("hosts"),
@@ -412,7 +415,7 @@ class Server:
                 select_subprotocol=None if hook is None else select_subprotocol,
                 max_size=options.get("max_size", MAX_SIZE),
                 max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
-                logger=self.logger,
+                logger=logger,
             )
             connection_class = options.get("create_connection") or ServerConnection
             connection = connection_class(
@@ -424,6 +427,7 @@ class Server:
                 close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
                 max_queue=options.get("max_queue", MAX_QUEUE),
             )
+            logger.connection = connection
         except Exception as exc:
             self.logger.info("opening connection failed: %s", exc)
             sock.close()
