@@ -456,3 +456,15 @@ def test_connection_records_carry_its_id_and_remote_address(
     assert record.__dict__["remote_address"] == local
     assert isinstance(record.__dict__["websocket"], ServerConnection)
     assert record.__dict__["connection_id"] == str(record.__dict__["websocket"].id)
+
+
+def test_many_tls_connections_close_cleanly() -> None:
+    # Reading and writing a TLS connection from two threads at once used to
+    # report a spurious end of stream now and then: 1006 instead of 1000.
+    server_context, client_context = tls_contexts()
+    with running(echo, ssl=server_context) as server:
+        for index in range(20):
+            with connect(uri_of(server, scheme="wss"), ssl=client_context) as websocket:
+                websocket.send(str(index))
+                assert websocket.recv(TIMEOUT) == str(index)
+            assert websocket.close_code == CloseCode.NORMAL_CLOSURE

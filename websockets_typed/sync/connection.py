@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import socket
+import ssl as ssl_module
 import threading
 import time
 import uuid
@@ -596,9 +598,22 @@ class Connection:
         """Read the socket until the connection ends: the reading thread."""
         sock = self.socket
         protocol = self.protocol
+        # OpenSSL doesn't support reading and writing one TLS connection from
+        # two threads at once: a read that blocks while another thread writes
+        # may report a spurious end of stream. Wait until the socket is
+        # readable first, as websockets.sync does, so that reads don't block.
+        poller: select.poll | None = None
+        tls = sock if isinstance(sock, ssl_module.SSLSocket) else None
+        if tls is not None:
+            poller = select.poll()
+            poller.register(tls, select.POLLIN)
         try:
             while True:
                 try:
+                    if poller is not None and tls is not None and not tls.pending():
+                        timeout = tls.gettimeout()
+                        if not poller.poll(None if timeout is None else timeout * 1000):
+                            raise TimeoutError("timed out")
                     data = sock.recv(_RECV_BUFSIZE)
                 except (OSError, ValueError) as exc:
                     # Reset, aborted, timed out or closed.
