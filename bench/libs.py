@@ -23,7 +23,9 @@ import argparse
 import asyncio
 import gc
 import os
+import socket
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -469,8 +471,181 @@ class _PicowsClient(Client):
         await waiter
 
 
+# Threading libraries: blocking calls, a thread per connection on the server
+# side. The worker's event loop only dispatches requests; the timed work
+# runs in the library's threads (servers) or blocks the loop (clients).
+
+
+class _SyncConnection(Protocol):
+    """What the application uses of a websockets.sync-style connection."""
+
+    def send(self, message: str | bytes) -> None: ...
+
+    def recv(self) -> str | bytes: ...
+
+
+def _sync_application(connection: _SyncConnection, path: str) -> None:
+    """The server's application for threading libraries: ``/echo`` and ``/ack``."""
+    if path == "/echo":
+        while True:
+            connection.send(connection.recv())
+    elif path == "/ack":
+        while True:
+            connection.recv()
+            connection.send(b"ok")
+    else:
+        while True:
+            connection.recv()
+
+
+class _SyncClient(Client):
+    def __init__(self, connection: _SyncConnection) -> None:
+        self.connection = connection
+
+    async def latency(self, count: int) -> None:
+        send, recv = self.connection.send, self.connection.recv
+        for _ in range(count):
+            send(LATENCY_TEXT)
+            recv()
+
+    async def large(self, payload: bytes, count: int) -> None:
+        connection = self.connection
+
+        def receive() -> None:
+            for _ in range(count):
+                connection.recv()
+
+        receiver = threading.Thread(target=receive)
+        receiver.start()
+        for _ in range(count):
+            connection.send(payload)
+        receiver.join()
+
+
+class _SyncServer(Protocol):
+    socket: socket.socket
+
+    def serve_forever(self) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+class _SyncLibrary(Library):
+    """A threading library whose server runs in a thread of the worker."""
+
+    server: _SyncServer | None = None
+
+    def _serve(self, server: _SyncServer) -> int:
+        self.server = server
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port: int = server.socket.getsockname()[1]
+        return port
+
+    async def stop_server(self) -> None:
+        assert self.server is not None
+        await asyncio.to_thread(self.server.shutdown)
+
+
+class WebsocketsTypedSync(_SyncLibrary):
+    name = "websockets_typed.sync"
+
+    async def start_server(self, compression: bool) -> int:
+        from websockets_typed.sync.server import ServerConnection, serve  # noqa: PLC0415
+
+        def handler(connection: ServerConnection) -> None:
+            assert connection.request is not None
+            _sync_application(connection, connection.request.path)
+
+        return self._serve(
+            serve(
+                handler,
+                "127.0.0.1",
+                0,
+                compression="deflate" if compression else None,
+                max_size=MAX_SIZE,
+            )
+        )
+
+    @asynccontextmanager
+    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+        from websockets_typed.sync.client import connect  # noqa: PLC0415
+
+        uri = f"ws://127.0.0.1:{port}{path}"
+        with connect(uri, compression=None, max_size=MAX_SIZE) as connection:
+            yield _SyncClient(connection)
+
+
+class WebsocketsSync(_SyncLibrary):
+    name = "websockets.sync"
+
+    async def start_server(self, compression: bool) -> int:
+        from websockets.sync.server import ServerConnection, serve  # noqa: PLC0415
+
+        def handler(connection: ServerConnection) -> None:
+            assert connection.request is not None
+            _sync_application(connection, connection.request.path)
+
+        return self._serve(
+            serve(
+                handler,
+                "127.0.0.1",
+                0,
+                compression="deflate" if compression else None,
+                max_size=MAX_SIZE,
+            )
+        )
+
+    @asynccontextmanager
+    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+        from websockets.sync.client import connect  # noqa: PLC0415
+
+        uri = f"ws://127.0.0.1:{port}{path}"
+        with connect(uri, compression=None, max_size=MAX_SIZE) as connection:
+            yield _SyncClient(connection)
+
+
+class WebsocketClient(Library):
+    """The ``websocket-client`` distribution: a client only."""
+
+    name = "websocket-client"
+    deflate = False
+
+    async def start_server(self, compression: bool) -> int:
+        raise Unsupported("websocket-client has no server")
+
+    async def stop_server(self) -> None:
+        pass
+
+    @asynccontextmanager
+    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+        import websocket  # noqa: PLC0415
+
+        connection = websocket.create_connection(f"ws://127.0.0.1:{port}{path}")
+
+        class Adapter:
+            # send() returns the number of bytes sent: not what _SyncClient expects.
+            def send(self, message: str | bytes) -> None:
+                connection.send(message)
+
+            recv = connection.recv
+
+        try:
+            yield _SyncClient(Adapter())
+        finally:
+            connection.close()
+
+
 LIBRARIES: dict[str, type[Library]] = {
-    library.name: library for library in (WebsocketsTyped, Websockets, Aiohttp, Picows)
+    library.name: library
+    for library in (
+        WebsocketsTyped,
+        Websockets,
+        Aiohttp,
+        Picows,
+        WebsocketsTypedSync,
+        WebsocketsSync,
+        WebsocketClient,
+    )
 }
 
 

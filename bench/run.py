@@ -1,4 +1,5 @@
-"""Benchmark websockets_typed against websockets, aiohttp and picows.
+"""Benchmark websockets_typed against websockets, aiohttp, picows and, with threads,
+websockets.sync and websocket-client.
 
 Usage, from the repository's root, once ``pip install -e '.[bench]'`` ran
 in the virtual environment (``scripts/bench`` does both)::
@@ -46,6 +47,10 @@ from procs import Instructions, Message, Worker, WorkerError, cpu_seconds, pinni
 OURS = "websockets_typed"
 REFERENCE = "websockets"
 LIBRARIES = [OURS, REFERENCE, "aiohttp", "picows"]
+# The threading libraries, measured in the "-sync" scenarios only.
+OURS_SYNC = "websockets_typed.sync"
+REFERENCE_SYNC = "websockets.sync"
+SYNC_LIBRARIES = [OURS_SYNC, REFERENCE_SYNC, "websocket-client"]
 
 
 @dataclass(frozen=True)
@@ -340,8 +345,14 @@ class Scenario:
     """Measure each library in a new process, whose memory no earlier
     scenario shaped: how malloc serves large buffers depends on the ones
     freed before (mmap thresholds), which would skew S3 and C2."""
+    sync: bool = False
+    """Measures the threading libraries rather than the asyncio ones."""
     samples: dict[str, list[Sample | None]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+
+    def measures(self, library: str) -> bool:
+        """Whether this scenario applies to ``library``."""
+        return (library in SYNC_LIBRARIES) == self.sync
 
 
 def scenarios() -> list[Scenario]:
@@ -363,6 +374,10 @@ def scenarios() -> list[Scenario]:
                  fresh=True),
         Scenario("C2 16 MiB", "client large outbound, 16 MiB", "MB/s", c2_large(16 * MiB), 1.0,
                  fresh=True),
+        Scenario("S1-sync", "threads, latency: 16 B text, send → echo", "round trips/s",
+                 s1_latency, 1.0, sync=True),
+        Scenario("C1-sync", "threads, client latency: 16 B text, send → echo", "round trips/s",
+                 c1_latency, 1.0, sync=True),
     ]  # fmt: skip
 
 
@@ -375,6 +390,8 @@ def run(bench: Bench, selected: list[Scenario], libraries: list[str], repetition
     for repetition in range(repetitions):
         for scenario in selected:
             for library in rotated(libraries, repetition):
+                if not scenario.measures(library):
+                    continue
                 samples = scenario.samples.setdefault(library, [])
                 try:
                     if scenario.fresh:
@@ -408,10 +425,15 @@ def spread(values: list[float]) -> str:
 
 
 def ratios(scenario: Scenario, cpu: bool, inverse: bool = False) -> list[float]:
-    """Per-repetition ratios ours / reference; reference / ours with ``inverse``."""
+    """Per-repetition ratios ours / reference; reference / ours with ``inverse``.
+
+    For the threading scenarios, ours and the reference are the threading
+    implementations: websockets_typed.sync and websockets.sync.
+    """
+    ours_name, reference_name = (OURS_SYNC, REFERENCE_SYNC) if scenario.sync else (OURS, REFERENCE)
     result = []
     for ours, theirs in zip(
-        scenario.samples.get(OURS, []), scenario.samples.get(REFERENCE, []), strict=False
+        scenario.samples.get(ours_name, []), scenario.samples.get(reference_name, []), strict=False
     ):
         if ours is None or theirs is None:
             continue
@@ -476,7 +498,8 @@ _OPERATION = {
 
 def version(distribution: str) -> str:
     try:
-        return importlib.metadata.version(distribution)
+        # The threading implementations ship with their asyncio ones.
+        return importlib.metadata.version(distribution.removesuffix(".sync"))
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
 
@@ -517,7 +540,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute")
     parser.add_argument("--uvloop", action="store_true", help="run every process on uvloop")
     parser.add_argument("--repetitions", type=int, default=3, help="at least 3 (default)")
-    parser.add_argument("--libraries", help=f"comma-separated, among {', '.join(LIBRARIES)}")
+    parser.add_argument(
+        "--libraries", help=f"comma-separated, among {', '.join(LIBRARIES + SYNC_LIBRARIES)}"
+    )
     parser.add_argument("--scenarios", help="comma-separated keys, e.g. S1,S3,C1")
     parser.add_argument(
         "--callgrind",
@@ -532,7 +557,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw samples to this file")
     args = parser.parse_args()
 
-    libraries = [name for name in LIBRARIES if version(name) != "not installed"]
+    libraries = [name for name in LIBRARIES + SYNC_LIBRARIES if version(name) != "not installed"]
     if args.libraries:
         libraries = [name for name in args.libraries.split(",") if name]
     for required in (OURS, REFERENCE):

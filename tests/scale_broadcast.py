@@ -39,7 +39,8 @@ from typing import cast
 from scale import raise_fd_limit
 
 from websockets_typed import ServerConnection, broadcast, serve
-from websockets_typed.asyncio.connection import BROADCAST_LIMIT, BroadcastOverflow
+from websockets_typed._defaults import BROADCAST_LIMIT
+from websockets_typed.asyncio.connection import BroadcastOverflow
 from websockets_typed.frames import CloseCode, serialize_payload
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

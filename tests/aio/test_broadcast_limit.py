@@ -26,8 +26,8 @@ from websockets_typed import (
     connect,
     serve,
 )
+from websockets_typed._defaults import BROADCAST_LIMIT
 from websockets_typed.asyncio.connection import (
-    BROADCAST_LIMIT,
     BroadcastOverflow,
     BroadcastStats,
     Connection,

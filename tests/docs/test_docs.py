@@ -411,6 +411,7 @@ def test_reexports_are_listed(site: Path) -> None:
     pages = {
         "websockets_typed": site / "reference" / "index.html",
         "websockets_typed.asyncio": site / "reference" / "asyncio" / "index.html",
+        "websockets_typed.sync": site / "reference" / "sync" / "index.html",
         "websockets_typed.extensions": site / "reference" / "extensions" / "index.html",
     }
     for module_name, page in pages.items():

@@ -50,8 +50,15 @@ SERVERS = {
     "sansio_server.py",
     "secure_server.py",
     "show_time.py",
+    "sync_echo_server.py",
 }
-CLIENTS = {"echo_client.py", "hello_client.py", "proxy_client.py", "secure_client.py"}
+CLIENTS = {
+    "echo_client.py",
+    "hello_client.py",
+    "proxy_client.py",
+    "secure_client.py",
+    "sync_client.py",
+}
 TOOLS = {"make_certificate.py"}
 PAGES = {"counter.html", "show_time.html"}
 
@@ -396,11 +403,12 @@ async def check_echo(port: int) -> None:
     assert websocket.close_code == 1000
 
 
-@pytest.mark.parametrize("name", ["echo_server.py", "sansio_server.py"])
+@pytest.mark.parametrize("name", ["echo_server.py", "sansio_server.py", "sync_echo_server.py"])
 async def test_echo_servers(name: str) -> None:
     port = free_port()
     async with running_server([example(name)], port) as server:
         assert await run_client(example("echo_client.py"), port=port) == "Hello world!\n"
+        assert await run_client(example("sync_client.py"), port=port) == "Hello world!\n"
         # Twice: the sans-I/O server serves connections one after the other.
         await check_echo(port)
         await check_echo(port)
@@ -434,6 +442,8 @@ async def test_sansio_server_rejects_plain_http() -> None:
         ("echo_server.py", signal.SIGTERM),
         ("sansio_server.py", signal.SIGINT),
         ("sansio_server.py", signal.SIGTERM),
+        ("sync_echo_server.py", signal.SIGINT),
+        ("sync_echo_server.py", signal.SIGTERM),
     ],
 )
 async def test_stopping_closes_connections(name: str, signum: signal.Signals) -> None:

@@ -153,6 +153,7 @@ def test_cases_exist() -> None:
         "pass_proxy.py",
         "pass_recv.py",
         "pass_router.py",
+        "pass_sync.py",
     ]
     assert [path.name for path in FAILING] == [
         "fail_broadcast.py",
@@ -164,6 +165,7 @@ def test_cases_exist() -> None:
         "fail_proxy.py",
         "fail_recv.py",
         "fail_router.py",
+        "fail_sync.py",
     ]
     for path in FAILING:
         assert expectations(path, "mypy"), f"{path.name} announces no error"

@@ -154,3 +154,31 @@ def test_runner_prints_the_table() -> None:
         # Scenario, unit, two libraries, ratio, CPU ratio, target.
         assert len(cells) == 7
         assert cells[4][0].isdigit(), row
+
+
+def test_runner_measures_the_threading_libraries() -> None:
+    """The "-sync" scenarios: threading libraries only, ratio to websockets.sync."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--quick",
+        "--repetitions=1",
+        "--scenarios=S1-sync,C1-sync",
+        "--libraries=websockets_typed,websockets,websockets_typed.sync,websockets.sync,"
+        "websocket-client",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=50, check=True)
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| **")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        # Scenario, unit, five libraries, ratio, CPU ratio, target.
+        assert len(cells) == 10
+        # The asyncio libraries don't take part; the threading ones do.
+        assert cells[2] == cells[3] == "n/a", row
+        assert cells[4][0].isdigit(), row
+        assert cells[5][0].isdigit(), row
+        assert cells[7][0].isdigit(), row
+    # websocket-client has a client only.
+    assert [cell.strip() for cell in rows[0].strip("|").split("|")][6] == "n/a"
+    assert [cell.strip() for cell in rows[1].strip("|").split("|")][6][0].isdigit()

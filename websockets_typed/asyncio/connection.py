@@ -40,7 +40,6 @@ from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress,
 from .messages import Assembler
 
 __all__ = [
-    "BROADCAST_LIMIT",
     "BroadcastOverflow",
     "BroadcastStats",
     "Connection",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import http
 import inspect
 import logging
@@ -21,6 +19,7 @@ from collections.abc import (
 )
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     ClassVar,
     Final,
@@ -35,7 +34,9 @@ from typing import (
 
 from typing_extensions import TypeVar
 
+from .._basic_auth import password_checker, read_credentials
 from .._defaults import (
+    BROADCAST_LIMIT,
     CLOSE_TIMEOUT,
     MAX_FRAGMENTS,
     MAX_QUEUE,
@@ -48,26 +49,28 @@ from .._defaults import (
 from .._defaults import (
     USER_AGENT as DEFAULT_USER_AGENT,
 )
-from ..datastructures import Headers, HeadersLike, MultipleValuesError
+from ..datastructures import Headers, HeadersLike
 from ..exceptions import (
     AbortHandshake,
     ConnectionClosed,
     InvalidHandshake,
-    InvalidHeader,
     InvalidState,
     InvalidStatus,
 )
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.permessage_deflate import enable_server_permessage_deflate, with_compression
 from ..frames import CloseCode
-from ..headers import build_www_authenticate_basic, parse_authorization_basic
+from ..headers import build_www_authenticate_basic
 from ..http11 import Request, Response
 from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
-from .connection import BROADCAST_LIMIT, BroadcastOverflow, Connection, check_broadcast_options
+from .connection import BroadcastOverflow, Connection, check_broadcast_options
+
+if TYPE_CHECKING:
+    from ..sync.connection import Connection as SyncConnection
 
 __all__ = [
     "CheckCredentials",
@@ -895,32 +898,16 @@ def basic_auth(
     challenge = build_www_authenticate_basic(realm)
     check: CheckCredentials
     if credentials is not None:
-        digests = _password_digests(credentials)
-        # Unknown user names are compared with this, to take the same time.
-        missing = hashlib.sha256(b"no such user").digest()
-
-        def check_table(username: str, password: str) -> bool:
-            expected = digests.get(username)
-            actual = hashlib.sha256(password.encode()).digest()
-            valid = hmac.compare_digest(actual, missing if expected is None else expected)
-            return valid and expected is not None
-
-        check = check_table
+        check = password_checker(credentials)
     else:
         assert check_credentials is not None
         check = check_credentials
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        try:
-            authorization = request.headers.get("Authorization")
-        except MultipleValuesError:
-            authorization = ""
-        if authorization is None:
-            return _unauthorized(connection, challenge, "Missing credentials\n")
-        try:
-            username, password = parse_authorization_basic(authorization)
-        except InvalidHeader:
-            return _unauthorized(connection, challenge, "Unsupported credentials\n")
+        found = read_credentials(request)
+        if isinstance(found, str):
+            return _unauthorized(connection, challenge, found)
+        username, password = found
         valid = check(username, password)
         if not isinstance(valid, bool):
             valid = await valid
@@ -931,33 +918,6 @@ def basic_auth(
         return None
 
     return process_request
-
-
-def _password_digests(credentials: Credentials | Iterable[Credentials]) -> dict[str, bytes]:
-    """Map user names to the SHA-256 digests of their passwords."""
-    pairs: list[object]
-    value = cast("object", credentials)
-    if (
-        isinstance(value, tuple)
-        and len(cast("tuple[object, ...]", value)) == 2
-        and all(isinstance(item, str) for item in cast("tuple[object, ...]", value))
-    ):
-        pairs = [value]
-    elif isinstance(value, Iterable):
-        pairs = list(cast("Iterable[object]", value))
-    else:
-        raise TypeError(f"invalid credentials argument: {credentials!r}")
-    digests: dict[str, bytes] = {}
-    for pair in pairs:
-        if not (
-            isinstance(pair, tuple)
-            and len(cast("tuple[object, ...]", pair)) == 2
-            and all(isinstance(item, str) for item in cast("tuple[object, ...]", pair))
-        ):
-            raise TypeError(f"invalid credentials argument: {pair!r}")
-        username, password = cast("tuple[str, str]", pair)
-        digests[username] = hashlib.sha256(password.encode()).digest()
-    return digests
 
 
 def _unauthorized(connection: ServerConnection, challenge: str, text: str) -> Response:
@@ -1001,7 +961,8 @@ class _ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     def __init__(self, logger: LoggerLike) -> None:
         base = logger if isinstance(logger, logging.Logger) else logger.logger
         super().__init__(base)
-        self.connection: Connection | None = None
+        # The threading layer's servers use it too.
+        self.connection: Connection | SyncConnection | None = None
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
