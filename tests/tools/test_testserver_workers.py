@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncGenerator
@@ -143,6 +145,33 @@ async def test_workers_on_a_free_port() -> None:
     process.send_signal(signal.SIGTERM)
     _, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert (process.returncode, stderr) == (0, b"")
+
+
+async def test_workers_share_one_certificate() -> None:
+    port = free_port()
+    args = [*SERVE, "--port", str(port), "--tls", "--workers", "2"]
+    async with running_server(args, port) as server:
+        assert server.process.stdout is not None
+        await asyncio.wait_for(server.process.stdout.readline(), 20)  # the banner
+        pems = {
+            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
+            for _ in range(16)
+        }
+        stdout = await server.stop_cleanly()
+    assert len(pems) == 1
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pems.pop())).digest()
+    assert f"Self-signed certificate, SHA-256 fingerprint: {digest.hex(':').upper()}\n" in stdout
+
+
+def test_tls_workers_without_cryptography() -> None:
+    code = (
+        "import sys; sys.modules['cryptography'] = None; "
+        "from websockets_typed.cli import main; "
+        "sys.exit(main(['serve', '--tls', '--workers', '2', '--port', '0']))"
+    )
+    result = run_python("-c", code)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("Cannot start the test server: --tls needs the cryptography")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -165,6 +165,7 @@ async def run_test_server(
     credentials: tuple[str, str] | None = None,
     reuse_port: bool = False,
     redis_url: str | None = None,
+    certificate: tuple[ssl_module.SSLContext, str] | None = None,
 ) -> None:
     """Run the test server until SIGINT or SIGTERM, then close it cleanly.
 
@@ -172,14 +173,16 @@ async def run_test_server(
     fingerprint of the self-signed certificate it makes at start-up.
     Clients get a Close frame with 1001 (going away) on shutdown. With
     ``redis_url``, each ``/chat/{room}`` is one room across every test
-    server using that Redis (it needs the ``redis`` extra). The other
-    arguments are those of :func:`create_test_server`.
+    server using that Redis (it needs the ``redis`` extra). With ``tls``,
+    ``certificate`` (a server TLS context and its certificate's SHA-256
+    fingerprint) replaces the new one: worker processes share one. The
+    other arguments are those of :func:`create_test_server`.
 
     Raises:
         OSError: If the server can't listen on ``host`` and ``port``.
         redis.exceptions.RedisError: If it can't connect to ``redis_url``.
     """
-    context, fingerprint = self_signed_context(host or "") if tls else (None, "")
+    context, fingerprint = (certificate or self_signed_context(host or "")) if tls else (None, "")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -373,18 +376,31 @@ def main(argv: Sequence[str]) -> int:
         return _serve(options, options.port)
     from .._workers import reserve_port, run_workers  # noqa: PLC0415
 
+    certificate = None
+    if options.tls:
+        try:
+            # Made before forking: every worker serves the same certificate.
+            certificate = self_signed_context(options.host or "")
+        except MissingCryptography as exc:
+            print(f"Cannot start the test server: {exc}.", file=sys.stderr)
+            return 1
     with reserve_port(options.host, options.port) as port:
         # Runs in forked workers, which exit without saving coverage data;
         # tests/tools/test_testserver_workers.py runs it.
         def worker(index: int) -> None:  # pragma: no cover
             if index:  # one banner is enough
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - until the process exits
-            sys.exit(_serve(options, port, reuse_port=True))
+            sys.exit(_serve(options, port, reuse_port=True, certificate=certificate))
 
         return run_workers(options.workers, worker)
 
 
-def _serve(options: argparse.Namespace, port: int, reuse_port: bool = False) -> int:
+def _serve(
+    options: argparse.Namespace,
+    port: int,
+    reuse_port: bool = False,
+    certificate: tuple[ssl_module.SSLContext, str] | None = None,
+) -> int:
     """Run the test server as ``options`` say until SIGINT or SIGTERM; return the exit status."""
     where = f"{options.host}:{options.port}"
     redis_errors: tuple[type[Exception], ...] = ()
@@ -404,6 +420,7 @@ def _serve(options: argparse.Namespace, port: int, reuse_port: bool = False) -> 
                 credentials=options.auth,
                 reuse_port=reuse_port,
                 redis_url=options.redis,
+                certificate=certificate,
             )
         )
     except MissingCryptography as exc:
