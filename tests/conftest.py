@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 import uvloop
+from services import RedisServer, require_program
 
 # Every event loop created by the tests runs in debug mode: it reports
 # coroutines never awaited, slow callbacks and non-threadsafe calls.
@@ -70,3 +72,16 @@ def pytest_asyncio_loop_factories(
     if item.path.name in UVLOOP_MODULES:
         return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
     return {"asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncGenerator[RedisServer]:
+    """A redis-server of its own for the test, on a free port (see tests/services.py)."""
+    server = RedisServer(require_program("redis-server"), tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        if server.process is not None:
+            server.resume()  # in case the test paused it
+        await server.stop()

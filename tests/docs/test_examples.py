@@ -30,6 +30,7 @@ from process_helpers import (
     running_server,
 )
 from proxy_helpers import start_pproxy
+from services import RedisServer, require_program
 
 from websockets_typed import ClientConnection, ConnectionClosedOK, InvalidStatus, connect
 from websockets_typed.testserver import DEFAULT_PORT
@@ -43,6 +44,7 @@ SERVERS = {
     "echo_server.py",
     "hello_server.py",
     "producer.py",
+    "redis_chat.py",
     "registration.py",
     "router.py",
     "sansio_server.py",
@@ -341,6 +343,47 @@ async def test_broadcast() -> None:
                 async with asyncio.timeout(10):
                     assert await websocket.recv() == b"\x00binary"
         await server.stop_cleanly()
+
+
+async def test_redis_chat(tmp_path: Path) -> None:
+    redis_server = RedisServer(require_program("redis-server"), tmp_path)
+    await redis_server.start()
+    ports = [free_port(), free_port()]
+    try:
+        # Two copies, on two ports: a client of each, in one room.
+        async with (
+            running_server(
+                [example("redis_chat.py")],
+                ports[0],
+                env=child_env(PORT=str(ports[0]), REDIS_URL=redis_server.url),
+            ) as first,
+            running_server(
+                [example("redis_chat.py")],
+                ports[1],
+                env=child_env(PORT=str(ports[1]), REDIS_URL=redis_server.url),
+            ) as second,
+        ):
+            async with (
+                connect(f"ws://127.0.0.1:{ports[0]}") as alice,
+                connect(f"ws://127.0.0.1:{ports[1]}") as bob,
+            ):
+                # In the room once a message published after joining comes back.
+                for websocket, name in ((alice, "alice"), (bob, "bob")):
+                    await websocket.send(f"{name} is here")
+                    while await recv_text(websocket) != f"{name} is here":
+                        pass
+                assert await recv_text(alice) == "bob is here"
+                await alice.send("Hi, Bob!")
+                for websocket in (alice, bob):
+                    assert await recv_text(websocket) == "Hi, Bob!"
+                await bob.send(b"\x00binary")
+                for websocket in (alice, bob):
+                    async with asyncio.timeout(10):
+                        assert await websocket.recv() == b"\x00binary"
+            await first.stop_cleanly()
+            await second.stop_cleanly()
+    finally:
+        await redis_server.stop()
 
 
 # Echo servers, with the echo client.

@@ -34,6 +34,8 @@ def test_help_lists_endpoints_and_options() -> None:
         "--compression {deflate,none}",
         "--subprotocols LIST",
         "--auth USER:PASSWORD",
+        "--workers N",
+        "--redis URL",
         "--log-level {debug,info,warning}",
         "-v, --verbose",
     ):

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import html
 import http
 import importlib.resources
+import importlib.util
 import logging
 import os
 import signal
@@ -25,7 +27,7 @@ import socket
 import ssl as ssl_module
 import sys
 from collections.abc import Sequence
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from ..asyncio.server import ServerConnection, serve
 from ..headers import validate_subprotocols
@@ -34,6 +36,9 @@ from ..typing import Subprotocol
 from . import _endpoints
 from ._endpoints import ENDPOINTS, EndpointConnection, Settings, SharedState
 from ._tls import MissingCryptography, self_signed_context
+
+if TYPE_CHECKING:
+    from ..asyncio.bus import RedisBroadcast
 
 __all__ = ["create_test_server", "main", "run_test_server"]
 
@@ -77,6 +82,8 @@ def create_test_server(
     subprotocols: Sequence[str] = (),
     credentials: tuple[str, str] | None = None,
     ssl: ssl_module.SSLContext | None = None,
+    reuse_port: bool = False,
+    bus: RedisBroadcast | None = None,
 ) -> serve:
     """Build the test server; await it or use it with ``async with``.
 
@@ -91,6 +98,9 @@ def create_test_server(
         credentials: User name and password that ``/auth`` requires; without
             them, ``/auth`` answers 404.
         ssl: TLS context: serve ``https://`` and ``wss://``.
+        reuse_port: Share the port with other processes (worker processes).
+        bus: Relay ``/chat/{room}`` through this bus: each room spans every
+            process that uses the same Redis.
 
     Raises:
         ValueError: If ``max_size`` isn't positive or a subprotocol isn't a
@@ -99,7 +109,7 @@ def create_test_server(
     if max_size <= 0:
         raise ValueError(f"max_size must be positive, not {max_size}")
     validate_subprotocols(subprotocols)
-    state = SharedState(Settings(max_size, tuple(subprotocols), credentials))
+    state = SharedState(Settings(max_size, tuple(subprotocols), credentials), bus)
 
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         assert isinstance(connection, EndpointConnection)
@@ -131,6 +141,7 @@ def create_test_server(
         compression="deflate" if compression else None,
         max_size=max_size,
         ssl=ssl,
+        reuse_port=reuse_port,
     )
 
 
@@ -152,32 +163,48 @@ async def run_test_server(
     compression: bool = True,
     subprotocols: Sequence[str] = (),
     credentials: tuple[str, str] | None = None,
+    reuse_port: bool = False,
+    redis_url: str | None = None,
+    certificate: tuple[ssl_module.SSLContext, str] | None = None,
 ) -> None:
     """Run the test server until SIGINT or SIGTERM, then close it cleanly.
 
     It prints the URL of its page and, with ``tls``, the SHA-256
     fingerprint of the self-signed certificate it makes at start-up.
-    Clients get a Close frame with 1001 (going away) on shutdown. The other
-    arguments are those of :func:`create_test_server`.
+    Clients get a Close frame with 1001 (going away) on shutdown. With
+    ``redis_url``, each ``/chat/{room}`` is one room across every test
+    server using that Redis (it needs the ``redis`` extra). With ``tls``,
+    ``certificate`` (a server TLS context and its certificate's SHA-256
+    fingerprint) replaces the new one: worker processes share one. The
+    other arguments are those of :func:`create_test_server`.
 
     Raises:
         OSError: If the server can't listen on ``host`` and ``port``.
+        redis.exceptions.RedisError: If it can't connect to ``redis_url``.
     """
-    context, fingerprint = self_signed_context(host or "") if tls else (None, "")
+    context, fingerprint = (certificate or self_signed_context(host or "")) if tls else (None, "")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    server = create_test_server(
-        host,
-        port,
-        max_size=max_size,
-        compression=compression,
-        subprotocols=subprotocols,
-        credentials=credentials,
-        ssl=context,
-    )
-    async with server as running:
+    async with contextlib.AsyncExitStack() as stack:
+        bus = None
+        if redis_url is not None:
+            from ..asyncio.bus import RedisBroadcast  # noqa: PLC0415 - the optional extra
+
+            bus = await stack.enter_async_context(RedisBroadcast(redis_url))
+        server = create_test_server(
+            host,
+            port,
+            max_size=max_size,
+            compression=compression,
+            subprotocols=subprotocols,
+            credentials=credentials,
+            ssl=context,
+            reuse_port=reuse_port,
+            bus=bus,
+        )
+        running = await stack.enter_async_context(server)
         bound_host, bound_port = running.sockets[0].getsockname()[:2]
         base = f"{_url_host(bound_host)}:{bound_port}"
         http_scheme, ws_scheme = ("https", "wss") if tls else ("http", "ws")
@@ -226,6 +253,12 @@ def _subprotocols(text: str) -> list[str]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return subprotocols
+
+
+def _workers(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"invalid number of workers {text!r}: use 1 or more")
+    return int(text)
 
 
 def _credentials(text: str) -> tuple[str, str]:
@@ -287,6 +320,19 @@ def _parser() -> argparse.ArgumentParser:
         help="credentials that /auth requires (HTTP Basic)",
     )
     parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="processes sharing the port; SIGINT or SIGTERM stops them all (1)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="make each /chat room one room across workers and machines, through the "
+        "Redis at URL (needs websockets_typed[redis])",
+    )
+    parser.add_argument(
         "--log-level",
         choices=list(_LOG_LEVELS),
         default="warning",
@@ -316,25 +362,72 @@ def main(argv: Sequence[str]) -> int:
 
     Errors are reported on one line of standard error: 2 for a usage error
     (a bad port, for instance), 1 when the server can't start (a port in
-    use, an unknown host, ``--tls`` without ``cryptography``).
+    use, an unknown host, ``--tls`` without ``cryptography``, ``--redis``
+    without ``redis`` or with a Redis that doesn't answer). With
+    ``--workers N``, N processes share the port; the status is 1 if one of
+    them failed.
     """
     options = _parser().parse_args(argv)
     _configure_logging(options.log_level, options.verbose)
+    if options.redis is not None and importlib.util.find_spec("redis") is None:
+        print("--redis needs redis-py: pip install 'websockets_typed[redis]'.", file=sys.stderr)
+        return 1
+    if options.workers == 1:
+        return _serve(options, options.port)
+    from .._workers import reserve_port, run_workers  # noqa: PLC0415
+
+    certificate = None
+    if options.tls:
+        try:
+            # Made before forking: every worker serves the same certificate.
+            certificate = self_signed_context(options.host or "")
+        except MissingCryptography as exc:
+            print(f"Cannot start the test server: {exc}.", file=sys.stderr)
+            return 1
+    with reserve_port(options.host, options.port) as port:
+        # Runs in forked workers, which exit without saving coverage data;
+        # tests/tools/test_testserver_workers.py runs it.
+        def worker(index: int) -> None:  # pragma: no cover
+            if index:  # one banner is enough
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - until the process exits
+            sys.exit(_serve(options, port, reuse_port=True, certificate=certificate))
+
+        return run_workers(options.workers, worker)
+
+
+def _serve(
+    options: argparse.Namespace,
+    port: int,
+    reuse_port: bool = False,
+    certificate: tuple[ssl_module.SSLContext, str] | None = None,
+) -> int:
+    """Run the test server as ``options`` say until SIGINT or SIGTERM; return the exit status."""
     where = f"{options.host}:{options.port}"
+    redis_errors: tuple[type[Exception], ...] = ()
+    if options.redis is not None:
+        from redis.exceptions import RedisError  # noqa: PLC0415 - the optional extra
+
+        redis_errors = (RedisError,)
     try:
         asyncio.run(
             run_test_server(
                 options.host,
-                options.port,
+                port,
                 tls=options.tls,
                 max_size=options.max_size,
                 compression=options.compression == "deflate",
                 subprotocols=options.subprotocols,
                 credentials=options.auth,
+                reuse_port=reuse_port,
+                redis_url=options.redis,
+                certificate=certificate,
             )
         )
     except MissingCryptography as exc:
         print(f"Cannot start the test server: {exc}.", file=sys.stderr)
+        return 1
+    except redis_errors as exc:
+        print(f"Cannot connect to Redis at {options.redis}: {exc}", file=sys.stderr)
         return 1
     except socket.gaierror as exc:
         print(

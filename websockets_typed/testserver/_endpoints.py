@@ -18,7 +18,7 @@ import json
 import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import attrs
 
@@ -29,6 +29,9 @@ from ..frames import Close, CloseCode
 from ..http11 import Request, Response
 from ..typing import Data, Subprotocol
 from ._query import BadRequest, Query
+
+if TYPE_CHECKING:
+    from ..asyncio.bus import RedisBroadcast
 
 __all__ = [
     "ENDPOINTS",
@@ -93,10 +96,11 @@ def _size_of(data: Data) -> int:
 
 
 class SharedState:
-    """What the endpoints share: settings, chat rooms, counters."""
+    """What the endpoints share: settings, chat rooms, counters, the Redis bus if any."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, bus: RedisBroadcast | None = None) -> None:
         self.settings = settings
+        self.bus = bus
         self.rooms: dict[str, set[Session]] = {}
         self.stats: dict[str, EndpointStats] = {}
         self.started = time.monotonic()
@@ -242,6 +246,9 @@ async def _chat(context: Context, query: Query) -> Run:
     if len(room_name) > 64 or not set(room_name) <= _ROOM_CHARACTERS:
         raise BadRequest("a room name has 1 to 64 letters, digits, '-', '_' or '.'")
     rooms = context.state.rooms
+    bus = context.state.bus
+    if bus is not None:
+        return _bus_room(bus, f"websockets_typed:testserver:chat:{room_name}")
 
     def announce(members: set[Session]) -> None:
         notice = f"* {len(members)} connected"
@@ -263,6 +270,26 @@ async def _chat(context: Context, query: Query) -> Run:
             announce(members)
             if not members:
                 del rooms[room_name]
+
+    return join
+
+
+def _bus_room(bus: RedisBroadcast, channel: str) -> Run:
+    """A chat room that spans every test server using the same Redis (``--redis``).
+
+    Members are spread over processes: the notices say who comes and goes,
+    not how many are there. Deliveries through Redis aren't counted in
+    ``/stats``: they happen in the bus, like ``broadcast()``'s.
+    """
+
+    async def join(session: Session) -> None:
+        async with bus.subscription(channel, session.connection):
+            bus.publish(channel, "* someone joined")
+            try:
+                async for message in session.messages():
+                    bus.publish(channel, message)
+            finally:
+                bus.publish(channel, "* someone left")
 
     return join
 

@@ -1,0 +1,268 @@
+"""The test server's worker processes and Redis room: ``serve --workers N --redis URL``.
+
+They run as programs, with a real redis-server on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+import pytest
+from process_helpers import (
+    ROOT,
+    RunningServer,
+    child_env,
+    free_port,
+    python_command,
+    run_python,
+    running_server,
+)
+from services import RedisServer, _children
+
+from websockets_typed import ClientConnection, connect
+from websockets_typed._workers import reserve_port
+
+SERVE = ["-m", "websockets_typed", "serve"]
+
+
+async def join(clients: list[ClientConnection]) -> None:
+    """Have each client say hello in /chat, and wait until its own hello comes back."""
+    for index, client in enumerate(clients):
+        await client.send(f"hello from {index}")
+        async with asyncio.timeout(10):
+            while await client.recv() != f"hello from {index}":
+                pass
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_workers_share_one_chat_room(
+    redis_server: RedisServer, signum: signal.Signals
+) -> None:
+    port = free_port()
+    args = [*SERVE, "--port", str(port), "--workers", "3", "--redis", redis_server.url]
+    async with running_server(args, port) as server:
+        # Three processes run; the first one says when it listens (a stop
+        # signal before that would end it quietly).
+        workers = _children(server.process.pid)
+        assert len(workers) == 3
+        assert server.process.stdout is not None
+        banner = await asyncio.wait_for(server.process.stdout.readline(), 20)
+        assert banner.startswith(b"Test server running")
+        clients = [await connect(f"ws://127.0.0.1:{port}/chat") for _ in range(9)]
+        await join(clients)
+        # Whichever worker a client reached, it's in the one room.
+        await clients[0].send("news for everyone")
+        for client in clients:
+            async with asyncio.timeout(10):
+                while await client.recv() != "news for everyone":
+                    pass
+        returncode = await server.stop(signum)
+        assert (returncode, server.stderr) == (0, ""), server.stdout
+        stdout = server.stdout
+        # Each worker closed its connections with 1001 (going away).
+        for client in clients:
+            await client.wait_closed()
+            assert client.close_code == 1001
+    assert "Test server running" not in stdout  # one banner is enough
+    assert stdout.endswith("Shutting down...\nServer stopped.\n")
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+@contextlib.asynccontextmanager
+async def two_servers(redis_url: str) -> AsyncGenerator[list[int]]:
+    """Run two test servers on free ports with one Redis; yield the ports; stop them cleanly."""
+    ports = [free_port(), free_port()]
+    async with contextlib.AsyncExitStack() as stack:
+        servers: list[RunningServer] = [
+            await stack.enter_async_context(
+                running_server([*SERVE, "--port", str(port), "--redis", redis_url], port)
+            )
+            for port in ports
+        ]
+        yield ports
+        for server in servers:
+            await server.stop_cleanly()
+
+
+async def test_servers_on_two_ports_share_the_room(redis_server: RedisServer) -> None:
+    async with two_servers(redis_server.url) as ports:
+        clients = [await connect(f"ws://127.0.0.1:{port}/chat") for port in ports]
+        await join(clients)
+        await clients[1].send(b"\x00binary")
+        for client in clients:
+            async with asyncio.timeout(10):
+                while await client.recv() != b"\x00binary":
+                    pass
+        for client in clients:
+            await client.close()
+
+
+async def test_room_notices_and_names_across_servers(redis_server: RedisServer) -> None:
+    async with two_servers(redis_server.url) as ports:
+        async with asyncio.timeout(10):
+            alice = await connect(f"ws://127.0.0.1:{ports[0]}/chat/tea")
+            assert await alice.recv() == "* someone joined"  # herself
+            carol = await connect(f"ws://127.0.0.1:{ports[0]}/chat/coffee")
+            assert await carol.recv() == "* someone joined"
+            async with connect(f"ws://127.0.0.1:{ports[1]}/chat/tea") as bob:
+                assert await alice.recv() == "* someone joined"
+                assert await bob.recv() == "* someone joined"
+                await bob.send("hi")
+                assert await alice.recv() == "hi"
+            assert await alice.recv() == "* someone left"
+            # Another room heard none of it.
+            await carol.send("anyone?")
+            assert await carol.recv() == "anyone?"
+            await alice.close()
+            await carol.close()
+
+
+async def test_workers_on_a_free_port() -> None:
+    process = await asyncio.create_subprocess_exec(
+        *python_command(*SERVE, "--port", "0", "--workers", "2"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=child_env(),
+    )
+    assert process.stdout is not None
+    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
+    assert match is not None, banner
+    async with connect(f"ws://127.0.0.1:{match.group(1)}/echo") as client:
+        await client.send("echo")
+        assert await client.recv() == "echo"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert (process.returncode, stderr) == (0, b"")
+
+
+async def test_workers_share_one_certificate() -> None:
+    port = free_port()
+    args = [*SERVE, "--port", str(port), "--tls", "--workers", "2"]
+    async with running_server(args, port) as server:
+        assert server.process.stdout is not None
+        await asyncio.wait_for(server.process.stdout.readline(), 20)  # the banner
+        pems = {
+            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
+            for _ in range(16)
+        }
+        stdout = await server.stop_cleanly()
+    assert len(pems) == 1
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pems.pop())).digest()
+    assert f"Self-signed certificate, SHA-256 fingerprint: {digest.hex(':').upper()}\n" in stdout
+
+
+def test_tls_workers_without_cryptography() -> None:
+    code = (
+        "import sys; sys.modules['cryptography'] = None; "
+        "from websockets_typed.cli import main; "
+        "sys.exit(main(['serve', '--tls', '--workers', '2', '--port', '0']))"
+    )
+    result = run_python("-c", code)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith("Cannot start the test server: --tls needs the cryptography")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_python(*SERVE, *args)
+
+
+def test_a_failing_worker_stops_the_others() -> None:
+    # The port is taken by a socket that doesn't share it.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("--port", str(port), "--workers", "2")
+    assert result.returncode == 1
+    assert f"Cannot start the test server on 127.0.0.1:{port}" in result.stderr
+    assert "exited with status 1: stopping the others." in result.stderr
+
+
+def test_unreachable_redis() -> None:
+    url = f"redis://127.0.0.1:{free_port()}"
+    result = run_cli("--port", str(free_port()), "--redis", url)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"Cannot connect to Redis at {url}: ")
+
+
+def test_workers_must_be_positive() -> None:
+    result = run_cli("--workers", "0")
+    assert result.returncode == 2
+    assert "argument --workers: invalid number of workers '0': use 1 or more" in result.stderr
+
+
+def test_redis_needs_the_extra() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from websockets_typed.cli import main\n"
+        "sys.exit(main(['serve', '--redis', 'redis://localhost']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr == "--redis needs redis-py: pip install 'websockets_typed[redis]'.\n"
+
+
+def test_reserve_port_keeps_a_given_port() -> None:
+    with reserve_port("127.0.0.1", 8765) as port:
+        assert port == 8765
+
+
+WORKERS = """
+import os, signal, sys, time
+from websockets_typed._workers import run_workers
+
+def target(index):
+    if index == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.write(1, b"started\\n")  # one write: the workers' lines don't mix
+    time.sleep(30)  # a worker that never installs signal handlers
+
+sys.exit(run_workers(2, target))
+"""
+
+
+def test_workers_stopped_before_handling_signals_exit_cleanly() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", WORKERS, "-1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    ) as process:
+        try:
+            assert process.stdout is not None
+            assert [process.stdout.readline() for _ in range(2)] == ["started\n"] * 2
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert (process.returncode, stderr) == (0, "")
+
+
+def test_a_worker_killed_by_a_signal_is_reported() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WORKERS, "1"],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert re.fullmatch(
+        r"Worker \d+ exited with signal SIGKILL: stopping the others\.\n", result.stderr
+    )
