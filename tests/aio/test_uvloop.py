@@ -54,3 +54,18 @@ def test_echo_with_uvloop_run() -> None:
                 return received
 
     assert uvloop.run(main()) == ["hello", b"\x00" * 100_000]
+
+
+async def test_latency_below_a_millisecond_is_measured() -> None:
+    # uvloop's loop.time() counts whole milliseconds: a loopback round trip,
+    # well under one, read as 0.0 when latency was measured with it.
+    async def wait(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+
+    async with (
+        serve(wait, "127.0.0.1", 0, ping_interval=None) as server,
+        connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as client,
+    ):
+        latencies = [await (await client.ping()) for _ in range(5)]
+    assert all(latency > 0 for latency in latencies), latencies
+    assert client.latency == latencies[-1]

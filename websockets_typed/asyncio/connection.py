@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
@@ -587,7 +588,9 @@ class Connection(asyncio.Protocol):
         """
         self.protocol.send_ping(payload)
         pong_waiter: asyncio.Future[float] = self.loop.create_future()
-        self._pending_pings[payload] = (pong_waiter, self.loop.time())
+        # time.monotonic(), not loop.time(): uvloop's clock counts whole
+        # milliseconds, and a loopback round trip takes less.
+        self._pending_pings[payload] = (pong_waiter, time.monotonic())
         self._write_pending()
         return pong_waiter
 
@@ -692,7 +695,7 @@ class Connection(asyncio.Protocol):
         """Resolve the ping with this payload and every earlier one."""
         if data not in self._pending_pings:
             return  # unsolicited pong
-        now = self.loop.time()
+        now = time.monotonic()
         for payload in list(self._pending_pings):
             pong_waiter, sent_at = self._pending_pings.pop(payload)
             if not pong_waiter.done():
