@@ -309,6 +309,17 @@ def test_proxy_open_timeout() -> None:
         )
 
 
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_proxy_without_open_timeout(open_proxy: ProxyProcess, scheme: str) -> None:
+    # No deadline: the tunnel waits as long as it takes.
+    with running(echo) as server:
+        server_port = port_of(server)
+        check_echo(
+            f"ws://127.0.0.1:{server_port}/", proxy=open_proxy.url(scheme), open_timeout=None
+        )
+    assert f":{server_port}" in open_proxy.log.read_text()
+
+
 def test_proxy_unreachable() -> None:
     with pytest.raises(ConnectionRefusedError):
         check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{free_port()}")
