@@ -1,6 +1,7 @@
 """Real proxy servers for the tests: pproxy and tinyproxy, as subprocesses on free ports.
 
-tests/aio/test_asyncio_proxy.py and tests/docs/test_examples.py connect through them;
+tests/aio/test_asyncio_proxy.py, tests/sync/test_sync_proxy.py and
+tests/docs/test_examples.py connect through them;
 the proxies log each tunnel they open, so that a test can tell that a
 connection really went through the proxy.
 """
@@ -10,14 +11,24 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import trustme
 from process_helpers import free_port, stop_sync, wait_for_port_sync
 
-__all__ = ["CREDENTIALS", "PASSWORD", "USERNAME", "ProxyProcess", "start_pproxy", "start_tinyproxy"]
+__all__ = [
+    "CREDENTIALS",
+    "PASSWORD",
+    "TLS",
+    "USERNAME",
+    "ProxyProcess",
+    "start_pproxy",
+    "start_tinyproxy",
+]
 
 # pproxy installs uvloop when it can, and its main() then fails on recent
 # uvloops (no current event loop): run it without.
@@ -28,6 +39,20 @@ PPROXY_MAIN = (
 
 USERNAME, PASSWORD = "alice", "s3cr3t pass"
 CREDENTIALS = "alice:s3cr3t%20pass"
+
+
+class TLS:
+    """A CA; a certificate for 127.0.0.1 and localhost; client and server contexts."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.ca = trustme.CA()
+        cert = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(self.server_context)  # pyright: ignore[reportUnknownMemberType]
+        self.client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.ca.configure_trust(self.client_context)  # pyright: ignore[reportUnknownMemberType]
+        self.pem = tmp / "proxy.pem"
+        cert.private_key_and_cert_chain_pem.write_to_path(str(self.pem))  # pyright: ignore[reportUnknownMemberType]
 
 
 class ProxyProcess:

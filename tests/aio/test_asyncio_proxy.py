@@ -14,21 +14,11 @@ import logging
 import socket
 import ssl
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Unpack
 
 import pytest
-import trustme
 from process_helpers import free_port
-from proxy_helpers import (
-    CREDENTIALS,
-    PASSWORD,
-    USERNAME,
-    ProxyProcess,
-    start_pproxy,
-    start_tinyproxy,
-)
+from proxy_helpers import CREDENTIALS, TLS, ProxyProcess
 
 from websockets_typed import (
     InvalidProxy,
@@ -42,67 +32,9 @@ from websockets_typed.asyncio.server import Server, ServerConnection, serve
 from websockets_typed.exceptions import ConnectionClosed, InvalidHandshake
 from websockets_typed.http11 import Request, Response
 
-
-class TLS:
-    """A CA; a certificate for 127.0.0.1 and localhost; client and server contexts."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.ca = trustme.CA()
-        cert = self.ca.issue_cert("127.0.0.1", "localhost")
-        self.server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(self.server_context)  # pyright: ignore[reportUnknownMemberType]
-        self.client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self.ca.configure_trust(self.client_context)  # pyright: ignore[reportUnknownMemberType]
-        self.pem = tmp / "proxy.pem"
-        cert.private_key_and_cert_chain_pem.write_to_path(str(self.pem))  # pyright: ignore[reportUnknownMemberType]
-
-
-@pytest.fixture(scope="module")
-def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("proxies")
-
-
-@pytest.fixture(scope="module")
-def tls(tmp: Path) -> TLS:
-    return TLS(tmp)
-
-
-@pytest.fixture(scope="module")
-def open_proxy(tmp: Path) -> Iterator[ProxyProcess]:
-    """pproxy: HTTP, SOCKS4 and SOCKS5 on one port, without authentication."""
-    proxy = start_pproxy(tmp)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def auth_proxy(tmp: Path) -> Iterator[ProxyProcess]:
-    """pproxy: HTTP and SOCKS5 with a user name and password."""
-    proxy = start_pproxy(tmp, auth=f"{USERNAME}:{PASSWORD}", protocols="http+socks5")
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def tls_proxy(tmp: Path, tls: TLS) -> Iterator[ProxyProcess]:
-    """pproxy: HTTP over TLS (an https:// proxy)."""
-    proxy = start_pproxy(tmp, protocols="http+ssl", cert=tls.pem)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def tinyproxy(tmp: Path) -> Iterator[ProxyProcess]:
-    proxy = start_tinyproxy(tmp, auth=False)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture(scope="module")
-def tinyproxy_auth(tmp: Path) -> Iterator[ProxyProcess]:
-    proxy = start_tinyproxy(tmp, auth=True)
-    yield proxy
-    proxy.stop()
+# The proxies, as module-scoped fixtures: open_proxy, auth_proxy, tls_proxy,
+# tinyproxy, tinyproxy_auth, and tls.
+pytest_plugins = ["proxy_fixtures"]
 
 
 async def echo(websocket: ServerConnection) -> None:

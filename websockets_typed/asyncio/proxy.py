@@ -15,7 +15,8 @@ import ssl as ssl_module
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar, cast
 
-from ..exceptions import InvalidProxyMessage, InvalidProxyStatus, ProxyError
+from .._socks import socks_arguments, socks_errors
+from ..exceptions import InvalidProxyMessage, InvalidProxyStatus
 from ..http11 import ConnectResponseParser, Response
 from ..proxy import Proxy, parse_proxy, prepare_connect_request
 
@@ -132,31 +133,14 @@ async def _open_socks_tunnel(
     proxy: Proxy, host: str, port: int, options: Mapping[str, Any]
 ) -> socket.socket:
     """Open a TCP connection to ``host`` and ``port`` through a SOCKS proxy."""
-    # python-socks is an optional dependency: imported when needed.
-    try:
-        from python_socks import ProxyError as SocksProxyError  # noqa: PLC0415
-        from python_socks import ProxyType  # noqa: PLC0415
-        from python_socks.async_.asyncio import Proxy as SocksProxy  # noqa: PLC0415
-    except ImportError as exc:
-        raise ImportError(
-            f"connecting through a {proxy.scheme}:// proxy needs python-socks: "
-            "pip install 'websockets_typed[socks]'"
-        ) from exc
-    socks_proxy = SocksProxy(
-        proxy_type=ProxyType.SOCKS5 if proxy.scheme.startswith("socks5") else ProxyType.SOCKS4,
-        host=proxy.host,
-        port=proxy.port,
-        username=proxy.username,
-        password=proxy.password,
-        # socks5h and socks4a let the proxy resolve the host name.
-        rdns=proxy.scheme in ("socks5h", "socks4a"),
-    )
-    try:
-        return await socks_proxy.connect(host, port, local_addr=options.get("local_addr"))
-    except SocksProxyError as exc:
-        # A refusal, a bad reply or a closed connection; OSError (can't
-        # reach the proxy) and TimeoutError propagate as they are.
-        raise ProxyError(f"SOCKS proxy {proxy} failed: {exc}") from exc
+    # Raises ImportError naming the socks extra if python-socks is missing.
+    arguments = socks_arguments(proxy)
+    from python_socks.async_.asyncio import Proxy as SocksProxy  # noqa: PLC0415
+
+    with socks_errors(proxy):
+        return await SocksProxy(**arguments).connect(
+            host, port, local_addr=options.get("local_addr")
+        )
 
 
 class _TunnelProtocol(asyncio.Protocol):

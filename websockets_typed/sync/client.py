@@ -25,12 +25,14 @@ from ..datastructures import Headers, HeadersLike
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate, with_compression
 from ..http11 import Request, Response
+from ..proxy import get_proxy
 from ..typing import LoggerLike
 from ..uri import parse_uri
 from ._options import remaining
 from .connection import Connection
+from .proxy import check_proxy, connect_through_proxy
 
-__all__ = ["ClientConnection", "ConnectOptions", "connect", "unix_connect"]
+__all__ = ["ClientConnection", "ConnectOptions", "TCPConnectOptions", "connect", "unix_connect"]
 
 
 class ClientConnection(Connection):
@@ -139,7 +141,22 @@ class ConnectOptions(TypedDict, total=False):
     """Local address to bind to before connecting (TCP)."""
 
 
-def connect(uri: str, **kwargs: Unpack[ConnectOptions]) -> ClientConnection:
+class TCPConnectOptions(ConnectOptions, total=False):
+    """Options of :func:`connect`: those of :class:`ConnectOptions` and proxies."""
+
+    proxy: str | Literal[True] | None
+    """URL of a proxy to connect through (``http://``, ``https://``,
+    ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``); ``True``
+    (default) takes it from the environment (``https_proxy``, ``http_proxy``,
+    ``all_proxy``, ``no_proxy``), ``None`` connects directly. A ``wss://``
+    URI can't go through an ``https://`` proxy (TLS inside TLS)."""
+    proxy_ssl: ssl_module.SSLContext | None
+    """TLS context for an ``https://`` proxy (default: secure defaults)."""
+    proxy_server_hostname: str | None
+    """Host name to check an ``https://`` proxy's certificate against."""
+
+
+def connect(uri: str, **kwargs: Unpack[TCPConnectOptions]) -> ClientConnection:
     """Connect to the WebSocket server at ``uri`` and return the connection.
 
     Use the connection as a context manager, which closes it on exit::
@@ -151,17 +168,32 @@ def connect(uri: str, **kwargs: Unpack[ConnectOptions]) -> ClientConnection:
     Args:
         uri: ``ws://`` or ``wss://`` URI; user information in it is sent as
             HTTP Basic credentials.
-        **kwargs: The options of :class:`ConnectOptions`.
+        **kwargs: The options of :class:`TCPConnectOptions`.
 
     Raises:
         TypeError: If an option is unknown.
         InvalidURI: If ``uri`` is not a WebSocket URI.
+        InvalidProxy: If ``proxy`` isn't a valid proxy URL.
         OSError: If the TCP connection fails.
         TimeoutError: If the opening handshake takes longer than ``open_timeout``.
-        InvalidHandshake: If the opening handshake fails.
-        ValueError: If ``ssl`` is given with a ``ws://`` URI.
+        InvalidHandshake: If the opening handshake fails; :exc:`ProxyError`
+            if the proxy refuses to open a tunnel to the server.
+        ValueError: If ``ssl`` is given with a ``ws://`` URI, ``proxy`` with
+            ``sock``, or a ``wss://`` URI with an ``https://`` proxy.
     """
-    return _connect("connect", uri, None, kwargs)
+    check_options("connect", kwargs, TCPConnectOptions.__optional_keys__)
+    proxy = kwargs.get("proxy")
+    if isinstance(proxy, str):
+        # An invalid proxy fails here, before connecting.
+        check_proxy(
+            proxy,
+            parse_uri(uri).secure,
+            kwargs.get("proxy_ssl"),
+            kwargs.get("proxy_server_hostname"),
+        )
+        if kwargs.get("sock") is not None:
+            raise ValueError("proxy argument is incompatible with sock")
+    return _connect(uri, None, kwargs, kwargs)
 
 
 def unix_connect(
@@ -184,13 +216,13 @@ def unix_connect(
         uri = "wss://localhost/" if kwargs.get("ssl") is not None else "ws://localhost/"
     if path is None and kwargs.get("sock") is None:
         raise ValueError("missing path argument")
-    return _connect("unix_connect", uri, path, kwargs)
+    check_options("unix_connect", kwargs, ConnectOptions.__optional_keys__)
+    return _connect(uri, path, kwargs, {"proxy": None})
 
 
 def _connect(
-    function: str, uri: str, unix_path: str | None, options: ConnectOptions
+    uri: str, unix_path: str | None, options: ConnectOptions, proxy_options: TCPConnectOptions
 ) -> ClientConnection:
-    check_options(function, options, ConnectOptions.__optional_keys__)
     wsuri = parse_uri(uri)
     ssl = options.get("ssl")
     if not wsuri.secure and ssl is not None:
@@ -229,9 +261,25 @@ def _connect(
                 sock.close()
                 raise
         else:
-            sock = socket.create_connection(
-                (wsuri.host, wsuri.port), open_timeout, options.get("source_address")
-            )
+            proxy = proxy_options.get("proxy", True)
+            if proxy is True:
+                proxy = get_proxy(wsuri)
+            if proxy is None:
+                sock = socket.create_connection(
+                    (wsuri.host, wsuri.port), open_timeout, options.get("source_address")
+                )
+            else:
+                sock = connect_through_proxy(
+                    proxy,
+                    wsuri.host,
+                    wsuri.port,
+                    secure=wsuri.secure,
+                    deadline=deadline,
+                    source_address=options.get("source_address"),
+                    proxy_ssl=proxy_options.get("proxy_ssl"),
+                    proxy_server_hostname=proxy_options.get("proxy_server_hostname"),
+                    user_agent_header=options.get("user_agent_header", USER_AGENT),
+                )
     try:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             # Small frames go out at once: latency matters more than packets.
