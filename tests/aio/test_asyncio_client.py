@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conformance_helpers import echo
+from raw_peer import echo
 
 from websockets_typed.asyncio.client import (
     MAX_REDIRECTS,

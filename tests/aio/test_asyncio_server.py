@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conformance_helpers import echo
+from raw_peer import echo
 
 from websockets_typed.asyncio.client import connect, unix_connect
 from websockets_typed.asyncio.server import (

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Unpack
 
 import pytest
-from conformance_helpers import RawPeer, open_raw_client
+from raw_peer import RawPeer, open_raw_client
 
 from websockets_typed import ClientConnection, ConnectionClosed, InvalidStatus, connect, serve
 from websockets_typed.asyncio.server import Server, ServerConnection, TCPServeOptions

@@ -6,7 +6,7 @@ import asyncio
 import sys
 
 import pytest
-from conformance_helpers import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
+from raw_peer import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
 from protocol_helpers import (
     EOF,
     assert_failing,

@@ -1,6 +1,6 @@
 """Limits that attackers count, end to end through the asyncio server and client.
 
-Each test plays the attacker with a raw peer (tests/conformance_helpers.py)
+Each test plays the attacker with a raw peer (tests/raw_peer.py)
 or raw sockets: too many fragments, decompression bombs, oversized HTTP
 heads, slow handshakes, ping floods.
 """
@@ -16,7 +16,7 @@ import zlib
 from collections.abc import AsyncGenerator
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     OP_BINARY,
     OP_CONT,
     OP_PING,
