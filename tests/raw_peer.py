@@ -948,6 +948,7 @@ def handshake_request(
     path: str = "/",
     offer: str | None = None,
     headers: Sequence[tuple[str, str]] = (),
+    host: bool = True,
 ) -> bytes:
     """A valid opening handshake request with the fixed key (RFC 6455, 4.1).
 
@@ -956,13 +957,15 @@ def handshake_request(
         path: The request target.
         offer: The value of a Sec-WebSocket-Extensions header, if any.
         headers: More header lines, after the handshake's.
+        host: Whether to send a Host header for 127.0.0.1; ``False`` leaves
+            it out, e.g. for ``headers`` to bring their own.
     """
-    host = "127.0.0.1" if port is None else f"127.0.0.1:{port}"
+    address = "127.0.0.1" if port is None else f"127.0.0.1:{port}"
     return http_request(
         "GET",
         path,
         [
-            ("Host", host),
+            *([("Host", address)] if host else []),
             ("Upgrade", "websocket"),
             ("Connection", "Upgrade"),
             ("Sec-WebSocket-Key", _CLIENT_KEY),
