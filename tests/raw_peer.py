@@ -1148,6 +1148,19 @@ class RawServer:
         await writer.drain()
         return RawPeer(reader, writer, is_client=False, deflate=deflate, headers=headers)
 
+    async def respond(self, response: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Take the next connection, read its request head and answer with raw bytes.
+
+        For responses that :meth:`accept` doesn't write: invalid or refusing
+        ones. The connection stays open until :meth:`close`.
+        """
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await self._accepted.get()
+        await _read_head(reader)
+        writer.write(response)
+        await writer.drain()
+        return reader, writer
+
     async def close(self) -> None:
         """Stop listening and close every connection accepted."""
         for writer in self._writers:
