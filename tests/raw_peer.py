@@ -29,7 +29,7 @@ import os
 import socket
 import struct
 import zlib
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -59,6 +59,7 @@ __all__ = [
     "RawPeer",
     "RawResponse",
     "RawServer",
+    "Respond",
     "Side",
     "build_frame",
     "close_payload",
@@ -1073,23 +1074,61 @@ async def open_raw_client(
     return RawPeer(reader, writer, is_client=True, deflate=deflate, headers=headers)
 
 
-class RawServer:
-    """A listening socket that performs the server side of handshakes by hand."""
+Respond = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""A :class:`RawServer` callback that answers one connection by hand."""
 
-    def __init__(self, *, rcvbuf: int | None = None) -> None:
+
+class RawServer:
+    """A listening socket that performs the server side of handshakes by hand.
+
+    Connections wait for :meth:`accept` or :meth:`respond`, unless
+    ``respond`` is given: it then answers each connection as it comes, which
+    is closed when it returns. Use it started and closed by ``async with``
+    or by :meth:`start` and :meth:`close`.
+
+    Args:
+        rcvbuf: Size of the accepted sockets' receive buffers, to make a slow reader.
+        respond: A callback that answers every connection.
+    """
+
+    def __init__(self, *, rcvbuf: int | None = None, respond: Respond | None = None) -> None:
         self._rcvbuf = rcvbuf
+        self._respond = respond
         self._accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             asyncio.Queue()
         )
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._responding: set[asyncio.Task[object]] = set()
+        self.connections = 0
+        """How many connections were accepted so far."""
+        self.counted: asyncio.Queue[int] = asyncio.Queue()
+        """The value of :attr:`connections` after each connection, as they come."""
+
+    async def __aenter__(self) -> RawServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def start(self) -> None:
         """Start listening on 127.0.0.1, on a free port."""
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.append(writer)
-            await self._accepted.put((reader, writer))
+            self.connections += 1
+            self.counted.put_nowait(self.connections)
+            if self._respond is None:
+                await self._accepted.put((reader, writer))
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._responding.add(task)
+            try:
+                await self._respond(reader, writer)
+            finally:
+                await close_stream(writer)
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if self._rcvbuf is not None:
@@ -1170,6 +1209,8 @@ class RawServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._responding:
+            await asyncio.wait(self._responding)
 
 
 # The implementation under test, at the other end of a raw peer.
