@@ -754,6 +754,24 @@ class RawPeer:
         assert frame.masked is not self.is_client, f"wrong masking: {frame}"
         return frame
 
+    async def read_until_eof(self) -> list[RawFrame]:
+        """Read frames until the connection ends, within :data:`TIMEOUT`.
+
+        Raises:
+            AssertionError: If the connection ends in the middle of a frame,
+                or if a frame is masked the wrong way (RFC 6455, 5.1).
+        """
+        frames: list[RawFrame] = []
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                try:
+                    frame = await _read_frame(self.reader)
+                except asyncio.IncompleteReadError as exc:
+                    assert exc.partial == b"", f"connection ended in a frame: {exc.partial!r}"
+                    return frames
+                assert frame.masked is not self.is_client, f"wrong masking: {frame}"
+                frames.append(frame)
+
     async def read_message(self) -> tuple[int, bytes, list[RawFrame]]:
         """Read the frames of the next data message; decompress it if RSV1 says so.
 
