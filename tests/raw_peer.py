@@ -61,6 +61,7 @@ __all__ = [
     "RawServer",
     "Respond",
     "Side",
+    "blocking_http_exchange",
     "build_frame",
     "close_payload",
     "close_stream",
@@ -767,7 +768,8 @@ class RawPeer:
                 try:
                     frame = await _read_frame(self.reader)
                 except asyncio.IncompleteReadError as exc:
-                    assert exc.partial == b"", f"connection ended in a frame: {exc.partial!r}"
+                    if exc.partial:
+                        raise AssertionError(f"connection ended in a frame: {exc.partial!r}") from exc
                     return frames
                 assert frame.masked is not self.is_client, f"wrong masking: {frame}"
                 frames.append(frame)
@@ -1012,6 +1014,16 @@ async def http_exchange(
             writer.write_eof()
         async with asyncio.timeout(timeout):
             return await reader.read()
+
+
+def blocking_http_exchange(port: int, request: bytes, *, timeout: float = TIMEOUT) -> bytes:
+    """:func:`http_exchange` with a blocking socket, for tests without an event loop."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(request)
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 @dataclass(frozen=True)
