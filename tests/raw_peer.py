@@ -769,7 +769,8 @@ class RawPeer:
                     frame = await _read_frame(self.reader)
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial:
-                        raise AssertionError(f"connection ended in a frame: {exc.partial!r}") from exc
+                        message = f"connection ended in a frame: {exc.partial!r}"
+                        raise AssertionError(message) from exc
                     return frames
                 assert frame.masked is not self.is_client, f"wrong masking: {frame}"
                 frames.append(frame)
