@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
 import json
 import os
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import cast
 
+from raw_peer import handshake_request
 from scale import raise_fd_limit
 
 from websockets_typed import ServerConnection, broadcast, serve
@@ -134,21 +134,12 @@ class FastClient(asyncio.Protocol):
             self.lost.set_result(None)
 
 
-def request() -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n"
-    ).encode()
-
-
 async def open_fast(port: int, expected: bytes) -> FastClient:
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(lambda: FastClient(expected), "127.0.0.1", port)
     client.received = -1
     assert client.transport is not None
-    client.transport.write(request())
+    client.transport.write(handshake_request())
     return client
 
 
@@ -159,7 +150,7 @@ async def open_slow(port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
     sock.setblocking(False)
     await loop.sock_connect(sock, ("127.0.0.1", port))
-    await loop.sock_sendall(sock, request())
+    await loop.sock_sendall(sock, handshake_request())
     response = b""
     while b"\r\n\r\n" not in response:
         # Byte by byte: nothing after the response may be read now.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conformance_helpers import echo
+from raw_peer import RawServer, Respond, echo
 
 from websockets_typed.asyncio.client import (
     MAX_REDIRECTS,
@@ -163,17 +163,15 @@ async def silent_server() -> tuple[socket.socket, int]:
     return sock, port
 
 
-async def raw_server(response: bytes) -> asyncio.Server:
-    """A TCP server answering every request with fixed bytes, then closing."""
+def answer_with(response: bytes) -> Respond:
+    """A :class:`RawServer` callback answering every request with fixed bytes, then closing."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.write(response)
         await writer.drain()
-        writer.close()
-        await writer.wait_closed()
 
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+    return respond
 
 
 def log_arg(record: logging.LogRecord, index: int) -> object:
@@ -188,12 +186,6 @@ async def first_connection(client: connect) -> None:
         async for websocket in client:
             await websocket.close()
             return
-
-
-def raw_port(server: asyncio.Server) -> int:
-    """The port of a raw TCP server."""
-    port: int = server.sockets[0].getsockname()[1]
-    return port
 
 
 # Opening a connection.
@@ -391,13 +383,9 @@ async def test_no_reconnect_with_invalid_uri() -> None:
 @pytest.mark.usefixtures("fast_backoff")
 async def test_no_reconnect_after_invalid_response(reconnections: LogWaiter) -> None:
     """A response that isn't HTTP/1.1 won't become one on the next try: raise."""
-    server = await raw_server(b"garbage\r\n\r\n")
-    try:
+    async with RawServer(respond=answer_with(b"garbage\r\n\r\n")) as server:
         with pytest.raises(InvalidMessage):
-            await first_connection(connect(f"ws://127.0.0.1:{raw_port(server)}/"))
-    finally:
-        server.close()
-        await server.wait_closed()
+            await first_connection(connect(server.uri))
     assert reconnections.records == []
 
 
@@ -825,26 +813,18 @@ async def test_invalid_accept_key_is_an_error() -> None:
         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"
     )
-    server = await raw_server(response)
-    try:
+    async with RawServer(respond=answer_with(response)) as server:
         with pytest.raises(InvalidHeader):
-            await connect(f"ws://127.0.0.1:{raw_port(server)}/")
+            await connect(server.uri)
         assert not is_transient(InvalidHeader("Sec-WebSocket-Accept", "x"))
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_server_closing_before_response() -> None:
     """EOF instead of a response: InvalidMessage, which is transient."""
-    server = await raw_server(b"")
-    try:
+    async with RawServer(respond=answer_with(b"")) as server:
         with pytest.raises(InvalidMessage) as exc_info:
-            await connect(f"ws://127.0.0.1:{raw_port(server)}/")
+            await connect(server.uri)
         assert is_transient(exc_info.value)
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_host_and_port_options() -> None:

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 import pytest
+from raw_peer import OP_CLOSE, OP_PING, RawFrame, close_payload, open_raw_client
 
 from websockets_typed.asyncio.client import ClientConnection, ConnectOptions, connect
 from websockets_typed.asyncio.connection import broadcast
@@ -34,7 +35,7 @@ from websockets_typed.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from websockets_typed.frames import Close, CloseCode, Frame, Opcode, parse_frame
+from websockets_typed.frames import Close, CloseCode
 from websockets_typed.protocol import CLOSED, CLOSING, OPEN
 from websockets_typed.typing import BytesLike, Data
 
@@ -875,31 +876,6 @@ async def test_keepalive_without_timeout_still_measures_latency() -> None:
         assert client.state is OPEN
 
 
-# An opening handshake request, for clients written by hand on a raw socket.
-RAW_HANDSHAKE_REQUEST = (
-    b"GET / HTTP/1.1\r\n"
-    b"Host: 127.0.0.1\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
-)
-
-
-async def read_http_response(sock: socket.socket) -> bytes:
-    """Read a raw HTTP response head; return what follows it."""
-    loop = asyncio.get_running_loop()
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        chunk = await loop.sock_recv(sock, 4096)
-        assert chunk, "connection closed during the handshake"
-        buffer += chunk
-    head, _, rest = buffer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101 ")
-    return rest
-
-
 async def test_keepalive_closes_unresponsive_peer_with_1011(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -914,14 +890,10 @@ async def test_keepalive_closes_unresponsive_peer_with_1011(
 
     options: ServeOptions = {"ping_interval": 0.05, "ping_timeout": 0.1, "close_timeout": 0.2}
     async with serve(handler, "127.0.0.1", 0, **options) as server:
-        loop = asyncio.get_running_loop()
         # A client that completes the handshake by hand, then never answers.
-        with socket.socket() as sock:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, server.sockets[0].getsockname())
-            await loop.sock_sendall(sock, RAW_HANDSHAKE_REQUEST)
+        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+        try:
             async with asyncio.timeout(5):
-                rest = await read_http_response(sock)
                 exc = await closed
             assert isinstance(exc, ConnectionClosedError)
             assert exc.sent is not None
@@ -929,17 +901,15 @@ async def test_keepalive_closes_unresponsive_peer_with_1011(
             assert exc.rcvd is None
 
             # On the wire: keepalive pings, then a Close frame with 1011.
-            buffer = bytearray(rest)
-            async with asyncio.timeout(5):
-                while chunk := await loop.sock_recv(sock, 4096):
-                    buffer += chunk
-            opcodes: list[Opcode] = []
-            while (frame := parse_frame(buffer, mask=False)) is not None:
-                opcodes.append(frame.opcode)
-                if frame.opcode is Opcode.CLOSE:
-                    assert Close.parse(frame.data).code == CloseCode.INTERNAL_ERROR
-            assert opcodes[0] is Opcode.PING
-            assert opcodes[-1] is Opcode.CLOSE
+            frames = await peer.read_until_eof()
+            opcodes = [frame.opcode for frame in frames]
+            for frame in frames:
+                if frame.opcode == OP_CLOSE:
+                    assert frame.payload[:2] == close_payload(CloseCode.INTERNAL_ERROR)
+            assert opcodes[0] == OP_PING
+            assert opcodes[-1] == OP_CLOSE
+        finally:
+            await peer.close()
     assert "keepalive ping timeout; closing connection" in caplog.messages
 
 
@@ -954,22 +924,18 @@ async def test_keepalive_stops_when_the_peer_closes() -> None:
 
     options: ServeOptions = {"ping_interval": 0.2, "close_timeout": 5}
     async with serve(handler, "127.0.0.1", 0, **options) as server:
-        loop = asyncio.get_running_loop()
-        with socket.socket() as sock:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, server.sockets[0].getsockname())
-            await loop.sock_sendall(sock, RAW_HANDSHAKE_REQUEST)
-            async with asyncio.timeout(5):
-                buffer = bytearray(await read_http_response(sock))
-                # A masked Close frame with code 1000: the server answers,
-                # half-closes, and waits for the TCP connection to close.
-                await loop.sock_sendall(sock, bytes.fromhex("8882 00000000 03e8"))
-                while chunk := await loop.sock_recv(sock, 4096):
-                    buffer += chunk
-            assert parse_frame(buffer, mask=False) == Frame(Opcode.CLOSE, b"\x03\xe8")
-            assert not buffer
+        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+        try:
+            # A masked Close frame with code 1000: the server answers,
+            # half-closes, and waits for the TCP connection to close.
+            await peer.send_frame(OP_CLOSE, close_payload(1000))
+            frames = await peer.read_until_eof()
+            unmasked_close = RawFrame(OP_CLOSE, b"\x03\xe8", True, False, False, False, False)
+            assert frames == [unmasked_close]
             # Let the keepalive ping come due before closing.
             await asyncio.sleep(0.3)
+        finally:
+            await peer.close()
         async with asyncio.timeout(5):
             await closed.wait()
 

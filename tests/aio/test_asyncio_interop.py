@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import pytest
-from conformance_helpers import echo
+from raw_peer import echo
 from websockets.asyncio.client import connect as their_connect
 from websockets.asyncio.server import Server as TheirServer
 from websockets.asyncio.server import ServerConnection as TheirServerConnection

@@ -19,6 +19,7 @@ from typing import Unpack
 import pytest
 from process_helpers import free_port
 from proxy_helpers import CREDENTIALS, TLS, ProxyProcess
+from raw_peer import RawServer
 
 from websockets_typed import (
     InvalidProxy,
@@ -182,15 +183,15 @@ async def test_socks_proxy_unreachable() -> None:
 
 
 async def test_socks_proxy_garbage() -> None:
-    async with await garbage_proxy(b"HTTP/1.1 200 OK\r\n\r\n", wait_request=False) as proxy:
+    async with garbage_proxy(b"HTTP/1.1 200 OK\r\n\r\n", wait_request=False) as proxy:
         with pytest.raises(ProxyError, match="Unexpected SOCKS version number"):
-            await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{proxy.port}")
 
 
 async def test_socks_proxy_closes() -> None:
-    async with await garbage_proxy(b"", wait_request=False) as proxy:
+    async with garbage_proxy(b"", wait_request=False) as proxy:
         with pytest.raises(ProxyError, match="failed: Connection closed unexpectedly"):
-            await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"socks5://127.0.0.1:{proxy.port}")
 
 
 async def test_socks_needs_python_socks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,58 +239,56 @@ async def test_proxy_cannot_reach_server(tinyproxy: ProxyProcess) -> None:
     assert is_transient(raised.value)
 
 
-async def garbage_proxy(answer: bytes, *, wait_request: bool = True) -> asyncio.Server:
-    """A TCP server that answers anything with ``answer``, then closes."""
+def garbage_proxy(answer: bytes, *, wait_request: bool = True) -> RawServer:
+    """A raw server that answers anything with ``answer``, then closes."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if wait_request:
             with contextlib.suppress(asyncio.IncompleteReadError):
                 await reader.readuntil(b"\r\n\r\n")
         else:
             await reader.read(1)
         writer.write(answer)
-        writer.close()
-        await writer.wait_closed()
 
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+    return RawServer(respond=respond)
 
 
 async def test_proxy_forbids() -> None:
     answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nforbidden\n"
-    async with await garbage_proxy(answer) as proxy:
+    async with garbage_proxy(answer) as proxy:
         with pytest.raises(InvalidProxyStatus) as raised:
-            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{proxy.port}")
     assert raised.value.response.status_code == 403
     assert raised.value.response.body == b"forbidden\n"
     assert not is_transient(raised.value)
 
 
 async def test_proxy_closes() -> None:
-    async with await garbage_proxy(b"") as proxy:
+    async with garbage_proxy(b"") as proxy:
         with pytest.raises(InvalidProxyMessage, match="proxy closed the connection") as raised:
-            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{proxy.port}")
     assert isinstance(raised.value, InvalidHandshake)
     assert is_transient(raised.value)
 
 
 async def test_proxy_answers_garbage() -> None:
-    async with await garbage_proxy(b"SSH-2.0-OpenSSH_9.2\r\n\r\n") as proxy:
+    async with garbage_proxy(b"SSH-2.0-OpenSSH_9.2\r\n\r\n") as proxy:
         with pytest.raises(InvalidProxyMessage, match="invalid HTTP status line") as raised:
-            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{proxy.port}")
     assert not is_transient(raised.value)
 
 
 async def test_proxy_truncated_answer() -> None:
-    async with await garbage_proxy(b"HTTP/1.1 200 Connection established\r\n") as proxy:
+    async with garbage_proxy(b"HTTP/1.1 200 Connection established\r\n") as proxy:
         with pytest.raises(InvalidProxyMessage, match="connection closed while reading HTTP"):
-            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{proxy.port}")
 
 
 async def test_proxy_sends_data_after_answer() -> None:
     answer = b"HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n"
-    async with await garbage_proxy(answer) as proxy:
+    async with garbage_proxy(answer) as proxy:
         with pytest.raises(InvalidProxyMessage, match="unexpected data"):
-            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{port_of(proxy)}")
+            await check_echo("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{proxy.port}")
 
 
 async def test_proxy_open_timeout() -> None:

@@ -4,58 +4,21 @@ Servers that aren't WebSocket servers make it raise at once, since the next
 try would fail the same way; network errors, timeouts, connections closed
 before the response and 5xx responses make it retry, logging each retry on
 the ``logger`` given to :func:`connect`. Every peer is a real server on
-loopback: raw asyncio servers for the ones that don't speak WebSocket.
+loopback: raw servers (tests/raw_peer.py) for the ones that don't speak WebSocket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
+from raw_peer import RawServer, Respond
 
 from websockets_typed import InvalidMessage, InvalidStatus, connect, serve
 from websockets_typed.asyncio.server import ServerConnection
 from websockets_typed.http11 import Request, Response
-
-Respond = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class RawServer:
-    """A TCP server on loopback that counts connections and runs ``respond`` on each."""
-
-    def __init__(self, respond: Respond) -> None:
-        self.respond = respond
-        self.connections = 0
-        self.server: asyncio.Server | None = None
-        self.handlers: set[asyncio.Task[object]] = set()
-        self.accepted: asyncio.Queue[int] = asyncio.Queue()
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        self.accepted.put_nowait(self.connections)
-        try:
-            await self.respond(reader, writer)
-        finally:
-            writer.close()
-            await writer.wait_closed()
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"ws://127.0.0.1:{port}/"
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        # The client closed every connection: the handlers end.
-        if self.handlers:
-            await asyncio.wait(self.handlers)
 
 
 class Records(logging.Handler):
@@ -123,10 +86,9 @@ async def forbidden(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 async def test_not_a_websocket_server_raises_at_once(
     respond: Respond, error: type[Exception], retries: list[logging.LogRecord]
 ) -> None:
-    raw = RawServer(respond)
-    async with raw as uri:
+    async with RawServer(respond=respond) as raw:
         with pytest.raises(error):
-            await first_message(uri)
+            await first_message(raw.uri)
     assert raw.connections == 1
     assert retries == []
 
@@ -139,11 +101,10 @@ async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 async def test_connection_closed_before_response_is_retried(
     retries: list[logging.LogRecord],
 ) -> None:
-    raw = RawServer(hang_up)
-    async with raw as uri:
-        client = asyncio.create_task(first_message(uri))
+    async with RawServer(respond=hang_up) as raw:
+        client = asyncio.create_task(first_message(raw.uri))
         async with asyncio.timeout(5):
-            while await raw.accepted.get() < 3:
+            while await raw.counted.get() < 3:
                 pass
         client.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from conformance_helpers import echo
+from raw_peer import echo, http_exchange, http_request, parse_response, raw_stream
 
 from websockets_typed.asyncio.client import connect, unix_connect
 from websockets_typed.asyncio.server import (
@@ -64,25 +64,13 @@ async def wait_forever(websocket: ServerConnection) -> None:
 
 async def raw_http(port: int, request: bytes) -> bytes:
     """Send raw bytes to the server and read everything until it closes."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        async with asyncio.timeout(5):
-            return await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
+    return await http_exchange(port, request, timeout=5)
 
 
-def parse_http(data: bytes) -> tuple[int, Headers, bytes]:
-    """Split a raw HTTP response into status code, headers and body."""
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode().split("\r\n")
-    headers = Headers()
-    for line in lines:
-        name, _, value = line.partition(": ")
-        headers[name] = value
-    return int(status_line.split()[1]), headers, body
+def parse_http(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Split a raw HTTP response into status code, headers (lower-cased names) and body."""
+    response = parse_response(data)
+    return response.status, response.headers, response.body
 
 
 def library_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -92,7 +80,7 @@ def library_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 
 def get_request(path: str = "/") -> bytes:
     """A plain HTTP GET request, not a WebSocket handshake."""
-    return f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    return http_request("GET", path)
 
 
 async def handshake_error(uri: str, **kwargs: str | None) -> InvalidStatus:
@@ -594,9 +582,9 @@ async def test_process_request_answers_plain_http(hook: ProcessRequest) -> None:
         status, headers, body = parse_http(await raw_http(port_of(server), get_request("/healthz")))
         assert status == 200
         assert body == b"OK\n"
-        assert headers["Content-Length"] == "3"
-        assert headers["Content-Type"] == "text/plain; charset=utf-8"
-        assert headers["Server"] == USER_AGENT
+        assert headers["content-length"] == "3"
+        assert headers["content-type"] == "text/plain; charset=utf-8"
+        assert headers["server"] == USER_AGENT
         # A WebSocket client on that path gets the 200 as a rejection.
         exc = await handshake_error(uri_of(server, "/healthz"))
         assert exc.response.status_code == 200
@@ -778,7 +766,7 @@ async def test_server_header_none() -> None:
     # Rejections don't get one either.
     async with serve(echo, "127.0.0.1", 0, server_header=None) as server:
         _, headers, _ = parse_http(await raw_http(port_of(server), get_request()))
-        assert "Server" not in headers
+        assert "server" not in headers
 
 
 async def test_extra_headers_mapping() -> None:
@@ -796,7 +784,7 @@ async def test_extra_headers_pairs_not_on_rejections() -> None:
             assert websocket.response_headers["X-Extra"] == "pair"
         # extra_headers only decorate successful handshakes.
         _, headers, _ = parse_http(await raw_http(port_of(server), get_request()))
-        assert "X-Extra" not in headers
+        assert "x-extra" not in headers
 
 
 async def test_extra_headers_callable() -> None:
@@ -954,7 +942,7 @@ async def test_handshake_failures_are_not_errors(caplog: pytest.LogCaptureFixtur
         # Not a WebSocket request: 426.
         status, headers, _ = parse_http(await raw_http(port, get_request()))
         assert status == 426
-        assert headers["Upgrade"] == "websocket"
+        assert headers["upgrade"] == "websocket"
         # Forbidden origin: 403.
         assert (
             await handshake_error(uri_of(server), origin="https://ko")
@@ -972,14 +960,12 @@ async def test_handshake_failures_are_not_errors(caplog: pytest.LogCaptureFixtur
 
 async def test_silent_client_dropped_after_open_timeout(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="websockets_typed")
-    async with serve(echo, "127.0.0.1", 0, open_timeout=0.1) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-        try:
-            async with asyncio.timeout(5):
-                assert await reader.read() == b""
-        finally:
-            writer.close()
-            await writer.wait_closed()
+    async with (
+        serve(echo, "127.0.0.1", 0, open_timeout=0.1) as server,
+        raw_stream(port_of(server)) as (reader, _),
+        asyncio.timeout(5),
+    ):
+        assert await reader.read() == b""
     assert "opening handshake timed out" in caplog.messages
 
 
@@ -997,6 +983,7 @@ async def test_slow_process_request_hits_open_timeout() -> None:
 
 async def test_malformed_request_gets_400_and_server_keeps_serving() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
+        # A header line without a colon: bytes no request helper builds.
         data = await raw_http(port_of(server), b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n")
         status, _, body = parse_http(data)
         assert status == 400
@@ -1008,7 +995,7 @@ async def test_malformed_request_gets_400_and_server_keeps_serving() -> None:
 
 async def test_too_long_header_gets_431() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
-        request = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"
+        request = http_request("GET", "/", [("Host", "localhost"), ("X-Big", "a" * 10_000)])
         status, _, _ = parse_http(await raw_http(port_of(server), request))
         assert status == 431
         async with connect(uri_of(server)) as websocket:
@@ -1020,34 +1007,26 @@ async def test_truncated_request_closes_quietly(caplog: pytest.LogCaptureFixture
     """A client that sends half a request then its EOF gets no response."""
     caplog.set_level(logging.INFO, logger="websockets_typed")
     async with serve(echo, "127.0.0.1", 0) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-        try:
-            writer.write(b"GET / HTTP/1.1\r\nHost: loc")
-            writer.write_eof()
-            async with asyncio.timeout(5):
-                assert await reader.read() == b""
-        finally:
-            writer.close()
-            await writer.wait_closed()
+        # Half a request, then EOF: bytes no request helper builds.
+        truncated = b"GET / HTTP/1.1\r\nHost: loc"
+        assert await http_exchange(port_of(server), truncated, half_close=True, timeout=5) == b""
     assert any("opening handshake failed" in message for message in caplog.messages)
 
 
 async def test_rejected_client_that_never_closes_is_aborted() -> None:
     """After a rejection, the server waits close_timeout for the client to close."""
-    async with serve(echo, "127.0.0.1", 0, close_timeout=0.1) as server:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-        try:
-            writer.write(get_request())
-            async with asyncio.timeout(5):
-                response = await reader.read()
-                assert parse_http(response)[0] == 426
-                # The client keeps its side open; the server must not wait
-                # for it forever: closing the server completes.
-                server.close()
-                await server.wait_closed()
-        finally:
-            writer.close()
-            await writer.wait_closed()
+    async with (
+        serve(echo, "127.0.0.1", 0, close_timeout=0.1) as server,
+        raw_stream(port_of(server)) as (reader, writer),
+        asyncio.timeout(5),
+    ):
+        writer.write(get_request())
+        response = await reader.read()
+        assert parse_http(response)[0] == 426
+        # The client keeps its side open; the server must not wait
+        # for it forever: closing the server completes.
+        server.close()
+        await server.wait_closed()
 
 
 # TLS.

@@ -10,15 +10,25 @@ and keeps serving everyone else.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import os
 import socket
-import struct
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Final
 
 import pytest
+from raw_peer import (
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_TEXT,
+    RawFrame,
+    RawPeer,
+    RawServer,
+    build_frame,
+    http_exchange,
+    open_raw_client,
+)
 
 from websockets_typed import (
     ConnectionClosed,
@@ -29,9 +39,7 @@ from websockets_typed import (
 )
 from websockets_typed.asyncio.client import TCPConnectOptions
 from websockets_typed.asyncio.server import Server, TCPServeOptions
-from websockets_typed.frames import Close, CloseCode, Frame, Opcode, parse_frame, serialize_frame
-from websockets_typed.handshake import accept_key
-from websockets_typed.http11 import RequestParser
+from websockets_typed.frames import Close, CloseCode
 from websockets_typed.protocol import State
 
 # Short keepalive settings, so that dead peers are found in a fraction of a second.
@@ -69,46 +77,26 @@ class Tracker:
             self.finished.set()
 
 
-async def raw_handshake(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a TCP connection and complete the opening handshake by hand."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = await reader.readuntil(b"\r\n\r\n")
-    assert response.startswith(b"HTTP/1.1 101 ")
-    assert accept_key(key).encode() in response
-    return reader, writer
+MASK: Final = b"\x01\x02\x03\x04"
 
 
-def stop_reading(writer: asyncio.StreamWriter) -> None:
-    """Make a raw peer stop reading: what the other side sends piles up unread."""
-    transport = writer.transport
-    assert isinstance(transport, asyncio.Transport)
-    transport.pause_reading()
-
-
-def masked(frame: Frame) -> bytes:
+def masked(opcode: int, payload: bytes, *, rsv2: bool = False) -> bytes:
     """A frame as a client sends it."""
-    return b"".join(serialize_frame(frame, mask=True))
+    return build_frame(opcode, payload, rsv2=rsv2, mask_key=MASK)
 
 
-async def read_frame(reader: asyncio.StreamReader, buffer: bytearray) -> Frame:
+async def read_frame(peer: RawPeer) -> RawFrame:
     """Read the next frame a server sends; skip pings."""
     while True:
-        frame = parse_frame(buffer, mask=False)
-        if frame is not None:
-            if frame.opcode is Opcode.PING:
-                continue
+        frame = await peer.read_frame()
+        if frame.opcode != OP_PING:
             return frame
-        data = await reader.read(4096)
-        assert data, "connection closed before a frame arrived"
-        buffer += data
+
+
+def close_code(frame: RawFrame) -> int:
+    """The code of a Close frame (RFC 6455, 5.5.1)."""
+    assert frame.opcode == OP_CLOSE, frame
+    return int.from_bytes(frame.payload[:2], "big")
 
 
 async def assert_freed(server: Server, tracker: Tracker, websocket: ServerConnection) -> None:
@@ -158,13 +146,11 @@ async def test_peer_resets_the_connection(in_recv: bool) -> None:
 
     handler = tracker if in_recv else idle
     async with serve(handler, "127.0.0.1", 0, **FAST) as server:
-        _, writer = await raw_handshake(port_of(server))
+        peer = await open_raw_client(port_of(server))
         await tracker.opened.wait()
         (websocket,) = tracker.connections
         assert websocket in server.connections
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
+        peer.reset()
         await assert_freed(server, tracker, websocket)
         assert websocket.close_code == CloseCode.ABNORMAL_CLOSURE
         if in_recv:
@@ -192,16 +178,14 @@ async def test_reset_while_reading_is_paused_is_detected_by_keepalive() -> None:
 
     options: TCPServeOptions = {**FAST, "max_queue": 4}
     async with serve(not_reading, "127.0.0.1", 0, **options) as server:
-        _, writer = await raw_handshake(port_of(server))
+        peer = await open_raw_client(port_of(server))
         await tracker.opened.wait()
         (websocket,) = tracker.connections
-        writer.write(b"".join(masked(Frame(Opcode.TEXT, b"x" * 1000)) for _ in range(64)))
+        peer.writer.write(b"".join(masked(OP_TEXT, b"x" * 1000) for _ in range(64)))
         async with asyncio.timeout(10):
             while not websocket._reading_paused:
                 await asyncio.sleep(0.01)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
+        peer.reset()
         await assert_freed(server, tracker, websocket)
         assert websocket.close_code == CloseCode.ABNORMAL_CLOSURE
 
@@ -211,8 +195,8 @@ async def test_silent_peer_is_detected_by_keepalive(caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, logger="websockets_typed.server")
     tracker = Tracker()
     async with serve(tracker, "127.0.0.1", 0, **FAST) as server:
-        _, writer = await raw_handshake(port_of(server))
-        stop_reading(writer)
+        peer = await open_raw_client(port_of(server))
+        peer.stop_reading()
         await tracker.opened.wait()
         (websocket,) = tracker.connections
         await assert_freed(server, tracker, websocket)
@@ -225,35 +209,20 @@ async def test_silent_peer_is_detected_by_keepalive(caplog: pytest.LogCaptureFix
         )
         assert websocket.close_code == CloseCode.ABNORMAL_CLOSURE
         await assert_still_serving(server)
-        writer.close()
+        await peer.close()
 
 
 async def test_silent_server_is_detected_by_client_keepalive() -> None:
     # The client side of a half-open connection: the server answers the
     # handshake, then goes silent.
-    silent = asyncio.Event()
-    release = asyncio.Event()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer = bytearray(await reader.readuntil(b"\r\n\r\n"))
-        request = RequestParser().parse(buffer)
-        assert request is not None
-        key = request.headers["Sec-WebSocket-Key"]
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept_key(key).encode()
-        )
-        stop_reading(writer)
-        silent.set()
-        await release.wait()
-        writer.close()
-
-    raw = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = raw.sockets[0].getsockname()[1]
+    raw = RawServer()
+    await raw.start()
     try:
         async with asyncio.timeout(10):
-            websocket = await connect(f"ws://127.0.0.1:{port}/", **FAST_CLIENT)
-            await silent.wait()
+            connecting = asyncio.ensure_future(connect(raw.uri, **FAST_CLIENT))
+            peer = await raw.accept()
+            peer.stop_reading()
+            websocket = await connecting
             with pytest.raises(ConnectionClosedError) as raised:
                 await websocket.recv()
         assert raised.value.sent == Close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
@@ -261,9 +230,7 @@ async def test_silent_server_is_detected_by_client_keepalive() -> None:
         assert websocket.state is State.CLOSED
         assert websocket.transport.is_closing()
     finally:
-        release.set()
-        raw.close()
-        await raw.wait_closed()
+        await raw.close()
 
 
 # A peer that sends garbage.
@@ -274,10 +241,10 @@ async def test_silent_server_is_detected_by_client_keepalive() -> None:
     [
         (b"\x81\x05hello", CloseCode.PROTOCOL_ERROR),  # unmasked
         (b"\x83\x80abcd", CloseCode.PROTOCOL_ERROR),  # reserved opcode
-        (masked(Frame(Opcode.CONT, b"orphan")), CloseCode.PROTOCOL_ERROR),
-        (masked(Frame(Opcode.PING, bytes(126))), CloseCode.PROTOCOL_ERROR),
-        (masked(Frame(Opcode.TEXT, b"\xc3\x28")), CloseCode.INVALID_DATA),
-        (masked(Frame(Opcode.TEXT, b"x", rsv2=True)), CloseCode.PROTOCOL_ERROR),
+        (masked(OP_CONT, b"orphan"), CloseCode.PROTOCOL_ERROR),
+        (masked(OP_PING, bytes(126)), CloseCode.PROTOCOL_ERROR),
+        (masked(OP_TEXT, b"\xc3\x28"), CloseCode.INVALID_DATA),
+        (masked(OP_TEXT, b"x", rsv2=True), CloseCode.PROTOCOL_ERROR),
         # Only the header: the length alone is enough to refuse it.
         (b"\x82\xff" + (2**20 + 1).to_bytes(8, "big") + b"abcd", CloseCode.MESSAGE_TOO_BIG),
         (b"\x82\xff" + b"\xff" * 8 + b"abcd", CloseCode.PROTOCOL_ERROR),  # length > 2**63
@@ -291,16 +258,14 @@ async def test_garbage_closes_with_the_right_code(garbage: bytes, code: CloseCod
         async with asyncio.timeout(10), connect(f"ws://127.0.0.1:{port_of(server)}/") as good:
             await tracker.opened.wait()
             tracker.opened.clear()
-            reader, writer = await raw_handshake(port_of(server))
+            peer = await open_raw_client(port_of(server))
             await tracker.opened.wait()
             bad = tracker.connections[-1]
-            writer.write(garbage)
-            frame = await read_frame(reader, bytearray())
-            assert frame.opcode is Opcode.CLOSE
-            assert Close.parse(frame.data).code == code
+            await peer.send(garbage)
+            assert close_code(await read_frame(peer)) == code
             # The server closes the TCP connection after its Close frame.
-            assert await reader.read() == b""
-            writer.close()
+            await peer.expect_eof()
+            await peer.close()
             await assert_freed_connection(server, bad)
             await good.send("unaffected")
             assert await good.recv() == "unaffected"
@@ -331,11 +296,7 @@ async def test_garbage_instead_of_a_handshake(garbage: bytes, answer: bytes) -> 
     tracker = Tracker()
     async with serve(tracker, "127.0.0.1", 0) as server:
         async with asyncio.timeout(10):
-            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-            writer.write(garbage)
-            writer.write_eof()
-            response = await reader.read()
-            writer.close()
+            response = await http_exchange(port_of(server), garbage, half_close=True, timeout=10)
         assert response.startswith(answer)
         assert bool(response) is bool(answer)
         await assert_still_serving(server)
@@ -350,14 +311,14 @@ async def test_many_bad_peers_at_once() -> None:
         async with asyncio.timeout(20), connect(f"ws://127.0.0.1:{port}/") as good:
 
             async def bad_peer(index: int) -> int:
-                reader, writer = await raw_handshake(port)
-                writer.write(masked(Frame(Opcode.TEXT, b"ok")) + b"\x8f\x80abcd")
-                buffer = bytearray()
-                frame = await read_frame(reader, buffer)
-                if frame.opcode is Opcode.TEXT:  # the echo, if it was quick
-                    frame = await read_frame(reader, buffer)
-                writer.close()
-                return Close.parse(frame.data).code
+                peer = await open_raw_client(port)
+                # A text frame, then one with a reserved opcode.
+                await peer.send(masked(OP_TEXT, b"ok") + masked(0xF, b""))
+                frame = await read_frame(peer)
+                if frame.opcode == OP_TEXT:  # the echo, if it was quick
+                    frame = await read_frame(peer)
+                await peer.close()
+                return close_code(frame)
 
             bad = [asyncio.create_task(bad_peer(index)) for index in range(50)]
             for index in range(50):

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Unpack
 
 import pytest
-from conformance_helpers import RawPeer, open_raw_client
+from raw_peer import RawPeer, RawServer, open_raw_client
 
 from websockets_typed import ClientConnection, ConnectionClosed, InvalidStatus, connect, serve
 from websockets_typed.asyncio.server import Server, ServerConnection, TCPServeOptions
@@ -170,20 +170,14 @@ async def test_connect_timeout_says_what_timed_out() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # Accepts the TCP connection, never answers the handshake.
         await reader.read()
-        writer.close()
         done.set()
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
+    async with RawServer(respond=silent) as server:
         with pytest.raises(TimeoutError, match=r"^timed out during opening handshake$"):
-            await connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2)
+            await connect(server.uri, open_timeout=0.2)
         # The client aborted the connection: the server's side ends.
         async with asyncio.timeout(5):
             await done.wait()
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_other_timeouts_keep_their_message() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     INVALID_CLOSE_CODES,
     INVALID_UTF8,
     OP_BINARY,

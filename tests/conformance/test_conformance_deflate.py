@@ -1,7 +1,7 @@
 """Conformance of permessage-deflate (RFC 7692) from a raw peer.
 
 The raw peer negotiates by hand and compresses with :mod:`zlib`, or with
-:class:`~conformance_helpers.Deflate256` for 8-bit windows, which zlib cannot
+:class:`~raw_peer.Deflate256` for 8-bit windows, which zlib cannot
 compress with. It decompresses what the package sends with exactly the
 negotiated window, so a package that used a larger one fails the test.
 Autobahn's cases 12.x and 13.x exchange compressed messages with each set of
@@ -17,7 +17,7 @@ import zlib
 from collections.abc import AsyncGenerator
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,

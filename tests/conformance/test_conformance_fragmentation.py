@@ -8,7 +8,7 @@ continue, and a new message cannot start before the current one ends.
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     OP_BINARY,
     OP_CLOSE,
     OP_CONT,

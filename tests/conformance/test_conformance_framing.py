@@ -12,7 +12,7 @@ import asyncio
 from typing import Literal
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,

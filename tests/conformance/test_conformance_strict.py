@@ -6,7 +6,6 @@ import asyncio
 import sys
 
 import pytest
-from conformance_helpers import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
 from protocol_helpers import (
     EOF,
     assert_failing,
@@ -17,6 +16,7 @@ from protocol_helpers import (
     sent,
     wire,
 )
+from raw_peer import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
 
 import websockets_typed.frames
 from websockets_typed._defaults import MAX_FRAGMENTS, MAX_SIZE

@@ -10,7 +10,7 @@ in the middle of a frame, without waiting for the rest of the message.
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     INVALID_UTF8,
     OP_BINARY,
     OP_CONT,

@@ -1,6 +1,6 @@
 """Limits that attackers count, end to end through the asyncio server and client.
 
-Each test plays the attacker with a raw peer (tests/conformance_helpers.py)
+Each test plays the attacker with a raw peer (tests/raw_peer.py)
 or raw sockets: too many fragments, decompression bombs, oversized HTTP
 heads, slow handshakes, ping floods.
 """
@@ -8,15 +8,13 @@ heads, slow handshakes, ping floods.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import tracemalloc
 import zlib
-from collections.abc import AsyncGenerator
 
 import pytest
-from conformance_helpers import (
+from raw_peer import (
     OP_BINARY,
     OP_CONT,
     OP_PING,
@@ -24,9 +22,13 @@ from conformance_helpers import (
     OP_TEXT,
     SIDES,
     TIMEOUT,
+    RawServer,
     Side,
     echo,
+    handshake_request,
+    http_exchange,
     open_peer,
+    raw_stream,
 )
 
 from websockets_typed.asyncio.client import connect
@@ -150,48 +152,28 @@ async def test_ping_flood_does_not_grow_the_write_buffer(side: Side) -> None:
 
 async def read_response(port: int, request: bytes) -> tuple[int, bytes]:
     """Send a raw request; return the status code and whatever followed, up to EOF."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        async with asyncio.timeout(TIMEOUT):
-            data = await reader.read()
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
+    data = await http_exchange(port, request)
     status_line, _, rest = data.partition(b"\r\n")
     return int(status_line.split(b" ")[1]), rest
 
 
-def request_with(*lines: bytes, target: bytes = b"/") -> bytes:
+def request_with(*headers: tuple[str, str], target: str = "/") -> bytes:
     """A valid handshake request with extra header lines."""
-    return b"\r\n".join(
-        [
-            b"GET " + target + b" HTTP/1.1",
-            b"Host: 127.0.0.1",
-            b"Upgrade: websocket",
-            b"Connection: Upgrade",
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-            b"Sec-WebSocket-Version: 13",
-            *lines,
-            b"",
-            b"",
-        ]
-    )
+    return handshake_request(path=target, headers=headers)
 
 
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
         # The request line may have 8192 bytes, CRLF excluded.
-        (request_with(target=b"/" + b"a" * (8192 - len(b"GET / HTTP/1.1"))), 101),
-        (request_with(target=b"/" + b"a" * (8193 - len(b"GET / HTTP/1.1"))), 414),
+        (request_with(target="/" + "a" * (8192 - len("GET / HTTP/1.1"))), 101),
+        (request_with(target="/" + "a" * (8193 - len("GET / HTTP/1.1"))), 414),
         # So may a header line.
-        (request_with(b"X-Long: " + b"a" * (8192 - len(b"X-Long: "))), 101),
-        (request_with(b"X-Long: " + b"a" * (8193 - len(b"X-Long: "))), 431),
+        (request_with(("X-Long", "a" * (8192 - len("X-Long: ")))), 101),
+        (request_with(("X-Long", "a" * (8193 - len("X-Long: ")))), 431),
         # 128 headers at most: the 5 of a handshake and 123 more.
-        (request_with(*[b"X-Many: %d" % index for index in range(123)]), 101),
-        (request_with(*[b"X-Many: %d" % index for index in range(124)]), 431),
+        (request_with(*[("X-Many", str(index)) for index in range(123)]), 101),
+        (request_with(*[("X-Many", str(index)) for index in range(124)]), 431),
     ],
     ids=[
         "line-8192",
@@ -206,13 +188,11 @@ async def test_http_limits_of_the_server(request_bytes: bytes, status: int) -> N
     async with serve(echo, "127.0.0.1", 0, open_timeout=TIMEOUT) as server:
         port = server.sockets[0].getsockname()[1]
         if status == 101:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(request_bytes)
-            async with asyncio.timeout(TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-            assert head.startswith(b"HTTP/1.1 101 ")
-            writer.close()
-            await writer.wait_closed()
+            async with raw_stream(port) as (reader, writer):
+                writer.write(request_bytes)
+                async with asyncio.timeout(TIMEOUT):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 101 ")
         else:
             code, rest = await read_response(port, request_bytes)
             assert code == status
@@ -224,16 +204,12 @@ async def test_oversized_request_is_rejected_before_it_ends() -> None:
     doesn't buffer the rest, however long the client goes on."""
     async with serve(echo, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
+        async with raw_stream(port) as (reader, writer):
+            # A header line that never ends: bytes no request helper builds.
             writer.write(b"GET / HTTP/1.1\r\nX-Endless: " + b"a" * 9000)
             async with asyncio.timeout(TIMEOUT):
                 head = await reader.readuntil(b"\r\n")
             assert head.startswith(b"HTTP/1.1 431 ")
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
 
 @pytest.mark.parametrize(
@@ -247,43 +223,20 @@ async def test_oversized_request_is_rejected_before_it_ends() -> None:
 async def test_http_limits_of_the_client(headers: list[bytes], message: str) -> None:
     """The client applies the same limits to the server's response, and
     fails at once, without waiting for the server to close the connection."""
-    writers: list[asyncio.StreamWriter] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Answer, then leave the connection open.
-        writers.append(writer)
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"\r\n".join([b"HTTP/1.1 101 Switching Protocols", *headers, b"", b""]))
-
-    raw = await asyncio.start_server(answer, "127.0.0.1", 0)
+    raw = RawServer()
+    await raw.start()
     try:
-        port = raw.sockets[0].getsockname()[1]
+        connecting = asyncio.ensure_future(connect(raw.uri, open_timeout=None))
+        # Answer, then leave the connection open.
+        await raw.respond(b"\r\n".join([b"HTTP/1.1 101 Switching Protocols", *headers, b"", b""]))
         with pytest.raises(SecurityError, match=message):
             async with asyncio.timeout(TIMEOUT):
-                await connect(f"ws://127.0.0.1:{port}/", open_timeout=None)
+                await connecting
     finally:
-        for writer in writers:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-        raw.close()
-        await raw.wait_closed()
+        await raw.close()
 
 
 # The opening handshake deadline against slow clients (slowloris).
-
-
-@contextlib.asynccontextmanager
-async def raw_connection(
-    port: int,
-) -> AsyncGenerator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        yield reader, writer
-    finally:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
 
 
 @pytest.mark.parametrize(
@@ -299,7 +252,7 @@ async def test_slowloris_is_dropped_at_open_timeout(
     caplog.set_level(logging.INFO, logger="websockets_typed")
     async with (
         serve(echo, "127.0.0.1", 0, open_timeout=0.5) as server,
-        raw_connection(server.sockets[0].getsockname()[1]) as (reader, writer),
+        raw_stream(server.sockets[0].getsockname()[1]) as (reader, writer),
     ):
         writer.write(start)
         sent = 0

@@ -22,6 +22,7 @@ import pytest
 import trustme
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from raw_peer import handshake_request, raw_stream
 
 from websockets_typed import (
     AbortHandshake,
@@ -65,35 +66,27 @@ async def greet(websocket: ServerConnection) -> None:
 
 def key_request(*headers: tuple[str, str], path: str = "/") -> bytes:
     """A handshake request as bytes, with ``headers`` after the required ones."""
-    lines = [
-        f"GET {path} HTTP/1.1",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in headers),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return handshake_request(path=path, headers=headers, host=False)
 
 
 async def raw_exchange(port: int, request: bytes) -> Response:
-    """Send raw bytes to the server and parse its response, as a browser would see it."""
-    async with asyncio.timeout(10):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(request)
-            parser = ResponseParser()
-            buffer = bytearray()
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    return parser.parse_eof(buffer)
-                buffer += data
-                response = parser.parse(buffer)
-                if response is not None:
-                    return response
-        finally:
-            writer.close()
+    """Send raw bytes to the server and parse its response, as a browser would see it.
+
+    The package's parser reads it, so that tests compare it with what
+    :func:`rejection` returns.
+    """
+    async with asyncio.timeout(10), raw_stream(port) as (reader, writer):
+        writer.write(request)
+        parser = ResponseParser()
+        buffer = bytearray()
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return parser.parse_eof(buffer)
+            buffer += data
+            response = parser.parse(buffer)
+            if response is not None:
+                return response
 
 
 async def rejection(uri: str) -> Response:

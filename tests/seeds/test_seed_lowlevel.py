@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from raw_peer import open_stream
 
 import websockets_typed
 from websockets_typed import (
@@ -133,7 +134,7 @@ async def stream_pair() -> AsyncGenerator[tuple[asyncio.StreamReader, asyncio.St
         await done.wait()
 
     async with stream_server(handler) as port:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await open_stream(port)
         try:
             async with asyncio.timeout(5):
                 yield await accepted.get(), writer
@@ -493,7 +494,7 @@ async def test_low_level_client_talks_to_a_server() -> None:
 
     async with serve(echo, "127.0.0.1", 0) as server:
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await open_stream(port)
         try:
             headers = Headers()
             headers["Host"] = f"127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from raw_peer import blocking_http_exchange, http_request
 from sync_helpers import TIMEOUT, echo, running, running_server, start_thread, tls_contexts, uri_of
 
 from websockets_typed._defaults import USER_AGENT
@@ -34,12 +35,7 @@ from websockets_typed.typing import Subprotocol
 
 def raw_http(server: Server, request: bytes) -> bytes:
     """Send raw bytes to the server and read everything until it closes."""
-    with socket.create_connection(server.socket.getsockname()[:2], TIMEOUT) as sock:
-        sock.sendall(request)
-        chunks: list[bytes] = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
+    return blocking_http_exchange(server.socket.getsockname()[1], request, timeout=TIMEOUT)
 
 
 def status_of(uri: str, **headers: str) -> InvalidStatus:
@@ -270,7 +266,7 @@ def test_process_request_answers_plain_http() -> None:
         return None
 
     with running(echo, process_request=health) as server:
-        response = raw_http(server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        response = raw_http(server, http_request("GET", "/health"))
         assert response.startswith(b"HTTP/1.1 200 OK\r\n")
         assert response.endswith(b"OK\n")
         with connect(uri_of(server)) as websocket:

@@ -24,6 +24,7 @@ import websockets.asyncio.client
 import websockets.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from raw_peer import http_exchange, http_request, parse_response
 
 from websockets_typed import (
     ClientConnection,
@@ -651,18 +652,9 @@ async def test_stats_over_http(plain_server: Server_) -> None:
 
 async def http_get(port: int, path: str) -> tuple[int, str, str]:
     """GET ``path`` over a raw socket; return status, content type and body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    async with asyncio.timeout(10):
-        data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(": ")
-        headers[name] = value
-    return int(lines[0].split()[1]), headers.get("Content-Type", ""), body.decode()
+    request = http_request("GET", path, [("Host", "127.0.0.1")])
+    response = parse_response(await http_exchange(port, request, timeout=10))
+    return response.status, response.headers.get("content-type", ""), response.body.decode()
 
 
 async def test_page(plain_server: Server_) -> None:
@@ -693,11 +685,8 @@ async def test_plain_http(plain_server: Server_, path: str, status: int, body: s
 
 
 async def test_redirect_over_plain_http(plain_server: Server_) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", plain_server.port)
-    writer.write(b"GET /redirect?to=/stats&status=307 HTTP/1.1\r\nHost: x\r\n\r\n")
-    async with asyncio.timeout(10):
-        data = await reader.read()
-    writer.close()
+    request = http_request("GET", "/redirect?to=/stats&status=307", [("Host", "x")])
+    data = await http_exchange(plain_server.port, request, timeout=10)
     assert data.startswith(b"HTTP/1.1 307 Temporary Redirect\r\n")
     assert b"\r\nLocation: /stats\r\n" in data
 

@@ -1,4 +1,9 @@
-"""A raw WebSocket peer for conformance tests, independent of websockets_typed.
+"""The raw peer of the test suite: WebSocket and HTTP by hand, independent of websockets_typed.
+
+Every test that speaks WebSocket or HTTP over a socket without the package
+does it with this module: :func:`open_raw_client` and :class:`RawServer` for
+handshakes and frames, :func:`http_exchange` and :func:`parse_response` for
+plain HTTP, :func:`open_stream` for bytes that no helper builds.
 
 The misbehaving peer must not share code with the implementation it tests:
 a bug in the package's frame writer or parser would otherwise hide the same
@@ -24,7 +29,7 @@ import os
 import socket
 import struct
 import zlib
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -52,15 +57,25 @@ __all__ = [
     "RawDeflate",
     "RawFrame",
     "RawPeer",
+    "RawResponse",
     "RawServer",
+    "Respond",
     "Side",
+    "blocking_http_exchange",
     "build_frame",
     "close_payload",
+    "close_stream",
     "far_repeats",
     "first_invalid_utf8_byte",
+    "handshake_request",
+    "http_exchange",
+    "http_request",
     "open_peer",
     "open_raw_client",
+    "open_stream",
     "parse_deflate_response",
+    "parse_response",
+    "raw_stream",
 ]
 
 # Opcodes (RFC 6455, 5.2), as plain integers: the raw peer also sends the
@@ -740,6 +755,26 @@ class RawPeer:
         assert frame.masked is not self.is_client, f"wrong masking: {frame}"
         return frame
 
+    async def read_until_eof(self) -> list[RawFrame]:
+        """Read frames until the connection ends, within :data:`TIMEOUT`.
+
+        Raises:
+            AssertionError: If the connection ends in the middle of a frame,
+                or if a frame is masked the wrong way (RFC 6455, 5.1).
+        """
+        frames: list[RawFrame] = []
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                try:
+                    frame = await _read_frame(self.reader)
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial:
+                        message = f"connection ended in a frame: {exc.partial!r}"
+                        raise AssertionError(message) from exc
+                    return frames
+                assert frame.masked is not self.is_client, f"wrong masking: {frame}"
+                frames.append(frame)
+
     async def read_message(self) -> tuple[int, bytes, list[RawFrame]]:
         """Read the frames of the next data message; decompress it if RSV1 says so.
 
@@ -844,18 +879,178 @@ class RawPeer:
             assert not self.reader.at_eof(), "the client closed the TCP connection first"
         await self.close()
 
+    # The TCP connection.
+
+    def stop_reading(self) -> None:
+        """Stop reading: what the other end sends piles up in the socket buffers."""
+        transport = self.writer.transport
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+
+    def half_close(self) -> None:
+        """Send EOF (TCP half-close) and keep reading."""
+        self.writer.write_eof()
+
+    def reset(self) -> None:
+        """End the TCP connection with a RST instead of a FIN, as a crashed peer would."""
+        sock: socket.socket = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
+
     async def close(self) -> None:
         """Close the TCP connection, ignoring a reset by the peer."""
-        self.writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.wait_closed()
+        await close_stream(self.writer)
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
     """Read an HTTP head up to the empty line; return its first line and its headers."""
     async with asyncio.timeout(TIMEOUT):
         head = await reader.readuntil(b"\r\n\r\n")
-    first, *lines = head[:-4].decode("latin-1").split("\r\n")
+    return _parse_head(head[:-4])
+
+
+# Raw TCP and HTTP, for tests that speak HTTP by hand or send bytes of their own.
+
+
+async def open_stream(
+    port: int, *, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a TCP connection to 127.0.0.1 and send nothing yet.
+
+    Args:
+        port: The server's port.
+        rcvbuf: Size of the socket's receive buffer, to make a slow reader;
+            set before connecting, when the TCP window is negotiated.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
+async def close_stream(writer: asyncio.StreamWriter) -> None:
+    """Close a TCP connection, ignoring a reset by the peer."""
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def raw_stream(
+    port: int, *, rcvbuf: int | None = None
+) -> AsyncGenerator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """:func:`open_stream`, closed at the end of the ``async with`` block."""
+    reader, writer = await open_stream(port, rcvbuf=rcvbuf)
+    try:
+        yield reader, writer
+    finally:
+        await close_stream(writer)
+
+
+def http_request(
+    method: str = "GET",
+    path: str = "/",
+    headers: Sequence[tuple[str, str]] = (("Host", "localhost"),),
+    body: bytes = b"",
+) -> bytes:
+    """An HTTP/1.1 request on the wire (RFC 9112, 3 and 5), headers as given, in order."""
+    lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def handshake_request(
+    *,
+    port: int | None = None,
+    path: str = "/",
+    offer: str | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+    host: bool = True,
+) -> bytes:
+    """A valid opening handshake request with the fixed key (RFC 6455, 4.1).
+
+    Args:
+        port: Written in the Host header, if given.
+        path: The request target.
+        offer: The value of a Sec-WebSocket-Extensions header, if any.
+        headers: More header lines, after the handshake's.
+        host: Whether to send a Host header for 127.0.0.1; ``False`` leaves
+            it out, e.g. for ``headers`` to bring their own.
+    """
+    address = "127.0.0.1" if port is None else f"127.0.0.1:{port}"
+    return http_request(
+        "GET",
+        path,
+        [
+            *([("Host", address)] if host else []),
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", _CLIENT_KEY),
+            ("Sec-WebSocket-Version", "13"),
+            *([] if offer is None else [("Sec-WebSocket-Extensions", offer)]),
+            *headers,
+        ],
+    )
+
+
+async def http_exchange(
+    port: int, request: bytes, *, half_close: bool = False, timeout: float = TIMEOUT
+) -> bytes:
+    """Send raw bytes and return everything received until the server closes.
+
+    Args:
+        port: The server's port on 127.0.0.1.
+        request: The bytes to send, valid HTTP or not.
+        half_close: Send EOF after the request (TCP half-close).
+        timeout: How long the server may take to close.
+    """
+    async with raw_stream(port) as (reader, writer):
+        writer.write(request)
+        if half_close:
+            writer.write_eof()
+        async with asyncio.timeout(timeout):
+            return await reader.read()
+
+
+def blocking_http_exchange(port: int, request: bytes, *, timeout: float = TIMEOUT) -> bytes:
+    """:func:`http_exchange` with a blocking socket, for tests without an event loop."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+        sock.sendall(request)
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """An HTTP response as received: header names lower-cased, repeats joined."""
+
+    status_line: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def status(self) -> int:
+        """The status code."""
+        return int(self.status_line.split(" ")[1])
+
+
+def parse_response(data: bytes) -> RawResponse:
+    """Split a response received by :func:`http_exchange` into its parts."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, headers = _parse_head(head)
+    return RawResponse(status_line, headers, body)
+
+
+def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    """Return the first line and the headers of an HTTP head without its empty line."""
+    first, *lines = head.decode("latin-1").split("\r\n")
     headers: dict[str, str] = {}
     for line in lines:
         name, _, value = line.partition(":")
@@ -885,28 +1080,8 @@ async def open_raw_client(
     Raises:
         AssertionError: If the server does not accept the handshake.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf is not None:
-        # Before connecting: the TCP window is negotiated then.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.setblocking(False)
-    try:
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
-    except BaseException:
-        sock.close()
-        raise
-    reader, writer = await asyncio.open_connection(sock=sock)
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: 127.0.0.1:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {_CLIENT_KEY}",
-        "Sec-WebSocket-Version: 13",
-    ]
-    if offer is not None:
-        lines.append(f"Sec-WebSocket-Extensions: {offer}")
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + then)
+    reader, writer = await open_stream(port, rcvbuf=rcvbuf)
+    writer.write(handshake_request(port=port, path=path, offer=offer) + then)
     try:
         status, headers = await _read_head(reader)
         assert status.startswith("HTTP/1.1 101 "), status
@@ -930,23 +1105,61 @@ async def open_raw_client(
     return RawPeer(reader, writer, is_client=True, deflate=deflate, headers=headers)
 
 
-class RawServer:
-    """A listening socket that performs the server side of handshakes by hand."""
+Respond = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""A :class:`RawServer` callback that answers one connection by hand."""
 
-    def __init__(self, *, rcvbuf: int | None = None) -> None:
+
+class RawServer:
+    """A listening socket that performs the server side of handshakes by hand.
+
+    Connections wait for :meth:`accept` or :meth:`respond`, unless
+    ``respond`` is given: it then answers each connection as it comes, which
+    is closed when it returns. Use it started and closed by ``async with``
+    or by :meth:`start` and :meth:`close`.
+
+    Args:
+        rcvbuf: Size of the accepted sockets' receive buffers, to make a slow reader.
+        respond: A callback that answers every connection.
+    """
+
+    def __init__(self, *, rcvbuf: int | None = None, respond: Respond | None = None) -> None:
         self._rcvbuf = rcvbuf
+        self._respond = respond
         self._accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
             asyncio.Queue()
         )
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._responding: set[asyncio.Task[object]] = set()
+        self.connections = 0
+        """How many connections were accepted so far."""
+        self.counted: asyncio.Queue[int] = asyncio.Queue()
+        """The value of :attr:`connections` after each connection, as they come."""
+
+    async def __aenter__(self) -> RawServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def start(self) -> None:
         """Start listening on 127.0.0.1, on a free port."""
 
         async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._writers.append(writer)
-            await self._accepted.put((reader, writer))
+            self.connections += 1
+            self.counted.put_nowait(self.connections)
+            if self._respond is None:
+                await self._accepted.put((reader, writer))
+                return
+            task = asyncio.current_task()
+            assert task is not None
+            self._responding.add(task)
+            try:
+                await self._respond(reader, writer)
+            finally:
+                await close_stream(writer)
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if self._rcvbuf is not None:
@@ -1005,6 +1218,19 @@ class RawServer:
         await writer.drain()
         return RawPeer(reader, writer, is_client=False, deflate=deflate, headers=headers)
 
+    async def respond(self, response: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Take the next connection, read its request head and answer with raw bytes.
+
+        For responses that :meth:`accept` doesn't write: invalid or refusing
+        ones. The connection stays open until :meth:`close`.
+        """
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await self._accepted.get()
+        await _read_head(reader)
+        writer.write(response)
+        await writer.drain()
+        return reader, writer
+
     async def close(self) -> None:
         """Stop listening and close every connection accepted."""
         for writer in self._writers:
@@ -1014,6 +1240,8 @@ class RawServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._responding:
+            await asyncio.wait(self._responding)
 
 
 # The implementation under test, at the other end of a raw peer.
