@@ -1072,17 +1072,17 @@ def broadcast(
     targets = list(websockets)
     routes = [connection.protocol.shared_send() for connection in targets]
     exceptions: list[Exception] = []
+    busy_count = routes.count(busy)  # one scan at C speed, not a test per connection
+    if busy_count:
+        if not raise_exceptions:
+            # Check before sending anything, so that an error doesn't leave
+            # the message delivered to some connections only.
+            raise ConcurrencyError("a connection is sending a fragmented message")
+        exceptions += [ConcurrencyError("sending a fragmented message") for _ in range(busy_count)]
     over: list[BroadcastLimitExceeded] = []
-    sent = 0
-    if not raise_exceptions and busy in routes:
-        # Check before sending anything, so that an error doesn't leave the
-        # message delivered to some connections only.
-        raise ConcurrencyError("a connection is sending a fragmented message")
+    failed = 0
     for connection, route in zip(targets, routes, strict=True):
-        if route is skip:
-            continue
-        if route is busy:
-            exceptions.append(ConcurrencyError("sending a fragmented message"))
+        if route is skip or route is busy:
             continue
         # The limit applies above write_limit, where writing is paused and
         # send() would wait; below it, buffers aren't measured.
@@ -1101,17 +1101,17 @@ def broadcast(
                     connection.protocol.send_binary(data)
                 connection._write_pending()
         except Exception as exc:
+            failed += 1
             if raise_exceptions:
                 exceptions.append(exc)
             else:
                 connection.logger.warning(
                     "skipped broadcast: failed to write message", exc_info=True
                 )
-        else:
-            sent += 1
     closed = sum(exceeded.closed for exceeded in over) if over else 0
     if raise_exceptions:
         exceptions += over
     if exceptions:
         raise ExceptionGroup("skipped broadcast", exceptions)
+    sent = len(targets) - routes.count(skip) - busy_count - len(over) - failed
     return BroadcastStats(sent, len(over) - closed, closed)
