@@ -14,6 +14,10 @@ Every library runs the same application, written in its usual style:
 
 Settings are the libraries' defaults, except compression (off unless the
 scenario wants it) and the largest message (32 MiB, for S3).
+
+``raw-asyncio`` is no library: plain asyncio protocols that do the least the
+fixed peers accept (``raw.py``), the limit of anything built on the event
+loop.
 """
 
 from __future__ import annotations
@@ -34,7 +38,10 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fixed import LoadConnection, open_connection
 from procs import Handler, Instructions, Message, Unsupported, rss_bytes, run_worker
+from raw import RawServer
+from wire import OP_BINARY, OP_TEXT, encode_frame
 
 if TYPE_CHECKING:
     import aiohttp
@@ -411,15 +418,37 @@ class Picows(Library):
             await transport.wait_disconnected()
 
 
+class _Arrivals:
+    """Messages counted by a callback, awaited by a coroutine (callback-style clients)."""
+
+    def __init__(self) -> None:
+        self._received = 0
+        self._target = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def arrived(self, count: int) -> None:
+        """Account for ``count`` messages received."""
+        self._received += count
+        waiter = self._waiter
+        if waiter is not None and self._received >= self._target:
+            self._waiter = None
+            waiter.set_result(None)
+
+    def wait_for(self, count: int) -> asyncio.Future[None]:
+        """A future resolved once ``count`` more messages arrived."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._target = self._received + count
+        self._waiter = waiter
+        return waiter
+
+
 class _PicowsClient(Client):
     def __init__(self) -> None:
         import picows  # noqa: PLC0415
 
         self.types = picows.WSMsgType
         self.transport: picows.WSTransport | None = None
-        self._received = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._target = 0
+        self.arrivals = _Arrivals()
         self._writable = asyncio.Event()
         self._writable.set()
         client = self
@@ -430,11 +459,7 @@ class _PicowsClient(Client):
 
             def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
                 if frame.msg_type is client.types.TEXT or frame.msg_type is client.types.BINARY:
-                    client._received += 1
-                    waiter = client._waiter
-                    if waiter is not None and client._received >= client._target:
-                        client._waiter = None
-                        waiter.set_result(None)
+                    client.arrivals.arrived(1)
 
             def pause_writing(self) -> None:
                 client._writable.clear()
@@ -444,30 +469,86 @@ class _PicowsClient(Client):
 
         self.listener = Listener()
 
-    def _wait_for(self, count: int) -> asyncio.Future[None]:
-        """A future resolved once ``count`` more messages arrived."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._target = self._received + count
-        self._waiter = waiter
-        return waiter
-
     async def latency(self, count: int) -> None:
         transport = self.transport
         assert transport is not None
         text, kind = LATENCY_TEXT.encode(), self.types.TEXT
         for _ in range(count):
-            waiter = self._wait_for(1)
+            waiter = self.arrivals.wait_for(1)
             transport.send(kind, text)
             await waiter
 
     async def large(self, payload: bytes, count: int) -> None:
         transport = self.transport
         assert transport is not None
-        waiter = self._wait_for(count)
+        waiter = self.arrivals.wait_for(count)
         for _ in range(count):
             # Honour backpressure, as the others' send() does.
             await self._writable.wait()
             transport.send(self.types.BINARY, payload)
+        await waiter
+
+
+class RawAsyncio(Library):
+    """No WebSocket library: plain asyncio protocols, the limit of the event loop.
+
+    The server is ``raw.py``'s. The client is the load generator's connection
+    (``fixed.py``): it writes frames masked once, before the clock starts, and
+    counts the answers by their headers.
+    """
+
+    name = "raw-asyncio"
+    deflate = False
+
+    def __init__(self) -> None:
+        self.server: RawServer | None = None
+
+    async def start_server(self, compression: bool) -> int:
+        self.server = RawServer()
+        return await self.server.start()
+
+    async def stop_server(self) -> None:
+        assert self.server is not None
+        await self.server.stop()
+
+    @asynccontextmanager
+    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+        connection = await open_connection(port, path, None)
+        try:
+            yield _RawClient(connection)
+        finally:
+            connection.close()
+            await connection.lost
+
+
+class _RawClient(Client):
+    def __init__(self, connection: LoadConnection) -> None:
+        self.connection = connection
+        self.arrivals = _Arrivals()
+        connection.on_messages = self.arrivals.arrived
+        self._frames: dict[bytes, bytes] = {}
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        """The masked frame of ``payload``, computed at its first use (the warm-up)."""
+        frame = self._frames.get(payload)
+        if frame is None:
+            frame = self._frames[payload] = encode_frame(opcode, payload, mask=True)
+        return frame
+
+    async def latency(self, count: int) -> None:
+        write = self.connection.transport.write
+        frame = self._frame(OP_TEXT, LATENCY_TEXT.encode())
+        for _ in range(count):
+            waiter = self.arrivals.wait_for(1)
+            write(frame)
+            await waiter
+
+    async def large(self, payload: bytes, count: int) -> None:
+        frame = self._frame(OP_BINARY, payload)
+        waiter = self.arrivals.wait_for(count)
+        for _ in range(count):
+            # In slices, each when the transport has room: backpressure.
+            await self.connection.write_large(frame)
         await waiter
 
 
@@ -642,6 +723,7 @@ LIBRARIES: dict[str, type[Library]] = {
         Websockets,
         Aiohttp,
         Picows,
+        RawAsyncio,
         WebsocketsTypedSync,
         WebsocketsSync,
         WebsocketClient,
