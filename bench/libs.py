@@ -31,7 +31,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
@@ -104,7 +104,7 @@ C = TypeVar("C", bound=_Connection)
 
 
 async def _application(
-    connection: C, path: str, room: set[C], broadcast: Callable[[set[C], bytes], None]
+    connection: C, path: str, room: set[C], broadcast: Callable[[set[C], bytes], object]
 ) -> None:
     """The server's application, for websockets-style libraries."""
     if path == "/echo":
@@ -184,7 +184,7 @@ class WebsocketsTyped(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         uri = f"ws://127.0.0.1:{port}{path}"
         async with self.module.connect(uri, compression=None, max_size=MAX_SIZE) as connection:
             yield _StyleClient(connection)
@@ -229,7 +229,7 @@ class Websockets(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         uri = f"ws://127.0.0.1:{port}{path}"
         async with self.client_module.connect(
             uri, compression=None, max_size=MAX_SIZE
@@ -298,7 +298,7 @@ class Aiohttp(Library):
         await self.runner.cleanup()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         url = f"http://127.0.0.1:{port}{path}"
         async with (
             self.aiohttp.ClientSession() as session,
@@ -391,7 +391,8 @@ class Picows(Library):
             def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
                 room.discard(transport)
 
-        self.server = await picows.ws_create_server(
+        # picows leaves host, port and **kwargs unannotated.
+        self.server = await picows.ws_create_server(  # pyright: ignore[reportUnknownMemberType]
             lambda request: Listener(request.path),
             "127.0.0.1",
             0,
@@ -406,9 +407,9 @@ class Picows(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         client = _PicowsClient()
-        transport, _ = await self.picows.ws_connect(
+        transport, _ = await self.picows.ws_connect(  # pyright: ignore[reportUnknownMemberType]
             lambda: client.listener, f"ws://127.0.0.1:{port}{path}", max_frame_size=MAX_SIZE
         )
         try:
@@ -512,7 +513,7 @@ class RawAsyncio(Library):
         await self.server.stop()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         connection = await open_connection(port, path, None)
         try:
             yield _RawClient(connection)
@@ -648,7 +649,7 @@ class WebsocketsTypedSync(_SyncLibrary):
         )
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         from websockets_typed.sync.client import connect  # noqa: PLC0415
 
         uri = f"ws://127.0.0.1:{port}{path}"
@@ -677,7 +678,7 @@ class WebsocketsSync(_SyncLibrary):
         )
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         from websockets.sync.client import connect  # noqa: PLC0415
 
         uri = f"ws://127.0.0.1:{port}{path}"
@@ -698,7 +699,7 @@ class WebsocketClient(Library):
         pass
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         import websocket  # noqa: PLC0415
 
         connection = websocket.create_connection(f"ws://127.0.0.1:{port}{path}")
@@ -777,18 +778,13 @@ class LibraryWorker:
             request["count"],
             request["warmup"],
         )
-        run: Callable[[Client, int], Awaitable[None]]
-        if kind == "latency":
-            path, ops = "/echo", count
+        payload = os.urandom(request["size"])
+        path, ops = ("/echo", count) if kind == "latency" else ("/ack", count * len(payload))
 
-            def run(client: Client, number: int) -> Awaitable[None]:
+        def run(client: Client, number: int) -> Awaitable[None]:
+            if kind == "latency":
                 return client.latency(number)
-        else:
-            payload = os.urandom(request["size"])
-            path, ops = "/ack", count * len(payload)
-
-            def run(client: Client, number: int) -> Awaitable[None]:
-                return client.large(payload, number)
+            return client.large(payload, number)
 
         async with self.library.client(port, path) as client:
             await run(client, warmup)

@@ -43,7 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,6 +124,8 @@ class Sample:
 
     value: float
     cpu_rate: float | None = None
+    pid: int | None = None
+    """The process under test: tells long-lived workers from fresh ones."""
 
 
 class Bench:
@@ -171,7 +173,7 @@ class Bench:
         )
 
     @contextlib.contextmanager
-    def fresh(self, library: str) -> Iterator[None]:
+    def fresh(self, library: str) -> Generator[None, None, None]:
         """Within the block, the library's worker is a new process.
 
         The long-lived worker waits meanwhile, untouched, and serves again
@@ -200,7 +202,7 @@ class Bench:
     @contextlib.contextmanager
     def server(
         self, library: str, *, compression: bool = False, worker: Worker | None = None
-    ) -> Iterator[int]:
+    ) -> Generator[int, None, None]:
         """Run the library's server for the duration of the block; yield its port."""
         worker = worker or self.worker(library)
         request = {"op": "start", "compression": compression}
@@ -214,7 +216,7 @@ class Bench:
     @contextlib.contextmanager
     def session(
         self, port: int, path: str, count: int = 1, deflate: str | None = None
-    ) -> Iterator[int]:
+    ) -> Generator[int, None, None]:
         """Open ``count`` load generator connections to ``path``; yield the session."""
         reply = self.load.call(
             {"op": "open", "port": port, "path": path, "count": count, "deflate": deflate},
@@ -236,12 +238,12 @@ class Bench:
         if server.callgrind_out is not None:
             with Instructions(server.pid, server.callgrind_out) as counted:
                 reply = self.load.call(request, self.timeout)
-            return Sample(counted.count / (reply["ops"] * scale))
+            return Sample(counted.count / (reply["ops"] * scale), pid=server.pid)
         cpu = cpu_seconds(server.pid)
         reply = self.load.call(request, self.timeout)
         cpu = cpu_seconds(server.pid) - cpu
         ops = reply["ops"] * scale
-        return Sample(ops / reply["seconds"], ops / cpu if cpu > 0 else None)
+        return Sample(ops / reply["seconds"], ops / cpu if cpu > 0 else None, server.pid)
 
 
 # Scenarios: each measures one library once.
@@ -302,7 +304,7 @@ def s5_memory(compression: bool) -> Callable[[Bench, str], Sample]:
                     after = worker.call({"op": "memory"}, 60)["rss"]
         finally:
             worker.close()
-        return Sample((after - before) / bench.sizes.idle / 1024)
+        return Sample((after - before) / bench.sizes.idle / 1024, pid=worker.pid)
 
     return s5
 
@@ -339,18 +341,20 @@ def c2_large(size: int) -> Callable[[Bench, str], Sample]:
 
 def client_run(bench: Bench, library: str, kind: str, count: int, size: int) -> Sample:
     port = bench.fixed_server.call({"op": "start"}, 60)["port"]
+    worker = bench.worker(library)
     try:
         request = {"op": "client", "kind": kind, "port": port, "count": count, "size": size}
         request["warmup"] = max(count // 10, 1)
         request["callgrind"] = bench.callgrind
-        reply = bench.worker(library).call(request, bench.timeout)
+        reply = worker.call(request, bench.timeout)
     finally:
         bench.fixed_server.call({"op": "stop"}, 60)
     scale = 1e-6 if kind == "large" else 1
     ops = reply["ops"] * scale
     if bench.callgrind:
-        return Sample(reply["instructions"] / ops)
-    return Sample(ops / reply["seconds"], ops / reply["cpu"] if reply["cpu"] > 0 else None)
+        return Sample(reply["instructions"] / ops, pid=worker.pid)
+    cpu_rate = ops / reply["cpu"] if reply["cpu"] > 0 else None
+    return Sample(ops / reply["seconds"], cpu_rate, worker.pid)
 
 
 @dataclass(frozen=True)
@@ -365,7 +369,8 @@ class Target:
     lower_is_better: bool = False
 
     def __str__(self) -> str:
-        return f"{'≤' if self.lower_is_better else '≥'} {self.bound} × {self.peer}"  # noqa: RUF001 - the sign is meant
+        sign = "≤" if self.lower_is_better else "≥"
+        return f"{sign} {self.bound} \N{MULTIPLICATION SIGN} {self.peer}"
 
     def met(self, ratio: float) -> bool:
         return ratio <= self.bound if self.lower_is_better else ratio >= self.bound
@@ -388,8 +393,8 @@ class Scenario:
     server that has been up for a while."""
     sync: bool = False
     """Measures the threading libraries rather than the asyncio ones."""
-    samples: dict[str, list[Sample | None]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[Sample | None]] = field(default_factory=dict[str, list[Sample | None]])
+    errors: dict[str, str] = field(default_factory=dict[str, str])
 
     def measures(self, library: str) -> bool:
         """Whether this scenario applies to ``library``."""
@@ -522,7 +527,7 @@ def ratios(scenario: Scenario, peer: str, cpu: bool, inverse: bool = False) -> l
     Each ratio divides two measurements of the same repetition, made one
     after the other.
     """
-    result = []
+    result: list[float] = []
     for mine, theirs in zip(
         scenario.samples.get(ours(scenario), []),
         scenario.samples.get(peer_in(scenario, peer), []),
