@@ -14,6 +14,10 @@ Every library runs the same application, written in its usual style:
 
 Settings are the libraries' defaults, except compression (off unless the
 scenario wants it) and the largest message (32 MiB, for S3).
+
+``raw-asyncio`` is no library: plain asyncio protocols that do the least the
+fixed peers accept (``raw.py``), the limit of anything built on the event
+loop.
 """
 
 from __future__ import annotations
@@ -27,14 +31,17 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fixed import LoadConnection, open_connection
 from procs import Handler, Instructions, Message, Unsupported, rss_bytes, run_worker
+from raw import RawServer
+from wire import OP_BINARY, OP_TEXT, encode_frame
 
 if TYPE_CHECKING:
     import aiohttp
@@ -97,7 +104,7 @@ C = TypeVar("C", bound=_Connection)
 
 
 async def _application(
-    connection: C, path: str, room: set[C], broadcast: Callable[[set[C], bytes], None]
+    connection: C, path: str, room: set[C], broadcast: Callable[[set[C], bytes], object]
 ) -> None:
     """The server's application, for websockets-style libraries."""
     if path == "/echo":
@@ -177,7 +184,7 @@ class WebsocketsTyped(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         uri = f"ws://127.0.0.1:{port}{path}"
         async with self.module.connect(uri, compression=None, max_size=MAX_SIZE) as connection:
             yield _StyleClient(connection)
@@ -222,7 +229,7 @@ class Websockets(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         uri = f"ws://127.0.0.1:{port}{path}"
         async with self.client_module.connect(
             uri, compression=None, max_size=MAX_SIZE
@@ -291,7 +298,7 @@ class Aiohttp(Library):
         await self.runner.cleanup()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         url = f"http://127.0.0.1:{port}{path}"
         async with (
             self.aiohttp.ClientSession() as session,
@@ -384,7 +391,8 @@ class Picows(Library):
             def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
                 room.discard(transport)
 
-        self.server = await picows.ws_create_server(
+        # picows leaves host, port and **kwargs unannotated.
+        self.server = await picows.ws_create_server(  # pyright: ignore[reportUnknownMemberType]
             lambda request: Listener(request.path),
             "127.0.0.1",
             0,
@@ -399,9 +407,9 @@ class Picows(Library):
         await self.server.wait_closed()
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         client = _PicowsClient()
-        transport, _ = await self.picows.ws_connect(
+        transport, _ = await self.picows.ws_connect(  # pyright: ignore[reportUnknownMemberType]
             lambda: client.listener, f"ws://127.0.0.1:{port}{path}", max_frame_size=MAX_SIZE
         )
         try:
@@ -411,15 +419,37 @@ class Picows(Library):
             await transport.wait_disconnected()
 
 
+class _Arrivals:
+    """Messages counted by a callback, awaited by a coroutine (callback-style clients)."""
+
+    def __init__(self) -> None:
+        self._received = 0
+        self._target = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def arrived(self, count: int) -> None:
+        """Account for ``count`` messages received."""
+        self._received += count
+        waiter = self._waiter
+        if waiter is not None and self._received >= self._target:
+            self._waiter = None
+            waiter.set_result(None)
+
+    def wait_for(self, count: int) -> asyncio.Future[None]:
+        """A future resolved once ``count`` more messages arrived."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._target = self._received + count
+        self._waiter = waiter
+        return waiter
+
+
 class _PicowsClient(Client):
     def __init__(self) -> None:
         import picows  # noqa: PLC0415
 
         self.types = picows.WSMsgType
         self.transport: picows.WSTransport | None = None
-        self._received = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self._target = 0
+        self.arrivals = _Arrivals()
         self._writable = asyncio.Event()
         self._writable.set()
         client = self
@@ -430,11 +460,7 @@ class _PicowsClient(Client):
 
             def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
                 if frame.msg_type is client.types.TEXT or frame.msg_type is client.types.BINARY:
-                    client._received += 1
-                    waiter = client._waiter
-                    if waiter is not None and client._received >= client._target:
-                        client._waiter = None
-                        waiter.set_result(None)
+                    client.arrivals.arrived(1)
 
             def pause_writing(self) -> None:
                 client._writable.clear()
@@ -444,30 +470,86 @@ class _PicowsClient(Client):
 
         self.listener = Listener()
 
-    def _wait_for(self, count: int) -> asyncio.Future[None]:
-        """A future resolved once ``count`` more messages arrived."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._target = self._received + count
-        self._waiter = waiter
-        return waiter
-
     async def latency(self, count: int) -> None:
         transport = self.transport
         assert transport is not None
         text, kind = LATENCY_TEXT.encode(), self.types.TEXT
         for _ in range(count):
-            waiter = self._wait_for(1)
+            waiter = self.arrivals.wait_for(1)
             transport.send(kind, text)
             await waiter
 
     async def large(self, payload: bytes, count: int) -> None:
         transport = self.transport
         assert transport is not None
-        waiter = self._wait_for(count)
+        waiter = self.arrivals.wait_for(count)
         for _ in range(count):
             # Honour backpressure, as the others' send() does.
             await self._writable.wait()
             transport.send(self.types.BINARY, payload)
+        await waiter
+
+
+class RawAsyncio(Library):
+    """No WebSocket library: plain asyncio protocols, the limit of the event loop.
+
+    The server is ``raw.py``'s. The client is the load generator's connection
+    (``fixed.py``): it writes frames masked once, before the clock starts, and
+    counts the answers by their headers.
+    """
+
+    name = "raw-asyncio"
+    deflate = False
+
+    def __init__(self) -> None:
+        self.server: RawServer | None = None
+
+    async def start_server(self, compression: bool) -> int:
+        self.server = RawServer()
+        return await self.server.start()
+
+    async def stop_server(self) -> None:
+        assert self.server is not None
+        await self.server.stop()
+
+    @asynccontextmanager
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
+        connection = await open_connection(port, path, None)
+        try:
+            yield _RawClient(connection)
+        finally:
+            connection.close()
+            await connection.lost
+
+
+class _RawClient(Client):
+    def __init__(self, connection: LoadConnection) -> None:
+        self.connection = connection
+        self.arrivals = _Arrivals()
+        connection.on_messages = self.arrivals.arrived
+        self._frames: dict[bytes, bytes] = {}
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        """The masked frame of ``payload``, computed at its first use (the warm-up)."""
+        frame = self._frames.get(payload)
+        if frame is None:
+            frame = self._frames[payload] = encode_frame(opcode, payload, mask=True)
+        return frame
+
+    async def latency(self, count: int) -> None:
+        write = self.connection.transport.write
+        frame = self._frame(OP_TEXT, LATENCY_TEXT.encode())
+        for _ in range(count):
+            waiter = self.arrivals.wait_for(1)
+            write(frame)
+            await waiter
+
+    async def large(self, payload: bytes, count: int) -> None:
+        frame = self._frame(OP_BINARY, payload)
+        waiter = self.arrivals.wait_for(count)
+        for _ in range(count):
+            # In slices, each when the transport has room: backpressure.
+            await self.connection.write_large(frame)
         await waiter
 
 
@@ -567,7 +649,7 @@ class WebsocketsTypedSync(_SyncLibrary):
         )
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         from websockets_typed.sync.client import connect  # noqa: PLC0415
 
         uri = f"ws://127.0.0.1:{port}{path}"
@@ -596,7 +678,7 @@ class WebsocketsSync(_SyncLibrary):
         )
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         from websockets.sync.client import connect  # noqa: PLC0415
 
         uri = f"ws://127.0.0.1:{port}{path}"
@@ -617,7 +699,7 @@ class WebsocketClient(Library):
         pass
 
     @asynccontextmanager
-    async def client(self, port: int, path: str) -> AsyncIterator[Client]:
+    async def client(self, port: int, path: str) -> AsyncGenerator[Client, None]:
         import websocket  # noqa: PLC0415
 
         connection = websocket.create_connection(f"ws://127.0.0.1:{port}{path}")
@@ -642,6 +724,7 @@ LIBRARIES: dict[str, type[Library]] = {
         Websockets,
         Aiohttp,
         Picows,
+        RawAsyncio,
         WebsocketsTypedSync,
         WebsocketsSync,
         WebsocketClient,
@@ -695,18 +778,13 @@ class LibraryWorker:
             request["count"],
             request["warmup"],
         )
-        run: Callable[[Client, int], Awaitable[None]]
-        if kind == "latency":
-            path, ops = "/echo", count
+        payload = os.urandom(request["size"])
+        path, ops = ("/echo", count) if kind == "latency" else ("/ack", count * len(payload))
 
-            def run(client: Client, number: int) -> Awaitable[None]:
+        def run(client: Client, number: int) -> Awaitable[None]:
+            if kind == "latency":
                 return client.latency(number)
-        else:
-            payload = os.urandom(request["size"])
-            path, ops = "/ack", count * len(payload)
-
-            def run(client: Client, number: int) -> Awaitable[None]:
-                return client.large(payload, number)
+            return client.large(payload, number)
 
         async with self.library.client(port, path) as client:
             await run(client, warmup)

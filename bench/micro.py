@@ -101,7 +101,7 @@ def counted(run: Callable[[], None], callgrind_out: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
     args = parser.parse_args()
     callgrind_out = os.environ.get("BENCH_CALLGRIND_OUT")

@@ -1,5 +1,5 @@
-"""Benchmark websockets_typed against websockets, aiohttp, picows and, with threads,
-websockets.sync and websocket-client.
+"""Benchmark websockets_typed against websockets, aiohttp, picows, raw asyncio
+and, with threads, websockets.sync and websocket-client.
 
 Usage, from the repository's root, once ``pip install -e '.[bench]'`` ran
 in the virtual environment (``scripts/bench`` does both)::
@@ -8,19 +8,26 @@ in the virtual environment (``scripts/bench`` does both)::
                         [--libraries a,b] [--scenarios S1,C1] [--json FILE]
 
 It prints a Markdown table: for each scenario, the median and the min-max
-of every library over the repetitions, and the ratio websockets_typed /
-websockets (median and min-max of the per-repetition ratios, each taken
-from two measurements made one right after the other).
+of every library over the repetitions, and the ratio of websockets_typed to
+each other library (median and min-max of the per-repetition ratios, each
+taken from two measurements made one right after the other), the ratio of
+rates over CPU time to websockets, and the scenario's target.
 
 Method: every library runs in its own worker process, pinned with taskset
 to one core; the fixed peers (``fixed.py``: a load generator for servers, a
 server for clients) run pinned to another core. They cost little and the
-same whatever they talk to, so the library's cost dominates. Each
+same whatever they talk to, so the library's cost dominates. "raw-asyncio"
+(``raw.py``) is no library: plain asyncio protocols that do the least the
+fixed peers accept, the limit of anything built on the event loop. Each
 measurement starts with a warm-up on the same connections. Repetitions go
 round every scenario, and within a scenario round every library, in an
-order that rotates from one repetition to the next. Besides the rate over
-wall-clock time, the table gives the ratio of rates over CPU time of the
-process under test, which other loads on the machine disturb less.
+order that rotates from one repetition to the next. A library's worker is
+long-lived: it serves every scenario of every repetition, except the
+"(fresh)" rows (and S5), each measured in a new process. The large-message
+scenarios run both ways: "(fresh)", and "(long-lived)" after every other
+scenario of the repetition. Besides the rate over wall-clock time, the table
+gives the ratio of rates over CPU time of the process under test, which
+other loads on the machine disturb less.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +53,9 @@ from procs import Instructions, Message, Worker, WorkerError, cpu_seconds, pinni
 
 OURS = "websockets_typed"
 REFERENCE = "websockets"
-LIBRARIES = [OURS, REFERENCE, "aiohttp", "picows"]
+# No library: plain asyncio protocols (raw.py), the limit of the event loop.
+RAW = "raw-asyncio"
+LIBRARIES = [OURS, REFERENCE, "aiohttp", "picows", RAW]
 # The threading libraries, measured in the "-sync" scenarios only.
 OURS_SYNC = "websockets_typed.sync"
 REFERENCE_SYNC = "websockets.sync"
@@ -115,6 +124,8 @@ class Sample:
 
     value: float
     cpu_rate: float | None = None
+    pid: int | None = None
+    """The process under test: tells long-lived workers from fresh ones."""
 
 
 class Bench:
@@ -161,10 +172,21 @@ class Bench:
             profile=self.log_dir / f"{name}.prof" if self.profile else None,
         )
 
-    def renew(self, library: str) -> None:
-        """Replace the library's worker with a new process."""
-        self.libraries[library].close()
+    @contextlib.contextmanager
+    def fresh(self, library: str) -> Generator[None, None, None]:
+        """Within the block, the library's worker is a new process.
+
+        The long-lived worker waits meanwhile, untouched, and serves again
+        after the block: the new one is closed.
+        """
+        long_lived = self.libraries[library]
         self.libraries[library] = self.spawn(library)
+        try:
+            yield
+        finally:
+            # worker() may have replaced the new process if it died.
+            self.libraries[library].close()
+            self.libraries[library] = long_lived
 
     def worker(self, library: str) -> Worker:
         """The library's worker, restarted if a failure killed it."""
@@ -180,7 +202,7 @@ class Bench:
     @contextlib.contextmanager
     def server(
         self, library: str, *, compression: bool = False, worker: Worker | None = None
-    ) -> Iterator[int]:
+    ) -> Generator[int, None, None]:
         """Run the library's server for the duration of the block; yield its port."""
         worker = worker or self.worker(library)
         request = {"op": "start", "compression": compression}
@@ -194,7 +216,7 @@ class Bench:
     @contextlib.contextmanager
     def session(
         self, port: int, path: str, count: int = 1, deflate: str | None = None
-    ) -> Iterator[int]:
+    ) -> Generator[int, None, None]:
         """Open ``count`` load generator connections to ``path``; yield the session."""
         reply = self.load.call(
             {"op": "open", "port": port, "path": path, "count": count, "deflate": deflate},
@@ -216,12 +238,12 @@ class Bench:
         if server.callgrind_out is not None:
             with Instructions(server.pid, server.callgrind_out) as counted:
                 reply = self.load.call(request, self.timeout)
-            return Sample(counted.count / (reply["ops"] * scale))
+            return Sample(counted.count / (reply["ops"] * scale), pid=server.pid)
         cpu = cpu_seconds(server.pid)
         reply = self.load.call(request, self.timeout)
         cpu = cpu_seconds(server.pid) - cpu
         ops = reply["ops"] * scale
-        return Sample(ops / reply["seconds"], ops / cpu if cpu > 0 else None)
+        return Sample(ops / reply["seconds"], ops / cpu if cpu > 0 else None, server.pid)
 
 
 # Scenarios: each measures one library once.
@@ -282,7 +304,7 @@ def s5_memory(compression: bool) -> Callable[[Bench, str], Sample]:
                     after = worker.call({"op": "memory"}, 60)["rss"]
         finally:
             worker.close()
-        return Sample((after - before) / bench.sizes.idle / 1024)
+        return Sample((after - before) / bench.sizes.idle / 1024, pid=worker.pid)
 
     return s5
 
@@ -319,18 +341,39 @@ def c2_large(size: int) -> Callable[[Bench, str], Sample]:
 
 def client_run(bench: Bench, library: str, kind: str, count: int, size: int) -> Sample:
     port = bench.fixed_server.call({"op": "start"}, 60)["port"]
+    worker = bench.worker(library)
     try:
         request = {"op": "client", "kind": kind, "port": port, "count": count, "size": size}
         request["warmup"] = max(count // 10, 1)
         request["callgrind"] = bench.callgrind
-        reply = bench.worker(library).call(request, bench.timeout)
+        reply = worker.call(request, bench.timeout)
     finally:
         bench.fixed_server.call({"op": "stop"}, 60)
     scale = 1e-6 if kind == "large" else 1
     ops = reply["ops"] * scale
     if bench.callgrind:
-        return Sample(reply["instructions"] / ops)
-    return Sample(ops / reply["seconds"], ops / reply["cpu"] if reply["cpu"] > 0 else None)
+        return Sample(reply["instructions"] / ops, pid=worker.pid)
+    cpu_rate = ops / reply["cpu"] if reply["cpu"] > 0 else None
+    return Sample(ops / reply["seconds"], cpu_rate, worker.pid)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A scenario's target: the ratio ours / ``peer`` (median) against ``bound``.
+
+    "Ahead of a peer" is a ratio of at least 1 to it.
+    """
+
+    peer: str
+    bound: float
+    lower_is_better: bool = False
+
+    def __str__(self) -> str:
+        sign = "≤" if self.lower_is_better else "≥"
+        return f"{sign} {self.bound} \N{MULTIPLICATION SIGN} {self.peer}"
+
+    def met(self, ratio: float) -> bool:
+        return ratio <= self.bound if self.lower_is_better else ratio >= self.bound
 
 
 @dataclass
@@ -339,45 +382,78 @@ class Scenario:
     title: str
     unit: str
     measure: Callable[[Bench, str], Sample]
-    target: float
-    lower_is_better: bool = False
+    target: Target
     fresh: bool = False
     """Measure each library in a new process, whose memory no earlier
     scenario shaped: how malloc serves large buffers depends on the ones
-    freed before (mmap thresholds), which would skew S3 and C2."""
+    freed before (mmap thresholds)."""
+    last: bool = False
+    """Run after every other scenario of a repetition, in the library's
+    long-lived worker, which has served them all: the condition of a
+    server that has been up for a while."""
     sync: bool = False
     """Measures the threading libraries rather than the asyncio ones."""
-    samples: dict[str, list[Sample | None]] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[Sample | None]] = field(default_factory=dict[str, list[Sample | None]])
+    errors: dict[str, str] = field(default_factory=dict[str, str])
 
     def measures(self, library: str) -> bool:
         """Whether this scenario applies to ``library``."""
         return (library in SYNC_LIBRARIES) == self.sync
 
 
-def scenarios() -> list[Scenario]:
+def large_scenarios(
+    key: str, title: str, measure: Callable[[Bench, str], Sample], target: Target
+) -> list[Scenario]:
+    """A large-message scenario twice: in a fresh process and in the long-lived one."""
     return [
-        Scenario("S1", "latency: 16 B text, send → echo", "round trips/s", s1_latency, 1.3),
-        Scenario("S2", "pipelined: 64 B binary, ≤ 1000 in flight", "msg/s", s2_pipelined, 1.5),
-        Scenario("S3 1 MiB", "large inbound, masked, 1 MiB", "MB/s", s3_large(MiB), 1.0,
-                 fresh=True),
-        Scenario("S3 16 MiB", "large inbound, masked, 16 MiB", "MB/s", s3_large(16 * MiB), 1.0,
-                 fresh=True),
-        Scenario("S4 seq", "handshakes, one at a time", "conn/s", s4_handshakes(1), 1.2),
-        Scenario("S4 x16", "handshakes, 16 at a time", "conn/s", s4_handshakes(16), 1.2),
-        Scenario("S5", "idle connection", "KiB/conn", s5_memory(False), 0.8, True),
-        Scenario("S5 deflate", "idle connection, deflate", "KiB/conn", s5_memory(True), 0.8, True),
-        Scenario("S6", "broadcast: 64 B to every client", "deliveries/s", s6_broadcast, 1.3),
-        Scenario("S7", "pipelined, deflate, 1 KiB JSON", "msg/s", s7_compression, 1.1),
-        Scenario("C1", "client latency: 16 B text, send → echo", "round trips/s", c1_latency, 1.3),
-        Scenario("C2 1 MiB", "client large outbound, 1 MiB", "MB/s", c2_large(MiB), 1.0,
-                 fresh=True),
-        Scenario("C2 16 MiB", "client large outbound, 16 MiB", "MB/s", c2_large(16 * MiB), 1.0,
-                 fresh=True),
+        Scenario(f"{key} (fresh)", title, "MB/s", measure, target, fresh=True),
+        Scenario(f"{key} (long-lived)", title, "MB/s", measure, target, last=True),
+    ]
+
+
+def scenarios() -> list[Scenario]:
+    """Every scenario, in the order of the table, with the targets of issue 16."""
+    raw, picows = Target(RAW, 0.85), Target("picows", 1.0)
+    return [
+        Scenario("S1", "latency: 16 B text, send → echo", "round trips/s", s1_latency, raw),
+        Scenario("S2", "pipelined: 64 B binary, ≤ 1000 in flight", "msg/s", s2_pipelined,
+                 Target(REFERENCE, 3.1)),
+        *large_scenarios("S3 1 MiB", "large inbound, masked, 1 MiB", s3_large(MiB), picows),
+        *large_scenarios("S3 16 MiB", "large inbound, masked, 16 MiB", s3_large(16 * MiB),
+                         picows),
+        Scenario("S4 seq", "handshakes, one at a time", "conn/s", s4_handshakes(1), raw),
+        Scenario("S4 x16", "handshakes, 16 at a time", "conn/s", s4_handshakes(16), picows),
+        Scenario("S5", "idle connection", "KiB/conn", s5_memory(False),
+                 Target(REFERENCE, 0.6, lower_is_better=True)),
+        Scenario("S5 deflate", "idle connection, deflate", "KiB/conn", s5_memory(True),
+                 Target(REFERENCE, 0.8, lower_is_better=True)),
+        Scenario("S6", "broadcast: 64 B to every client", "deliveries/s", s6_broadcast,
+                 Target(REFERENCE, 1.3)),
+        Scenario("S7", "pipelined, deflate, 1 KiB JSON", "msg/s", s7_compression,
+                 Target("aiohttp", 1.0)),
+        Scenario("C1", "client latency: 16 B text, send → echo", "round trips/s", c1_latency,
+                 raw),
+        *large_scenarios("C2 1 MiB", "client large outbound, 1 MiB", c2_large(MiB), picows),
+        *large_scenarios("C2 16 MiB", "client large outbound, 16 MiB", c2_large(16 * MiB),
+                         picows),
         Scenario("S1-sync", "threads, latency: 16 B text, send → echo", "round trips/s",
-                 s1_latency, 1.0, sync=True),
+                 s1_latency, Target(REFERENCE_SYNC, 1.0), sync=True),
         Scenario("C1-sync", "threads, client latency: 16 B text, send → echo", "round trips/s",
-                 c1_latency, 1.0, sync=True),
+                 c1_latency, Target(REFERENCE_SYNC, 1.0), sync=True),
+    ]  # fmt: skip
+
+
+def select(selected: list[Scenario], keys: str) -> list[Scenario]:
+    """The scenarios named by comma-separated keys or key prefixes of whole words.
+
+    ``S3`` selects the four S3 rows, ``S3 1 MiB`` its two, ``S1`` not ``S1-sync``.
+    """
+    wanted = [key.strip().lower() for key in keys.split(",") if key.strip()]
+    return [
+        scenario
+        for scenario in selected
+        if any(scenario.key.lower() == key or scenario.key.lower().startswith(key + " ")
+               for key in wanted)
     ]  # fmt: skip
 
 
@@ -387,16 +463,24 @@ def rotated(items: list[str], shift: int) -> list[str]:
 
 
 def run(bench: Bench, selected: list[Scenario], libraries: list[str], repetitions: int) -> None:
+    """Measure every library in every scenario, ``repetitions`` times.
+
+    Scenarios marked ``last`` run after the others in each repetition.
+    """
+    ordered = [s for s in selected if not s.last] + [s for s in selected if s.last]
     for repetition in range(repetitions):
-        for scenario in selected:
+        for scenario in ordered:
             for library in rotated(libraries, repetition):
                 if not scenario.measures(library):
                     continue
                 samples = scenario.samples.setdefault(library, [])
                 try:
+                    sample: Sample | None
                     if scenario.fresh:
-                        bench.renew(library)
-                    sample: Sample | None = scenario.measure(bench, library)
+                        with bench.fresh(library):
+                            sample = scenario.measure(bench, library)
+                    else:
+                        sample = scenario.measure(bench, library)
                 except WorkerError as exc:
                     sample = None
                     if not exc.unsupported:
@@ -424,40 +508,68 @@ def spread(values: list[float]) -> str:
     return f"{number(statistics.median(values))} ({number(min(values))}-{number(max(values))})"
 
 
-def ratios(scenario: Scenario, cpu: bool, inverse: bool = False) -> list[float]:
-    """Per-repetition ratios ours / reference; reference / ours with ``inverse``.
+def ours(scenario: Scenario) -> str:
+    """Our library in a scenario: the threading one in the "-sync" scenarios."""
+    return OURS_SYNC if scenario.sync else OURS
 
-    For the threading scenarios, ours and the reference are the threading
-    implementations: websockets_typed.sync and websockets.sync.
+
+def peer_in(scenario: Scenario, peer: str) -> str:
+    """The library that stands for ``peer`` in a scenario.
+
+    In the threading scenarios, websockets is websockets.sync.
     """
-    ours_name, reference_name = (OURS_SYNC, REFERENCE_SYNC) if scenario.sync else (OURS, REFERENCE)
-    result = []
-    for ours, theirs in zip(
-        scenario.samples.get(ours_name, []), scenario.samples.get(reference_name, []), strict=False
+    return REFERENCE_SYNC if scenario.sync and peer == REFERENCE else peer
+
+
+def ratios(scenario: Scenario, peer: str, cpu: bool, inverse: bool = False) -> list[float]:
+    """Per-repetition ratios ours / ``peer``; ``peer`` / ours with ``inverse``.
+
+    Each ratio divides two measurements of the same repetition, made one
+    after the other.
+    """
+    result: list[float] = []
+    for mine, theirs in zip(
+        scenario.samples.get(ours(scenario), []),
+        scenario.samples.get(peer_in(scenario, peer), []),
+        strict=False,
     ):
-        if ours is None or theirs is None:
+        if mine is None or theirs is None:
             continue
         if cpu:
-            if ours.cpu_rate is not None and theirs.cpu_rate is not None:
-                result.append(ours.cpu_rate / theirs.cpu_rate)
-        elif inverse and ours.value > 0:
-            result.append(theirs.value / ours.value)
+            if mine.cpu_rate is not None and theirs.cpu_rate is not None:
+                result.append(mine.cpu_rate / theirs.cpu_rate)
+        elif inverse and mine.value > 0:
+            result.append(theirs.value / mine.value)
         elif not inverse and theirs.value > 0:
-            result.append(ours.value / theirs.value)
+            result.append(mine.value / theirs.value)
     return result
+
+
+def peers(libraries: list[str]) -> list[str]:
+    """The libraries we compare ourselves with, websockets first: a ratio column each."""
+    others = [
+        name for name in libraries if name not in (OURS, REFERENCE, OURS_SYNC, REFERENCE_SYNC)
+    ]
+    return [REFERENCE, *others]
 
 
 def table(selected: list[Scenario], libraries: list[str], callgrind: bool) -> str:
     """The results as a Markdown table.
 
-    Under callgrind, cells are instructions per operation and the ratio is
-    websockets / ours, so that, as for rates, more than 1 means faster; the
-    targets, set for rates, are shown without a verdict.
+    A ratio column per peer (ours / peer: more than 1 means faster, or for
+    memory, bigger), the CPU-time ratio to websockets, and the target, with
+    its verdict when its peer took part. Under callgrind, cells are
+    instructions per operation and the ratios peer / ours, so that, as for
+    rates, more than 1 means faster; the targets, set for rates, are shown
+    without a verdict.
     """
+    compared = peers(libraries)
     if callgrind:
-        header = ["Scenario", "Unit", *libraries, "websockets / ours (instructions)", "Target"]
+        ratio_columns = [f"{peer} / ours (instructions)" for peer in compared]
+        header = ["Scenario", "Unit", *libraries, *ratio_columns, "Target"]
     else:
-        header = ["Scenario", "Unit", *libraries, "ours / websockets", "CPU ratio", "Target"]
+        ratio_columns = [f"ours / {peer}" for peer in compared]
+        header = ["Scenario", "Unit", *libraries, *ratio_columns, "CPU ours / websockets", "Target"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scenario in selected:
         unit = f"instructions per {_OPERATION[scenario.unit]}" if callgrind else scenario.unit
@@ -468,19 +580,16 @@ def table(selected: list[Scenario], libraries: list[str], callgrind: bool) -> st
                 cells.append(spread(values))
             else:
                 cells.append("error" if library in scenario.errors else "n/a")
-        wall = ratios(scenario, cpu=False, inverse=callgrind)
-        cells.append(spread(wall) if wall else "-")
+        for peer in compared:
+            wall = ratios(scenario, peer, cpu=False, inverse=callgrind)
+            cells.append(spread(wall) if wall else "-")
         if not callgrind:
-            cpu = ratios(scenario, cpu=True)
+            cpu = ratios(scenario, REFERENCE, cpu=True)
             cells.append(spread(cpu) if cpu else "-")
-        target = f"{'≤' if scenario.lower_is_better else '≥'} {scenario.target}"
-        if wall and not callgrind:
-            median = statistics.median(wall)
-            if scenario.lower_is_better:
-                met = median <= scenario.target
-            else:
-                met = median >= scenario.target
-            target += " ✅" if met else " ❌"
+        target = str(scenario.target)
+        judged = ratios(scenario, scenario.target.peer, cpu=False)
+        if judged and not callgrind:
+            target += " ✅" if scenario.target.met(statistics.median(judged)) else " ❌"
         cells.append(target)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -497,6 +606,8 @@ _OPERATION = {
 
 
 def version(distribution: str) -> str:
+    if distribution == RAW:
+        return f"Python {platform.python_version()}"
     try:
         # The threading implementations ship with their asyncio ones.
         return importlib.metadata.version(distribution.removesuffix(".sync"))
@@ -543,7 +654,9 @@ def main() -> None:
     parser.add_argument(
         "--libraries", help=f"comma-separated, among {', '.join(LIBRARIES + SYNC_LIBRARIES)}"
     )
-    parser.add_argument("--scenarios", help="comma-separated keys, e.g. S1,S3,C1")
+    parser.add_argument(
+        "--scenarios", help="comma-separated keys or key prefixes, e.g. S1,S3,C2 1 MiB"
+    )
     parser.add_argument(
         "--callgrind",
         action="store_true",
@@ -565,10 +678,7 @@ def main() -> None:
             parser.error(f"{required} is needed for the ratios")
     selected = scenarios()
     if args.scenarios:
-        keys = {key.strip().lower() for key in args.scenarios.split(",")}
-        selected = [
-            s for s in selected if s.key.split()[0].lower() in keys or s.key.lower() in keys
-        ]
+        selected = select(selected, args.scenarios)
 
     started = time.monotonic()
     log_dir = Path(tempfile.mkdtemp(prefix="websockets-typed-bench-"))

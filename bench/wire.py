@@ -214,10 +214,10 @@ class FrameCounter:
     __slots__ = ("_first", "_head", "_missing", "closed")
 
     def __init__(self) -> None:
-        self._head = b""  # the start of a header cut by the end of a read
-        self._missing = 0  # bytes of the current frame not received yet
-        self._first = 0  # first byte of the current frame: FIN, RSV, opcode
-        self.closed = False
+        self._head: bytes = b""  # the start of a header cut by the end of a read
+        self._missing: int = 0  # bytes of the current frame not received yet
+        self._first: int = 0  # first byte of the current frame: FIN, RSV, opcode
+        self.closed: bool = False
         """A Close frame was received entirely."""
 
     def _completed(self, first: int) -> int:

@@ -18,9 +18,12 @@ import pytest
 from fixed import LATENCY_TEXT
 from hypothesis import given
 from hypothesis import strategies as st
+from raw import room_triggers
 from wire import (
     CLIENT_CLOSE_FRAME,
     CLIENT_KEY,
+    OP_BINARY,
+    OP_CLOSE,
     OP_TEXT,
     SERVER_CLOSE_FRAME,
     FrameCounter,
@@ -41,6 +44,8 @@ from websockets_typed.handshake import accept_key
 from websockets_typed.http11 import RequestParser
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# The sign in the targets, as in "≥ 0.85 times raw-asyncio".
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 def wire_bytes(frames: list[Frame], *, mask: bool) -> bytes:
@@ -105,6 +110,24 @@ def test_frame_ring_cycles_without_copying() -> None:
     assert [bytes(chunk) for chunk in ring.take(3)] == [b"cccabb"]
     assert [bytes(chunk) for chunk in ring.take(7)] == [b"cccabb", b"cccabb", b"ccc"]
     assert all(isinstance(chunk, memoryview) for chunk in ring.take(4))
+
+
+def test_room_triggers_split_small_masked_frames() -> None:
+    trigger = encode_frame(OP_TEXT, b"200 64", mask=True)
+    stream = trigger + CLIENT_CLOSE_FRAME
+    frames, rest = room_triggers(stream[:-3])
+    assert frames == [(OP_TEXT, b"200 64")]
+    assert rest == CLIENT_CLOSE_FRAME[:-3]
+    frames, rest = room_triggers(rest + stream[-3:])
+    assert frames == [(OP_CLOSE, (1000).to_bytes(2, "big"))]
+    assert rest == b""
+    assert room_triggers(b"\x81") == ([], b"\x81")
+    for frame in [
+        encode_frame(OP_TEXT, b"1 1", mask=False),
+        encode_frame(OP_BINARY, bytes(126), mask=True),
+    ]:
+        with pytest.raises(ValueError, match="small masked frames"):
+            room_triggers(frame)
 
 
 def test_handshake_request_is_valid_and_response_accepts_it() -> None:
@@ -172,13 +195,101 @@ def test_runner_measures_the_threading_libraries() -> None:
     assert len(rows) == 2
     for row in rows:
         cells = [cell.strip() for cell in row.strip("|").split("|")]
-        # Scenario, unit, five libraries, ratio, CPU ratio, target.
-        assert len(cells) == 10
+        # Scenario, unit, five libraries, ratios to websockets(.sync) and
+        # websocket-client, CPU ratio, target.
+        assert len(cells) == 11
         # The asyncio libraries don't take part; the threading ones do.
         assert cells[2] == cells[3] == "n/a", row
         assert cells[4][0].isdigit(), row
         assert cells[5][0].isdigit(), row
         assert cells[7][0].isdigit(), row
+        assert cells[10].startswith(f"≥ 1.0 {TIMES} websockets.sync "), row
     # websocket-client has a client only.
-    assert [cell.strip() for cell in rows[0].strip("|").split("|")][6] == "n/a"
-    assert [cell.strip() for cell in rows[1].strip("|").split("|")][6][0].isdigit()
+    server, client = map(cells_of, rows)
+    assert server[6] == "n/a"
+    assert server[8] == "-"
+    assert client[6][0].isdigit()
+    assert client[8][0].isdigit()
+
+
+def cells_of(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_runner_measures_raw_asyncio_fresh_and_long_lived(loop: str, tmp_path: Path) -> None:
+    """Raw asyncio in every role, the large-message rows both ways, a ratio per peer."""
+    samples = tmp_path / "samples.json"
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--quick",
+        "--repetitions=1",
+        "--scenarios=S1,S3 1 MiB,S4 seq,S6,S7,C1,C2 1 MiB",
+        "--libraries=websockets_typed,websockets,raw-asyncio",
+        f"--json={samples}",
+        *(["--uvloop"] if loop == "uvloop" else []),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=100, check=True)
+    rows = {
+        cells[0].split("**")[1]: cells
+        for cells in map(cells_of, result.stdout.splitlines())
+        if cells[0].startswith("**")
+    }
+    header = cells_of(next(line for line in result.stdout.splitlines() if "| Scenario" in line))
+    assert header[2:] == [
+        "websockets_typed",
+        "websockets",
+        "raw-asyncio",
+        "ours / websockets",
+        "ours / raw-asyncio",
+        "CPU ours / websockets",
+        "Target",
+    ]
+    assert list(rows) == [
+        "S1",
+        "S3 1 MiB (fresh)",
+        "S3 1 MiB (long-lived)",
+        "S4 seq",
+        "S6",
+        "S7",
+        "C1",
+        "C2 1 MiB (fresh)",
+        "C2 1 MiB (long-lived)",
+    ]
+    for key, cells in rows.items():
+        if key == "S7":
+            # No permessage-deflate in raw asyncio: not measured, not an error.
+            assert cells[4] == "n/a"
+            assert cells[6] == "-"
+        else:
+            assert cells[4][0].isdigit(), cells
+            assert cells[6][0].isdigit(), cells
+        assert cells[5][0].isdigit(), cells
+    # Targets against raw asyncio get a verdict; against absent peers, none.
+    assert rows["S1"][8].startswith(f"≥ 0.85 {TIMES} raw-asyncio ")
+    assert rows["S1"][8][-1] in "✅❌"
+    assert rows["C2 1 MiB (fresh)"][8] == f"≥ 1.0 {TIMES} picows"
+
+    # The long-lived rows ran last, in the worker that served the others;
+    # each fresh row in a process of its own.
+    done = [line for line in result.stderr.splitlines() if line.endswith(" done")]
+    assert [line.split(": ", 1)[1] for line in done[-2:]] == [
+        "S3 1 MiB (long-lived) done",
+        "C2 1 MiB (long-lived) done",
+    ]
+    for library, pids in pids_by_scenario(samples).items():
+        long_lived = {pids[key] for key in rows if "fresh" not in key and key in pids}
+        assert len(long_lived) == 1, library
+        fresh = [pids["S3 1 MiB (fresh)"], pids["C2 1 MiB (fresh)"]]
+        assert len({*fresh, *long_lived}) == 3, library
+
+
+def pids_by_scenario(samples: Path) -> dict[str, dict[str, int]]:
+    """The process that measured each library in each scenario, from --json."""
+    result: dict[str, dict[str, int]] = {}
+    for key, libraries in json.loads(samples.read_text()).items():
+        for library, [sample] in libraries.items():
+            if sample is not None:
+                result.setdefault(library, {})[key] = sample["pid"]
+    return result
