@@ -1,0 +1,85 @@
+"""The choice of zlib implementation behind permessage-deflate: zlib-ng or zlib."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+
+import pytest
+from zlib_backends import require_zlib_ng
+
+from websockets_typed.exceptions import ProtocolError
+from websockets_typed.extensions import _zlib, permessage_deflate
+from websockets_typed.extensions.permessage_deflate import ZLIB_NG, PerMessageDeflate
+from websockets_typed.frames import Frame, Opcode
+
+pytest_plugins = ["zlib_backends"]
+
+# zlib-ng is found here unless the environment disables it: the dev extra
+# installs it, and CI must never run without it.
+ENABLED = os.environ.get("WEBSOCKETS_TYPED_ZLIB_NG", "1") != "0"
+
+
+def run_python(code: str, **environment: str) -> str:
+    """Run ``code`` in a new interpreter; return what it prints."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout.strip()
+
+
+def test_zlib_ng_in_use() -> None:
+    if ENABLED:
+        require_zlib_ng()
+    assert ZLIB_NG is ENABLED
+    assert (permessage_deflate._backend is zlib) is not ENABLED
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])
+def test_zlib_ng_selected_by_environment(setting: str, expected: str) -> None:
+    require_zlib_ng()
+    code = "from websockets_typed.extensions import permessage_deflate as p; print(p.ZLIB_NG)"
+    assert run_python(code, WEBSOCKETS_TYPED_ZLIB_NG=setting) == expected
+
+
+def test_zlib_without_zlib_ng() -> None:
+    # Without zlib-ng (an import that fails), the standard library does the work.
+    code = (
+        "import sys, zlib\n"
+        "sys.modules['zlib_ng'] = None\n"
+        "from websockets_typed.extensions import permessage_deflate as p\n"
+        "from websockets_typed.frames import Frame, Opcode\n"
+        "sender, receiver = p.PerMessageDeflate(False, False, 15, 15), "
+        "p.PerMessageDeflate(False, False, 15, 15)\n"
+        "frame = Frame(Opcode.TEXT, b'hello ' * 100)\n"
+        "print(p.ZLIB_NG, p._backend is zlib, receiver.decode(sender.encode(frame)) == frame)\n"
+    )
+    assert run_python(code, WEBSOCKETS_TYPED_ZLIB_NG="1") == "False True True"
+
+
+def test_load_backend() -> None:
+    assert _zlib.load_backend(use_zlib_ng=False) == (False, zlib)
+    module = require_zlib_ng()
+    assert _zlib.load_backend(use_zlib_ng=True) == (True, module)
+    assert type(module).__name__ == "module"
+    assert module.__name__ == "zlib_ng.zlib_ng"  # type: ignore[attr-defined]
+
+
+def test_extension_uses_the_selected_backend(zlib_backend: str) -> None:
+    # The compression objects come from the implementation in use, and its
+    # errors become ProtocolError (a close with 1007).
+    module = require_zlib_ng() if zlib_backend == "zlib-ng" else zlib
+    extension = PerMessageDeflate(False, False, 15, 15)
+    frame = extension.encode(Frame(Opcode.BINARY, b"data" * 100))
+    assert extension.decode(frame).data == b"data" * 100
+    assert type(extension._encoder) is type(module.compressobj(6, zlib.DEFLATED, -15, 8, 0))
+    assert type(extension._decoder) is type(module.decompressobj(-15))
+    with pytest.raises(ProtocolError, match="invalid compressed data"):
+        extension.decode(Frame(Opcode.BINARY, b"\xff\xff\xff\xff", rsv1=True))
