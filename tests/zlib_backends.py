@@ -29,6 +29,12 @@ def require_zlib_ng() -> _zlib.ZlibBackend:
     return module
 
 
+@pytest.fixture
+def zlib_ng_module() -> _zlib.ZlibBackend:
+    """zlib-ng's module; skip the test without it (fail under CI)."""
+    return require_zlib_ng()
+
+
 @pytest.fixture(params=BACKENDS, scope="module")
 def zlib_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Make permessage-deflate use each implementation in turn; yield its name."""

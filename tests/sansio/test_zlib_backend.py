@@ -5,14 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tracemalloc
 import zlib
 
 import pytest
-from zlib_backends import require_zlib_ng
 
 from websockets_typed.exceptions import ProtocolError
 from websockets_typed.extensions import _zlib, permessage_deflate
-from websockets_typed.extensions.permessage_deflate import ZLIB_NG, PerMessageDeflate
+from websockets_typed.extensions.permessage_deflate import (
+    ZLIB_NG,
+    CompressSettings,
+    PerMessageDeflate,
+)
 from websockets_typed.frames import Frame, Opcode
 
 pytest_plugins = ["zlib_backends"]
@@ -20,6 +24,8 @@ pytest_plugins = ["zlib_backends"]
 # zlib-ng is found here unless the environment disables it: the dev extra
 # installs it, and CI must never run without it.
 ENABLED = os.environ.get("WEBSOCKETS_TYPED_ZLIB_NG", "1") != "0"
+
+KiB = 1024
 
 
 def run_python(code: str, **environment: str) -> str:
@@ -35,16 +41,16 @@ def run_python(code: str, **environment: str) -> str:
     return result.stdout.strip()
 
 
-def test_zlib_ng_in_use() -> None:
+def test_zlib_ng_in_use(request: pytest.FixtureRequest) -> None:
     if ENABLED:
-        require_zlib_ng()
+        request.getfixturevalue("zlib_ng_module")
     assert ZLIB_NG is ENABLED
     assert (permessage_deflate._backend is zlib) is not ENABLED
 
 
 @pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])
+@pytest.mark.usefixtures("zlib_ng_module")
 def test_zlib_ng_selected_by_environment(setting: str, expected: str) -> None:
-    require_zlib_ng()
     code = "from websockets_typed.extensions import permessage_deflate as p; print(p.ZLIB_NG)"
     assert run_python(code, WEBSOCKETS_TYPED_ZLIB_NG=setting) == expected
 
@@ -64,18 +70,20 @@ def test_zlib_without_zlib_ng() -> None:
     assert run_python(code, WEBSOCKETS_TYPED_ZLIB_NG="1") == "False True True"
 
 
-def test_load_backend() -> None:
+def test_load_backend(zlib_ng_module: _zlib.ZlibBackend) -> None:
+    module = zlib_ng_module
     assert _zlib.load_backend(use_zlib_ng=False) == (False, zlib)
-    module = require_zlib_ng()
     assert _zlib.load_backend(use_zlib_ng=True) == (True, module)
     assert type(module).__name__ == "module"
     assert module.__name__ == "zlib_ng.zlib_ng"  # type: ignore[attr-defined]
 
 
-def test_extension_uses_the_selected_backend(zlib_backend: str) -> None:
+def test_extension_uses_the_selected_backend(
+    zlib_backend: str, request: pytest.FixtureRequest
+) -> None:
     # The compression objects come from the implementation in use, and its
     # errors become ProtocolError (a close with 1007).
-    module = require_zlib_ng() if zlib_backend == "zlib-ng" else zlib
+    module = request.getfixturevalue("zlib_ng_module") if zlib_backend == "zlib-ng" else zlib
     extension = PerMessageDeflate(False, False, 15, 15)
     frame = extension.encode(Frame(Opcode.BINARY, b"data" * 100))
     assert extension.decode(frame).data == b"data" * 100
@@ -83,3 +91,31 @@ def test_extension_uses_the_selected_backend(zlib_backend: str) -> None:
     assert type(extension._decoder) is type(module.decompressobj(-15))
     with pytest.raises(ProtocolError, match="invalid compressed data"):
         extension.decode(Frame(Opcode.BINARY, b"\xff\xff\xff\xff", rsv1=True))
+
+
+def allocated_by_encode(extension: PerMessageDeflate) -> int:
+    """Bytes that the first message allocates for the extension's compressor."""
+    frame = Frame(Opcode.BINARY, b"Hello!" * 100)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        extension.encode(frame)
+        return tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_zlib_ng_memory_as_documented(
+    monkeypatch: pytest.MonkeyPatch, zlib_ng_module: _zlib.ZlibBackend
+) -> None:
+    # docs/howto/memory.md: zlib-ng's compressor holds a hash table of 128
+    # KiB whatever the settings; 137 KiB with the smallest, 160 KiB with the
+    # server's defaults (12-bit window, memLevel=5), where zlib takes 38 KiB.
+    module = zlib_ng_module
+    server_defaults = (False, False, 15, 12, CompressSettings(memLevel=5))
+    monkeypatch.setattr(permessage_deflate, "_backend", zlib)
+    assert abs(allocated_by_encode(PerMessageDeflate(*server_defaults)) - 38 * KiB) < 4 * KiB
+    monkeypatch.setattr(permessage_deflate, "_backend", module)
+    smallest = PerMessageDeflate(False, False, 15, 9, CompressSettings(memLevel=1))
+    assert abs(allocated_by_encode(smallest) - 137 * KiB) < 4 * KiB
+    assert abs(allocated_by_encode(PerMessageDeflate(*server_defaults)) - 160 * KiB) < 4 * KiB
