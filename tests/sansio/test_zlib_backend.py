@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -74,8 +75,14 @@ def test_load_backend(zlib_ng_module: _zlib.ZlibBackend) -> None:
     module = zlib_ng_module
     assert _zlib.load_backend(use_zlib_ng=False) == (False, zlib)
     assert _zlib.load_backend(use_zlib_ng=True) == (True, module)
-    assert type(module).__name__ == "module"
-    assert module.__name__ == "zlib_ng.zlib_ng"  # type: ignore[attr-defined]
+    assert module is importlib.import_module("zlib_ng.zlib_ng")
+    assert module is not zlib
+
+
+def test_load_backend_falls_back_to_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An entry of None in sys.modules makes the import fail, as without zlib-ng.
+    monkeypatch.setitem(sys.modules, "zlib_ng.zlib_ng", None)
+    assert _zlib.load_backend(use_zlib_ng=True) == (False, zlib)
 
 
 def test_extension_uses_the_selected_backend(
