@@ -623,6 +623,7 @@ def describe(bench: Bench, repetitions: int, quick: bool) -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    from websockets_typed.extensions.permessage_deflate import ZLIB_NG  # noqa: PLC0415
     from websockets_typed.frames import SPEEDUPS  # noqa: PLC0415 - reads the environment
 
     pinned = "not pinned" if bench.cores[0] is None else f"pinned to cores {bench.cores}"
@@ -634,7 +635,8 @@ def describe(bench: Bench, repetitions: int, quick: bool) -> str:
             f"{platform.system()} {platform.release()}",
             f"- Python {platform.python_version()}; {versions}",
             f"- Event loop: {'uvloop ' + version('uvloop') if bench.uvloop else 'asyncio'}; "
-            f"websockets_typed C accelerator: {'on' if SPEEDUPS else 'off'}",
+            f"websockets_typed C accelerator: {'on' if SPEEDUPS else 'off'}, "
+            f"zlib-ng: {'on' if ZLIB_NG else 'off'}",
             f"- {'Callgrind' if bench.callgrind else 'Quick' if quick else 'Full'} run: "
             f"{repetitions} repetitions, "
             f"processes {pinned}; cells: median (min-max)",

@@ -43,7 +43,9 @@ from websockets_typed.extensions.permessage_deflate import (
     ServerPerMessageDeflateFactory,
 )
 
-pytestmark = pytest.mark.timeout(20)
+# Every test runs with zlib and with zlib-ng on the package's side.
+pytest_plugins = ["zlib_backends"]
+pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("zlib_backend")]
 
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007

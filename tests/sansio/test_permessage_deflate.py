@@ -47,6 +47,11 @@ from websockets_typed.typing import ExtensionName, ExtensionParameter
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+# Every test runs with zlib and with zlib-ng: the peer's side, when a test
+# builds it by hand, always uses zlib.
+pytest_plugins = ["zlib_backends"]
+pytestmark = pytest.mark.usefixtures("zlib_backend")
+
 TEXT = Opcode.TEXT
 BINARY = Opcode.BINARY
 CONT = Opcode.CONT
@@ -937,10 +942,12 @@ def test_window_bits_round_trip(bits: int) -> None:
 @pytest.mark.parametrize("bits", range(9, 16))
 def test_window_bits_limit_compression(bits: int) -> None:
     # Repeats within the window compress; farther ones can't be found.
+    # (zlib-ng's level 6 finds fewer of the near ones than zlib's: 54% of
+    # the size with 9 bits, where zlib reaches 28%.)
     near = far_repeats(2**bits - 300)
     far = far_repeats(2**bits + 300)
     sender = PerMessageDeflate(False, True, 15, bits)
-    assert len(sender.encode(Frame(BINARY, near)).data) < len(near) // 2
+    assert len(sender.encode(Frame(BINARY, near)).data) < len(near) * 3 // 5
     assert len(sender.encode(Frame(BINARY, far)).data) > len(far) * 9 // 10
     # The output inflates with exactly that window.
     decoder = zlib.decompressobj(wbits=-bits)

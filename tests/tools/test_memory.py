@@ -13,6 +13,7 @@ import gc
 import re
 import sys
 import tracemalloc
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -21,9 +22,20 @@ import pytest
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.connection import Connection
 from websockets_typed.asyncio.server import ServerConnection, serve
+from websockets_typed.extensions import permessage_deflate
 from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def stdlib_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's formulas are zlib's: measure with it where zlib-ng is installed too.
+
+    (tests/sansio/test_zlib_backend.py checks what the page says of zlib-ng.)
+    """
+    monkeypatch.setattr(permessage_deflate, "_backend", zlib)
+
 
 PAGE = Path(__file__).parent.parent.parent / "docs" / "howto" / "memory.md"
 KiB = 1024

@@ -20,7 +20,10 @@ any other and compressed with zlib's 9-bit deflate; the test suite checks
 that property on the zlib in use by inflating with exactly 8 bits.
 Decompression uses at least 9 bits too: a window larger than the peer's is
 always safe, and it also accepts peers whose zlib (before 1.2.9) silently
-compressed with 9 when asked for 8.
+compressed with 9 when asked for 8. zlib-ng behaves the same way.
+
+The zlib implementation is zlib-ng when the ``zlib-ng`` extra is installed,
+the standard library's :mod:`zlib` otherwise (see :data:`ZLIB_NG`).
 """
 
 from __future__ import annotations
@@ -36,15 +39,18 @@ from ..exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from ..frames import Frame, Opcode
+from ..frames import Frame, Opcode, new_frame
 from ..typing import ExtensionName, ExtensionParameter
+from . import _zlib
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from zlib import _Compress, _Decompress
+
+    from ._zlib import Compressor, Decompressor, ZlibBackend
 
 __all__ = [
+    "ZLIB_NG",
     "ClientPerMessageDeflateFactory",
     "CompressSettings",
     "PerMessageDeflate",
@@ -52,6 +58,17 @@ __all__ = [
     "enable_client_permessage_deflate",
     "enable_server_permessage_deflate",
 ]
+
+ZLIB_NG: Final[bool] = _zlib.ZLIB_NG
+"""Whether permessage-deflate compresses with zlib-ng rather than :mod:`zlib`.
+
+zlib-ng is used when the ``zlib-ng`` extra (``pip install
+websockets_typed[zlib-ng]``) is installed, unless the environment has
+``WEBSOCKETS_TYPED_ZLIB_NG=0``. It produces the same deflate format, faster.
+"""
+
+# The module that compresses and decompresses: zlib_ng.zlib_ng or zlib.
+_backend: ZlibBackend = _zlib.backend
 
 _NAME: Final = ExtensionName("permessage-deflate")
 
@@ -90,6 +107,8 @@ _AFTER_FINAL_BLOCK: Final = frozenset(
 # Below this size, appending the tail to the payload (a copy) is cheaper than
 # a second decompress() call; above it, the copy costs memory and time.
 _APPEND_TAIL_LIMIT: Final = 4096
+
+_SYNC_FLUSH: Final = zlib.Z_SYNC_FLUSH
 
 _CONT: Final = Opcode.CONT
 _TEXT: Final = Opcode.TEXT
@@ -209,8 +228,8 @@ class PerMessageDeflate(Extension):
         # zlib objects are created when a message needs them, and dropped at
         # the end of each message when there is no context to take over: an
         # idle connection then holds no compression state (up to ~300 KiB).
-        self._decoder: _Decompress | None = None
-        self._encoder: _Compress | None = None
+        self._decoder: Decompressor | None = None
+        self._encoder: Compressor | None = None
         # Whether the message being received is compressed: RFC 7692, 6.1,
         # RSV1 on its first frame says so, and its continuation frames follow.
         self._decoding = False
@@ -255,7 +274,7 @@ class PerMessageDeflate(Extension):
         elif frame.rsv1 and (opcode is _TEXT or opcode is _BINARY):
             decoder = self._decoder
             if decoder is None:
-                decoder = self._decoder = zlib.decompressobj(self._decompress_wbits)
+                decoder = self._decoder = _backend.decompressobj(self._decompress_wbits)
             self._decoding = True
         else:
             return frame
@@ -283,7 +302,7 @@ class PerMessageDeflate(Extension):
                     output += decoder.decompress(_EMPTY_STORED_BLOCK_TAIL)
                 elif len(output) < limit:
                     output += decoder.decompress(_EMPTY_STORED_BLOCK_TAIL, limit - len(output))
-        except zlib.error as exc:
+        except _backend.error as exc:
             raise ProtocolError(f"invalid compressed data: {exc}") from exc
 
         if max_size is not None and len(output) > max_size:
@@ -306,7 +325,9 @@ class PerMessageDeflate(Extension):
             if self.remote_no_context_takeover:
                 self._decoder = None
 
-        return Frame(opcode, output, fin, False, frame.rsv2, frame.rsv3)
+        # zlib returns bytes and the other fields come from a valid frame:
+        # no need for the checks of Frame().
+        return new_frame(opcode, output, fin, False, frame.rsv2, frame.rsv3)
 
     def encode(self, frame: Frame) -> Frame:
         """Compress a data frame (RFC 7692, 7.2.1); return control frames unchanged.
@@ -328,7 +349,7 @@ class PerMessageDeflate(Extension):
         elif opcode is _TEXT or opcode is _BINARY:
             encoder = self._encoder
             if encoder is None:
-                encoder = self._encoder = zlib.compressobj(
+                encoder = self._encoder = _backend.compressobj(
                     self._level,
                     zlib.DEFLATED,
                     self._compress_wbits,
@@ -345,7 +366,7 @@ class PerMessageDeflate(Extension):
         # compress() returns nothing and flush() returns everything.
         data = frame.data
         compressed = encoder.compress(data) if data else b""
-        flushed = encoder.flush(zlib.Z_SYNC_FLUSH)
+        flushed = encoder.flush(_SYNC_FLUSH)
         fin = frame.fin
         if fin:
             if flushed:
@@ -364,7 +385,7 @@ class PerMessageDeflate(Extension):
         else:
             data = compressed + flushed if compressed else flushed
 
-        return Frame(opcode, data, fin, rsv1, frame.rsv2, frame.rsv3)
+        return new_frame(opcode, data, fin, rsv1, frame.rsv2, frame.rsv3)
 
 
 class _Parameters(NamedTuple):
