@@ -21,7 +21,7 @@ import pytest
 from raw_peer import OP_CLOSE, OP_PING, RawFrame, close_payload, open_raw_client
 
 from websockets_typed.asyncio.client import ClientConnection, ConnectOptions, connect
-from websockets_typed.asyncio.connection import broadcast
+from websockets_typed.asyncio.connection import BroadcastStats, broadcast
 from websockets_typed.asyncio.server import (
     ServeOptions,
     Server,
@@ -1366,6 +1366,34 @@ async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
             assert isinstance(error, RuntimeError)
             async with asyncio.timeout(5):
                 assert await working_client.recv() == "two"
+        finally:
+            broken_server.broken = False
+
+
+async def test_broadcast_write_errors_next_to_a_closed_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A closed connection among them: broadcast() looks at each one's route,
+    # and a write error is handled the same way.
+    async with serving(create_connection=Broken) as (server, accepted):
+        closed_server, closed_client = await open_client(server, accepted)
+        broken_server, _ = await open_client(server, accepted)
+        working_server, working_client = await open_client(server, accepted)
+        assert isinstance(broken_server, Broken)
+        await closed_client.close()
+        await closed_server.wait_closed()
+        broken_server.broken = True
+        try:
+            targets = [closed_server, broken_server, working_server]
+            assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
+            async with asyncio.timeout(5):
+                assert await working_client.recv() == "one"
+            (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+            assert record.getMessage() == "skipped broadcast: failed to write message"
+            with pytest.raises(ExceptionGroup) as exc_info:
+                broadcast(targets, "two", raise_exceptions=True)
+            (error,) = exc_info.value.exceptions
+            assert isinstance(error, RuntimeError)
         finally:
             broken_server.broken = False
 
