@@ -127,8 +127,9 @@ class Headers(MutableMapping[str, str]):
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
-        # Common names share one string, as given and lower-cased, rather
-        # than a copy per message (bench/run.py, S5).
+        # Common names and values share one string, as given and
+        # lower-cased, rather than a copy per message (bench/run.py, S5).
+        value = _COMMON_VALUES.get(value, value)
         common = _COMMON_NAMES.get(key)
         if common is not None:
             key, lower = common
@@ -240,6 +241,20 @@ _COMMON_NAMES: Final = _shared_names(
         "User-Agent",
     ]
 )
+
+# The values of the headers of handshakes that browsers and libraries send
+# the same way each time.
+_COMMON_VALUES: Final = {
+    value: value
+    for value in [
+        "13",
+        "Upgrade",
+        "keep-alive, Upgrade",
+        "permessage-deflate; client_max_window_bits",
+        "upgrade",
+        "websocket",
+    ]
+}
 
 HeadersLike: TypeAlias = (
     Headers | Mapping[str, str] | Iterable[tuple[str, str]] | SupportsKeysAndGetItem
