@@ -1329,45 +1329,27 @@ async def test_broadcast_during_fragmented_send_with_raise_exceptions() -> None:
             assert await busy_client.recv() == "fragment"
 
 
-class Broken(ServerConnection):
-    """A connection whose writes fail once ``broken`` is set, to test error handling."""
-
-    broken = False
-
-    def _write_pending(self) -> None:
-        if self.broken:
-            raise RuntimeError("write failed")
-        super()._write_pending()
-
-    def _write_shared(self, chunks: list[bytes]) -> None:
-        if self.broken:
-            raise RuntimeError("write failed")
-        super()._write_shared(chunks)
-
-
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
-    async with serving(create_connection=Broken) as (server, accepted):
+    async with serving() as (server, accepted):
         broken_server, _ = await open_client(server, accepted)
         working_server, working_client = await open_client(server, accepted)
-        assert isinstance(broken_server, Broken)
-        broken_server.broken = True
-        try:
-            # Logged, and the other connections still get the message.
-            broadcast([broken_server, working_server], "one")
-            async with asyncio.timeout(5):
-                assert await working_client.recv() == "one"
-            (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
-            assert record.getMessage() == "skipped broadcast: failed to write message"
-            assert record.exc_info is not None
-            # Collected with raise_exceptions.
-            with pytest.raises(ExceptionGroup) as exc_info:
-                broadcast([broken_server, working_server], "two", raise_exceptions=True)
-            (error,) = exc_info.value.exceptions
-            assert isinstance(error, RuntimeError)
-            async with asyncio.timeout(5):
-                assert await working_client.recv() == "two"
-        finally:
-            broken_server.broken = False
+        # Half-closed behind the protocol's back: the transport refuses
+        # writes, a real write error on both event loops.
+        broken_server.transport.write_eof()
+        # Logged, and the other connections still get the message.
+        targets = [broken_server, working_server]
+        assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
+        (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+        assert record.getMessage() == "skipped broadcast: failed to write message"
+        assert record.exc_info is not None
+        # Collected with raise_exceptions.
+        with pytest.raises(ExceptionGroup) as exc_info:
+            broadcast(targets, "two", raise_exceptions=True)
+        (error,) = exc_info.value.exceptions
+        assert isinstance(error, RuntimeError)
+        async with asyncio.timeout(5):
+            assert await working_client.recv() == "one"
+            assert await working_client.recv() == "two"
 
 
 async def test_broadcast_write_errors_next_to_a_closed_connection(
@@ -1375,27 +1357,24 @@ async def test_broadcast_write_errors_next_to_a_closed_connection(
 ) -> None:
     # A closed connection among them: broadcast() looks at each one's route,
     # and a write error is handled the same way.
-    async with serving(create_connection=Broken) as (server, accepted):
+    async with serving() as (server, accepted):
         closed_server, closed_client = await open_client(server, accepted)
         broken_server, _ = await open_client(server, accepted)
         working_server, working_client = await open_client(server, accepted)
-        assert isinstance(broken_server, Broken)
         await closed_client.close()
         await closed_server.wait_closed()
-        broken_server.broken = True
-        try:
-            targets = [closed_server, broken_server, working_server]
-            assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
-            async with asyncio.timeout(5):
-                assert await working_client.recv() == "one"
-            (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
-            assert record.getMessage() == "skipped broadcast: failed to write message"
-            with pytest.raises(ExceptionGroup) as exc_info:
-                broadcast(targets, "two", raise_exceptions=True)
-            (error,) = exc_info.value.exceptions
-            assert isinstance(error, RuntimeError)
-        finally:
-            broken_server.broken = False
+        broken_server.transport.write_eof()
+        targets = [closed_server, broken_server, working_server]
+        assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
+        (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+        assert record.getMessage() == "skipped broadcast: failed to write message"
+        with pytest.raises(ExceptionGroup) as exc_info:
+            broadcast(targets, "two", raise_exceptions=True)
+        (error,) = exc_info.value.exceptions
+        assert isinstance(error, RuntimeError)
+        async with asyncio.timeout(5):
+            assert await working_client.recv() == "one"
+            assert await working_client.recv() == "two"
 
 
 async def test_broadcast_has_no_backpressure() -> None:

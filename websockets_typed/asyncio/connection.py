@@ -1084,10 +1084,14 @@ def broadcast(
     # costs little, counting the others would cost a comparison each.
     if routes.count(SharedSend.WRITE) == len(routes):
         # Every connection is open, below write_limit, and nothing waits
-        # before the frame: write it, without a test per connection.
+        # before the frame: write it, without a test per connection, in
+        # one piece (_write_shared, inlined).
+        frame = wire[0] if len(wire) == 1 else b"".join(wire)
         for connection in targets:
             try:
-                connection._write_shared(wire)
+                if connection._corked is not None:
+                    connection._uncork()
+                connection.transport.write(frame)
             except Exception as exc:
                 failed += 1
                 _write_failed(connection, exc, exceptions if raise_exceptions else None)
