@@ -1329,6 +1329,27 @@ async def test_broadcast_during_fragmented_send_with_raise_exceptions() -> None:
             assert await busy_client.recv() == "fragment"
 
 
+async def check_write_error(
+    targets: list[ServerConnection],
+    client: ClientConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One of ``targets`` can't be written to; ``client`` is another's peer."""
+    # Logged, and the other connections still get the message.
+    assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
+    (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert record.getMessage() == "skipped broadcast: failed to write message"
+    assert record.exc_info is not None
+    # Collected with raise_exceptions.
+    with pytest.raises(ExceptionGroup) as exc_info:
+        broadcast(targets, "two", raise_exceptions=True)
+    (error,) = exc_info.value.exceptions
+    assert isinstance(error, RuntimeError)
+    async with asyncio.timeout(5):
+        assert await client.recv() == "one"
+        assert await client.recv() == "two"
+
+
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
     async with serving() as (server, accepted):
         broken_server, _ = await open_client(server, accepted)
@@ -1336,20 +1357,7 @@ async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
         # Half-closed behind the protocol's back: the transport refuses
         # writes, a real write error on both event loops.
         broken_server.transport.write_eof()
-        # Logged, and the other connections still get the message.
-        targets = [broken_server, working_server]
-        assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
-        (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
-        assert record.getMessage() == "skipped broadcast: failed to write message"
-        assert record.exc_info is not None
-        # Collected with raise_exceptions.
-        with pytest.raises(ExceptionGroup) as exc_info:
-            broadcast(targets, "two", raise_exceptions=True)
-        (error,) = exc_info.value.exceptions
-        assert isinstance(error, RuntimeError)
-        async with asyncio.timeout(5):
-            assert await working_client.recv() == "one"
-            assert await working_client.recv() == "two"
+        await check_write_error([broken_server, working_server], working_client, caplog)
 
 
 async def test_broadcast_write_errors_next_to_a_closed_connection(
@@ -1365,16 +1373,7 @@ async def test_broadcast_write_errors_next_to_a_closed_connection(
         await closed_server.wait_closed()
         broken_server.transport.write_eof()
         targets = [closed_server, broken_server, working_server]
-        assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
-        (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
-        assert record.getMessage() == "skipped broadcast: failed to write message"
-        with pytest.raises(ExceptionGroup) as exc_info:
-            broadcast(targets, "two", raise_exceptions=True)
-        (error,) = exc_info.value.exceptions
-        assert isinstance(error, RuntimeError)
-        async with asyncio.timeout(5):
-            assert await working_client.recv() == "one"
-            assert await working_client.recv() == "two"
+        await check_write_error(targets, working_client, caplog)
 
 
 async def test_broadcast_has_no_backpressure() -> None:
