@@ -624,15 +624,23 @@ async def test_held_back_frames_are_written_before_others() -> None:
             assert await client.recv() == b"x" * 10_000
 
 
-async def test_held_back_frames_are_written_before_a_broadcast() -> None:
-    async with connected() as (server, client):
+@pytest.mark.parametrize("closed_too", [False, True], ids=["all-open", "one-closed"])
+async def test_held_back_frames_are_written_before_a_broadcast(closed_too: bool) -> None:
+    async with connected_many(2) as [(server, client), (other_server, other_client)]:
+        targets = [server]
+        if closed_too:
+            # Not every connection takes the shared frame: broadcast() goes
+            # through each one's route, and the order holds all the same.
+            await other_client.close()
+            await other_server.wait_closed()
+            targets = [other_server, server]
         await client.send("one")
         await client.send("two")
         await until_queued(server, 2)
         await server.recv()
         await server.send("first")  # held back
         writes = count_writes(server)
-        broadcast([server], "second")  # written at once, after "first"
+        broadcast(targets, "second")  # written at once, after "first"
         assert writes == [1, 1]
         async with asyncio.timeout(5):
             assert await client.recv() == "first"

@@ -186,3 +186,11 @@ def test_values_of_a_header_added_one_by_one() -> None:
         ("set-cookie", "b=2"),
         ("SET-COOKIE", "c=3"),
     ]
+
+
+def test_common_names_are_shared_whatever_their_case() -> None:
+    [spelled] = Headers([("SEC-WEBSOCKET-KEY", "a")])
+    [usual] = Headers([("Sec-WebSocket-Key", "b")])
+    assert spelled is usual
+    [other] = Headers([("X-SEC-WEBSOCKET-KEY", "c")])
+    assert other == "x-sec-websocket-key"
