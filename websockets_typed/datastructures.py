@@ -42,7 +42,7 @@ class SupportsKeysAndGetItem(Protocol):
 class Headers(MutableMapping[str, str]):
     """HTTP headers: case-insensitive names, any number of values per name.
 
-    Lookups are by lower-cased name in a dict of value lists; the original
+    Lookups are by lower-cased name in a dict of values; the original
     names, values and order are kept in a list, so that serialization writes
     exactly what was given.
 
@@ -59,8 +59,12 @@ class Headers(MutableMapping[str, str]):
 
     __slots__ = ("_dict", "_list")
 
-    _dict: dict[str, list[str]]
-    _list: list[tuple[str, str]]
+    # Connections keep their handshake's headers: each costs as few objects
+    # as possible (bench/run.py, S5). A name with one value maps to the
+    # value, a list only holds two values or more; the list alternates
+    # names and values, rather than holding a tuple per header.
+    _dict: dict[str, str | list[str]]
+    _list: list[str]
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._dict = {}
@@ -68,15 +72,18 @@ class Headers(MutableMapping[str, str]):
         self.update(*args, **kwargs)
 
     def __str__(self) -> str:
-        return "".join(f"{name}: {value}\r\n" for name, value in self._list) + "\r\n"
+        return "".join(f"{name}: {value}\r\n" for name, value in self.raw_items()) + "\r\n"
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self._list!r})"
+        return f"{self.__class__.__name__}({list(self.raw_items())!r})"
 
     def copy(self) -> Headers:
         """Return an independent copy of these headers."""
         copy = self.__class__()
-        copy._dict = {name: values.copy() for name, values in self._dict.items()}
+        copy._dict = {
+            name: values if isinstance(values, str) else values.copy()
+            for name, values in self._dict.items()
+        }
         copy._list = self._list.copy()
         return copy
 
@@ -93,7 +100,7 @@ class Headers(MutableMapping[str, str]):
                 holds CR, LF or another control character other than HTAB.
         """
         lines: list[str] = []
-        for name, value in self._list:
+        for name, value in self.raw_items():
             if TOKEN_RE.fullmatch(name) is None:
                 raise ValueError(f"invalid header name: {name!r}")
             if INVALID_VALUE_RE.search(value) is not None:
@@ -115,29 +122,41 @@ class Headers(MutableMapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         values = self._dict[key.lower()]
-        if len(values) == 1:
-            return values[0]
+        if isinstance(values, str):
+            return values
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
-        # Connections keep their handshake's headers: make each as small as
-        # possible (bench/run.py, S5). Common names share one lower-cased
-        # string, and a list of one value holds one, where setdefault(name,
-        # []).append(value) would make room for four.
-        lower = key.lower()
-        lower = _COMMON_NAMES.get(lower, lower)
+        # Common names and values share one string, as given and
+        # lower-cased, rather than a copy per message (bench/run.py, S5).
+        value = _COMMON_VALUES.get(value, value)
+        common = _COMMON_NAMES.get(key)
+        if common is not None:
+            key, lower = common
+        else:
+            lower = key.lower()
+            common = _COMMON_NAMES.get(lower)
+            if common is not None:
+                lower = common[1]
         values = self._dict.get(lower)
         if values is None:
-            self._dict[lower] = [value]
+            self._dict[lower] = value
+        elif isinstance(values, str):
+            self._dict[lower] = [values, value]
         else:
             values.append(value)
-        self._list.append((key, value))
+        self._list += (key, value)
 
     def __delitem__(self, key: str) -> None:
         lower = key.lower()
         del self._dict[lower]
         # Rebuilding the list is linear; deleting headers is rare.
-        self._list = [(name, value) for name, value in self._list if name.lower() != lower]
+        self._list = [
+            item
+            for name, value in self.raw_items()
+            if name.lower() != lower
+            for item in (name, value)
+        ]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -178,33 +197,62 @@ class Headers(MutableMapping[str, str]):
 
     def get_all(self, key: str) -> list[str]:
         """Return every value of a header, in order; an empty list if absent."""
-        return self._dict.get(key.lower(), []).copy()
+        values = self._dict.get(key.lower())
+        if values is None:
+            return []
+        if isinstance(values, str):
+            return [values]
+        return values.copy()
 
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """Return every ``(name, value)`` pair, with names as given, in order."""
-        return iter(self._list)
+        items = iter(self._list)
+        return zip(items, items, strict=True)
 
 
-# Lower-cased names of the headers of handshakes, shared by all Headers.
-_COMMON_NAMES: Final = {
-    name: name
-    for name in [
-        "authorization",
-        "connection",
-        "content-length",
-        "content-type",
-        "cookie",
-        "date",
-        "host",
-        "origin",
-        "sec-websocket-accept",
-        "sec-websocket-extensions",
-        "sec-websocket-key",
-        "sec-websocket-protocol",
-        "sec-websocket-version",
-        "server",
+def _shared_names(names: list[str]) -> dict[str, tuple[str, str]]:
+    """Map each name, as given and lower-cased, to itself and its lower-cased form."""
+    table: dict[str, tuple[str, str]] = {}
+    for name in names:
+        lower = name.lower()
+        table[name] = (name, lower)
+        table[lower] = (lower, lower)
+    return table
+
+
+# The names of the headers of handshakes: strings shared by all Headers.
+_COMMON_NAMES: Final = _shared_names(
+    [
+        "Authorization",
+        "Connection",
+        "Content-Length",
+        "Content-Type",
+        "Cookie",
+        "Date",
+        "Host",
+        "Origin",
+        "Sec-WebSocket-Accept",
+        "Sec-WebSocket-Extensions",
+        "Sec-WebSocket-Key",
+        "Sec-WebSocket-Protocol",
+        "Sec-WebSocket-Version",
+        "Server",
+        "Upgrade",
+        "User-Agent",
+    ]
+)
+
+# The values of the headers of handshakes that browsers and libraries send
+# the same way each time.
+_COMMON_VALUES: Final = {
+    value: value
+    for value in [
+        "13",
+        "Upgrade",
+        "keep-alive, Upgrade",
+        "permessage-deflate; client_max_window_bits",
         "upgrade",
-        "user-agent",
+        "websocket",
     ]
 }
 

@@ -151,7 +151,9 @@ class ServerProtocol(Protocol):
         ]
         self._select_subprotocol_hook = select_subprotocol
         self.origin: Origin | None = None
-        self._request_parser = RequestParser()
+        # Released once the request is parsed: a connection lives long after
+        # its handshake (bench/run.py, S5).
+        self._request_parser: RequestParser | None = RequestParser()
         self._response_sent = False
         self._head_request = False
 
@@ -461,6 +463,8 @@ class ServerProtocol(Protocol):
     # Parsing.
 
     def _parse_handshake(self) -> None:
+        # Reading the handshake: the request hasn't been parsed yet.
+        assert self._request_parser is not None
         try:
             request = self._request_parser.parse(self._buffer)
         except (InvalidMessage, SecurityError) as exc:
@@ -468,6 +472,8 @@ class ServerProtocol(Protocol):
             return
         if request is None:
             return
+        # No stage reads a handshake after the request (see _STAGES).
+        self._request_parser = None
         self._head_request = request.method == "HEAD"
         if self._debug:
             self._log_message("<", f"{request.method} {request.path} HTTP/1.1", request.headers)
@@ -483,6 +489,7 @@ class ServerProtocol(Protocol):
         self.send_response(response)
 
     def _receive_eof_in_handshake(self) -> None:
+        assert self._request_parser is not None
         try:
             self._request_parser.parse_eof(self._buffer)
         except InvalidMessage as exc:

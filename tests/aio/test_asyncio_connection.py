@@ -21,7 +21,7 @@ import pytest
 from raw_peer import OP_CLOSE, OP_PING, RawFrame, close_payload, open_raw_client
 
 from websockets_typed.asyncio.client import ClientConnection, ConnectOptions, connect
-from websockets_typed.asyncio.connection import broadcast
+from websockets_typed.asyncio.connection import BroadcastStats, broadcast
 from websockets_typed.asyncio.server import (
     ServeOptions,
     Server,
@@ -624,15 +624,23 @@ async def test_held_back_frames_are_written_before_others() -> None:
             assert await client.recv() == b"x" * 10_000
 
 
-async def test_held_back_frames_are_written_before_a_broadcast() -> None:
-    async with connected() as (server, client):
+@pytest.mark.parametrize("closed_too", [False, True], ids=["all-open", "one-closed"])
+async def test_held_back_frames_are_written_before_a_broadcast(closed_too: bool) -> None:
+    async with connected_many(2) as [(server, client), (other_server, other_client)]:
+        targets = [server]
+        if closed_too:
+            # Not every connection takes the shared frame: broadcast() goes
+            # through each one's route, and the order holds all the same.
+            await other_client.close()
+            await other_server.wait_closed()
+            targets = [other_server, server]
         await client.send("one")
         await client.send("two")
         await until_queued(server, 2)
         await server.recv()
         await server.send("first")  # held back
         writes = count_writes(server)
-        broadcast([server], "second")  # written at once, after "first"
+        broadcast(targets, "second")  # written at once, after "first"
         assert writes == [1, 1]
         async with asyncio.timeout(5):
             assert await client.recv() == "first"
@@ -1329,45 +1337,51 @@ async def test_broadcast_during_fragmented_send_with_raise_exceptions() -> None:
             assert await busy_client.recv() == "fragment"
 
 
-class Broken(ServerConnection):
-    """A connection whose writes fail once ``broken`` is set, to test error handling."""
-
-    broken = False
-
-    def _write_pending(self) -> None:
-        if self.broken:
-            raise RuntimeError("write failed")
-        super()._write_pending()
-
-    def _write_shared(self, chunks: list[bytes]) -> None:
-        if self.broken:
-            raise RuntimeError("write failed")
-        super()._write_shared(chunks)
+async def check_write_error(
+    targets: list[ServerConnection],
+    client: ClientConnection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One of ``targets`` can't be written to; ``client`` is another's peer."""
+    # Logged, and the other connections still get the message.
+    assert broadcast(targets, "one") == BroadcastStats(sent=1, dropped=0, closed=0)
+    (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert record.getMessage() == "skipped broadcast: failed to write message"
+    assert record.exc_info is not None
+    # Collected with raise_exceptions.
+    with pytest.raises(ExceptionGroup) as exc_info:
+        broadcast(targets, "two", raise_exceptions=True)
+    (error,) = exc_info.value.exceptions
+    assert isinstance(error, RuntimeError)
+    async with asyncio.timeout(5):
+        assert await client.recv() == "one"
+        assert await client.recv() == "two"
 
 
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
-    async with serving(create_connection=Broken) as (server, accepted):
+    async with serving() as (server, accepted):
         broken_server, _ = await open_client(server, accepted)
         working_server, working_client = await open_client(server, accepted)
-        assert isinstance(broken_server, Broken)
-        broken_server.broken = True
-        try:
-            # Logged, and the other connections still get the message.
-            broadcast([broken_server, working_server], "one")
-            async with asyncio.timeout(5):
-                assert await working_client.recv() == "one"
-            (record,) = [record for record in caplog.records if record.levelno == logging.WARNING]
-            assert record.getMessage() == "skipped broadcast: failed to write message"
-            assert record.exc_info is not None
-            # Collected with raise_exceptions.
-            with pytest.raises(ExceptionGroup) as exc_info:
-                broadcast([broken_server, working_server], "two", raise_exceptions=True)
-            (error,) = exc_info.value.exceptions
-            assert isinstance(error, RuntimeError)
-            async with asyncio.timeout(5):
-                assert await working_client.recv() == "two"
-        finally:
-            broken_server.broken = False
+        # Half-closed behind the protocol's back: the transport refuses
+        # writes, a real write error on both event loops.
+        broken_server.transport.write_eof()
+        await check_write_error([broken_server, working_server], working_client, caplog)
+
+
+async def test_broadcast_write_errors_next_to_a_closed_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A closed connection among them: broadcast() looks at each one's route,
+    # and a write error is handled the same way.
+    async with serving() as (server, accepted):
+        closed_server, closed_client = await open_client(server, accepted)
+        broken_server, _ = await open_client(server, accepted)
+        working_server, working_client = await open_client(server, accepted)
+        await closed_client.close()
+        await closed_server.wait_closed()
+        broken_server.transport.write_eof()
+        targets = [closed_server, broken_server, working_server]
+        await check_write_error(targets, working_client, caplog)
 
 
 async def test_broadcast_has_no_backpressure() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -127,3 +130,67 @@ def test_raw_items_round_trip(pairs: list[tuple[str, str]]) -> None:
     assert list(headers.raw_items()) == pairs
     for name, _ in pairs:
         assert headers.get_all(name) == [v for n, v in pairs if n.lower() == name.lower()]
+
+
+def test_handshake_headers_are_small() -> None:
+    # Connections keep their handshake's headers (bench/run.py, S5): a
+    # header costs its value, the names of handshakes are shared strings,
+    # and there is no list or tuple per header.
+    raw = [
+        (b"Host", b"127.0.0.1:8765"),
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        (b"Sec-WebSocket-Version", b"13"),
+        (b"User-Agent", b"Python/3.11 websockets/17.4"),
+    ]
+
+    def parsed() -> Headers:
+        # Fresh strings, as the HTTP parser decodes them.
+        return Headers([(name.decode(), value.decode()) for name, value in raw])
+
+    count = 100
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [parsed() for _ in range(count)]
+        gc.collect()
+        size = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    # About 700 bytes; 1,900 with a tuple, a list, a name and a value each.
+    assert size < 1000, size
+    assert kept[0] == kept[1]
+    # The values that every handshake spells the same way are shared too.
+    assert kept[0]["Upgrade"] is kept[1]["Upgrade"]
+    assert kept[0]["Host"] is not kept[1]["Host"]
+    assert kept[0].get_all("upgrade") == ["websocket"]
+
+
+def test_values_of_a_header_added_one_by_one() -> None:
+    headers = Headers()
+    headers["Set-Cookie"] = "a=1"
+    assert headers.get_all("set-cookie") == ["a=1"]
+    headers["set-cookie"] = "b=2"
+    headers["SET-COOKIE"] = "c=3"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2", "c=3"]
+    copy = headers.copy()
+    copy["Set-Cookie"] = "d=4"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2", "c=3"]
+    assert copy.get_all("Set-Cookie") == ["a=1", "b=2", "c=3", "d=4"]
+    with pytest.raises(MultipleValuesError):
+        headers["Set-Cookie"]
+    assert list(headers.raw_items()) == [
+        ("Set-Cookie", "a=1"),
+        ("set-cookie", "b=2"),
+        ("SET-COOKIE", "c=3"),
+    ]
+
+
+def test_common_names_are_shared_whatever_their_case() -> None:
+    [spelled] = Headers([("SEC-WEBSOCKET-KEY", "a")])
+    [usual] = Headers([("Sec-WebSocket-Key", "b")])
+    assert spelled is usual
+    [other] = Headers([("X-SEC-WEBSOCKET-KEY", "c")])
+    assert other == "x-sec-websocket-key"

@@ -264,6 +264,37 @@ def test_shared_send_masked_by_a_client() -> None:
     assert protocol.shared_send() is SharedSend.QUEUE
 
 
+def test_shared_send_while_the_write_buffer_is_full() -> None:
+    # Above the high-water mark, broadcast() checks its limit before writing.
+    protocol = open_server()
+    protocol.pause_pongs()
+    assert protocol.shared_send() is SharedSend.FULL
+    protocol.resume_pongs()
+    assert protocol.shared_send() is SharedSend.WRITE
+
+
+def test_shared_sends_agree_with_shared_send() -> None:
+    # One pass over many protocols says what shared_send() says for each.
+    writing, full, queued, busy, closing, half_closed = (open_server() for _ in range(6))
+    full.pause_pongs()
+    queued.send_ping(b"first")
+    busy.send_binary(b"part", fin=False)
+    closing.send_close()
+    half_closed.fail(1006)
+    protocols = [writing, full, queued, busy, closing, half_closed, open_client()]
+    routes = Protocol.shared_sends(protocols)
+    assert routes == [protocol.shared_send() for protocol in protocols]
+    assert routes == [
+        SharedSend.WRITE,
+        SharedSend.FULL,
+        SharedSend.QUEUE,
+        SharedSend.BUSY,
+        SharedSend.SKIP,
+        SharedSend.QUEUE,
+        SharedSend.QUEUE,
+    ]
+
+
 @pytest.mark.parametrize("factory", SIDES)
 def test_send_continuation_without_message(factory: Factory) -> None:
     protocol = factory()

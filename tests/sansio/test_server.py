@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import gc
 import http
 import logging
 import re
@@ -40,7 +41,7 @@ from websockets_typed.extensions.permessage_deflate import (
 )
 from websockets_typed.frames import Frame, Opcode
 from websockets_typed.handshake import accept_key
-from websockets_typed.http11 import Request, Response
+from websockets_typed.http11 import Request, RequestParser, Response
 from websockets_typed.protocol import State
 from websockets_typed.server import OriginLike, SelectSubprotocol, ServerProtocol
 from websockets_typed.typing import ExtensionName, ExtensionParameter, Subprotocol
@@ -120,6 +121,18 @@ def test_receive_request() -> None:
     assert_state(server, State.CONNECTING)
     assert server.handshake_exc is None
     assert not server.close_expected()
+
+
+def test_request_parser_released_after_the_request() -> None:
+    # A connection lives long after its handshake: it doesn't keep the
+    # parser, nor the empty headers it holds for a next message (S5).
+    server = ServerProtocol()
+    assert any(isinstance(item, RequestParser) for item in gc.get_referents(server))
+    receive_request(server, handshake_request())
+    assert not any(isinstance(item, RequestParser) for item in gc.get_referents(server))
+    # What follows the request waits for the response, as before.
+    server.receive_data(b"\x81")
+    assert server.events_received() == []
 
 
 def test_receive_request_byte_by_byte() -> None:

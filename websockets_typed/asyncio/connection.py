@@ -1008,6 +1008,14 @@ class BroadcastStats(NamedTuple):
     """Connections over their limit that were closed with 1013."""
 
 
+def _write_failed(connection: Connection, exc: Exception, errors: list[Exception] | None) -> None:
+    """Collect the error of a connection that :func:`broadcast` couldn't write to, or log it."""
+    if errors is not None:
+        errors.append(exc)
+    else:
+        connection.logger.warning("skipped broadcast: failed to write message", exc_info=exc)
+
+
 def broadcast(
     websockets: Iterable[Connection],
     message: Data | BytesLike,
@@ -1067,12 +1075,32 @@ def broadcast(
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
-    # One call per connection says how to send (see Protocol.shared_send).
-    skip, busy, write = SharedSend.SKIP, SharedSend.BUSY, SharedSend.WRITE
+    # One pass over the protocols says how to send (see Protocol.shared_send).
     targets = list(websockets)
-    routes = [connection.protocol.shared_send() for connection in targets]
+    routes = Protocol.shared_sends([connection.protocol for connection in targets])
     exceptions: list[Exception] = []
-    busy_count = routes.count(busy)  # one scan at C speed, not a test per connection
+    failed = 0
+    # list.count() compares by identity first: counting the common route
+    # costs little, counting the others would cost a comparison each.
+    if routes.count(SharedSend.WRITE) == len(routes):
+        # Every connection is open, below write_limit, and nothing waits
+        # before the frame: write it, without a test per connection, in
+        # one piece (_write_shared, inlined).
+        frame = wire[0] if len(wire) == 1 else b"".join(wire)
+        for connection in targets:
+            try:
+                if connection._corked is not None:
+                    connection._uncork()
+                connection.transport.write(frame)
+            except Exception as exc:
+                failed += 1
+                _write_failed(connection, exc, exceptions if raise_exceptions else None)
+        if exceptions:
+            raise ExceptionGroup("skipped broadcast", exceptions)
+        return BroadcastStats(len(targets) - failed, 0, 0)
+
+    skip, busy, queue, full = SharedSend.SKIP, SharedSend.BUSY, SharedSend.QUEUE, SharedSend.FULL
+    busy_count = routes.count(busy)
     if busy_count:
         if not raise_exceptions:
             # Check before sending anything, so that an error doesn't leave
@@ -1080,38 +1108,34 @@ def broadcast(
             raise ConcurrencyError("a connection is sending a fragmented message")
         exceptions += [ConcurrencyError("sending a fragmented message") for _ in range(busy_count)]
     over: list[BroadcastLimitExceeded] = []
-    failed = 0
+    skipped = 0
     for connection, route in zip(targets, routes, strict=True):
         if route is skip or route is busy:
+            skipped += 1
             continue
         # The limit applies above write_limit, where writing is paused and
         # send() would wait; below it, buffers aren't measured.
-        if connection._writing_paused:
+        if route is full or (route is queue and connection._writing_paused):
             exceeded = connection._broadcast_overflow(len(data), limit, overflow)
             if exceeded is not None:
                 over.append(exceeded)
                 continue
         try:
-            if route is write:
-                connection._write_shared(wire)
-            else:
+            if route is queue:
                 if is_text:
                     connection.protocol.send_text(data)
                 else:
                     connection.protocol.send_binary(data)
                 connection._write_pending()
+            else:
+                connection._write_shared(wire)
         except Exception as exc:
             failed += 1
-            if raise_exceptions:
-                exceptions.append(exc)
-            else:
-                connection.logger.warning(
-                    "skipped broadcast: failed to write message", exc_info=True
-                )
+            _write_failed(connection, exc, exceptions if raise_exceptions else None)
     closed = sum(exceeded.closed for exceeded in over) if over else 0
     if raise_exceptions:
         exceptions += over
     if exceptions:
         raise ExceptionGroup("skipped broadcast", exceptions)
-    sent = len(targets) - routes.count(skip) - busy_count - len(over) - failed
+    sent = len(targets) - skipped - len(over) - failed
     return BroadcastStats(sent, len(over) - closed, closed)
