@@ -863,6 +863,9 @@ class Connection(asyncio.Protocol):
         never do.
         """
         protocol = self.protocol
+        # The consumer wakes once, at the end, and in this step: see Assembler.release.
+        messages = self.recv_messages
+        messages.hold()
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -876,6 +879,7 @@ class Connection(asyncio.Protocol):
         self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
+        messages.release()
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
+from contextvars import Context
 from typing import Final, Literal, overload
 
 from ..exceptions import ConcurrencyError
@@ -15,6 +16,99 @@ from ..typing import Data
 __all__ = ["Assembler"]
 
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
+
+_current_task: Final = asyncio.current_task
+
+
+class _Waiter:
+    """What :meth:`Assembler.get` awaits while the queue is empty.
+
+    A future-compatible object (:func:`asyncio.isfuture` holds): a task
+    awaits it as it awaits an :class:`asyncio.Future`, and cancelling the
+    task cancels it. The difference is in :meth:`wake`: a Future always
+    wakes its task through the event loop (``call_soon``, then one more loop
+    iteration, with its own poll of the selector), while :meth:`wake` may
+    step the task at once, from the protocol callback that received the
+    message. That iteration is on the critical path of every round trip
+    (bench/run.py, S1 and C1).
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_cancel_message", "_loop", "_state")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._asyncio_future_blocking = False
+        self._callbacks: list[tuple[Callable[[_Waiter], object], Context | None]] = []
+        # None: pending; True: woken; False: cancelled.
+        self._state: bool | None = None
+        self._cancel_message: object = None
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def result(self) -> None:
+        if self._state is False:
+            message = self._cancel_message
+            raise asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
+        if self._state is None:
+            raise asyncio.InvalidStateError("result is not ready")
+
+    def add_done_callback(
+        self, callback: Callable[[_Waiter], object], *, context: Context | None = None
+    ) -> None:
+        if self._state is None:
+            self._callbacks.append((callback, context))
+        else:
+            self._loop.call_soon(callback, self, context=context)
+
+    def cancel(self, msg: object = None) -> bool:
+        if self._state is not None:
+            return False
+        self._state = False
+        self._cancel_message = msg
+        self._schedule()
+        return True
+
+    def set_result(self, result: None = None) -> None:
+        """Mark the waiter done and wake its task through the event loop."""
+        self._state = True
+        self._schedule()
+
+    def _schedule(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback, context in callbacks:
+            self._loop.call_soon(callback, self, context=context)
+
+    def wake(self) -> None:
+        """Mark the waiter done and wake its task now if no task is running.
+
+        Inside a task (e.g. recv() parsing frames it held back), stepping
+        another one would fail: the wake-up goes through the loop then.
+        """
+        self._state = True
+        if _current_task(self._loop) is not None:
+            self._schedule()
+            return
+        callbacks, self._callbacks = self._callbacks, []
+        for callback, context in callbacks:
+            # What asyncio.Handle._run does with a callback.
+            try:
+                if context is None:
+                    callback(self)
+                else:
+                    context.run(callback, self)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._loop.call_exception_handler(
+                    {"message": f"Exception in callback {callback!r}", "exception": exc}
+                )
+
+    def __await__(self) -> Generator[_Waiter, None, None]:
+        if self._state is None:
+            self._asyncio_future_blocking = True
+            yield self
+        self.result()
 
 
 class Assembler:
@@ -54,9 +148,10 @@ class Assembler:
         self._resume = resume
         self._paused = False
         self._frames: deque[Frame] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: _Waiter | None = None
         self._get_in_progress = False
         self._closed = False
+        self._holding = False
 
     def __len__(self) -> int:
         """Number of frames waiting in the queue."""
@@ -74,11 +169,30 @@ class Assembler:
             raise EOFError("stream of frames ended")
         self._frames.append(frame)
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None and not self._holding and waiter._state is None:
+            waiter.set_result()
         if self.high is not None and not self._paused and len(self._frames) >= self.high:
             self._paused = True
             self._pause()
+
+    def hold(self) -> None:
+        """Defer waking the consumer until :meth:`release`.
+
+        The connection holds the queue while it handles what one read
+        brought, so that the consumer wakes once, after all of it.
+        """
+        self._holding = True
+
+    def release(self) -> None:
+        """Stop holding; wake the consumer at once if a frame came meanwhile.
+
+        At once means without an iteration of the event loop, when no task
+        is running (see :class:`_Waiter`).
+        """
+        self._holding = False
+        waiter = self._waiter
+        if waiter is not None and waiter._state is None and self._frames:
+            waiter.wake()
 
     def close(self) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
@@ -88,8 +202,8 @@ class Assembler:
             return
         self._closed = True
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None and waiter._state is None:
+            waiter.set_result()
 
     # Consumer side: recv() and recv_streaming().
 
@@ -99,7 +213,7 @@ class Assembler:
         while not frames:
             if self._closed:
                 raise EOFError("stream of frames ended")
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = _Waiter(asyncio.get_running_loop())
             try:
                 await self._waiter
             finally:
@@ -151,7 +265,7 @@ class Assembler:
             while not frames:
                 if self._closed:
                     raise EOFError("stream of frames ended")
-                self._waiter = asyncio.get_running_loop().create_future()
+                self._waiter = _Waiter(asyncio.get_running_loop())
                 try:
                     await self._waiter
                 finally:
