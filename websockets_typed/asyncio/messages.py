@@ -31,35 +31,50 @@ class _Waiter:
     step the task at once, from the protocol callback that received the
     message. That iteration is on the critical path of every round trip
     (bench/run.py, S1 and C1).
+
+    Only the task running :meth:`Assembler.get` awaits it, so it keeps one
+    callback, and the assembler reuses it from one wait to the next
+    (:meth:`reset`). Tasks find the loop in ``_loop`` when there is no
+    ``get_loop()``: one call less per wait.
     """
 
-    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_cancel_message", "_loop", "_state")
+    __slots__ = (
+        "_asyncio_future_blocking",
+        "_callback",
+        "_cancel_message",
+        "_context",
+        "_loop",
+        "_state",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._asyncio_future_blocking = False
-        self._callbacks: list[tuple[Callable[[_Waiter], object], Context | None]] = []
+        self._callback: Callable[[_Waiter], object] | None = None
+        self._context: Context | None = None
         # None: pending; True: woken; False: cancelled.
         self._state: bool | None = None
         self._cancel_message: object = None
 
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
+    def reset(self) -> None:
+        """Make the waiter pending again, for the next wait."""
+        self._state = None
+        self._cancel_message = None
 
     def result(self) -> None:
+        if self._state is None:
+            raise asyncio.InvalidStateError("result is not ready")
         if self._state is False:
             message = self._cancel_message
             raise asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
-        if self._state is None:
-            raise asyncio.InvalidStateError("result is not ready")
 
     def add_done_callback(
         self, callback: Callable[[_Waiter], object], *, context: Context | None = None
     ) -> None:
-        if self._state is None:
-            self._callbacks.append((callback, context))
-        else:
-            self._loop.call_soon(callback, self, context=context)
+        # A task adds its callback when the waiter is pending, as it awaits it.
+        assert self._state is None and self._callback is None, "one waiting task at a time"
+        self._callback = callback
+        self._context = context
 
     def cancel(self, msg: object = None) -> bool:
         if self._state is not None:
@@ -75,9 +90,10 @@ class _Waiter:
         self._schedule()
 
     def _schedule(self) -> None:
-        callbacks, self._callbacks = self._callbacks, []
-        for callback, context in callbacks:
-            self._loop.call_soon(callback, self, context=context)
+        callback = self._callback
+        if callback is not None:
+            self._callback = None
+            self._loop.call_soon(callback, self, context=self._context)
 
     def wake(self) -> None:
         """Mark the waiter done and wake its task now if no task is running.
@@ -86,29 +102,33 @@ class _Waiter:
         another one would fail: the wake-up goes through the loop then.
         """
         self._state = True
+        callback = self._callback
+        if callback is None:
+            return
         if _current_task(self._loop) is not None:
             self._schedule()
             return
-        callbacks, self._callbacks = self._callbacks, []
-        for callback, context in callbacks:
-            # What asyncio.Handle._run does with a callback.
-            try:
-                if context is None:
-                    callback(self)
-                else:
-                    context.run(callback, self)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._loop.call_exception_handler(
-                    {"message": f"Exception in callback {callback!r}", "exception": exc}
-                )
+        self._callback = None
+        context = self._context
+        # What asyncio.Handle._run does with a callback.
+        try:
+            if context is None:
+                callback(self)
+            else:
+                context.run(callback, self)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(
+                {"message": f"Exception in callback {callback!r}", "exception": exc}
+            )
 
     def __await__(self) -> Generator[_Waiter, None, None]:
         if self._state is None:
             self._asyncio_future_blocking = True
             yield self
-        self.result()
+        if self._state is not True:
+            self.result()
 
 
 class Assembler:
@@ -148,7 +168,9 @@ class Assembler:
         self._resume = resume
         self._paused = False
         self._frames: deque[Frame] = deque()
+        # Set while get() waits: the waiting task is stepped through it.
         self._waiter: _Waiter | None = None
+        self._idle_waiter: _Waiter | None = None
         self._get_in_progress = False
         self._closed = False
         self._holding = False
@@ -213,9 +235,9 @@ class Assembler:
         while not frames:
             if self._closed:
                 raise EOFError("stream of frames ended")
-            self._waiter = _Waiter(asyncio.get_running_loop())
+            waiter = self._new_waiter()
             try:
-                await self._waiter
+                await waiter
             finally:
                 self._waiter = None
         frame = frames.popleft()
@@ -223,6 +245,16 @@ class Assembler:
             self._paused = False
             self._resume()
         return frame
+
+    def _new_waiter(self) -> _Waiter:
+        """The waiter for the next wait: the one from the last wait, reset."""
+        waiter = self._idle_waiter
+        if waiter is None:
+            waiter = self._idle_waiter = _Waiter(asyncio.get_running_loop())
+        else:
+            waiter.reset()
+        self._waiter = waiter
+        return waiter
 
     def _start(self) -> None:
         if self._get_in_progress:
@@ -265,9 +297,9 @@ class Assembler:
             while not frames:
                 if self._closed:
                     raise EOFError("stream of frames ended")
-                self._waiter = _Waiter(asyncio.get_running_loop())
+                waiter = self._new_waiter()
                 try:
-                    await self._waiter
+                    await waiter
                 finally:
                     self._waiter = None
             frame = frames.popleft()
