@@ -38,6 +38,7 @@ from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._waiter import Waiter
 from .messages import Assembler
 
 __all__ = [
@@ -156,7 +157,7 @@ class Connection(asyncio.Protocol):
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         # Resolved when the handshake request or response arrives, or when
         # it never will; the subclass's handshake() waits for it.
-        self._handshake_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._handshake_waiter = Waiter(self.loop)
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -898,6 +899,8 @@ class Connection(asyncio.Protocol):
             self.protocol.receive_eof()
             self.protocol.data_to_send()
         self.recv_messages.close()
+        # In case data_received() raised while holding the queue.
+        self.recv_messages.release()
         self._abort_pings()
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
@@ -970,8 +973,10 @@ class Connection(asyncio.Protocol):
 
     def _wake_handshake(self) -> None:
         """Wake the opening handshake: its message arrived, or never will."""
-        if not self._handshake_waiter.done():
-            self._handshake_waiter.set_result(None)
+        waiter = self._handshake_waiter
+        if waiter.state is None:
+            # At the end of data_received, in its step (see Assembler.release).
+            self.recv_messages.wake(waiter)
 
     # The names of the legacy API.
 

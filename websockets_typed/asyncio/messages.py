@@ -5,130 +5,17 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator
-from contextvars import Context
+from collections.abc import AsyncIterator, Callable
 from typing import Final, Literal, overload
 
 from ..exceptions import ConcurrencyError
 from ..frames import Frame, Opcode
 from ..typing import Data
+from ._waiter import Waiter
 
 __all__ = ["Assembler"]
 
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
-
-_current_task: Final = asyncio.current_task
-
-
-class _Waiter:
-    """What :meth:`Assembler.get` awaits while the queue is empty.
-
-    A future-compatible object (:func:`asyncio.isfuture` holds): a task
-    awaits it as it awaits an :class:`asyncio.Future`, and cancelling the
-    task cancels it. The difference is in :meth:`wake`: a Future always
-    wakes its task through the event loop (``call_soon``, then one more loop
-    iteration, with its own poll of the selector), while :meth:`wake` may
-    step the task at once, from the protocol callback that received the
-    message. That iteration is on the critical path of every round trip
-    (bench/run.py, S1 and C1).
-
-    Only the task running :meth:`Assembler.get` awaits it, so it keeps one
-    callback, and the assembler reuses it from one wait to the next
-    (:meth:`reset`). Tasks find the loop in ``_loop`` when there is no
-    ``get_loop()``: one call less per wait.
-    """
-
-    __slots__ = (
-        "_asyncio_future_blocking",
-        "_callback",
-        "_cancel_message",
-        "_context",
-        "_loop",
-        "_state",
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._asyncio_future_blocking = False
-        self._callback: Callable[[_Waiter], object] | None = None
-        self._context: Context | None = None
-        # None: pending; True: woken; False: cancelled.
-        self._state: bool | None = None
-        self._cancel_message: object = None
-
-    def reset(self) -> None:
-        """Make the waiter pending again, for the next wait."""
-        self._state = None
-        self._cancel_message = None
-
-    def result(self) -> None:
-        if self._state is None:
-            raise asyncio.InvalidStateError("result is not ready")
-        if self._state is False:
-            message = self._cancel_message
-            raise asyncio.CancelledError() if message is None else asyncio.CancelledError(message)
-
-    def add_done_callback(
-        self, callback: Callable[[_Waiter], object], *, context: Context | None = None
-    ) -> None:
-        # A task adds its callback when the waiter is pending, as it awaits it.
-        assert self._state is None and self._callback is None, "one waiting task at a time"
-        self._callback = callback
-        self._context = context
-
-    def cancel(self, msg: object = None) -> bool:
-        if self._state is not None:
-            return False
-        self._state = False
-        self._cancel_message = msg
-        self._schedule()
-        return True
-
-    def set_result(self, result: None = None) -> None:
-        """Mark the waiter done and wake its task through the event loop."""
-        self._state = True
-        self._schedule()
-
-    def _schedule(self) -> None:
-        callback = self._callback
-        if callback is not None:
-            self._callback = None
-            self._loop.call_soon(callback, self, context=self._context)
-
-    def wake(self) -> None:
-        """Mark the waiter done and wake its task now if no task is running.
-
-        Inside a task (e.g. recv() parsing frames it held back), stepping
-        another one would fail: the wake-up goes through the loop then.
-        """
-        self._state = True
-        callback = self._callback
-        if callback is None:
-            return
-        if _current_task(self._loop) is not None:
-            self._schedule()
-            return
-        self._callback = None
-        context = self._context
-        # What asyncio.Handle._run does with a callback.
-        try:
-            if context is None:
-                callback(self)
-            else:
-                context.run(callback, self)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._loop.call_exception_handler(
-                {"message": f"Exception in callback {callback!r}", "exception": exc}
-            )
-
-    def __await__(self) -> Generator[_Waiter, None, None]:
-        if self._state is None:
-            self._asyncio_future_blocking = True
-            yield self
-        if self._state is not True:
-            self.result()
 
 
 class Assembler:
@@ -169,11 +56,12 @@ class Assembler:
         self._paused = False
         self._frames: deque[Frame] = deque()
         # Set while get() waits: the waiting task is stepped through it.
-        self._waiter: _Waiter | None = None
-        self._idle_waiter: _Waiter | None = None
+        self._waiter: Waiter | None = None
+        self._idle_waiter: Waiter | None = None
         self._get_in_progress = False
         self._closed = False
         self._holding = False
+        self._deferred: Waiter | None = None
 
     def __len__(self) -> int:
         """Number of frames waiting in the queue."""
@@ -191,7 +79,7 @@ class Assembler:
             raise EOFError("stream of frames ended")
         self._frames.append(frame)
         waiter = self._waiter
-        if waiter is not None and not self._holding and waiter._state is None:
+        if waiter is not None and not self._holding and waiter.state is None:
             waiter.set_result()
         if self.high is not None and not self._paused and len(self._frames) >= self.high:
             self._paused = True
@@ -209,11 +97,22 @@ class Assembler:
         """Stop holding; wake the consumer at once if a frame came meanwhile.
 
         At once means without an iteration of the event loop, when no task
-        is running (see :class:`_Waiter`).
+        is running (see :class:`Waiter`).
         """
         self._holding = False
         waiter = self._waiter
-        if waiter is not None and waiter._state is None and self._frames:
+        if waiter is not None and waiter.state is None and self._frames:
+            waiter.wake()
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            deferred.wake()
+
+    def wake(self, waiter: Waiter) -> None:
+        """Wake another waiter of the connection: now, or at :meth:`release` if held."""
+        if self._holding:
+            self._deferred = waiter
+        else:
             waiter.wake()
 
     def close(self) -> None:
@@ -224,7 +123,7 @@ class Assembler:
             return
         self._closed = True
         waiter = self._waiter
-        if waiter is not None and waiter._state is None:
+        if waiter is not None and waiter.state is None:
             waiter.set_result()
 
     # Consumer side: recv() and recv_streaming().
@@ -246,11 +145,11 @@ class Assembler:
             self._resume()
         return frame
 
-    def _new_waiter(self) -> _Waiter:
+    def _new_waiter(self) -> Waiter:
         """The waiter for the next wait: the one from the last wait, reset."""
         waiter = self._idle_waiter
         if waiter is None:
-            waiter = self._idle_waiter = _Waiter(asyncio.get_running_loop())
+            waiter = self._idle_waiter = Waiter(asyncio.get_running_loop())
         else:
             waiter.reset()
         self._waiter = waiter
