@@ -46,6 +46,11 @@ class Waiter:
         self.state: bool | None = None
         self._cancel_message: object = None
 
+    @property
+    def awaited(self) -> bool:
+        """Whether a task awaits the waiter, i.e. waking it steps a task."""
+        return self._callback is not None
+
     def done(self) -> bool:
         return self.state is not None
 
