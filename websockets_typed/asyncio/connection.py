@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
+from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
 
 from .._defaults import (
     BROADCAST_LIMIT,
@@ -56,9 +56,12 @@ BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 message for that connection, or close the connection with 1013."""
 
 
+_BROADCAST_OVERFLOWS: Final = get_args(BroadcastOverflow)
+
+
 def check_broadcast_options(limit: int | None, overflow: str) -> None:
     """Raise :exc:`ValueError` for an invalid ``broadcast_limit`` or ``broadcast_overflow``."""
-    if overflow not in get_args(BroadcastOverflow):
+    if overflow not in _BROADCAST_OVERFLOWS:
         raise ValueError(f"broadcast_overflow must be 'drop' or 'close', not {overflow!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ValueError(f"broadcast_limit must be a positive int or None, not {limit!r}")
@@ -916,11 +919,14 @@ class Connection(asyncio.Protocol):
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is
             # 1006 when no Close frame came (e.g. after a keepalive timeout).
-            self.logger.info(
-                "connection closed with code %s: %s",
-                self.protocol.close_code,
-                self.protocol.close_exc,
-            )
+            # Checked first: building close_exc costs more than the check
+            # (bench/run.py, S4).
+            if self.logger.isEnabledFor(logging.INFO):
+                self.logger.info(
+                    "connection closed with code %s: %s",
+                    self.protocol.close_code,
+                    self.protocol.close_exc,
+                )
         elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
 
