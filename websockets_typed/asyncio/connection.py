@@ -533,7 +533,8 @@ class Connection(asyncio.Protocol):
 
     async def _closed_exception(self) -> ConnectionClosed:
         """Wait for the connection to close and return the exception describing it."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
         exc = self.protocol.close_exc
         # The transport's error (e.g. a reset) says more than the protocol's
         # generic EOFError for a stream that ended without a closing handshake.

@@ -94,14 +94,14 @@ class Assembler:
         self._holding = True
 
     def release(self) -> None:
-        """Stop holding; wake the consumer at once if a frame came meanwhile.
+        """Stop holding; wake the consumer at once if a frame or the end came meanwhile.
 
         At once means without an iteration of the event loop, when no task
         is running (see :class:`Waiter`).
         """
         self._holding = False
         waiter = self._waiter
-        if waiter is not None and waiter.state is None and self._frames:
+        if waiter is not None and waiter.state is None and (self._frames or self._closed):
             waiter.wake()
         deferred = self._deferred
         if deferred is not None:
@@ -123,7 +123,7 @@ class Assembler:
             return
         self._closed = True
         waiter = self._waiter
-        if waiter is not None and waiter.state is None:
+        if waiter is not None and waiter.state is None and not self._holding:
             waiter.set_result()
 
     # Consumer side: recv() and recv_streaming().
