@@ -84,7 +84,13 @@ class Waiter:
         return True
 
     def set_result(self, result: None = None) -> None:
-        """Mark the waiter done and wake its task through the event loop."""
+        """Mark the waiter done and wake its task through the event loop.
+
+        Once the waiter is done, it does nothing: the waiter may have been
+        cancelled meanwhile.
+        """
+        if self.state is not None:
+            return
         self.state = True
         self._schedule()
 
@@ -99,7 +105,10 @@ class Waiter:
 
         Inside a task (e.g. recv() parsing frames it held back), stepping
         another one would fail: the wake-up goes through the loop then.
+        Once the waiter is done, it does nothing.
         """
+        if self.state is not None:
+            return
         self.state = True
         callback = self._callback
         if callback is None:

@@ -286,11 +286,13 @@ class ServerConnection(Connection):
         self, value: Response | Awaitable[Response | None] | None
     ) -> Response | None:
         """Await what a hook returned if needed, with reading paused meanwhile."""
-        if inspect.isawaitable(value):
-            if not self._reading_paused and not self.transport.is_closing():
-                self._pause_reading()
-            return await value
-        return value
+        if (
+            inspect.isawaitable(value)
+            and not self._reading_paused
+            and not self.transport.is_closing()
+        ):
+            self._pause_reading()
+        return await _maybe_await(value)
 
     def _hook_failed(self, hook: str, exc: Exception) -> Response:
         """Log a hook's failure at ERROR, with the form it must have; answer 500."""
