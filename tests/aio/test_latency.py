@@ -13,7 +13,8 @@ import asyncio
 import contextvars
 import email.utils
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -59,57 +60,59 @@ def text_frame(data: bytes) -> Frame:
     return Frame(Opcode.TEXT, data)
 
 
-# recv(): the message reaches the waiting task in the step that received it.
-
-
-async def test_server_recv_returns_in_the_step_that_received_the_message() -> None:
-    steps = Steps()
+def watched(steps: Steps) -> type[ServerConnection]:
+    """A server connection whose reads ``steps`` records."""
 
     class Watched(ServerConnection):
         def data_received(self, data: bytes) -> None:
             steps.read(lambda: super(Watched, self).data_received(data))
 
+    return Watched
+
+
+@asynccontextmanager
+async def serving(
+    create_connection: type[ServerConnection],
+) -> AsyncGenerator[tuple[int, asyncio.Queue[ServerConnection]]]:
+    """Run a server that hands each connection to the test; yield its port."""
     accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
 
     async def handler(connection: ServerConnection) -> None:
         accepted.put_nowait(connection)
         await connection.wait_closed()
 
-    async with asyncio.timeout(5):
-        async with serve(
-            handler, "127.0.0.1", 0, create_connection=Watched, compression=None
-        ) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with connect(f"ws://127.0.0.1:{port}", compression=None) as client:
-                connection = await accepted.get()
-                steps.task = asyncio.create_task(connection.recv())
-                await started(steps.task)
-                await client.send("hello")
-                assert await steps.task == "hello"
-    assert steps.done_after_read[0] is True
+    async with serve(
+        handler, "127.0.0.1", 0, create_connection=create_connection, compression=None
+    ) as server:
+        yield server.sockets[0].getsockname()[1], accepted
 
 
-async def test_client_recv_returns_in_the_step_that_received_the_message() -> None:
+# recv(): the message reaches the waiting task in the step that received it.
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+async def test_recv_returns_in_the_step_that_received_the_message(side: str) -> None:
     steps = Steps()
 
-    class Watched(ClientConnection):
+    class WatchedClient(ClientConnection):
         def data_received(self, data: bytes) -> None:
-            steps.read(lambda: super(Watched, self).data_received(data))
+            steps.read(lambda: super(WatchedClient, self).data_received(data))
 
-    async def echo(connection: ServerConnection) -> None:
-        async for message in connection:
-            await connection.send(message)
-
-    async with asyncio.timeout(5):
-        async with serve(echo, "127.0.0.1", 0, compression=None) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with connect(
-                f"ws://127.0.0.1:{port}", create_connection=Watched, compression=None
-            ) as client:
-                steps.task = asyncio.create_task(client.recv())
-                await started(steps.task)
-                await client.send("hello")
-                assert await steps.task == "hello"
+    server_class = watched(steps) if side == "server" else ServerConnection
+    client_class = WatchedClient if side == "client" else ClientConnection
+    async with (
+        asyncio.timeout(5),
+        serving(server_class) as (port, accepted),
+        connect(
+            f"ws://127.0.0.1:{port}", create_connection=client_class, compression=None
+        ) as client,
+    ):
+        connection = await accepted.get()
+        receiver, sender = (connection, client) if side == "server" else (client, connection)
+        steps.task = asyncio.create_task(receiver.recv())
+        await started(steps.task)
+        await sender.send("hello")
+        assert await steps.task == "hello"
     assert steps.done_after_read[0] is True
 
 
@@ -163,58 +166,47 @@ async def test_echo_handler_answers_in_the_step_that_received_the_message() -> N
 # The opening handshake.
 
 
-async def test_handshake_answered_in_the_same_step_does_not_pause_reading() -> None:
+@pytest.mark.parametrize("awaited", [False, True])
+async def test_handshake_pauses_reading_only_while_a_hook_is_awaited(awaited: bool) -> None:
+    # Answered in the step that received the request, the handshake doesn't
+    # pause reading; an awaited hook pauses it until the response is sent.
     reading: list[bool] = []
 
-    def process_request(connection: ServerConnection, request: Request) -> Response | None:
-        reading.append(connection.transport.is_reading())
-        return None
-
-    async def handler(connection: ServerConnection) -> None:
-        reading.append(connection.transport.is_reading())
-
-    async with asyncio.timeout(5):
-        async with serve(
-            handler, "127.0.0.1", 0, process_request=process_request, compression=None
-        ) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with connect(f"ws://127.0.0.1:{port}", compression=None) as client:
-                await client.wait_closed()
-    assert reading == [True, True]
-
-
-async def test_handshake_pauses_reading_while_an_async_hook_runs() -> None:
-    reading: list[bool] = []
-
-    async def process_request(connection: ServerConnection, request: Request) -> Response | None:
+    async def record(connection: ServerConnection) -> Response | None:
         await asyncio.sleep(0)
         reading.append(connection.transport.is_reading())
         return None
 
-    async def process_response(
+    def process_request(
+        connection: ServerConnection, request: Request
+    ) -> Awaitable[Response | None] | None:
+        if awaited:
+            return record(connection)
+        reading.append(connection.transport.is_reading())
+        return None
+
+    def process_response(
         connection: ServerConnection, request: Request, response: Response
-    ) -> Response | None:
-        await asyncio.sleep(0)
-        reading.append(connection.transport.is_reading())
-        return None
+    ) -> Awaitable[Response | None] | None:
+        return process_request(connection, request)
 
     async def handler(connection: ServerConnection) -> None:
         reading.append(connection.transport.is_reading())
 
-    async with asyncio.timeout(5):
-        async with serve(
+    async with (
+        asyncio.timeout(5),
+        serve(
             handler,
             "127.0.0.1",
             0,
             process_request=process_request,
             process_response=process_response,
             compression=None,
-        ) as server:
-            port = server.sockets[0].getsockname()[1]
-            async with connect(f"ws://127.0.0.1:{port}", compression=None) as client:
-                await client.wait_closed()
-    # Paused while the hooks run, reading again once the response is sent.
-    assert reading == [False, False, True]
+        ) as server,
+        connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as client,
+    ):
+        await client.wait_closed()
+    assert reading == [not awaited, not awaited, True]
 
 
 async def test_handshake_pauses_reading_when_the_request_comes_first() -> None:
@@ -251,24 +243,11 @@ async def test_handshake_pauses_reading_when_the_request_comes_first() -> None:
 async def test_close_frame_wakes_recv_in_the_same_step() -> None:
     steps = Steps()
 
-    class Watched(ServerConnection):
-        def data_received(self, data: bytes) -> None:
-            steps.read(lambda: super(Watched, self).data_received(data))
-
-    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
-
-    async def handler(connection: ServerConnection) -> None:
-        accepted.put_nowait(connection)
-        await connection.wait_closed()
-
     async def iterate(connection: ServerConnection) -> list[object]:
         return [message async for message in connection]
 
     async with asyncio.timeout(5):
-        async with serve(
-            handler, "127.0.0.1", 0, create_connection=Watched, compression=None
-        ) as server:
-            port = server.sockets[0].getsockname()[1]
+        async with serving(watched(steps)) as (port, accepted):
             client = await connect(f"ws://127.0.0.1:{port}", compression=None)
             connection = await accepted.get()
             steps.task = asyncio.create_task(iterate(connection))
@@ -285,47 +264,40 @@ async def test_close_frame_wakes_recv_in_the_same_step() -> None:
 # Assembler: hold() and release().
 
 
-async def test_release_steps_the_waiting_consumer_at_once() -> None:
+async def waiting_consumer() -> tuple[Assembler, asyncio.Task[object]]:
+    """An assembler and a task waiting in its get()."""
     messages = Assembler()
-    consumer = asyncio.create_task(messages.get())
+    consumer: asyncio.Task[object] = asyncio.create_task(messages.get())
     await started(consumer)
+    return messages, consumer
+
+
+@pytest.mark.parametrize("end", [False, True])
+async def test_release_steps_the_waiting_consumer_at_once(end: bool) -> None:
+    messages, consumer = await waiting_consumer()
     seen: list[bool] = []
 
     def deliver() -> None:
         messages.hold()
-        messages.put(text_frame(b"hi"))
+        if end:
+            messages.close()
+        else:
+            messages.put(text_frame(b"hi"))
         seen.append(consumer.done())
         messages.release()
         seen.append(consumer.done())
 
     asyncio.get_running_loop().call_soon(deliver)
-    assert await consumer == "hi"
-    assert seen == [False, True]
-
-
-async def test_release_steps_the_consumer_when_the_stream_ended() -> None:
-    messages = Assembler()
-    consumer = asyncio.create_task(messages.get())
-    await started(consumer)
-    seen: list[bool] = []
-
-    def end() -> None:
-        messages.hold()
-        messages.close()
-        seen.append(consumer.done())
-        messages.release()
-        seen.append(consumer.done())
-
-    asyncio.get_running_loop().call_soon(end)
-    with pytest.raises(EOFError):
-        await consumer
+    if end:
+        with pytest.raises(EOFError):
+            await consumer
+    else:
+        assert await consumer == "hi"
     assert seen == [False, True]
 
 
 async def test_put_without_holding_wakes_through_the_loop() -> None:
-    messages = Assembler()
-    consumer = asyncio.create_task(messages.get())
-    await started(consumer)
+    messages, consumer = await waiting_consumer()
     seen: list[bool] = []
 
     def deliver() -> None:
