@@ -152,15 +152,23 @@ class Connection(asyncio.Protocol):
 
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
+        # On asyncio's own loops, tasks waiting for the network wake in the
+        # step that received what they wait for (see Assembler, Waiter).
+        in_step = isinstance(self.loop, asyncio.BaseEventLoop)
         self.recv_messages: Assembler = Assembler(
-            *self.max_queue, pause=self._pause_reading, resume=self._resume_reading
+            *self.max_queue,
+            pause=self._pause_reading,
+            resume=self._resume_reading,
+            wake_in_step=in_step,
         )
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         # Resolved when the handshake request or response arrives, or when
         # it never will; the subclass's handshake() waits for it.
-        self._handshake_waiter = Waiter(self.loop)
+        self._handshake_waiter: asyncio.Future[None] | Waiter = (
+            Waiter(self.loop) if in_step else self.loop.create_future()
+        )
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -870,7 +878,9 @@ class Connection(asyncio.Protocol):
         protocol = self.protocol
         # The consumer wakes once, at the end, and in this step: see Assembler.release.
         messages = self.recv_messages
-        messages.hold()
+        in_step = messages.wake_in_step
+        if in_step:
+            messages.hold()
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -884,7 +894,8 @@ class Connection(asyncio.Protocol):
         self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
-        messages.release()
+        if in_step:
+            messages.release()
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
@@ -981,7 +992,7 @@ class Connection(asyncio.Protocol):
     def _wake_handshake(self) -> None:
         """Wake the opening handshake: its message arrived, or never will."""
         waiter = self._handshake_waiter
-        if waiter.state is None:
+        if not waiter.done():
             # At the end of data_received, in its step (see Assembler.release).
             self.recv_messages.wake(waiter)
 

@@ -67,6 +67,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
+from ._waiter import Waiter
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
 if TYPE_CHECKING:
@@ -309,7 +310,8 @@ class ServerConnection(Connection):
         # handshake waits already and wakes at the end of data_received, so
         # pausing and resuming would cost two system calls for nothing
         # (bench/run.py, S4); handshake() pauses if a hook makes it wait.
-        if not self._handshake_waiter.awaited:
+        waiter = self._handshake_waiter
+        if not (isinstance(waiter, Waiter) and waiter.awaited):
             self._pause_reading()
         self._wake_handshake()
 
