@@ -413,6 +413,7 @@ async def test_cancelling_the_task_cancels_the_waiter(message: str | None) -> No
     # Done: neither cancelling nor waking it again does anything.
     assert not waiter.cancel()
     waiter.wake()
+    waiter.set_result()
     with pytest.raises(asyncio.CancelledError):
         waiter.result()
 
