@@ -58,6 +58,7 @@ UVLOOP_MODULES = frozenset(
         "test_asyncio_router.py",
         "test_broadcast_limit.py",
         "test_uvloop.py",
+        "test_latency.py",
     }
 )
 

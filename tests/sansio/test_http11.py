@@ -180,7 +180,42 @@ def test_parser_never_searches_a_byte_twice() -> None:
         if request is not None:
             break
     assert request is not None
-    assert sum(searched) == len(REQUEST)
+    # Plus the first call's byte: a request's first call also looks for a
+    # whole head, once (RequestParser._parse_whole_head).
+    assert sum(searched) == len(REQUEST) + 1
+
+
+def outcome(data: bytes, chunks: Sequence[int]) -> object:
+    """What parsing ``data`` in chunks gives: the request and the rest, or the error."""
+    try:
+        return feed(RequestParser(max_line_length=64, max_num_headers=4), data, chunks)
+    except (InvalidMessage, SecurityError) as exc:
+        return type(exc), str(exc), getattr(exc, "status", None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REQUEST + FRAME,
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: " + b"x" * 61 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: " + b"x" * 62 + b"\r\n\r\n",
+        b"GET /" + b"x" * 64 + b" HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\nB: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA 1\r\nB: " + b"x" * 80 + b"\r\n\r\n",
+        b"GET / HTTP/1.0\r\nA: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n A: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"\r\n\r\n",
+    ],
+)
+def test_whole_head_and_line_by_line_agree(data: bytes) -> None:
+    # A head that arrives whole is parsed in one pass; in pieces, line by
+    # line. Both give the same request, the same rest, the same error.
+    assert outcome(data, [len(data)]) == outcome(data, [1]) == outcome(data, [7])
 
 
 def test_parse_two_requests_with_one_parser() -> None:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
+from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
 
 from .._defaults import (
     BROADCAST_LIMIT,
@@ -38,6 +38,7 @@ from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._waiter import Waiter
 from .messages import Assembler
 
 __all__ = [
@@ -55,9 +56,12 @@ BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 message for that connection, or close the connection with 1013."""
 
 
+_BROADCAST_OVERFLOWS: Final = get_args(BroadcastOverflow)
+
+
 def check_broadcast_options(limit: int | None, overflow: str) -> None:
     """Raise :exc:`ValueError` for an invalid ``broadcast_limit`` or ``broadcast_overflow``."""
-    if overflow not in get_args(BroadcastOverflow):
+    if overflow not in _BROADCAST_OVERFLOWS:
         raise ValueError(f"broadcast_overflow must be 'drop' or 'close', not {overflow!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ValueError(f"broadcast_limit must be a positive int or None, not {limit!r}")
@@ -148,15 +152,23 @@ class Connection(asyncio.Protocol):
 
         self.loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
+        # On asyncio's own loops, tasks waiting for the network wake in the
+        # step that received what they wait for (see Assembler, Waiter).
+        in_step = isinstance(self.loop, asyncio.BaseEventLoop)
         self.recv_messages: Assembler = Assembler(
-            *self.max_queue, pause=self._pause_reading, resume=self._resume_reading
+            *self.max_queue,
+            pause=self._pause_reading,
+            resume=self._resume_reading,
+            wake_in_step=in_step,
         )
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         # Resolved when the handshake request or response arrives, or when
         # it never will; the subclass's handshake() waits for it.
-        self._handshake_waiter: asyncio.Future[None] = self.loop.create_future()
+        self._handshake_waiter: asyncio.Future[None] | Waiter = (
+            Waiter(self.loop) if in_step else self.loop.create_future()
+        )
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -529,7 +541,8 @@ class Connection(asyncio.Protocol):
 
     async def _closed_exception(self) -> ConnectionClosed:
         """Wait for the connection to close and return the exception describing it."""
-        await asyncio.shield(self.connection_lost_waiter)
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
         exc = self.protocol.close_exc
         # The transport's error (e.g. a reset) says more than the protocol's
         # generic EOFError for a stream that ended without a closing handshake.
@@ -863,6 +876,11 @@ class Connection(asyncio.Protocol):
         never do.
         """
         protocol = self.protocol
+        # The consumer wakes once, at the end, and in this step: see Assembler.release.
+        messages = self.recv_messages
+        in_step = messages.wake_in_step
+        if in_step:
+            messages.hold()
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -876,6 +894,8 @@ class Connection(asyncio.Protocol):
         self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
+        if in_step:
+            messages.release()
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
@@ -894,6 +914,8 @@ class Connection(asyncio.Protocol):
             self.protocol.receive_eof()
             self.protocol.data_to_send()
         self.recv_messages.close()
+        # In case data_received() raised while holding the queue.
+        self.recv_messages.release()
         self._abort_pings()
         if self._keepalive_timer is not None:
             self._keepalive_timer.cancel()
@@ -909,11 +931,14 @@ class Connection(asyncio.Protocol):
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is
             # 1006 when no Close frame came (e.g. after a keepalive timeout).
-            self.logger.info(
-                "connection closed with code %s: %s",
-                self.protocol.close_code,
-                self.protocol.close_exc,
-            )
+            # Checked first: building close_exc costs more than the check
+            # (bench/run.py, S4).
+            if self.logger.isEnabledFor(logging.INFO):
+                self.logger.info(
+                    "connection closed with code %s: %s",
+                    self.protocol.close_code,
+                    self.protocol.close_exc,
+                )
         elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
 
@@ -966,8 +991,10 @@ class Connection(asyncio.Protocol):
 
     def _wake_handshake(self) -> None:
         """Wake the opening handshake: its message arrived, or never will."""
-        if not self._handshake_waiter.done():
-            self._handshake_waiter.set_result(None)
+        waiter = self._handshake_waiter
+        if not waiter.done():
+            # At the end of data_received, in its step (see Assembler.release).
+            self.recv_messages.wake(waiter)
 
     # The names of the legacy API.
 

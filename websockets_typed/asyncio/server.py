@@ -67,6 +67,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
+from ._waiter import Waiter
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ class ServerConnection(Connection):
         if process_request is not None:
             try:
                 response = _check_response(
-                    "process_request", await _maybe_await(process_request(self, request))
+                    "process_request", await self._hook_result(process_request(self, request))
                 )
             except AbortHandshake as exc:
                 response = Response(exc.status.value, exc.status.phrase, exc.headers, exc.body)
@@ -253,7 +254,7 @@ class ServerConnection(Connection):
             try:
                 replacement = _check_response(
                     "process_response",
-                    await _maybe_await(process_response(self, request, response)),
+                    await self._hook_result(process_response(self, request, response)),
                 )
             except Exception as exc:
                 replacement = self._hook_failed("process_response", exc)
@@ -282,6 +283,18 @@ class ServerConnection(Connection):
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
+    async def _hook_result(
+        self, value: Response | Awaitable[Response | None] | None
+    ) -> Response | None:
+        """Await what a hook returned if needed, with reading paused meanwhile."""
+        if (
+            inspect.isawaitable(value)
+            and not self._reading_paused
+            and not self.transport.is_closing()
+        ):
+            self._pause_reading()
+        return await _maybe_await(value)
+
     def _hook_failed(self, hook: str, exc: Exception) -> Response:
         """Log a hook's failure at ERROR, with the form it must have; answer 500."""
         self.protocol.handshake_exc = exc
@@ -293,8 +306,13 @@ class ServerConnection(Connection):
         self._request = event
         # A client must wait for the response before sending anything (RFC
         # 6455, 4.1): stop reading until the application answers, so that
-        # nothing piles up meanwhile.
-        self._pause_reading()
+        # nothing piles up meanwhile. Unless it answers in this step: the
+        # handshake waits already and wakes at the end of data_received, so
+        # pausing and resuming would cost two system calls for nothing
+        # (bench/run.py, S4); handshake() pauses if a hook makes it wait.
+        waiter = self._handshake_waiter
+        if not (isinstance(waiter, Waiter) and waiter.awaited):
+            self._pause_reading()
         self._wake_handshake()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
