@@ -8,51 +8,140 @@ Three cases, from the most common:
   appended, and parsing resumes at the start of that frame. A frame is
   never searched twice for its end: its header says where it ends.
 - A large frame (:data:`LARGE_FRAME` bytes of payload or more) is kept as a
-  :class:`LargeFrame`: each read brings a piece of its payload, unmasked
-  at once and validated if it is text, and the pieces are joined once, when
-  the frame is complete. Appending to a buffer instead would copy every
-  byte again each time the buffer grows (bench/run.py --callgrind, S3), and
-  unmasking the whole payload at the end would unmask again the bytes
-  that were unmasked to validate them as they arrived.
+  :class:`LargeFrame`: its payload buffer is allocated once, at its final
+  size, as soon as the header gives the length, and it becomes the frame's
+  ``data``. Each read lands in it (the asyncio layer has the kernel write
+  there: :meth:`~websockets_typed.protocol.Protocol.get_buffer`), is unmasked in place and validated if it
+  is text. Before, every piece was copied into a new object, unmasked into
+  another and joined into a third: in a process that had already served
+  traffic, each of those fresh allocations cost page faults, and the speed
+  of large messages varied fivefold from one run to the next
+  (bench/run.py, S3, long-lived).
+
+Other reads through asyncio's buffered protocol land in a read buffer shared
+by the connections of a process (:data:`READ_BUFFERS`), which goes back to
+the pool at once: its bytes are copied into a ``bytes`` object of their size
+(:func:`head_bytes`) and parsed there, as :meth:`receive_data` parses bytes.
+Parsing through a memoryview instead costs more than the copy of a few small
+frames (bench/run.py --callgrind, S1); one buffer per connection would cost
+its size in memory per idle connection (bench/run.py, S5).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Final
 
-from .frames import Frame, apply_mask, new_frame
+from .frames import SPEEDUPS, Frame, new_frame, py_apply_mask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .typing import BytesLike
 
-__all__ = ["LARGE_FRAME", "LargeFrame"]
+__all__ = [
+    "LARGE_FRAME",
+    "READ_BUFFER_SIZE",
+    "READ_BUFFERS",
+    "LargeFrame",
+    "head_bytes",
+    "mask_in_place",
+    "new_read_buffer",
+    "py_head_bytes",
+    "py_mask_in_place",
+    "py_writable_bytes",
+    "writable_bytes",
+]
 
 LARGE_FRAME: Final = 2**16
 """From this payload length on, an incomplete frame becomes a :class:`LargeFrame`."""
 
+READ_BUFFER_SIZE: Final = 2**16
+"""Size of a shared read buffer: the most bytes a read brings outside a large frame.
+
+A read that brings the header of a large frame copies the start of its
+payload from the read buffer into the frame's own: the smaller the read
+buffer, the less is copied; 64 KiB still holds a thousand 64-byte frames.
+"""
+
+
+def py_mask_in_place(data: bytearray | memoryview, mask: BytesLike) -> None:
+    """XOR the writable buffer ``data`` with the 4-byte ``mask`` repeated, in pure Python.
+
+    This is :func:`mask_in_place` without the C accelerator.
+
+    Raises:
+        ValueError: If ``mask`` is not 4 bytes long.
+    """
+    data[:] = py_apply_mask(data, mask)
+
+
+def py_head_bytes(data: BytesLike, size: int, /) -> bytes:
+    """Return the first ``size`` bytes of ``data`` as ``bytes``, in pure Python.
+
+    This is :func:`head_bytes` without the C accelerator.
+    """
+    with memoryview(data) as view:
+        if not 0 <= size <= len(view):
+            raise ValueError("size out of range")
+        return view[:size].tobytes()
+
+
+def py_writable_bytes(size: int) -> tuple[bytearray, memoryview]:
+    """Return a buffer of ``size`` bytes and a writable view of it, in pure Python.
+
+    This is :func:`writable_bytes` without the C accelerator: a ``bytearray``,
+    which :meth:`LargeFrame.frame` copies into a ``bytes`` object at the end.
+    """
+    buffer = bytearray(size)
+    return buffer, memoryview(buffer)
+
+
+if SPEEDUPS:
+    from ._speedups import head_bytes as _c_head_bytes
+    from ._speedups import mask_in_place as _c_mask_in_place
+    from ._speedups import writable_bytes as _c_writable_bytes
+
+    head_bytes: Final[Callable[[BytesLike, int], bytes]] = _c_head_bytes
+    mask_in_place: Final[Callable[[bytearray | memoryview, BytesLike], None]] = _c_mask_in_place
+    writable_bytes: Final[Callable[[int], tuple[bytes | bytearray, memoryview]]] = (
+        _c_writable_bytes
+    )
+else:
+    head_bytes = py_head_bytes  # pyright: ignore[reportConstantRedefinition]
+    mask_in_place = py_mask_in_place  # pyright: ignore[reportConstantRedefinition]
+    writable_bytes = py_writable_bytes  # pyright: ignore[reportConstantRedefinition]
+
 
 class LargeFrame:
-    """A large frame whose payload arrives over many reads.
+    """A large frame whose payload arrives over many reads, into its final buffer.
 
     Args:
         header: The frame's header, from the parser (its ``data`` is empty).
         key: The masking key, if the payload arrives masked.
-        length: The length of the payload.
+        length: The length of the payload, already checked against
+            ``max_size``: this allocates it.
 
     Attributes:
         missing: How many payload bytes are still to come.
     """
 
-    __slots__ = ("_header", "_key", "_pieces", "_size", "missing")
+    __slots__ = ("_data", "_header", "_key", "_size", "_view", "missing")
 
     def __init__(self, header: Frame, key: bytes | None, length: int) -> None:
         self._header = header
         self._key = key
-        self._pieces: list[bytes] = []
+        # With the C accelerator, the bytes object that becomes the frame's
+        # data, written through the view until the frame is complete.
+        self._data, self._view = writable_bytes(length)
         self._size = 0
         self.missing = length
 
-    def add(self, data: BytesLike, start: int = 0) -> bytes:
+    def rest(self) -> memoryview:
+        """Return a writable view of the payload still to come, for the next read."""
+        return self._view[self._size :]
+
+    def add(self, data: BytesLike, start: int = 0) -> memoryview:
         """Take the payload bytes at offset ``start`` of ``data``, up to the end of the frame.
 
         Returns:
@@ -60,28 +149,52 @@ class LargeFrame:
             is still to come, hence how many bytes of ``data`` were taken.
         """
         size = min(len(data) - start, self.missing)
-        whole = start == 0 and size == len(data)
-        piece: BytesLike = data if whole else memoryview(data)[start : start + size]
+        offset = self._size
+        with memoryview(data) as view:
+            self._view[offset : offset + size] = view[start : start + size]
+        return self.received(size)
+
+    def received(self, size: int) -> memoryview:
+        """Account for ``size`` bytes written at the start of :meth:`rest`; return them unmasked."""
+        offset = self._size
+        piece = self._view[offset : offset + size]
         key = self._key
         if key is not None:
-            shift = self._size % 4
-            piece = apply_mask(piece, key[shift:] + key[:shift] if shift else key)
-        elif type(piece) is not bytes:
-            piece = bytes(piece)
-        assert type(piece) is bytes
-        self._pieces.append(piece)
-        self._size += size
+            shift = offset % 4
+            mask_in_place(piece, key[shift:] + key[:shift] if shift else key)
+        self._size = offset + size
         self.missing -= size
         return piece
 
     def frame(self) -> Frame:
         """Return the complete frame; call it once :attr:`missing` is 0."""
         header = self._header
+        data = self._data
         return new_frame(
             header.opcode,
-            b"".join(self._pieces),
+            data if type(data) is bytes else bytes(data),
             header.fin,
             header.rsv1,
             header.rsv2,
             header.rsv3,
         )
+
+
+READ_BUFFERS: Final[deque[memoryview]] = deque()
+"""Read buffers not lent at the moment, as views of :data:`READ_BUFFER_SIZE` bytes.
+
+The parser takes one with ``READ_BUFFERS.pop()`` (or :func:`new_read_buffer`
+if there is none) for a read, and gives it back with ``append()`` once its
+bytes are parsed and nothing refers to them: frames own copies of their
+payloads. Both are atomic operations: event loops in several threads may
+share the pool. A buffer lent and never given back (the read failed) is
+garbage collected; the pool holds as many as were ever lent at once. Inline
+operations rather than functions, and a deque rather than a list, which
+would reallocate its array each time it goes from one item to none and
+back: this is on the path of every read (bench/run.py --callgrind, S1).
+"""
+
+
+def new_read_buffer() -> memoryview:
+    """Return a view of a new read buffer of :data:`READ_BUFFER_SIZE` bytes."""
+    return memoryview(bytearray(READ_BUFFER_SIZE))

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE, fragment_limit
 from ._pongs import PausedPongs
-from ._receivebuffer import LARGE_FRAME, LargeFrame
+from ._receivebuffer import LARGE_FRAME, READ_BUFFERS, LargeFrame, head_bytes, new_read_buffer
 from ._text import TextValidator
 from .datastructures import Headers
 from .exceptions import (
@@ -365,6 +365,7 @@ class Protocol:
         "_eof_rcvd",
         "_events",
         "_large_frame",
+        "_lent",
         "_mask_incoming",
         "_mask_outgoing",
         "_pongs",
@@ -460,6 +461,8 @@ class Protocol:
         # rest again and again.
         self._buffer_start = 0
         self._large_frame: LargeFrame | None = None
+        # The shared read buffer that get_buffer() lent, until buffer_updated().
+        self._lent: memoryview | None = None
         self._eof_rcvd = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
@@ -570,6 +573,45 @@ class Protocol:
             self._parse_frames()
         elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
+
+    def get_buffer(self) -> memoryview:
+        """Return a writable buffer for the next read; then call :meth:`buffer_updated`.
+
+        Internal API for the asyncio layer, an :class:`asyncio.BufferedProtocol`:
+        the rest of a large frame's payload goes straight into the frame's
+        own buffer, other bytes into a read buffer shared by the connections
+        of the process (see _receivebuffer).
+        """
+        large = self._large_frame
+        if large is not None:
+            return large.rest()
+        lent = self._lent = READ_BUFFERS.pop() if READ_BUFFERS else new_read_buffer()
+        return lent
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` bytes that a read wrote at the start of :meth:`get_buffer`'s buffer.
+
+        Internal API for the asyncio layer; then call :meth:`events_received`
+        and :meth:`data_to_send`, as after :meth:`receive_data`. Without a
+        buffer lent by :meth:`get_buffer`, ``buffer_updated(0)`` parses the
+        frames that :attr:`frame_budget` held back, as ``receive_data(b"")``.
+        """
+        lent = self._lent
+        if lent is not None:
+            self._lent = None
+            data = head_bytes(lent, nbytes)
+            READ_BUFFERS.append(lent)
+            self.receive_data(data)
+            return
+        large = self._large_frame
+        if large is None:
+            # Nothing was lent: parse the frames that frame_budget held back.
+            self.receive_data(b"")
+            return
+        try:
+            self._large_frame_grew(large, large.received(nbytes))
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
 
     def receive_eof(self) -> None:
         """Receive the end of the byte stream: the peer closed its side.
@@ -1060,19 +1102,25 @@ class Protocol:
         large = self._large_frame
         assert large is not None
         try:
-            piece = large.add(data)
-            if self._text.pending is not None:
-                self._text.feed(piece)
-            if large.missing:
-                return len(piece)
+            return self._large_frame_grew(large, large.add(data))
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
+            return len(data)
+
+    def _large_frame_grew(self, large: LargeFrame, piece: memoryview) -> int:
+        """Validate the new piece of the large frame; process the frame if complete.
+
+        Returns:
+            The size of the piece.
+        """
+        if self._text.pending is not None:
+            self._text.feed(piece)
+        if not large.missing:
             self._large_frame = None
             frame = large.frame()
             if self._debug:
                 self.logger.debug("< %s", frame)
             self._receive_frame(frame)
-        except Exception as exc:  # each is mapped to a close code
-            self._fail_receiving(exc)
-            return len(data)
         return len(piece)
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:

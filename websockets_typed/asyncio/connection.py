@@ -1,8 +1,9 @@
 """The asyncio connection shared by clients and servers.
 
-:class:`Connection` is an :class:`asyncio.Protocol`: bytes go from
-``data_received()`` straight to the sans-I/O parser, and what the parser
-produces goes straight to the transport. Coroutines (:meth:`recv`,
+:class:`Connection` is an :class:`asyncio.BufferedProtocol`: the transport
+reads into buffers that the sans-I/O parser provides (the payload of a large
+frame straight into the message's own buffer), and what the parser produces
+goes straight to the transport. Coroutines (:meth:`recv`,
 :meth:`send`, :meth:`ping`, :meth:`close`) only wait for what they need.
 """
 
@@ -70,7 +71,7 @@ def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | No
     return value, None
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """An open WebSocket connection, on top of a sans-I/O :class:`Protocol`.
 
     :class:`~websockets_typed.asyncio.server.ServerConnection` and
@@ -464,7 +465,7 @@ class Connection(asyncio.Protocol):
             # is never followed by the end of the stream nor makes a close expected.
             transport = self.transport
             for chunk in writes:
-                transport.write(chunk)
+                transport.write(chunk if len(chunk) < 65536 else memoryview(chunk))
         if self._writing_paused:
             await self._drain()
 
@@ -820,7 +821,7 @@ class Connection(asyncio.Protocol):
         if self.protocol.holds_frames:
             # Parse the frames held back before reading more. This runs in
             # recv(), once it took its frame: the new ones go after it.
-            self.data_received(b"")
+            self.buffer_updated(0)
             if self._reading_paused or self.protocol.holds_frames:
                 return
         if not self.transport.is_closing():
@@ -855,12 +856,21 @@ class Connection(asyncio.Protocol):
         high, low = self.write_limit
         self.transport.set_write_buffer_limits(high, low)
 
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol and act on the events.
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Return the buffer where the transport writes the bytes it reads next.
 
-        A handshake message that can't be parsed fails the handshake
-        without waiting for the peer to close the connection, which it may
-        never do.
+        The sans-I/O protocol provides it (``sizehint`` doesn't matter): the
+        payload of a large frame goes straight into the message's buffer,
+        allocated once at its final size (bench/run.py, S3).
+        """
+        return self.protocol.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Feed the bytes just read into :meth:`get_buffer`'s buffer to the protocol.
+
+        Then act on the events. A handshake message that can't be parsed
+        fails the handshake without waiting for the peer to close the
+        connection, which it may never do.
         """
         protocol = self.protocol
         high = self.max_queue[0]
@@ -869,13 +879,29 @@ class Connection(asyncio.Protocol):
             # the protocol parses only what the queue has room for, and
             # keeps the rest until recv() makes room (_resume_reading).
             protocol.frame_budget = max(high - len(self.recv_messages), 0)
-        protocol.receive_data(data)
+        protocol.buffer_updated(nbytes)
         self._process_events(protocol.events_received())
         if protocol.deferred_failure is not None:
             self._defer_failure()
         self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
+
+        Transports call :meth:`get_buffer` and :meth:`buffer_updated`
+        instead: this is for bytes received by other means.
+        """
+        view = memoryview(data)
+        while True:
+            buffer = self.get_buffer(len(view))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            self.buffer_updated(size)
+            view = view[size:]
+            if not view:
+                return
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
