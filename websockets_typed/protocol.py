@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE, fragment_limit
 from ._pongs import PausedPongs
-from ._receivebuffer import LARGE_FRAME, READ_BUFFERS, LargeFrame, head_bytes, new_read_buffer
+from ._receivebuffer import LARGE_FRAME, LargeFrame
 from ._text import TextValidator
 from .datastructures import Headers
 from .exceptions import (
@@ -353,6 +353,12 @@ class Protocol:
             way.
         deferred_failure: The Close frame of a deferred failure, until
             :meth:`fail_deferred` sends it.
+        payload_buffer: While the payload of a large frame arrives, a
+            writable view of the rest of it; ``None`` otherwise. Internal API
+            for the I/O layers that read into buffers, as an
+            :class:`asyncio.BufferedProtocol` does: read into it, then call
+            :meth:`payload_received`. The frame's data is allocated once, at
+            its final size, when its header arrives (see _receivebuffer).
     """
 
     # Slots, not a __dict__: a server holds one protocol per connection, and
@@ -365,7 +371,6 @@ class Protocol:
         "_eof_rcvd",
         "_events",
         "_large_frame",
-        "_lent",
         "_mask_incoming",
         "_mask_outgoing",
         "_pongs",
@@ -392,6 +397,7 @@ class Protocol:
         "max_fragments",
         "max_size",
         "parser_exc",
+        "payload_buffer",
         "side",
         "subprotocol",
     )
@@ -411,6 +417,7 @@ class Protocol:
     frame_budget: int | None
     defer_failures: bool
     deferred_failure: Close | None
+    payload_buffer: memoryview | None
 
     def __init__(
         self,
@@ -461,8 +468,7 @@ class Protocol:
         # rest again and again.
         self._buffer_start = 0
         self._large_frame: LargeFrame | None = None
-        # The shared read buffer that get_buffer() lent, until buffer_updated().
-        self._lent: memoryview | None = None
+        self.payload_buffer = None
         self._eof_rcvd = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
@@ -574,38 +580,16 @@ class Protocol:
         elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
 
-    def get_buffer(self) -> memoryview:
-        """Return a writable buffer for the next read; then call :meth:`buffer_updated`.
+    def payload_received(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` bytes read at the start of :attr:`payload_buffer`.
 
-        Internal API for the asyncio layer, an :class:`asyncio.BufferedProtocol`:
-        the rest of a large frame's payload goes straight into the frame's
-        own buffer, other bytes into a read buffer shared by the connections
-        of the process (see _receivebuffer).
-        """
-        large = self._large_frame
-        if large is not None:
-            return large.rest()
-        lent = self._lent = READ_BUFFERS.pop() if READ_BUFFERS else new_read_buffer()
-        return lent
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """Receive the ``nbytes`` bytes that a read wrote at the start of :meth:`get_buffer`'s buffer.
-
-        Internal API for the asyncio layer; then call :meth:`events_received`
+        Internal API for the I/O layers; then call :meth:`events_received`
         and :meth:`data_to_send`, as after :meth:`receive_data`. Without a
-        buffer lent by :meth:`get_buffer`, ``buffer_updated(0)`` parses the
-        frames that :attr:`frame_budget` held back, as ``receive_data(b"")``.
+        large frame pending, ``payload_received(0)`` parses the frames that
+        :attr:`frame_budget` held back, as ``receive_data(b"")`` does.
         """
-        lent = self._lent
-        if lent is not None:
-            self._lent = None
-            data = head_bytes(lent, nbytes)
-            READ_BUFFERS.append(lent)
-            self.receive_data(data)
-            return
         large = self._large_frame
         if large is None:
-            # Nothing was lent: parse the frames that frame_budget held back.
             self.receive_data(b"")
             return
         try:
@@ -991,6 +975,7 @@ class Protocol:
         self._buffer.clear()
         self._buffer_start = 0
         self._large_frame = None
+        self.payload_buffer = None
         self._recv_opcode = None
         self._text.reset()
 
@@ -1084,6 +1069,7 @@ class Protocol:
                 validate = text.start_frame(header.opcode, self._recv_opcode is not None, None)
             large = self._large_frame = LargeFrame(header, key, end - payload)
             piece = large.add(data, payload)
+            self.payload_buffer = large.rest()
             if validate:
                 text.feed(piece)
             return len(data)
@@ -1115,8 +1101,10 @@ class Protocol:
         """
         if self._text.pending is not None:
             self._text.feed(piece)
-        if not large.missing:
-            self._large_frame = None
+        if large.missing:
+            self.payload_buffer = large.rest()
+        else:
+            self._large_frame = self.payload_buffer = None
             frame = large.frame()
             if self._debug:
                 self.logger.debug("< %s", frame)

@@ -37,6 +37,7 @@ from ..exceptions import (
 )
 from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
+from .._receivebuffer import READ_BUFFERS, head_bytes, new_read_buffer
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
 from .messages import Assembler
@@ -170,6 +171,8 @@ class Connection(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         # Small frames that send() holds back while answering a burst.
         self._corked: list[bytes] | None = None
+        # The shared read buffer that get_buffer() lent, until buffer_updated().
+        self._lent: memoryview | None = None
         self._reading_paused = False
 
     # Identity and state.
@@ -859,11 +862,15 @@ class Connection(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         """Return the buffer where the transport writes the bytes it reads next.
 
-        The sans-I/O protocol provides it (``sizehint`` doesn't matter): the
-        payload of a large frame goes straight into the message's buffer,
-        allocated once at its final size (bench/run.py, S3).
+        The rest of a large frame's payload goes straight into the frame's
+        data, allocated once at its final size (bench/run.py, S3); other
+        bytes into a read buffer shared by the connections of the process
+        (see _receivebuffer). ``sizehint`` doesn't matter.
         """
-        return self.protocol.get_buffer()
+        view = self.protocol.payload_buffer
+        if view is None:
+            view = self._lent = READ_BUFFERS.pop() if READ_BUFFERS else new_read_buffer()
+        return view
 
     def buffer_updated(self, nbytes: int) -> None:
         """Feed the bytes just read into :meth:`get_buffer`'s buffer to the protocol.
@@ -879,7 +886,18 @@ class Connection(asyncio.BufferedProtocol):
             # the protocol parses only what the queue has room for, and
             # keeps the rest until recv() makes room (_resume_reading).
             protocol.frame_budget = max(high - len(self.recv_messages), 0)
-        protocol.buffer_updated(nbytes)
+        lent = self._lent
+        if lent is None:
+            # Into the large frame's payload; or nothing, to parse the
+            # frames held back (_resume_reading).
+            protocol.payload_received(nbytes)
+        else:
+            self._lent = None
+            # The bytes are parsed from a bytes object of their size: cheaper
+            # than through a memoryview (bench/run.py --callgrind, S1).
+            data = head_bytes(lent, nbytes)
+            READ_BUFFERS.append(lent)
+            protocol.receive_data(data)
         self._process_events(protocol.events_received())
         if protocol.deferred_failure is not None:
             self._defer_failure()
