@@ -10,27 +10,29 @@ Three cases, from the most common:
 - A large frame (:data:`LARGE_FRAME` bytes of payload or more) is kept as a
   :class:`LargeFrame`: its payload buffer is allocated once, at its final
   size, as soon as the header gives the length, and it becomes the frame's
-  ``data``. Each read lands in it (the asyncio layer has the kernel write
-  there: :meth:`~websockets_typed.protocol.Protocol.get_buffer`), is unmasked in place and validated if it
-  is text. Before, every piece was copied into a new object, unmasked into
-  another and joined into a third: in a process that had already served
-  traffic, each of those fresh allocations cost page faults, and the speed
-  of large messages varied fivefold from one run to the next
+  ``data``. Each read lands in it, is unmasked in place and validated if
+  it is text. The asyncio layer has the kernel write there (see
+  :attr:`~websockets_typed.protocol.Protocol.payload_buffer`); bytes given
+  to :meth:`~websockets_typed.protocol.Protocol.receive_data` are copied
+  there once. Before, every piece was copied into a new object, unmasked
+  into another and joined into a third: in a process that had already
+  served traffic, each of those fresh allocations cost page faults, and the
+  speed of large messages varied fivefold from one run to the next
   (bench/run.py, S3, long-lived).
 
-Other reads through asyncio's buffered protocol land in a read buffer shared
-by the connections of a process (:data:`READ_BUFFERS`), which goes back to
-the pool at once: its bytes are copied into a ``bytes`` object of their size
-(:func:`head_bytes`) and parsed there, as :meth:`receive_data` parses bytes.
-Parsing through a memoryview instead costs more than the copy of a few small
-frames (bench/run.py --callgrind, S1); one buffer per connection would cost
-its size in memory per idle connection (bench/run.py, S5).
+The asyncio layer reads everything else into a read buffer shared by the
+connections of a process (:data:`READ_BUFFERS`), which goes back to the pool
+at once: its bytes are copied into a ``bytes`` object of their size
+(:func:`head_bytes`) and given to ``receive_data()``. Parsing through a
+memoryview instead costs more than copying a few small frames (bench/run.py
+--callgrind, S1); a buffer per connection would cost its size in memory per
+idle connection (bench/run.py, S5).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from .frames import SPEEDUPS, Frame, new_frame, py_apply_mask
 
@@ -41,8 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LARGE_FRAME",
-    "READ_BUFFER_SIZE",
     "READ_BUFFERS",
+    "READ_BUFFER_SIZE",
     "LargeFrame",
     "head_bytes",
     "mask_in_place",
@@ -97,20 +99,22 @@ def py_writable_bytes(size: int) -> tuple[bytearray, memoryview]:
     return buffer, memoryview(buffer)
 
 
-if SPEEDUPS:
-    from ._speedups import head_bytes as _c_head_bytes
-    from ._speedups import mask_in_place as _c_mask_in_place
-    from ._speedups import writable_bytes as _c_writable_bytes
+HeadBytes: TypeAlias = "Callable[[BytesLike, int], bytes]"
+MaskInPlace: TypeAlias = "Callable[[bytearray | memoryview, BytesLike], None]"
+WritableBytes: TypeAlias = "Callable[[int], tuple[bytes | bytearray, memoryview]]"
 
-    head_bytes: Final[Callable[[BytesLike, int], bytes]] = _c_head_bytes
-    mask_in_place: Final[Callable[[bytearray | memoryview, BytesLike], None]] = _c_mask_in_place
-    writable_bytes: Final[Callable[[int], tuple[bytes | bytearray, memoryview]]] = (
-        _c_writable_bytes
-    )
-else:
-    head_bytes = py_head_bytes  # pyright: ignore[reportConstantRedefinition]
-    mask_in_place = py_mask_in_place  # pyright: ignore[reportConstantRedefinition]
-    writable_bytes = py_writable_bytes  # pyright: ignore[reportConstantRedefinition]
+
+def _select() -> tuple[HeadBytes, MaskInPlace, WritableBytes]:
+    """Use the C accelerator if :func:`~websockets_typed.frames.apply_mask` does."""
+    if SPEEDUPS:
+        from ._speedups import head_bytes, mask_in_place, writable_bytes  # noqa: PLC0415
+
+        return head_bytes, mask_in_place, writable_bytes
+    return py_head_bytes, py_mask_in_place, py_writable_bytes
+
+
+# The C accelerator's versions when available, else the pure-Python ones.
+head_bytes, mask_in_place, writable_bytes = _select()
 
 
 class LargeFrame:
@@ -183,15 +187,15 @@ class LargeFrame:
 READ_BUFFERS: Final[deque[memoryview]] = deque()
 """Read buffers not lent at the moment, as views of :data:`READ_BUFFER_SIZE` bytes.
 
-The parser takes one with ``READ_BUFFERS.pop()`` (or :func:`new_read_buffer`
-if there is none) for a read, and gives it back with ``append()`` once its
-bytes are parsed and nothing refers to them: frames own copies of their
-payloads. Both are atomic operations: event loops in several threads may
-share the pool. A buffer lent and never given back (the read failed) is
-garbage collected; the pool holds as many as were ever lent at once. Inline
-operations rather than functions, and a deque rather than a list, which
-would reallocate its array each time it goes from one item to none and
-back: this is on the path of every read (bench/run.py --callgrind, S1).
+The asyncio layer takes one with ``READ_BUFFERS.pop()`` (or
+:func:`new_read_buffer` if there is none) for a read, and gives it back with
+``append()`` once its bytes are copied out. Both are atomic operations:
+event loops in several threads may share the pool. A buffer lent and never
+given back (the read failed) is garbage collected; the pool holds as many
+as were ever lent at once. Inline operations rather than functions, and a
+deque rather than a list, which would reallocate its array each time it
+goes from one item to none and back: this is on the path of every read
+(bench/run.py --callgrind, S1).
 """
 
 

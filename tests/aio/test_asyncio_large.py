@@ -21,6 +21,7 @@ from websockets_typed._receivebuffer import LARGE_FRAME, READ_BUFFER_SIZE
 from websockets_typed.asyncio.client import connect
 from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.frames import SPEEDUPS, CloseCode
+from websockets_typed.typing import Data
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -104,7 +105,7 @@ async def test_large_messages_over_tls() -> None:
         async for message in connection:
             await connection.send(message)
 
-    messages = [os.urandom(2**20), "é".encode().decode() * 300_000, os.urandom(LARGE_FRAME)]
+    messages: list[Data] = [os.urandom(2**20), "é" * 300_000, os.urandom(LARGE_FRAME)]
     async with (
         asyncio.timeout(TIMEOUT * 5),
         serve(echo, "127.0.0.1", 0, ssl=server_context, max_size=None) as server,

@@ -26,6 +26,7 @@ from .._defaults import (
     PING_TIMEOUT,
     WRITE_LIMIT,
 )
+from .._receivebuffer import READ_BUFFERS, head_bytes, new_read_buffer
 from ..datastructures import Headers
 from ..exceptions import (
     BroadcastLimitExceeded,
@@ -37,7 +38,6 @@ from ..exceptions import (
 )
 from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
-from .._receivebuffer import READ_BUFFERS, head_bytes, new_read_buffer
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
 from .messages import Assembler
