@@ -22,11 +22,14 @@ Three cases, from the most common:
 
 The asyncio layer reads everything else into a read buffer shared by the
 connections of a process (:data:`READ_BUFFERS`), which goes back to the pool
-at once: its bytes are copied into a ``bytes`` object of their size
-(:func:`head_bytes`) and given to ``receive_data()``. Parsing through a
-memoryview instead costs more than copying a few small frames (bench/run.py
---callgrind, S1); a buffer per connection would cost its size in memory per
-idle connection (bench/run.py, S5).
+as soon as its bytes are parsed: a short read is copied into a ``bytes``
+object of its size (:func:`head_bytes`) for ``receive_data()``, since
+parsing through a memoryview costs more than copying a few small frames
+(bench/run.py --callgrind, S1); a long one, many frames or the start of a
+large one, is parsed in place by
+:meth:`~websockets_typed.protocol.Protocol.receive_view` (S2, S3). A buffer
+per connection would cost its size in memory per idle connection
+(bench/run.py, S5).
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ READ_BUFFERS: Final[deque[memoryview]] = deque()
 
 The asyncio layer takes one with ``READ_BUFFERS.pop()`` (or
 :func:`new_read_buffer` if there is none) for a read, and gives it back with
-``append()`` once its bytes are copied out. Both are atomic operations:
+``append()`` once its bytes are parsed or copied out. Both are atomic operations:
 event loops in several threads may share the pool. A buffer lent and never
 given back (the read failed) is garbage collected; the pool holds as many
 as were ever lent at once. Inline operations rather than functions, and a

@@ -561,7 +561,7 @@ _HEADER_INCOMPLETE: Final[FrameRead] = (None, 0, 0)
 
 
 def read_frame(
-    buffer: bytes | bytearray, start: int, mask: bool, max_size: int | None
+    buffer: bytes | bytearray | memoryview, start: int, mask: bool, max_size: int | None
 ) -> FrameRead:
     """Parse the frame at offset ``start`` of ``buffer``, leaving ``buffer`` as is.
 

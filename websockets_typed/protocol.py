@@ -580,6 +580,21 @@ class Protocol:
         elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
 
+    def receive_view(self, data: memoryview) -> None:
+        """Receive bytes that stay where they are until this returns, e.g. in a read buffer.
+
+        Internal API for the I/O layers: :meth:`receive_data` without
+        copying ``data`` first; frames take copies of their payloads and the
+        start of an incomplete frame is copied out. ``data`` must be a
+        C-contiguous view of bytes (format ``B``).
+        """
+        if self._reading is _FRAMES and not self._buffer and self._large_frame is None:
+            end = self._process_frames(data)
+            if end < len(data) and self._reading is _FRAMES:
+                self._buffer += data[end:]
+        else:
+            self.receive_data(data)
+
     def payload_received(self, nbytes: int) -> None:
         """Receive the ``nbytes`` bytes read at the start of :attr:`payload_buffer`.
 
@@ -990,7 +1005,7 @@ class Protocol:
             del buffer[:end]
             self._buffer_start = 0
 
-    def _process_frames(self, data: bytes | bytearray, start: int = 0) -> int:
+    def _process_frames(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
         """Parse and process the frames at the start of ``data``; return where they end.
 
         Frames are read at increasing offsets, and the caller removes their
@@ -1047,7 +1062,12 @@ class Protocol:
             self._fail_parsing(exc, CloseCode.INTERNAL_ERROR, "")
 
     def _receive_incomplete(
-        self, data: bytes | bytearray, start: int, header: Frame, end: int, payload: int
+        self,
+        data: bytes | bytearray | memoryview,
+        start: int,
+        header: Frame,
+        end: int,
+        payload: int,
     ) -> int:
         """Handle a frame whose payload is incomplete; return where parsing stops.
 

@@ -357,3 +357,31 @@ def test_payload_received_without_a_large_frame_parses_held_frames() -> None:
     server.frame_budget = None
     server.payload_received(0)
     assert_received(server, Frame(Opcode.TEXT, b"two"))
+
+
+def test_receive_view_parses_in_place_and_keeps_only_what_is_incomplete() -> None:
+    server = open_server()
+    large = os.urandom(LARGE_FRAME)
+    data = masked(OP_TEXT, b"one") + masked(OP_BINARY, b"two") + masked(OP_BINARY, large)
+    buffer = bytearray(data[:1000])
+    server.receive_view(memoryview(buffer))
+    # The read buffer is reused at once: nothing may refer to it.
+    buffer[:] = bytes(len(buffer))
+    server.receive_view(memoryview(bytearray(data[1000:])))
+    assert_received(
+        server,
+        Frame(Opcode.TEXT, b"one"),
+        Frame(Opcode.BINARY, b"two"),
+        Frame(Opcode.BINARY, large),
+    )
+
+
+def test_receive_view_after_the_start_of_a_small_frame() -> None:
+    server = open_server()
+    data = masked(OP_TEXT, b"x" * 1000) + masked(OP_PING, b"!")
+    buffer = bytearray(data[:10])
+    server.receive_view(memoryview(buffer))
+    buffer[:] = bytes(10)
+    # The start of the frame waits in the protocol's buffer; the rest joins it.
+    server.receive_view(memoryview(bytearray(data[10:])))
+    assert_received(server, Frame(Opcode.TEXT, b"x" * 1000), Frame(Opcode.PING, b"!"))

@@ -58,6 +58,10 @@ _CORK_FRAMES = 64
 # memoryview (bench/run.py, C2: one allocation and copy less per message).
 _WRITE_VIEW = 65536
 
+# Below this size, a read is copied out of the shared read buffer and parsed
+# as bytes; from it on, it is parsed in place (see buffer_updated).
+_READ_COPY = 4096
+
 BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 """What :func:`broadcast` does for a connection over its limit: drop the
 message for that connection, or close the connection with 1013."""
@@ -897,13 +901,20 @@ class Connection(asyncio.BufferedProtocol):
             # Into the large frame's payload; or nothing, to parse the
             # frames held back (_resume_reading).
             protocol.payload_received(nbytes)
-        else:
+        elif nbytes < _READ_COPY:
             self._lent = None
-            # The bytes are parsed from a bytes object of their size: cheaper
-            # than through a memoryview (bench/run.py --callgrind, S1).
+            # A few small frames are parsed from a bytes object of their
+            # size: cheaper than through a memoryview (bench/run.py
+            # --callgrind, S1).
             data = head_bytes(lent, nbytes)
             READ_BUFFERS.append(lent)
             protocol.receive_data(data)
+        else:
+            self._lent = None
+            # Many frames, or the start of a large one, copied into its own
+            # buffer from here: parsed in place (bench/run.py, S2 and S3).
+            protocol.receive_view(lent[:nbytes])
+            READ_BUFFERS.append(lent)
         self._process_events(protocol.events_received())
         if protocol.deferred_failure is not None:
             self._defer_failure()
