@@ -1125,10 +1125,8 @@ class Protocol:
             self.payload_buffer = large.rest()
         else:
             self._large_frame = self.payload_buffer = None
-            frame = large.frame()
-            if self._debug:
-                self.logger.debug("< %s", frame)
-            self._receive_frame(frame)
+            # _receive_frame() logs it, once decoded.
+            self._receive_frame(large.frame())
         return len(piece)
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:

@@ -11,6 +11,7 @@ pure-Python versions.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 from collections.abc import Callable
 
@@ -385,3 +386,13 @@ def test_receive_view_after_the_start_of_a_small_frame() -> None:
     # The start of the frame waits in the protocol's buffer; the rest joins it.
     server.receive_view(memoryview(bytearray(data[10:])))
     assert_received(server, Frame(Opcode.TEXT, b"x" * 1000), Frame(Opcode.PING, b"!"))
+
+
+def test_large_frame_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="websockets_typed.server")
+    server = open_server()
+    data = masked(OP_BINARY, bytes(LARGE_FRAME))
+    server.receive_data(data[:100])
+    read_into(server, data[100:], 10_000)
+    received = [record for record in caplog.records if record.getMessage().startswith("< ")]
+    assert [record.getMessage()[:15] for record in received] == ["< BINARY 00 00 "]
