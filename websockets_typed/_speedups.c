@@ -1,9 +1,14 @@
 /*
  * Optional C accelerator for websockets_typed: WebSocket masking (RFC 6455,
  * section 5.3). XOR with a repeating 4-byte key, 16 bytes at a time with SSE2
- * where available, 8 bytes at a time otherwise. The pure-Python version in
- * frames.py gives identical results and is used when this module is missing
- * or disabled with WEBSOCKETS_TYPED_SPEEDUPS=0.
+ * where available, 8 bytes at a time otherwise. The pure-Python versions in
+ * frames.py and _receivebuffer.py give identical results and are used when
+ * this module is missing or disabled with WEBSOCKETS_TYPED_SPEEDUPS=0.
+ *
+ * Besides apply_mask: mask_in_place (unmask a received payload where it
+ * lies), mask_frame (a masked frame in one allocation, header in front) and
+ * writable_bytes (a bytes object that the kernel fills before anyone sees
+ * it: a large message is allocated once, at its final size).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -50,6 +55,20 @@ xor_mask(const uint8_t *in, uint8_t *out, Py_ssize_t size, const uint8_t key[4])
     }
 }
 
+/* xor_mask() on size bytes, without the GIL when that is worth it. */
+static void
+xor_mask_maybe_threaded(const uint8_t *in, uint8_t *out, Py_ssize_t size, const uint8_t key[4])
+{
+    if (size >= RELEASE_GIL_THRESHOLD) {
+        Py_BEGIN_ALLOW_THREADS
+        xor_mask(in, out, size, key);
+        Py_END_ALLOW_THREADS
+    }
+    else {
+        xor_mask(in, out, size, key);
+    }
+}
+
 PyDoc_STRVAR(apply_mask_doc,
 "apply_mask(data, mask)\n"
 "--\n"
@@ -74,14 +93,7 @@ apply_mask(PyObject *module, PyObject *args, PyObject *kwargs)
     if (result == NULL) {
         goto done;
     }
-    if (data.len >= RELEASE_GIL_THRESHOLD) {
-        Py_BEGIN_ALLOW_THREADS
-        xor_mask(data.buf, (uint8_t *)PyBytes_AS_STRING(result), data.len, mask.buf);
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        xor_mask(data.buf, (uint8_t *)PyBytes_AS_STRING(result), data.len, mask.buf);
-    }
+    xor_mask_maybe_threaded(data.buf, (uint8_t *)PyBytes_AS_STRING(result), data.len, mask.buf);
 
 done:
     PyBuffer_Release(&data);
@@ -89,9 +101,221 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(mask_in_place_doc,
+"mask_in_place(data, mask)\n"
+"--\n"
+"\n"
+"XOR the writable buffer data with the 4-byte mask repeated, in place.");
+
+static PyObject *
+mask_in_place(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"data", "mask", NULL};
+    Py_buffer data, mask;
+    PyObject *result = NULL;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*y*:mask_in_place", keywords, &data,
+                                     &mask)) {
+        return NULL;
+    }
+    if (mask.len != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+        goto done;
+    }
+    /* Reading and writing the same address is what xor_mask does anyway:
+     * each block is loaded before it is stored. */
+    xor_mask_maybe_threaded(data.buf, data.buf, data.len, mask.buf);
+    result = Py_NewRef(Py_None);
+
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    return result;
+}
+
+PyDoc_STRVAR(mask_frame_doc,
+"mask_frame(header, data, mask)\n"
+"--\n"
+"\n"
+"Return header followed by data XORed with the 4-byte mask, in one bytes object.");
+
+static PyObject *
+mask_frame(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"header", "data", "mask", NULL};
+    Py_buffer header, data, mask;
+    PyObject *result = NULL;
+    char *out;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*y*y*:mask_frame", keywords, &header,
+                                     &data, &mask)) {
+        return NULL;
+    }
+    if (mask.len != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+        goto done;
+    }
+    if (data.len > PY_SSIZE_T_MAX - header.len) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = PyBytes_FromStringAndSize(NULL, header.len + data.len);
+    if (result == NULL) {
+        goto done;
+    }
+    out = PyBytes_AS_STRING(result);
+    memcpy(out, header.buf, header.len);
+    xor_mask_maybe_threaded(data.buf, (uint8_t *)out + header.len, data.len, mask.buf);
+
+done:
+    PyBuffer_Release(&header);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    return result;
+}
+
+/*
+ * writable_bytes(size) returns (message, view): a new bytes object of size
+ * uninitialized bytes, and a writable memoryview of its contents.
+ *
+ * A bytes object is immutable once other code can see it, not before:
+ * CPython itself fills the result of PyBytes_FromStringAndSize(NULL, n)
+ * after creating it. Here the filling is done through the view, by the
+ * kernel (recv_into) and by mask_in_place, while the receiving parser is the
+ * only holder of the message; it hands the bytes out once every byte was
+ * written, and never writes through the view afterwards. This saves
+ * allocating a bytearray and copying it into the bytes object at the end:
+ * for a large message, one allocation at its final size and no copy.
+ *
+ * The view exports a small WritableBytes object that holds a reference to
+ * the bytes: the memory stays valid as long as any view of it exists, even
+ * if the message was dropped (say, the connection closed mid-frame). Sizes
+ * 0 and 1 are refused: CPython may share such bytes objects.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *bytes;
+} WritableBytes;
+
+static int
+writable_bytes_getbuffer(WritableBytes *self, Py_buffer *view, int flags)
+{
+    return PyBuffer_FillInfo(view, (PyObject *)self, PyBytes_AS_STRING(self->bytes),
+                             PyBytes_GET_SIZE(self->bytes), 0, flags);
+}
+
+static void
+writable_bytes_dealloc(WritableBytes *self)
+{
+    Py_XDECREF(self->bytes);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyBufferProcs writable_bytes_as_buffer = {
+    (getbufferproc)writable_bytes_getbuffer,
+    NULL,
+};
+
+static PyTypeObject WritableBytesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "websockets_typed._speedups.WritableBytes",
+    .tp_basicsize = sizeof(WritableBytes),
+    .tp_dealloc = (destructor)writable_bytes_dealloc,
+    .tp_as_buffer = &writable_bytes_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The owner of a writable view of a bytes object being filled.",
+};
+
+PyDoc_STRVAR(writable_bytes_doc,
+"writable_bytes(size)\n"
+"--\n"
+"\n"
+"Return a new bytes object of size uninitialized bytes and a writable view of it.\n"
+"\n"
+"Write every byte through the view before anyone else sees the bytes object.");
+
+static PyObject *
+writable_bytes(PyObject *module, PyObject *arg)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(arg);
+    WritableBytes *owner;
+    PyObject *bytes, *view, *result;
+
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (size < 2) {
+        PyErr_SetString(PyExc_ValueError, "size must be at least 2");
+        return NULL;
+    }
+    bytes = PyBytes_FromStringAndSize(NULL, size);
+    if (bytes == NULL) {
+        return NULL;
+    }
+    owner = PyObject_New(WritableBytes, &WritableBytesType);
+    if (owner == NULL) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    owner->bytes = Py_NewRef(bytes);
+    view = PyMemoryView_FromObject((PyObject *)owner);
+    Py_DECREF(owner);
+    if (view == NULL) {
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    result = PyTuple_Pack(2, bytes, view);
+    Py_DECREF(bytes);
+    Py_DECREF(view);
+    return result;
+}
+
+PyDoc_STRVAR(head_bytes_doc,
+"head_bytes(data, size, /)\n"
+"--\n"
+"\n"
+"Return the first size bytes of the buffer data as a bytes object.");
+
+/* bytes(data[:size]) without the intermediate memoryview: called for every
+ * read from the shared read buffer (bench/run.py --callgrind, S1). */
+static PyObject *
+head_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    Py_ssize_t size;
+    PyObject *result = NULL;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "head_bytes() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (size < 0 || size > data.len) {
+        PyErr_SetString(PyExc_ValueError, "size out of range");
+    }
+    else {
+        result = PyBytes_FromStringAndSize(data.buf, size);
+    }
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
+    {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL, head_bytes_doc},
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_VARARGS | METH_KEYWORDS,
      apply_mask_doc},
+    {"mask_in_place", (PyCFunction)(void (*)(void))mask_in_place, METH_VARARGS | METH_KEYWORDS,
+     mask_in_place_doc},
+    {"mask_frame", (PyCFunction)(void (*)(void))mask_frame, METH_VARARGS | METH_KEYWORDS,
+     mask_frame_doc},
+    {"writable_bytes", writable_bytes, METH_O, writable_bytes_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -106,5 +330,8 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    if (PyType_Ready(&WritableBytesType) < 0) {
+        return NULL;
+    }
     return PyModule_Create(&speedups_module);
 }

@@ -357,6 +357,12 @@ class Protocol:
             way.
         deferred_failure: The Close frame of a deferred failure, until
             :meth:`fail_deferred` sends it.
+        payload_buffer: While the payload of a large frame arrives, a
+            writable view of the rest of it; ``None`` otherwise. Internal API
+            for the I/O layers that read into buffers, as an
+            :class:`asyncio.BufferedProtocol` does: read into it, then call
+            :meth:`payload_received`. The frame's data is allocated once, at
+            its final size, when its header arrives (see _receivebuffer).
     """
 
     # Slots, not a __dict__: a server holds one protocol per connection, and
@@ -395,6 +401,7 @@ class Protocol:
         "max_fragments",
         "max_size",
         "parser_exc",
+        "payload_buffer",
         "side",
         "subprotocol",
     )
@@ -414,6 +421,7 @@ class Protocol:
     frame_budget: int | None
     defer_failures: bool
     deferred_failure: Close | None
+    payload_buffer: memoryview | None
 
     def __init__(
         self,
@@ -464,6 +472,7 @@ class Protocol:
         # rest again and again.
         self._buffer_start = 0
         self._large_frame: LargeFrame | None = None
+        self.payload_buffer = None
         self._eof_rcvd = False
         self._events: list[Event] = []
         self._writes: list[bytes] = []
@@ -574,6 +583,38 @@ class Protocol:
             self._parse_frames()
         elif reading is _READ_HANDSHAKE:
             self._parse_handshake()
+
+    def receive_view(self, data: memoryview) -> None:
+        """Receive bytes that stay where they are until this returns, e.g. in a read buffer.
+
+        Internal API for the I/O layers: :meth:`receive_data` without
+        copying ``data`` first; frames take copies of their payloads and the
+        start of an incomplete frame is copied out. ``data`` must be a
+        C-contiguous view of bytes (format ``B``).
+        """
+        if self._reading is _FRAMES and not self._buffer and self._large_frame is None:
+            end = self._process_frames(data)
+            if end < len(data) and self._reading is _FRAMES:
+                self._buffer += data[end:]
+        else:
+            self.receive_data(data)
+
+    def payload_received(self, nbytes: int) -> None:
+        """Receive the ``nbytes`` bytes read at the start of :attr:`payload_buffer`.
+
+        Internal API for the I/O layers; then call :meth:`events_received`
+        and :meth:`data_to_send`, as after :meth:`receive_data`. Without a
+        large frame pending, ``payload_received(0)`` parses the frames that
+        :attr:`frame_budget` held back, as ``receive_data(b"")`` does.
+        """
+        large = self._large_frame
+        if large is None:
+            self.receive_data(b"")
+            return
+        try:
+            self._large_frame_grew(large, large.received(nbytes))
+        except Exception as exc:  # each is mapped to a close code
+            self._fail_receiving(exc)
 
     def receive_eof(self) -> None:
         """Receive the end of the byte stream: the peer closed its side.
@@ -975,6 +1016,7 @@ class Protocol:
         self._buffer.clear()
         self._buffer_start = 0
         self._large_frame = None
+        self.payload_buffer = None
         self._recv_opcode = None
         self._text.reset()
 
@@ -989,7 +1031,7 @@ class Protocol:
             del buffer[:end]
             self._buffer_start = 0
 
-    def _process_frames(self, data: bytes | bytearray, start: int = 0) -> int:
+    def _process_frames(self, data: bytes | bytearray | memoryview, start: int = 0) -> int:
         """Parse and process the frames at the start of ``data``; return where they end.
 
         Frames are read at increasing offsets, and the caller removes their
@@ -1046,7 +1088,12 @@ class Protocol:
             self._fail_parsing(exc, CloseCode.INTERNAL_ERROR, "")
 
     def _receive_incomplete(
-        self, data: bytes | bytearray, start: int, header: Frame, end: int, payload: int
+        self,
+        data: bytes | bytearray | memoryview,
+        start: int,
+        header: Frame,
+        end: int,
+        payload: int,
     ) -> int:
         """Handle a frame whose payload is incomplete; return where parsing stops.
 
@@ -1068,6 +1115,7 @@ class Protocol:
                 validate = text.start_frame(header.opcode, self._recv_opcode is not None, None)
             large = self._large_frame = LargeFrame(header, key, end - payload)
             piece = large.add(data, payload)
+            self.payload_buffer = large.rest()
             if validate:
                 text.feed(piece)
             return len(data)
@@ -1086,19 +1134,25 @@ class Protocol:
         large = self._large_frame
         assert large is not None
         try:
-            piece = large.add(data)
-            if self._text.pending is not None:
-                self._text.feed(piece)
-            if large.missing:
-                return len(piece)
-            self._large_frame = None
-            frame = large.frame()
-            if self._debug:
-                self.logger.debug("< %s", frame)
-            self._receive_frame(frame)
+            return self._large_frame_grew(large, large.add(data))
         except Exception as exc:  # each is mapped to a close code
             self._fail_receiving(exc)
             return len(data)
+
+    def _large_frame_grew(self, large: LargeFrame, piece: memoryview) -> int:
+        """Validate the new piece of the large frame; process the frame if complete.
+
+        Returns:
+            The size of the piece.
+        """
+        if self._text.pending is not None:
+            self._text.feed(piece)
+        if large.missing:
+            self.payload_buffer = large.rest()
+        else:
+            self._large_frame = self.payload_buffer = None
+            # _receive_frame() logs it, once decoded.
+            self._receive_frame(large.frame())
         return len(piece)
 
     def _fail_parsing(self, exc: Exception, code: CloseCode, reason: str) -> None:

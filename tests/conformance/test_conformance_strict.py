@@ -18,6 +18,7 @@ from protocol_helpers import (
 )
 from raw_peer import OP_BINARY, OP_TEXT, SIDES, TIMEOUT, Side, open_peer, open_raw_client
 
+import websockets_typed._receivebuffer
 import websockets_typed.frames
 from websockets_typed._defaults import MAX_FRAGMENTS, MAX_SIZE
 from websockets_typed.asyncio.server import ServerConnection, serve
@@ -32,18 +33,24 @@ def unmasked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of every payload the protocol unmasks."""
     sizes: list[int] = []
     apply_mask = websockets_typed.frames.apply_mask
+    mask_in_place = websockets_typed._receivebuffer.mask_in_place
 
     def counting_apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
         sizes.append(len(data))
         return apply_mask(data, mask)
 
-    # Every module of the package that unmasks.
+    def counting_mask_in_place(data: bytearray | memoryview, mask: BytesLike) -> None:
+        sizes.append(len(data))
+        mask_in_place(data, mask)
+
+    # Every module of the package that unmasks, either way.
     for name, module in list(sys.modules.items()):
-        if (
-            name.startswith("websockets_typed")
-            and getattr(module, "apply_mask", None) is apply_mask
-        ):
+        if not name.startswith("websockets_typed"):
+            continue
+        if getattr(module, "apply_mask", None) is apply_mask:
             monkeypatch.setattr(module, "apply_mask", counting_apply_mask)
+        if getattr(module, "mask_in_place", None) is mask_in_place:
+            monkeypatch.setattr(module, "mask_in_place", counting_mask_in_place)
     return sizes
 
 
@@ -165,8 +172,8 @@ class _Watched(ServerConnection):
     paused: asyncio.Event
     longest = 0
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
         self.longest = max(self.longest, len(self.recv_messages))
 
     def _pause_reading(self) -> None:

@@ -126,6 +126,7 @@ def test_accelerator_in_use() -> None:
 def test_protocol_tests_pass_without_the_accelerator() -> None:
     """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
     modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
+    modules += ["receivebuffer"]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
     command += [f"tests/sansio/test_{module}.py" for module in modules]
     command += [

@@ -1,8 +1,9 @@
 """The asyncio connection shared by clients and servers.
 
-:class:`Connection` is an :class:`asyncio.Protocol`: bytes go from
-``data_received()`` straight to the sans-I/O parser, and what the parser
-produces goes straight to the transport. Coroutines (:meth:`recv`,
+:class:`Connection` is an :class:`asyncio.BufferedProtocol`: the transport
+reads into buffers that the sans-I/O parser provides (the payload of a large
+frame straight into the message's own buffer), and what the parser produces
+goes straight to the transport. Coroutines (:meth:`recv`,
 :meth:`send`, :meth:`ping`, :meth:`close`) only wait for what they need.
 """
 
@@ -25,6 +26,7 @@ from .._defaults import (
     PING_TIMEOUT,
     WRITE_LIMIT,
 )
+from .._receivebuffer import READ_BUFFERS, head_bytes, new_read_buffer
 from ..datastructures import Headers
 from ..exceptions import (
     BroadcastLimitExceeded,
@@ -51,6 +53,16 @@ __all__ = [
 # At most this many frames wait in send()'s cork (see Connection.send).
 _CORK_FRAMES = 64
 
+# From this size on, a chunk is written as a memoryview: when the socket
+# takes only part of it, asyncio's transport (before Python 3.12) slices the
+# rest before buffering it, which copies a bytes object once more, but not a
+# memoryview (bench/run.py, C2: one allocation and copy less per message).
+_WRITE_VIEW = 65536
+
+# Below this size, a read is copied out of the shared read buffer and parsed
+# as bytes; from it on, it is parsed in place (see buffer_updated).
+_READ_COPY = 4096
+
 BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 """What :func:`broadcast` does for a connection over its limit: drop the
 message for that connection, or close the connection with 1013."""
@@ -74,7 +86,7 @@ def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | No
     return value, None
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """An open WebSocket connection, on top of a sans-I/O :class:`Protocol`.
 
     :class:`~websockets_typed.asyncio.server.ServerConnection` and
@@ -181,6 +193,8 @@ class Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         # Small frames that send() holds back while answering a burst.
         self._corked: list[bytes] | None = None
+        # The shared read buffer that get_buffer() lent, until buffer_updated().
+        self._lent: memoryview | None = None
         self._reading_paused = False
 
     # Identity and state.
@@ -476,7 +490,7 @@ class Connection(asyncio.Protocol):
             # is never followed by the end of the stream nor makes a close expected.
             transport = self.transport
             for chunk in writes:
-                transport.write(chunk)
+                transport.write(chunk if len(chunk) < _WRITE_VIEW else memoryview(chunk))
         if self._writing_paused:
             await self._drain()
 
@@ -796,7 +810,7 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         for data in writes:
             if data:
-                transport.write(data)
+                transport.write(data if len(data) < _WRITE_VIEW else memoryview(data))
             elif transport.can_write_eof():
                 transport.write_eof()
             else:
@@ -833,7 +847,7 @@ class Connection(asyncio.Protocol):
         if self.protocol.holds_frames:
             # Parse the frames held back before reading more. This runs in
             # recv(), once it took its frame: the new ones go after it.
-            self.data_received(b"")
+            self.buffer_updated(0)
             if self._reading_paused or self.protocol.holds_frames:
                 return
         if not self.transport.is_closing():
@@ -868,12 +882,25 @@ class Connection(asyncio.Protocol):
         high, low = self.write_limit
         self.transport.set_write_buffer_limits(high, low)
 
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the protocol and act on the events.
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Return the buffer where the transport writes the bytes it reads next.
 
-        A handshake message that can't be parsed fails the handshake
-        without waiting for the peer to close the connection, which it may
-        never do.
+        The rest of a large frame's payload goes straight into the frame's
+        data, allocated once at its final size (bench/run.py, S3); other
+        bytes into a read buffer shared by the connections of the process
+        (see _receivebuffer). ``sizehint`` doesn't matter.
+        """
+        view = self.protocol.payload_buffer
+        if view is None:
+            view = self._lent = READ_BUFFERS.pop() if READ_BUFFERS else new_read_buffer()
+        return view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Feed the bytes just read into :meth:`get_buffer`'s buffer to the protocol.
+
+        Then act on the events. A handshake message that can't be parsed
+        fails the handshake without waiting for the peer to close the
+        connection, which it may never do.
         """
         protocol = self.protocol
         # The consumer wakes once, at the end, and in this step: see Assembler.release.
@@ -887,7 +914,25 @@ class Connection(asyncio.Protocol):
             # the protocol parses only what the queue has room for, and
             # keeps the rest until recv() makes room (_resume_reading).
             protocol.frame_budget = max(high - len(self.recv_messages), 0)
-        protocol.receive_data(data)
+        lent = self._lent
+        if lent is None:
+            # Into the large frame's payload; or nothing, to parse the
+            # frames held back (_resume_reading).
+            protocol.payload_received(nbytes)
+        elif nbytes < _READ_COPY:
+            self._lent = None
+            # A few small frames are parsed from a bytes object of their
+            # size: cheaper than through a memoryview (bench/run.py
+            # --callgrind, S1).
+            data = head_bytes(lent, nbytes)
+            READ_BUFFERS.append(lent)
+            protocol.receive_data(data)
+        else:
+            self._lent = None
+            # Many frames, or the start of a large one, copied into its own
+            # buffer from here: parsed in place (bench/run.py, S2 and S3).
+            protocol.receive_view(lent[:nbytes])
+            READ_BUFFERS.append(lent)
         self._process_events(protocol.events_received())
         if protocol.deferred_failure is not None:
             self._defer_failure()
@@ -896,6 +941,22 @@ class Connection(asyncio.Protocol):
             self._wake_handshake()
         if in_step:
             messages.release()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
+
+        Transports call :meth:`get_buffer` and :meth:`buffer_updated`
+        instead: this is for bytes received by other means.
+        """
+        view = memoryview(data)
+        while True:
+            buffer = self.get_buffer(len(view))
+            size = min(len(buffer), len(view))
+            buffer[:size] = view[:size]
+            self.buffer_updated(size)
+            view = view[size:]
+            if not view:
+                return
 
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""

@@ -22,7 +22,7 @@ from ..proxy import Proxy, parse_proxy, prepare_connect_request
 
 __all__ = ["create_proxy_connection"]
 
-_P = TypeVar("_P", bound=asyncio.Protocol)
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
 
 # The options of loop.create_connection() that concern the TLS connection to
 # the WebSocket server; the others concern the TCP connection to the proxy.

@@ -1,0 +1,163 @@
+"""Large messages through the asyncio layer, read into their final buffer.
+
+A connection is an :class:`asyncio.BufferedProtocol`: the transport reads a
+large frame's payload straight into the message (see _receivebuffer). These
+tests send large messages in odd pieces, over TCP and TLS, on asyncio's loop
+and on uvloop (tests/conftest.py), to both the server and the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import ssl
+
+import pytest
+import trustme
+from raw_peer import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, SIDES, TIMEOUT, Side, open_peer
+
+from websockets_typed._receivebuffer import LARGE_FRAME, READ_BUFFER_SIZE
+from websockets_typed.asyncio.client import connect
+from websockets_typed.asyncio.server import ServerConnection, serve
+from websockets_typed.frames import SPEEDUPS, CloseCode
+from websockets_typed.typing import Data
+
+
+@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("size", [LARGE_FRAME, 2**20])
+async def test_large_message_in_odd_pieces(side: Side, size: int) -> None:
+    payload = os.urandom(size)
+    async with asyncio.timeout(TIMEOUT * 5), open_peer(side, max_size=None) as peer:
+        data = peer.frame(OP_BINARY, payload)
+        # The header one byte at a time, then pieces that straddle reads.
+        await peer.send_in_chunks(data[:20], 1)
+        await peer.send_in_chunks(data[20:], 40_009)
+        await peer.expect_message(OP_BINARY, payload)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_large_frame_one_byte_at_a_time(side: Side) -> None:
+    text = "é€".encode() * (LARGE_FRAME // 5 + 1)
+    async with asyncio.timeout(TIMEOUT * 30), open_peer(side, max_size=None) as peer:
+        await peer.send_in_chunks(peer.frame(OP_TEXT, text), 1)
+        await peer.expect_message(OP_TEXT, text)
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_large_messages_and_small_frames_in_the_same_reads(side: Side) -> None:
+    first, second = os.urandom(LARGE_FRAME + 1), os.urandom(3 * READ_BUFFER_SIZE)
+    async with asyncio.timeout(TIMEOUT * 5), open_peer(side, max_size=None) as peer:
+        await peer.send(peer.frame(OP_TEXT, b"before") + peer.frame(OP_BINARY, first, fin=False))
+        await peer.expect_message(OP_TEXT, b"before")
+        # The Pong goes out as soon as the Ping is read, the message once complete.
+        await peer.send(
+            peer.frame(OP_PING, b"between")
+            + peer.frame(OP_CONT, second)
+            + peer.frame(OP_TEXT, b"after")
+        )
+        await peer.expect_pong(b"between")
+        await peer.expect_message(OP_BINARY, first + second)
+        await peer.expect_message(OP_TEXT, b"after")
+
+
+@pytest.mark.parametrize("side", SIDES)
+async def test_invalid_utf8_in_a_large_frame_fails_before_it_ends(side: Side) -> None:
+    async with asyncio.timeout(TIMEOUT), open_peer(side, max_size=None) as peer:
+        data = peer.frame(OP_TEXT, b"a" * 100_000 + b"\xff" + b"a" * 900_000)
+        # Only the start of the frame, with the invalid byte, is sent.
+        await peer.send(data[:200_000])
+        await peer.expect_closing(CloseCode.INVALID_DATA)
+
+
+async def test_connection_lost_in_the_middle_of_a_large_frame() -> None:
+    async with asyncio.timeout(TIMEOUT), open_peer("server", max_size=None) as peer:
+        await peer.send(peer.frame(OP_BINARY, os.urandom(2**20))[:300_000])
+        peer.reset()
+        await peer.ours.wait_closed()
+        assert peer.ours.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
+async def test_max_size_announced_by_the_header() -> None:
+    async with asyncio.timeout(TIMEOUT), open_peer("server", max_size=LARGE_FRAME) as peer:
+        await peer.send(peer.frame(OP_BINARY, bytes(LARGE_FRAME + 1))[:14])
+        await peer.expect_closing(CloseCode.MESSAGE_TOO_BIG)
+
+
+async def test_data_received_feeds_bytes_through_the_read_buffers() -> None:
+    # Bytes received by other means, more than a read buffer holds.
+    payload = os.urandom(READ_BUFFER_SIZE + LARGE_FRAME)
+    async with asyncio.timeout(TIMEOUT), open_peer("server", max_size=None) as peer:
+        peer.ours.data_received(peer.frame(OP_BINARY, payload) + peer.frame(OP_PING, b"!"))
+        # The Pong goes out at once, the echo once the handler runs.
+        await peer.expect_pong(b"!")
+        await peer.expect_message(OP_BINARY, payload)
+
+
+async def test_large_messages_over_tls() -> None:
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)  # pyright: ignore[reportUnknownMemberType]
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
+
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    messages: list[Data] = [os.urandom(2**20), "é" * 300_000, os.urandom(LARGE_FRAME)]
+    async with (
+        asyncio.timeout(TIMEOUT * 5),
+        serve(echo, "127.0.0.1", 0, ssl=server_context, max_size=None) as server,
+    ):
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"wss://127.0.0.1:{port}/", ssl=client_context, max_size=None) as ws:
+            for message in messages:
+                await ws.send(message)
+                assert await ws.recv() == message
+
+
+class _Recording(ServerConnection):
+    """A server connection that keeps the address of every buffer it gives the transport."""
+
+    addresses: list[int]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        buffer = super().get_buffer(sizehint)
+        self.addresses.append(ctypes.addressof(ctypes.c_char.from_buffer(buffer)))
+        return buffer
+
+
+@pytest.mark.skipif(not SPEEDUPS, reason="the pure-Python fallback copies the message once")
+async def test_large_message_is_the_buffer_the_transport_read_into() -> None:
+    received: list[bytes] = []
+    _Recording.addresses = []
+
+    async def handler(connection: ServerConnection) -> None:
+        message = await connection.recv()
+        assert isinstance(message, bytes)
+        received.append(message)
+
+    async with (
+        asyncio.timeout(TIMEOUT),
+        serve(
+            handler,
+            "127.0.0.1",
+            0,
+            create_connection=_Recording,
+            compression=None,  # a compressed message is inflated into a new buffer
+            max_size=None,
+        ) as server,
+    ):
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None, max_size=None) as ws:
+            await ws.send(os.urandom(2**20))
+            await ws.wait_closed()
+    (message,) = received
+    start = ctypes.cast(ctypes.c_char_p(message), ctypes.c_void_p).value
+    assert start is not None
+    # The kernel wrote most of the payload where the message is: reads went
+    # into the message itself, at increasing offsets, up to its end.
+    inside = [address - start for address in _Recording.addresses if 0 < address - start < 2**20]
+    assert inside == sorted(inside)
+    assert len(inside) >= 2
