@@ -34,7 +34,7 @@ from websockets_typed.http11 import Request, Response
 
 
 class Steps:
-    """Records whether a task was done right after each data_received() call.
+    """Records whether a task was done right after each read (buffer_updated() call).
 
     Only for reads that start once the task exists: the handshake's read
     steps the test itself, which may create the task during that read.
@@ -71,8 +71,8 @@ def watched(steps: Steps) -> type[ServerConnection]:
     """A server connection whose reads ``steps`` records."""
 
     class Watched(ServerConnection):
-        def data_received(self, data: bytes) -> None:
-            steps.read(lambda: super(Watched, self).data_received(data))
+        def buffer_updated(self, nbytes: int) -> None:
+            steps.read(lambda: super(Watched, self).buffer_updated(nbytes))
 
     return Watched
 
@@ -102,8 +102,8 @@ async def test_recv_returns_in_the_step_that_received_the_message(side: str) -> 
     steps = Steps()
 
     class WatchedClient(ClientConnection):
-        def data_received(self, data: bytes) -> None:
-            steps.read(lambda: super(WatchedClient, self).data_received(data))
+        def buffer_updated(self, nbytes: int) -> None:
+            steps.read(lambda: super(WatchedClient, self).buffer_updated(nbytes))
 
     server_class = watched(steps) if side == "server" else ServerConnection
     client_class = WatchedClient if side == "client" else ClientConnection
@@ -142,14 +142,14 @@ async def test_data_received_inside_a_task_wakes_recv_through_the_loop() -> None
 
 
 async def test_echo_handler_answers_in_the_step_that_received_the_message() -> None:
-    # The handler's send() runs, and writes, before data_received() returns.
+    # The handler's send() runs, and writes, before the read's callback returns.
     sent: list[object] = []
     answered: list[bool] = []
 
     class Watched(ServerConnection):
-        def data_received(self, data: bytes) -> None:
+        def buffer_updated(self, nbytes: int) -> None:
             before = len(sent)
-            super().data_received(data)
+            super().buffer_updated(nbytes)
             answered.append(len(sent) > before)
 
     async def echo(connection: ServerConnection) -> None:
