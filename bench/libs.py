@@ -73,6 +73,9 @@ class Library(abc.ABC):
     name: ClassVar[str]
     deflate: ClassVar[bool] = True
     """Whether it supports permessage-deflate."""
+    like_aiohttp = False
+    """Compress as aiohttp does by default, if the library can be told to
+    (S7 same): level 1, ``memLevel=8``, 15-bit windows both ways."""
 
     @abc.abstractmethod
     async def start_server(self, compression: bool) -> int:
@@ -168,11 +171,21 @@ class WebsocketsTyped(Library):
         async def handler(connection: websockets_typed.ServerConnection) -> None:
             await _application(connection, connection.path, room, module.broadcast)
 
+        extensions = None
+        if compression and self.like_aiohttp:
+            from websockets_typed.extensions.permessage_deflate import (  # noqa: PLC0415
+                ServerPerMessageDeflateFactory,
+            )
+
+            extensions = [
+                ServerPerMessageDeflateFactory(compress_settings={"level": 1, "memLevel": 8})
+            ]
         self.server = await module.serve(
             handler,
             "127.0.0.1",
             0,
-            compression="deflate" if compression else None,
+            compression="deflate" if compression and extensions is None else None,
+            extensions=extensions,
             max_size=MAX_SIZE,
         )
         port: int = self.server.sockets[0].getsockname()[1]
@@ -213,11 +226,21 @@ class Websockets(Library):
         async def handler(connection: websockets.asyncio.server.ServerConnection) -> None:
             await _application(connection, connection.request.path, room, broadcast)  # type: ignore[union-attr]
 
+        extensions = None
+        if compression and self.like_aiohttp:
+            from websockets.extensions.permessage_deflate import (  # noqa: PLC0415
+                ServerPerMessageDeflateFactory,
+            )
+
+            extensions = [
+                ServerPerMessageDeflateFactory(compress_settings={"level": 1, "memLevel": 8})
+            ]
         self.server = await module.serve(
             handler,
             "127.0.0.1",
             0,
-            compression="deflate" if compression else None,
+            compression="deflate" if compression and extensions is None else None,
+            extensions=extensions,
             max_size=MAX_SIZE,
         )
         port: int = next(iter(self.server.sockets)).getsockname()[1]
@@ -751,6 +774,7 @@ class LibraryWorker:
     async def start(self, request: Message) -> Message:
         if request.get("compression") and not self.library.deflate:
             raise Unsupported(f"{self.library.name} has no permessage-deflate")
+        self.library.like_aiohttp = bool(request.get("like_aiohttp"))
         port = await self.library.start_server(bool(request.get("compression")))
         self.serving = True
         return {"port": port}

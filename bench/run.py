@@ -201,11 +201,19 @@ class Bench:
 
     @contextlib.contextmanager
     def server(
-        self, library: str, *, compression: bool = False, worker: Worker | None = None
+        self,
+        library: str,
+        *,
+        compression: bool = False,
+        like_aiohttp: bool = False,
+        worker: Worker | None = None,
     ) -> Generator[int, None, None]:
-        """Run the library's server for the duration of the block; yield its port."""
+        """Run the library's server for the duration of the block; yield its port.
+
+        ``like_aiohttp`` asks for aiohttp's deflate settings (see libs.py).
+        """
         worker = worker or self.worker(library)
-        request = {"op": "start", "compression": compression}
+        request = {"op": "start", "compression": compression, "like_aiohttp": like_aiohttp}
         port: int = worker.call(request, self.timeout)["port"]
         try:
             yield port
@@ -316,10 +324,17 @@ def s6_broadcast(bench: Bench, library: str) -> Sample:
         return bench.timed(bench.worker(library), request, {"count": sizes.broadcasts // 10}, 1)
 
 
-def s7_compression(bench: Bench, library: str) -> Sample:
+def s7_compression(like_aiohttp: bool) -> Callable[[Bench, str], Sample]:
+    def s7(bench: Bench, library: str) -> Sample:
+        return _s7(bench, library, like_aiohttp)
+
+    return s7
+
+
+def _s7(bench: Bench, library: str, like_aiohttp: bool) -> Sample:
     count = bench.sizes.compressed
     with (
-        bench.server(library, compression=True) as port,
+        bench.server(library, compression=True, like_aiohttp=like_aiohttp) as port,
         bench.session(port, "/echo", deflate="deflate") as session,
     ):
         request = {"op": "pipeline", "session": session, "count": count, "window": 1000}
@@ -429,8 +444,10 @@ def scenarios() -> list[Scenario]:
                  Target(REFERENCE, 0.8, lower_is_better=True)),
         Scenario("S6", "broadcast: 64 B to every client", "deliveries/s", s6_broadcast,
                  Target(REFERENCE, 1.3)),
-        Scenario("S7", "pipelined, deflate, 1 KiB JSON", "msg/s", s7_compression,
+        Scenario("S7", "pipelined, deflate, 1 KiB JSON", "msg/s", s7_compression(False),
                  Target("aiohttp", 1.0)),
+        Scenario("S7 same", "S7, every server with aiohttp's deflate settings", "msg/s",
+                 s7_compression(True), Target("aiohttp", 1.0)),
         Scenario("C1", "client latency: 16 B text, send → echo", "round trips/s", c1_latency,
                  raw),
         *large_scenarios("C2 1 MiB", "client large outbound, 1 MiB", c2_large(MiB), picows),
