@@ -161,3 +161,24 @@ async def test_large_message_is_the_buffer_the_transport_read_into() -> None:
     inside = [address - start for address in _Recording.addresses if 0 < address - start < 2**20]
     assert inside == sorted(inside)
     assert len(inside) >= 2
+
+
+async def test_read_buffer_goes_back_to_the_pool_when_the_stream_ends() -> None:
+    # The transport asks for a buffer before the read that finds the end of
+    # the stream: that buffer must go back to the pool, or every connection
+    # would cost a new one.
+    connections: list[ServerConnection] = []
+
+    async def echo(connection: ServerConnection) -> None:
+        connections.append(connection)
+        async for message in connection:
+            await connection.send(message)
+
+    async with asyncio.timeout(TIMEOUT), serve(echo, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}") as client:
+            await client.send("hello")
+            assert await client.recv() == "hello"
+        await connections[0].wait_closed()
+    for connection in (client, connections[0]):
+        assert connection._lent is None

@@ -958,8 +958,22 @@ class Connection(asyncio.BufferedProtocol):
             if not view:
                 return
 
+    def _give_back_read_buffer(self) -> None:
+        """Return the read buffer lent for a read that brought no bytes.
+
+        The transport asks for a buffer before every read, including the
+        one that finds the end of the stream or fails; without this, every
+        connection would take a buffer out of the pool for good and the
+        next one would allocate and zero a new one (bench/run.py, S4).
+        """
+        lent = self._lent
+        if lent is not None:
+            self._lent = None
+            READ_BUFFERS.append(lent)
+
     def eof_received(self) -> None:
         """Feed the end of the stream to the protocol; the transport then closes."""
+        self._give_back_read_buffer()
         self.protocol.receive_eof()
         self._process_events(self.protocol.events_received())
         self._write_pending()
@@ -969,6 +983,7 @@ class Connection(asyncio.BufferedProtocol):
         """Mark the connection closed and wake everything waiting on it."""
         if exc is not None:
             self.recv_exc = exc
+        self._give_back_read_buffer()
         self._corked = None
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
