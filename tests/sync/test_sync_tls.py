@@ -27,7 +27,7 @@ from websockets_typed.frames import CloseCode, Frame, Opcode
 from websockets_typed.http11 import Request
 from websockets_typed.protocol import CLOSED
 from websockets_typed.server import ServerProtocol
-from websockets_typed.sync.client import connect
+from websockets_typed.sync.client import ClientConnection, connect
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -166,21 +166,20 @@ class SlowPeer:
         self.socket.close()
 
 
-def wait_until_send_blocks(websocket: object) -> None:
+def wait_until_send_blocks(websocket: ClientConnection) -> None:
     """Wait until a send() blocks on a full socket buffer: the write lock stays held."""
-    lock = getattr(websocket, "_write_lock")  # noqa: B009 - private, for the test only
-    assert isinstance(lock, type(threading.Lock()))
+    lock = websocket._write_lock
     deadline = time.monotonic() + TIMEOUT
     while lock.acquire(timeout=0.2):
         lock.release()
         assert time.monotonic() < deadline
 
 
-def test_tls_send_waits_for_room_and_loses_nothing() -> None:
-    # Writes that fill the socket's buffer wait outside OpenSSL, then resume
-    # with the same bytes: the peer gets every message intact.
+@contextlib.contextmanager
+def slow_peer_client(count: int) -> Generator[tuple[SlowPeer, ClientConnection]]:
+    """A client of a :class:`SlowPeer`: small send buffer, 0.2 s close timeout."""
     server_context, client_context = tls_contexts()
-    peer = SlowPeer(server_context, count=32)
+    peer = SlowPeer(server_context, count)
     try:
         websocket = connect(
             f"wss://127.0.0.1:{peer.port}/",
@@ -189,7 +188,16 @@ def test_tls_send_waits_for_room_and_loses_nothing() -> None:
             close_timeout=0.2,
         )
         websocket.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        expected = [bytes([index]) * 65536 for index in range(32)]
+        yield peer, websocket
+    finally:
+        peer.close()
+
+
+def test_tls_send_waits_for_room_and_loses_nothing() -> None:
+    # Writes that fill the socket's buffer wait outside OpenSSL, then resume
+    # with the same bytes: the peer gets every message intact.
+    expected = [bytes([index]) * 65536 for index in range(32)]
+    with slow_peer_client(count=len(expected)) as (peer, websocket):
 
         def flood() -> None:
             for message in expected:
@@ -203,23 +211,12 @@ def test_tls_send_waits_for_room_and_loses_nothing() -> None:
         with pytest.raises(ConnectionClosedOK):
             websocket.recv(TIMEOUT)
         assert peer.messages == expected
-    finally:
-        peer.close()
 
 
 def test_tls_close_aborts_a_blocked_send() -> None:
     # A send waiting for room in the socket's buffer, outside OpenSSL, wakes
     # up and fails when close() aborts the connection after close_timeout.
-    server_context, client_context = tls_contexts()
-    peer = SlowPeer(server_context, count=1)
-    try:
-        websocket = connect(
-            f"wss://127.0.0.1:{peer.port}/",
-            ssl=client_context,
-            ping_interval=None,
-            close_timeout=0.2,
-        )
-        websocket.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    with slow_peer_client(count=1) as (_, websocket):
         errors: list[BaseException] = []
 
         def flood() -> None:
@@ -236,30 +233,18 @@ def test_tls_close_aborts_a_blocked_send() -> None:
         assert not thread.is_alive()
         assert isinstance(errors[0], ConnectionClosedError)
         assert websocket.state is CLOSED
-    finally:
-        peer.close()
 
 
 def test_tls_close_timeout_when_peer_keeps_tcp_open(caplog: pytest.LogCaptureFixture) -> None:
     # After the closing handshake, the client waits close_timeout for the
     # server to end the TCP connection (RFC 6455, 7.1.1), then aborts it.
-    server_context, client_context = tls_contexts()
-    peer = SlowPeer(server_context, count=0)
-    try:
-        with caplog.at_level(logging.INFO, logger="websockets_typed.client"):
-            websocket = connect(
-                f"wss://127.0.0.1:{peer.port}/",
-                ssl=client_context,
-                ping_interval=None,
-                close_timeout=0.2,
-            )
-            peer.reading.set()
-            with pytest.raises(ConnectionClosed):
-                websocket.recv(TIMEOUT)
+    caplog.set_level(logging.INFO, logger="websockets_typed.client")
+    with slow_peer_client(count=0) as (peer, websocket):
+        peer.reading.set()
+        with pytest.raises(ConnectionClosed):
+            websocket.recv(TIMEOUT)
         assert websocket.close_code == CloseCode.NORMAL_CLOSURE
         assert "closing handshake timed out; aborting connection" in caplog.messages
-    finally:
-        peer.close()
 
 
 def test_tls_send_while_half_a_record_arrived() -> None:
