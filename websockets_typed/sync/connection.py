@@ -12,6 +12,10 @@ frame until the frame is written, so that frames reach the wire in the
 order the protocol built them (which compression with context takeover
 requires); ``_send_lock`` is held by :meth:`Connection.send` for a whole
 message, so that several threads can send safely.
+
+A TLS socket is used in non-blocking mode, and every call into it holds
+``_tls_lock``: OpenSSL doesn't support using one connection from two threads
+at once (see :meth:`Connection._recv_tls`).
 """
 
 from __future__ import annotations
@@ -115,6 +119,19 @@ class Connection:
         # Pings waiting for their pong: payload -> (event, time sent).
         self._pending_pings: dict[bytes, tuple[threading.Event, float]] = {}
         self._fragmenting = False
+        # TLS: calls into OpenSSL hold this lock and never block; waiting for
+        # the socket happens outside it, with poll (see _recv_tls, _send_tls).
+        self._tls = socket if isinstance(socket, ssl_module.SSLSocket) else None
+        self._tls_lock = threading.Lock()
+        # How long the reading thread waits for data on a TLS socket.
+        self._recv_timeout: float | None = None
+        # The reading thread waits on the first, writers on the second.
+        self._recv_poller = select.poll()
+        self._send_poller = select.poll()
+        if self._tls is not None:
+            socket.setblocking(False)
+            self._recv_poller.register(socket, select.POLLIN)
+            self._send_poller.register(socket, select.POLLOUT)
         self._recv_thread = threading.Thread(target=self._recv_events, daemon=True)
         self._recv_thread.start()
         self._keepalive_thread: threading.Thread | None = None
@@ -529,7 +546,9 @@ class Connection:
     def _abort(self) -> None:
         """End the TCP connection at once; blocked reads and writes fail."""
         with contextlib.suppress(OSError):  # already disconnected
-            self.socket.shutdown(socket.SHUT_RDWR)
+            # On a TLS socket, shut down TCP only: SSLSocket.shutdown() would
+            # also unwrap TLS, under the feet of a thread using it.
+            socket.socket.shutdown(self.socket, socket.SHUT_RDWR)
 
     # Keepalive.
 
@@ -573,7 +592,10 @@ class Connection:
         for data in writes:
             if data:
                 try:
-                    self.socket.sendall(data)
+                    if self._tls is None:
+                        self.socket.sendall(data)
+                    else:
+                        self._send_tls(self._tls, data)
                 except OSError as exc:
                     # The connection broke, or close() aborted it: the
                     # protocol can't send anything any more.
@@ -581,40 +603,80 @@ class Connection:
                     self._abort()
                     raise _NotOpen from None
             else:
-                # Half-close. On a TLS socket, this ends TLS without a
-                # close_notify alert, then shuts down writing on TCP: TLS
-                # has no half-close, and the peer must see the end of the
-                # stream (RFC 6455, 7.1.1) rather than wait for close_timeout.
+                # Half-close. On a TLS socket, this shuts down writing on TCP
+                # without a close_notify alert: TLS has no half-close, and the
+                # peer must see the end of the stream (RFC 6455, 7.1.1) rather
+                # than wait for close_timeout; reading TLS goes on.
                 with contextlib.suppress(OSError):
-                    self.socket.shutdown(socket.SHUT_WR)
+                    socket.socket.shutdown(self.socket, socket.SHUT_WR)
+
+    def _send_tls(self, tls: ssl_module.SSLSocket, data: bytes) -> None:
+        """Write ``data`` to a TLS socket; the write lock is held.
+
+        OpenSSL is only called under the TLS lock and never blocks; while the
+        socket's buffer is full, wait outside the lock until it is writable,
+        then retry with the same bytes, as OpenSSL requires.
+        """
+        view = memoryview(data)
+        while view:
+            with self._tls_lock:
+                try:
+                    sent = tls.send(view)
+                except ssl_module.SSLWantWriteError:
+                    sent = 0
+            if sent:
+                view = view[sent:]
+            else:
+                # The write lock is held: only one thread polls this object.
+                self._send_poller.poll()
 
     def _set_recv_timeout(self) -> None:
         """Bound the wait for the peer to end the TCP connection."""
         if self.close_timeout is not None:
+            if self._tls is not None:
+                # A timeout on the socket would make OpenSSL block.
+                self._recv_timeout = self.close_timeout
+                return
             with contextlib.suppress(OSError):
                 self.socket.settimeout(self.close_timeout)
+
+    def _recv_tls(self, tls: ssl_module.SSLSocket) -> bytes:
+        """Read decrypted bytes from a TLS socket; ``b""`` at the end of the stream.
+
+        OpenSSL doesn't support reading and writing one TLS connection from
+        two threads at once: a read blocked in OpenSSL, e.g. after a TLS 1.3
+        session ticket or half a record arrived, while another thread writes,
+        may report a spurious end of stream or lose the bytes written. So
+        OpenSSL is only called under the TLS lock, on a non-blocking socket.
+
+        This can't wait forever for bytes that already arrived: OpenSSL asks
+        for more (:exc:`~ssl.SSLWantReadError`) only after reading the socket
+        until it was empty, keeping what it read, e.g. part of a record, for
+        the next call. Waiting for the socket to become readable then waits
+        for new bytes only.
+
+        Raises:
+            TimeoutError: If nothing arrives within ``_recv_timeout``.
+        """
+        while True:
+            with self._tls_lock:
+                try:
+                    return tls.recv(_RECV_BUFSIZE)
+                except ssl_module.SSLWantReadError:
+                    pass
+            timeout = self._recv_timeout
+            if not self._recv_poller.poll(None if timeout is None else timeout * 1000):
+                raise TimeoutError("timed out")
 
     def _recv_events(self) -> None:
         """Read the socket until the connection ends: the reading thread."""
         sock = self.socket
         protocol = self.protocol
-        # OpenSSL doesn't support reading and writing one TLS connection from
-        # two threads at once: a read that blocks while another thread writes
-        # may report a spurious end of stream. Wait until the socket is
-        # readable first, as websockets.sync does, so that reads don't block.
-        poller: select.poll | None = None
-        tls = sock if isinstance(sock, ssl_module.SSLSocket) else None
-        if tls is not None:
-            poller = select.poll()
-            poller.register(tls, select.POLLIN)
+        tls = self._tls
         try:
             while True:
                 try:
-                    if poller is not None and tls is not None and not tls.pending():
-                        timeout = tls.gettimeout()
-                        if not poller.poll(None if timeout is None else timeout * 1000):
-                            raise TimeoutError("timed out")
-                    data = sock.recv(_RECV_BUFSIZE)
+                    data = sock.recv(_RECV_BUFSIZE) if tls is None else self._recv_tls(tls)
                 except (OSError, ValueError) as exc:
                     # Reset, aborted, timed out or closed.
                     if not isinstance(exc, TimeoutError):
@@ -657,7 +719,8 @@ class Connection:
             pings = [event for event, _ in self._pending_pings.values()]
             self._pending_pings.clear()
         try:
-            self.socket.close()
+            with self._tls_lock:  # not while another thread is in OpenSSL
+                self.socket.close()
         finally:
             self.recv_messages.close()
             self._handshake_event.set()
