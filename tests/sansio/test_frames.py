@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable
@@ -60,7 +61,11 @@ IMPLEMENTATIONS = [
 
 
 @pytest.mark.parametrize("apply", IMPLEMENTATIONS)
-@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 15, 16, 17, 127, 511, 512, 513, 4096, 65537])
+@pytest.mark.parametrize(
+    "size",
+    # Around the SSE2 (16 bytes) and AVX2 (32 and 128 bytes per turn) steps.
+    [0, 1, 3, 4, 5, 15, 16, 17, 31, 33, 127, 128, 129, 160, 161, 255, 511, 513, 4096, 65537],
+)
 def test_apply_mask_matches_reference(apply: MaskFunction, size: int) -> None:
     data = os.urandom(size)
     mask = os.urandom(4)
@@ -134,6 +139,41 @@ def test_protocol_tests_pass_without_the_accelerator() -> None:
         f"tests/sansio/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
     ]
     environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": "0"}
+    result = subprocess.run(
+        command,
+        env=environment,
+        cwd=Path(__file__).resolve().parent.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=55,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout.splitlines()[-1]
+
+
+def cpu_has_avx2() -> bool:
+    flags = Path("/proc/cpuinfo").read_text().split()
+    return "avx2" in flags
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_avx2_selected_by_cpu_and_environment(setting: str) -> None:
+    code = "from websockets_typed import _speedups; print(_speedups.AVX2)"
+    environment = {**os.environ, "WEBSOCKETS_TYPED_AVX2": setting}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
+    )
+    expected = setting == "1" and platform.machine() == "x86_64" and cpu_has_avx2()
+    assert result.stdout.strip() == str(int(expected))
+
+
+def test_masking_tests_pass_with_sse2_only() -> None:
+    """The C masking loops without AVX2, on a machine that has it."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
+    command += ["tests/sansio/test_frames.py", "-k", "mask and not sse2_only"]
+    command += ["tests/sansio/test_receivebuffer.py"]
+    environment = {**os.environ, "WEBSOCKETS_TYPED_AVX2": "0"}
     result = subprocess.run(
         command,
         env=environment,
