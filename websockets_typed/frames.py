@@ -700,6 +700,26 @@ def serialize_payload(head1: int, data: bytes, mask: bool) -> list[bytes]:
     return [header, data]
 
 
+def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
+    """Return a frame on the wire in one bytes object, or ``None`` if it takes two.
+
+    :func:`serialize_payload` for a caller that writes the frame at once:
+    no list to build and take apart. ``None`` when that function would
+    return the header and the payload separately, i.e. for a large payload
+    that isn't masked. Small payloads, the round-trip hot path
+    (bench/run.py --callgrind, S1 and C1), are serialized here, without a call.
+    """
+    length = len(data)
+    if length < 126:
+        if mask:
+            key = _mask_key()
+            return mask_frame(_HEADER_SHORT.pack(head1, 0x80 | length) + key, data, key)
+        return _HEADER_SHORT.pack(head1, length) + data
+    if length >= _JOIN_THRESHOLD and not mask:
+        return None
+    return serialize_payload(head1, data, mask)[0]
+
+
 # RFC 6455, 5.3: the masking key "MUST be derived from a strong source of
 # entropy". Keys come from os.urandom(), read in batches: one system call per
 # 1024 frames rather than one per frame.

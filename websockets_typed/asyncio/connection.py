@@ -14,7 +14,15 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
 
@@ -173,6 +181,8 @@ class Connection(asyncio.BufferedProtocol):
             resume=self._resume_reading,
             wake_in_step=in_step,
         )
+        # The queue's frames, read on every send and read (not len(), a call).
+        self._recv_frames = self.recv_messages.frames
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
@@ -440,10 +450,10 @@ class Connection(asyncio.BufferedProtocol):
             TypeError: If ``message`` has an unsupported type.
         """
         if isinstance(message, str):
-            opcode = Opcode.BINARY if text is False else Opcode.TEXT
+            is_text = text is not False
             data: BytesLike = message.encode()
         elif isinstance(message, bytes | bytearray | memoryview):
-            opcode = Opcode.TEXT if text else Opcode.BINARY
+            is_text = bool(text)
             data = cast(BytesLike, message)  # pyright infers memoryview[Data]
         elif isinstance(message, Mapping):
             # Iterating a dict would send its keys: surely not what was meant.
@@ -464,15 +474,24 @@ class Connection(asyncio.BufferedProtocol):
         if self._fragmented_send_waiter is not None:
             await self._wait_for_fragmented_send()
         protocol = self.protocol
-        if protocol.state is not OPEN:
-            raise await self._closed_exception()
-        if opcode is Opcode.TEXT:
-            protocol.send_text(data)
+        # The frame in one bytes object, when nothing else waits to be sent
+        # or has to be done for it (see Protocol.message_bytes).
+        chunk = protocol.message_bytes(is_text, data)
+        writes: Sequence[bytes]
+        if chunk is None:
+            if protocol.state is not OPEN:
+                raise await self._closed_exception()
+            if is_text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+            writes = protocol.data_to_send()
+            if len(writes) == 1:
+                chunk = writes[0]
         else:
-            protocol.send_binary(data)
-        writes = protocol.data_to_send()
+            writes = ()
         corked = self._corked
-        if len(writes) == 1 and self.recv_messages:
+        if chunk is not None and self._recv_frames:
             # More received messages wait in the queue: the application is
             # likely to answer them at once. Small frames sent meanwhile go
             # out in one write with the last, rather than in a system call
@@ -480,7 +499,7 @@ class Connection(asyncio.BufferedProtocol):
             if corked is None:
                 corked = self._corked = []
                 self.loop.call_soon(self._uncork)
-            corked += writes
+            corked.append(chunk)
             if len(corked) >= _CORK_FRAMES:
                 self._uncork()
         else:
@@ -489,8 +508,11 @@ class Connection(asyncio.BufferedProtocol):
             # _write_pending() without its checks: a data frame sent while OPEN
             # is never followed by the end of the stream nor makes a close expected.
             transport = self.transport
-            for chunk in writes:
+            if chunk is not None:
                 transport.write(chunk if len(chunk) < _WRITE_VIEW else memoryview(chunk))
+            else:
+                for part in writes:
+                    transport.write(part if len(part) < _WRITE_VIEW else memoryview(part))
         if self._writing_paused:
             await self._drain()
 
@@ -913,7 +935,7 @@ class Connection(asyncio.BufferedProtocol):
             # max_queue holds within a read, however many frames it brings:
             # the protocol parses only what the queue has room for, and
             # keeps the rest until recv() makes room (_resume_reading).
-            protocol.frame_budget = max(high - len(self.recv_messages), 0)
+            protocol.frame_budget = max(high - len(self._recv_frames), 0)
         lent = self._lent
         if lent is None:
             # Into the large frame's payload; or nothing, to parse the

@@ -42,6 +42,11 @@ class Assembler:
             selector and Python code; uvloop runs the consumer in the same
             iteration anyway, for fewer instructions with a Future
             (bench/run.py --callgrind, S1 and C1).
+
+    Attributes:
+        frames: The frames received and not taken yet, oldest first. Read
+            it (``len(assembler)`` costs a call; the connection checks it
+            for every message it sends or receives), don't change it.
     """
 
     def __init__(
@@ -62,7 +67,7 @@ class Assembler:
         self._pause = pause
         self._resume = resume
         self._paused = False
-        self._frames: deque[Frame] = deque()
+        self.frames: deque[Frame] = deque()
         self.wake_in_step = wake_in_step
         # Set while get() waits: a Waiter with wake_in_step, else a Future.
         self._waiter: asyncio.Future[None] | Waiter | None = None
@@ -74,7 +79,7 @@ class Assembler:
 
     def __len__(self) -> int:
         """Number of frames waiting in the queue."""
-        return len(self._frames)
+        return len(self.frames)
 
     # Producer side: the connection, from data_received().
 
@@ -86,11 +91,11 @@ class Assembler:
         """
         if self._closed:
             raise EOFError("stream of frames ended")
-        self._frames.append(frame)
+        self.frames.append(frame)
         waiter = self._waiter
         if waiter is not None and not self._holding and not waiter.done():
             waiter.set_result(None)
-        if self.high is not None and not self._paused and len(self._frames) >= self.high:
+        if self.high is not None and not self._paused and len(self.frames) >= self.high:
             self._paused = True
             self._pause()
 
@@ -113,7 +118,7 @@ class Assembler:
             return
         self._holding = False
         waiter = self._waiter
-        if isinstance(waiter, Waiter) and waiter.state is None and (self._frames or self._closed):
+        if isinstance(waiter, Waiter) and waiter.state is None and (self.frames or self._closed):
             waiter.wake()
         deferred = self._deferred
         if deferred is not None:
@@ -142,7 +147,7 @@ class Assembler:
 
     async def _next_frame(self) -> Frame:
         """Take the next frame, waiting for one if needed."""
-        frames = self._frames
+        frames = self.frames
         while not frames:
             if self._closed:
                 raise EOFError("stream of frames ended")
@@ -210,7 +215,7 @@ class Assembler:
             raise ConcurrencyError("cannot receive while another coroutine is receiving")
         self._get_in_progress = True
         try:
-            frames = self._frames
+            frames = self.frames
             # Wait here rather than in _next_frame(): on the hot path, a
             # message in one frame, that saves a coroutine per message.
             while not frames:
@@ -248,7 +253,7 @@ class Assembler:
                 except BaseException:
                     # Put back what was taken, so that the next get() sees
                     # the message from its start.
-                    self._frames.appendleft(Frame(opcode, bytes(buffer), fin=False))
+                    self.frames.appendleft(Frame(opcode, bytes(buffer), fin=False))
                     raise
                 data = bytes(buffer)
         finally:
