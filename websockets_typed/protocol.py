@@ -690,6 +690,15 @@ class Protocol:
         """
         return self._state is CLOSING or self.handshake_exc is not None
 
+    def quiet(self) -> bool:
+        """Tell whether the connection is OPEN and has nothing to send.
+
+        Internal API for the I/O layers: then :meth:`data_to_send` returns
+        nothing and :meth:`close_expected` returns ``False``, and they may
+        skip both, as after receiving data frames, the common case.
+        """
+        return self._state is OPEN and not self._writes
+
     # Sending.
 
     def send_continuation(self, data: BytesLike, fin: bool) -> None:

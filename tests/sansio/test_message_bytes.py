@@ -1,11 +1,11 @@
-"""Protocol.message_bytes(): a message in one frame, serialized for a write at once."""
+"""Internal API of the round trip: Protocol.message_bytes() and Protocol.quiet()."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
-from protocol_helpers import open_client, open_server
+from protocol_helpers import open_client, open_server, wire
 
 from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
 from websockets_typed.frames import Frame, Opcode, read_frame, serialize_message
@@ -103,3 +103,30 @@ def test_serialize_message_matches_serialize_payload_in_one_chunk() -> None:
     assert serialize_message(0x82, b"", False) == b"\x82\x00"
     assert serialize_message(0x81, b"a" * 200, False) == b"\x81\x7e\x00\xc8" + b"a" * 200
     assert serialize_message(0x82, bytes(8192), False) is None
+
+
+def test_quiet_after_data_frames() -> None:
+    server = open_server()
+    assert server.quiet()
+    server.receive_data(wire(server, Frame(Opcode.TEXT, b"hello")))
+    assert server.quiet()
+    assert server.events_received() == [Frame(Opcode.TEXT, b"hello")]
+    assert server.data_to_send() == []
+    assert not server.close_expected()
+
+
+def test_not_quiet_with_an_answer_to_send() -> None:
+    server = open_server()
+    server.receive_data(wire(server, Frame(Opcode.PING, b"")))
+    assert not server.quiet()
+    assert server.data_to_send() == [b"\x8a\x00"]
+    assert server.quiet()
+
+
+def test_not_quiet_unless_open() -> None:
+    assert not ServerProtocol().quiet()
+    server = open_server()
+    server.receive_data(wire(server, Frame(Opcode.CLOSE, b"")))
+    server.data_to_send()
+    assert not server.quiet()
+    assert server.close_expected()
