@@ -16,6 +16,9 @@ from ._waiter import Waiter
 __all__ = ["Assembler"]
 
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
+# A global: reading a member as an attribute of its Enum class costs about
+# as much as the rest of get() (bench/run.py --callgrind, S1).
+_OP_TEXT: Final = Opcode.TEXT
 
 
 class Assembler:
@@ -259,7 +262,7 @@ class Assembler:
         finally:
             self._get_in_progress = False
         if decode is None:
-            decode = opcode is Opcode.TEXT
+            decode = opcode is _OP_TEXT
         return data.decode() if decode else data
 
     @overload
@@ -290,7 +293,7 @@ class Assembler:
         try:
             frame = await self._next_frame()
             if decode is None:
-                decode = frame.opcode is Opcode.TEXT
+                decode = frame.opcode is _OP_TEXT
             decoder = _UTF8_DECODER() if decode else None
             while True:
                 if decoder is not None:
