@@ -140,6 +140,9 @@ class Connection(asyncio.BufferedProtocol):
     # A class attribute until the first drop: most connections never drop a
     # message, and an attribute costs memory per connection (bench/run.py, S5).
     broadcast_dropped: int = 0
+    # True while data_received() or _resume_reading() call buffer_updated(),
+    # maybe from a task; a class attribute, for the memory of connections.
+    _feeding: bool = False
 
     def __init__(
         self,
@@ -869,7 +872,11 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol.holds_frames:
             # Parse the frames held back before reading more. This runs in
             # recv(), once it took its frame: the new ones go after it.
-            self.buffer_updated(0)
+            self._feeding = True
+            try:
+                self.buffer_updated(0)
+            finally:
+                self._feeding = False
             if self._reading_paused or self.protocol.holds_frames:
                 return
         if not self.transport.is_closing():
@@ -966,7 +973,9 @@ class Connection(asyncio.BufferedProtocol):
         if protocol.handshake_exc is not None:
             self._wake_handshake()
         if in_step:
-            messages.release()
+            # The transport calls this outside any task, unlike data_received()
+            # and _resume_reading(), which say so.
+            messages.release(not self._feeding)
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
@@ -975,14 +984,19 @@ class Connection(asyncio.BufferedProtocol):
         instead: this is for bytes received by other means.
         """
         view = memoryview(data)
-        while True:
-            buffer = self.get_buffer(len(view))
-            size = min(len(buffer), len(view))
-            buffer[:size] = view[:size]
-            self.buffer_updated(size)
-            view = view[size:]
-            if not view:
-                return
+        # Maybe from a task: buffer_updated() checks before waking another.
+        self._feeding = True
+        try:
+            while True:
+                buffer = self.get_buffer(len(view))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                self.buffer_updated(size)
+                view = view[size:]
+                if not view:
+                    return
+        finally:
+            self._feeding = False
 
     def _give_back_read_buffer(self) -> None:
         """Return the read buffer lent for a read that brought no bytes.

@@ -111,22 +111,23 @@ class Assembler:
         """
         self._holding = self.wake_in_step
 
-    def release(self) -> None:
+    def release(self, outside_task: bool = False) -> None:
         """Stop holding; wake the consumer at once if a frame or the end came meanwhile.
 
         At once means without an iteration of the event loop, when no task
-        is running (see :class:`Waiter`).
+        is running (see :class:`Waiter`); ``outside_task=True`` says so, as
+        in a transport's callback.
         """
         if not self._holding:
             return
         self._holding = False
         waiter = self._waiter
         if isinstance(waiter, Waiter) and waiter.state is None and (self.frames or self._closed):
-            waiter.wake()
+            waiter.wake(outside_task)
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
-            _wake(deferred)
+            _wake(deferred, outside_task)
 
     def wake(self, waiter: asyncio.Future[None] | Waiter) -> None:
         """Wake another waiter of the connection: now, or at :meth:`release` if held."""
@@ -307,9 +308,9 @@ class Assembler:
             self._get_in_progress = False
 
 
-def _wake(waiter: asyncio.Future[None] | Waiter) -> None:
+def _wake(waiter: asyncio.Future[None] | Waiter, outside_task: bool = False) -> None:
     """Wake a waiter: in this step if it is a Waiter, else through the loop."""
     if isinstance(waiter, Waiter):
-        waiter.wake()
+        waiter.wake(outside_task)
     elif not waiter.done():
         waiter.set_result(None)
