@@ -10,7 +10,7 @@ import enum
 import os
 import struct
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias, cast
 
 import attrs
 
@@ -447,8 +447,9 @@ class Frame:
 
 # The slots of Frame, set without attrs' frozen __setattr__.
 _new_object: Final = object.__new__
+_FRAME_FIELDS: Final = ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
 _set_opcode, _set_data, _set_fin, _set_rsv1, _set_rsv2, _set_rsv3 = (
-    getattr(Frame, name).__set__ for name in ("opcode", "data", "fin", "rsv1", "rsv2", "rsv3")
+    getattr(Frame, name).__set__ for name in _FRAME_FIELDS
 )
 
 
@@ -472,14 +473,12 @@ def _check_frame_types(  # noqa: PLR0917 - the arguments of Frame()
             raise type_error(Frame, name, value, (kind,))
 
 
-def new_frame(  # noqa: PLR0917 - the fields of Frame, in order
+def py_new_frame(  # noqa: PLR0917 - the fields of Frame, in order
     opcode: Opcode, data: bytes, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool
 ) -> Frame:
-    """Build a :class:`Frame` without any check: the parser's fast constructor.
+    """Build a :class:`Frame` without any check, in pure Python.
 
-    Internal API: only for fields that are known to be valid, e.g. parsed
-    from a header the parser checked. h11 builds its parsed events the same
-    way; tests/sansio/test_frames.py pins it to the public constructor.
+    This is :func:`new_frame` without the C accelerator.
     """
     frame: Frame = _new_object(Frame)
     _set_opcode(frame, opcode)
@@ -489,6 +488,31 @@ def new_frame(  # noqa: PLR0917 - the fields of Frame, in order
     _set_rsv2(frame, rsv2)
     _set_rsv3(frame, rsv3)
     return frame
+
+
+_FrameConstructor: TypeAlias = Callable[[Opcode, bytes, bool, bool, bool, bool], Frame]
+
+
+def _select_new_frame() -> _FrameConstructor:
+    """Use the C accelerator if :func:`apply_mask` does."""
+    if SPEEDUPS:
+        from ._speedups import frame_fields  # noqa: PLC0415
+        from ._speedups import new_frame as c_new_frame  # noqa: PLC0415
+
+        frame_fields(Frame, tuple(getattr(Frame, name) for name in _FRAME_FIELDS))
+        return cast(_FrameConstructor, c_new_frame)
+    return py_new_frame
+
+
+new_frame: Final = _select_new_frame()
+"""Build a :class:`Frame` without any check: the parser's fast constructor.
+
+Internal API: only for fields that are known to be valid, e.g. parsed from
+a header the parser checked. h11 builds its parsed events the same way;
+tests/sansio/test_frame_fast_path.py pins it to the public constructor. The
+C accelerator when available (a fifth of the instructions of a round trip
+of a small message, bench/run.py --callgrind, S1), else :func:`py_new_frame`.
+"""
 
 
 def _describe_payload(frame: Frame) -> str:
@@ -698,6 +722,26 @@ def serialize_payload(head1: int, data: bytes, mask: bool) -> list[bytes]:
     if length < _JOIN_THRESHOLD:
         return [header + data]
     return [header, data]
+
+
+def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
+    """Return a frame on the wire in one bytes object, or ``None`` if it takes two.
+
+    :func:`serialize_payload` for a caller that writes the frame at once:
+    no list to build and take apart. ``None`` when that function would
+    return the header and the payload separately, i.e. for a large payload
+    that isn't masked. Small payloads, the round-trip hot path
+    (bench/run.py --callgrind, S1 and C1), are serialized here, without a call.
+    """
+    length = len(data)
+    if length < 126:
+        if mask:
+            key = _mask_key()
+            return mask_frame(_HEADER_SHORT.pack(head1, 0x80 | length) + key, data, key)
+        return _HEADER_SHORT.pack(head1, length) + data
+    if length >= _JOIN_THRESHOLD and not mask:
+        return None
+    return serialize_payload(head1, data, mask)[0]
 
 
 # RFC 6455, 5.3: the masking key "MUST be derived from a strong source of

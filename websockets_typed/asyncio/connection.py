@@ -14,7 +14,15 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
 
@@ -132,6 +140,9 @@ class Connection(asyncio.BufferedProtocol):
     # A class attribute until the first drop: most connections never drop a
     # message, and an attribute costs memory per connection (bench/run.py, S5).
     broadcast_dropped: int = 0
+    # True while data_received() or _resume_reading() call buffer_updated(),
+    # maybe from a task; a class attribute, for the memory of connections.
+    _feeding: bool = False
 
     def __init__(
         self,
@@ -173,6 +184,8 @@ class Connection(asyncio.BufferedProtocol):
             resume=self._resume_reading,
             wake_in_step=in_step,
         )
+        # The queue's frames, read on every send and read (not len(), a call).
+        self._recv_frames = self.recv_messages.frames
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
@@ -440,10 +453,10 @@ class Connection(asyncio.BufferedProtocol):
             TypeError: If ``message`` has an unsupported type.
         """
         if isinstance(message, str):
-            opcode = Opcode.BINARY if text is False else Opcode.TEXT
+            is_text = text is not False
             data: BytesLike = message.encode()
         elif isinstance(message, bytes | bytearray | memoryview):
-            opcode = Opcode.TEXT if text else Opcode.BINARY
+            is_text = bool(text)
             data = cast(BytesLike, message)  # pyright infers memoryview[Data]
         elif isinstance(message, Mapping):
             # Iterating a dict would send its keys: surely not what was meant.
@@ -464,15 +477,24 @@ class Connection(asyncio.BufferedProtocol):
         if self._fragmented_send_waiter is not None:
             await self._wait_for_fragmented_send()
         protocol = self.protocol
-        if protocol.state is not OPEN:
-            raise await self._closed_exception()
-        if opcode is Opcode.TEXT:
-            protocol.send_text(data)
+        # The frame in one bytes object, when nothing else waits to be sent
+        # or has to be done for it (see Protocol.message_bytes).
+        chunk = protocol.message_bytes(is_text, data)
+        writes: Sequence[bytes]
+        if chunk is None:
+            if protocol.state is not OPEN:
+                raise await self._closed_exception()
+            if is_text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+            writes = protocol.data_to_send()
+            if len(writes) == 1:
+                chunk = writes[0]
         else:
-            protocol.send_binary(data)
-        writes = protocol.data_to_send()
+            writes = ()
         corked = self._corked
-        if len(writes) == 1 and self.recv_messages:
+        if chunk is not None and self._recv_frames:
             # More received messages wait in the queue: the application is
             # likely to answer them at once. Small frames sent meanwhile go
             # out in one write with the last, rather than in a system call
@@ -480,7 +502,7 @@ class Connection(asyncio.BufferedProtocol):
             if corked is None:
                 corked = self._corked = []
                 self.loop.call_soon(self._uncork)
-            corked += writes
+            corked.append(chunk)
             if len(corked) >= _CORK_FRAMES:
                 self._uncork()
         else:
@@ -489,8 +511,11 @@ class Connection(asyncio.BufferedProtocol):
             # _write_pending() without its checks: a data frame sent while OPEN
             # is never followed by the end of the stream nor makes a close expected.
             transport = self.transport
-            for chunk in writes:
+            if chunk is not None:
                 transport.write(chunk if len(chunk) < _WRITE_VIEW else memoryview(chunk))
+            else:
+                for part in writes:
+                    transport.write(part if len(part) < _WRITE_VIEW else memoryview(part))
         if self._writing_paused:
             await self._drain()
 
@@ -847,7 +872,11 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol.holds_frames:
             # Parse the frames held back before reading more. This runs in
             # recv(), once it took its frame: the new ones go after it.
-            self.buffer_updated(0)
+            self._feeding = True
+            try:
+                self.buffer_updated(0)
+            finally:
+                self._feeding = False
             if self._reading_paused or self.protocol.holds_frames:
                 return
         if not self.transport.is_closing():
@@ -913,7 +942,8 @@ class Connection(asyncio.BufferedProtocol):
             # max_queue holds within a read, however many frames it brings:
             # the protocol parses only what the queue has room for, and
             # keeps the rest until recv() makes room (_resume_reading).
-            protocol.frame_budget = max(high - len(self.recv_messages), 0)
+            room = high - len(self._recv_frames)
+            protocol.frame_budget = room if room > 0 else 0
         lent = self._lent
         if lent is None:
             # Into the large frame's payload; or nothing, to parse the
@@ -936,11 +966,16 @@ class Connection(asyncio.BufferedProtocol):
         self._process_events(protocol.events_received())
         if protocol.deferred_failure is not None:
             self._defer_failure()
-        self._write_pending()
+        # Data frames received while OPEN, the usual case, leave nothing to
+        # write nor to wait for: three calls less (bench/run.py --callgrind, S1).
+        if not protocol.quiet():
+            self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
         if in_step:
-            messages.release()
+            # The transport calls this outside any task, unlike data_received()
+            # and _resume_reading(), which say so.
+            messages.release(not self._feeding)
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
@@ -949,14 +984,19 @@ class Connection(asyncio.BufferedProtocol):
         instead: this is for bytes received by other means.
         """
         view = memoryview(data)
-        while True:
-            buffer = self.get_buffer(len(view))
-            size = min(len(buffer), len(view))
-            buffer[:size] = view[:size]
-            self.buffer_updated(size)
-            view = view[size:]
-            if not view:
-                return
+        # Maybe from a task: buffer_updated() checks before waking another.
+        self._feeding = True
+        try:
+            while True:
+                buffer = self.get_buffer(len(view))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                self.buffer_updated(size)
+                view = view[size:]
+                if not view:
+                    return
+        finally:
+            self._feeding = False
 
     def _give_back_read_buffer(self) -> None:
         """Return the read buffer lent for a read that brought no bytes.

@@ -16,6 +16,9 @@ from ._waiter import Waiter
 __all__ = ["Assembler"]
 
 _UTF8_DECODER: Final = codecs.getincrementaldecoder("utf-8")
+# A global: reading a member as an attribute of its Enum class costs about
+# as much as the rest of get() (bench/run.py --callgrind, S1).
+_OP_TEXT: Final = Opcode.TEXT
 
 
 class Assembler:
@@ -42,6 +45,11 @@ class Assembler:
             selector and Python code; uvloop runs the consumer in the same
             iteration anyway, for fewer instructions with a Future
             (bench/run.py --callgrind, S1 and C1).
+
+    Attributes:
+        frames: The frames received and not taken yet, oldest first. Read
+            it (``len(assembler)`` costs a call; the connection checks it
+            for every message it sends or receives), don't change it.
     """
 
     def __init__(
@@ -62,7 +70,7 @@ class Assembler:
         self._pause = pause
         self._resume = resume
         self._paused = False
-        self._frames: deque[Frame] = deque()
+        self.frames: deque[Frame] = deque()
         self.wake_in_step = wake_in_step
         # Set while get() waits: a Waiter with wake_in_step, else a Future.
         self._waiter: asyncio.Future[None] | Waiter | None = None
@@ -74,7 +82,7 @@ class Assembler:
 
     def __len__(self) -> int:
         """Number of frames waiting in the queue."""
-        return len(self._frames)
+        return len(self.frames)
 
     # Producer side: the connection, from data_received().
 
@@ -86,11 +94,11 @@ class Assembler:
         """
         if self._closed:
             raise EOFError("stream of frames ended")
-        self._frames.append(frame)
+        self.frames.append(frame)
         waiter = self._waiter
         if waiter is not None and not self._holding and not waiter.done():
             waiter.set_result(None)
-        if self.high is not None and not self._paused and len(self._frames) >= self.high:
+        if self.high is not None and not self._paused and len(self.frames) >= self.high:
             self._paused = True
             self._pause()
 
@@ -103,22 +111,23 @@ class Assembler:
         """
         self._holding = self.wake_in_step
 
-    def release(self) -> None:
+    def release(self, outside_task: bool = False) -> None:
         """Stop holding; wake the consumer at once if a frame or the end came meanwhile.
 
         At once means without an iteration of the event loop, when no task
-        is running (see :class:`Waiter`).
+        is running (see :class:`Waiter`); ``outside_task=True`` says so, as
+        in a transport's callback.
         """
         if not self._holding:
             return
         self._holding = False
         waiter = self._waiter
-        if isinstance(waiter, Waiter) and waiter.state is None and (self._frames or self._closed):
-            waiter.wake()
+        if isinstance(waiter, Waiter) and waiter.state is None and (self.frames or self._closed):
+            waiter.wake(outside_task)
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
-            _wake(deferred)
+            _wake(deferred, outside_task)
 
     def wake(self, waiter: asyncio.Future[None] | Waiter) -> None:
         """Wake another waiter of the connection: now, or at :meth:`release` if held."""
@@ -142,7 +151,7 @@ class Assembler:
 
     async def _next_frame(self) -> Frame:
         """Take the next frame, waiting for one if needed."""
-        frames = self._frames
+        frames = self.frames
         while not frames:
             if self._closed:
                 raise EOFError("stream of frames ended")
@@ -210,7 +219,7 @@ class Assembler:
             raise ConcurrencyError("cannot receive while another coroutine is receiving")
         self._get_in_progress = True
         try:
-            frames = self._frames
+            frames = self.frames
             # Wait here rather than in _next_frame(): on the hot path, a
             # message in one frame, that saves a coroutine per message.
             while not frames:
@@ -248,13 +257,13 @@ class Assembler:
                 except BaseException:
                     # Put back what was taken, so that the next get() sees
                     # the message from its start.
-                    self._frames.appendleft(Frame(opcode, bytes(buffer), fin=False))
+                    self.frames.appendleft(Frame(opcode, bytes(buffer), fin=False))
                     raise
                 data = bytes(buffer)
         finally:
             self._get_in_progress = False
         if decode is None:
-            decode = opcode is Opcode.TEXT
+            decode = opcode is _OP_TEXT
         return data.decode() if decode else data
 
     @overload
@@ -285,7 +294,7 @@ class Assembler:
         try:
             frame = await self._next_frame()
             if decode is None:
-                decode = frame.opcode is Opcode.TEXT
+                decode = frame.opcode is _OP_TEXT
             decoder = _UTF8_DECODER() if decode else None
             while True:
                 if decoder is not None:
@@ -299,9 +308,9 @@ class Assembler:
             self._get_in_progress = False
 
 
-def _wake(waiter: asyncio.Future[None] | Waiter) -> None:
+def _wake(waiter: asyncio.Future[None] | Waiter, outside_task: bool = False) -> None:
     """Wake a waiter: in this step if it is a Waiter, else through the loop."""
     if isinstance(waiter, Waiter):
-        waiter.wake()
+        waiter.wake(outside_task)
     elif not waiter.done():
         waiter.set_result(None)
