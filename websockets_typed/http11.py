@@ -328,7 +328,9 @@ class RequestParser(_Parser):
         """
         if self._stage is _Stage.START_LINE:
             if not self._scanned:
-                request = self._parse_whole_head(buffer)
+                request = parse_whole_request(
+                    buffer, self.max_line_length, self.max_num_headers, self.head_only
+                )
                 if request is not None:
                     return request
             line = self._read_line(buffer, "HTTP request line", HTTPStatus.REQUEST_URI_TOO_LONG)
@@ -342,41 +344,6 @@ class RequestParser(_Parser):
         if self._method == "GET" and not self.head_only:
             _check_no_body(request.headers)
         self._reset()
-        return request
-
-    def _parse_whole_head(self, buffer: bytearray) -> Request | None:
-        """Parse a request whose head is all in ``buffer``, in one pass.
-
-        The usual case: a handshake request arrives in one read. One pattern
-        checks the whole head, then splitting it gives the fields, which
-        costs less than reading it line by line, copying each line and
-        shifting the buffer after it, or checking each line with patterns
-        of its own (bench/run.py, S4).
-
-        Return ``None``, consuming nothing, if the head is incomplete, or if
-        anything in it would make reading it line by line raise an error or
-        stop at a limit: then :meth:`parse` reads it line by line and raises
-        the errors it always does.
-        """
-        limit = self.max_line_length
-        # No need to look further than the longest head within the limits.
-        end = buffer.find(b"\r\n\r\n", 0, (limit + 2) * (self.max_num_headers + 1) + 2)
-        if end == -1:
-            return None
-        # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
-        head = buffer[:end].decode("ascii", "surrogateescape")
-        match = _REQUEST_HEAD.fullmatch(head)
-        if match is None:
-            return None
-        lines = head.split("\r\n")
-        if len(lines) - 1 > self.max_num_headers or (end > limit and max(map(len, lines)) > limit):
-            return None
-        headers = headers_from_fields(islice(lines, 1, None))
-        method = _METHODS_STR[match[1]]
-        request = _parsed_request(match[2], headers, method)
-        if method == "GET" and not self.head_only:
-            _check_no_body(headers)
-        del buffer[: end + 4]
         return request
 
     def parse_eof(self, buffer: bytearray) -> Request:
@@ -395,6 +362,48 @@ class RequestParser(_Parser):
             return request
         what = "HTTP request line" if self._stage is _Stage.START_LINE else "HTTP headers"
         raise InvalidMessage(f"connection closed while reading {what}")
+
+
+def parse_whole_request(
+    buffer: bytearray,
+    max_line_length: int = MAX_LINE_LENGTH,
+    max_num_headers: int = MAX_NUM_HEADERS,
+    head_only: bool = False,
+) -> Request | None:
+    """Parse a request whose head is all in ``buffer``, in one pass.
+
+    The usual case: a handshake request arrives in one read. One pattern
+    checks the whole head, then splitting it gives the fields, which
+    costs less than reading it line by line, copying each line and
+    shifting the buffer after it, or checking each line with patterns
+    of its own (bench/run.py, S4).
+
+    Return ``None``, consuming nothing, if the head is incomplete, or if
+    anything in it would make reading it line by line raise an error or
+    stop at a limit: then :meth:`RequestParser.parse` reads it line by line
+    and raises the errors it always does. Internal API, shared with the
+    server, which needs no parser when this succeeds (bench/run.py, S4).
+    """
+    limit = max_line_length
+    # No need to look further than the longest head within the limits.
+    end = buffer.find(b"\r\n\r\n", 0, (limit + 2) * (max_num_headers + 1) + 2)
+    if end == -1:
+        return None
+    # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
+    head = buffer[:end].decode("ascii", "surrogateescape")
+    match = _REQUEST_HEAD.fullmatch(head)
+    if match is None:
+        return None
+    lines = head.split("\r\n")
+    if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):
+        return None
+    headers = headers_from_fields(islice(lines, 1, None))
+    method = _METHODS_STR[match[1]]
+    request = _parsed_request(match[2], headers, method)
+    if method == "GET" and not head_only:
+        _check_no_body(headers)
+    del buffer[: end + 4]
+    return request
 
 
 def _parse_request_line(line: bytes) -> tuple[Literal["GET", "HEAD", "POST"], str]:

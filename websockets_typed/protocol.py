@@ -326,7 +326,6 @@ class Protocol:
             ``websockets_typed.server`` or ``websockets_typed.client``.
 
     Attributes:
-        id: Unique identifier of the connection, useful in logs.
         logger: Logger for this connection.
         side: Which end of the connection this is.
         max_size: Largest incoming message, in bytes.
@@ -374,6 +373,7 @@ class Protocol:
         "_debug",
         "_eof_rcvd",
         "_events",
+        "_id",
         "_large_frame",
         "_mask_incoming",
         "_mask_outgoing",
@@ -396,7 +396,6 @@ class Protocol:
         "extensions",
         "frame_budget",
         "handshake_exc",
-        "id",
         "logger",
         "max_fragments",
         "max_size",
@@ -406,7 +405,6 @@ class Protocol:
         "subprotocol",
     )
 
-    id: uuid.UUID
     logger: LoggerLike
     side: Side
     max_size: int | None
@@ -434,7 +432,8 @@ class Protocol:
     ) -> None:
         if max_fragments is not None and max_fragments < 1:
             raise ValueError("max_fragments must be at least 1")
-        self.id = uuid.uuid4()
+        # Made on first use (see id): most connections never log theirs.
+        self._id: uuid.UUID | None = None
         if logger is None:
             logger = logging.getLogger(f"websockets_typed.{side.name.lower()}")
         self.logger = logger
@@ -490,6 +489,21 @@ class Protocol:
         self._pongs = PausedPongs()
 
     # Public state.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, useful in logs.
+
+        A random UUID, made on first use: making one costs more than 1% of
+        a handshake (bench/run.py, S4), and most connections never log it.
+        """
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
     @property
     def state(self) -> State:

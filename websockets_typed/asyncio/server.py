@@ -772,6 +772,16 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
         broadcast_overflow = options.get("broadcast_overflow", "close")
         # Invalid values fail here, not at the first connection.
         check_broadcast_options(broadcast_limit, broadcast_overflow)
+        # Looked up once, not once per connection (bench/run.py, S4).
+        origins = options.get("origins")
+        subprotocols = options.get("subprotocols")
+        max_size = options.get("max_size", MAX_SIZE)
+        max_fragments = options.get("max_fragments", MAX_FRAGMENTS)
+        ping_interval = options.get("ping_interval", PING_INTERVAL)
+        ping_timeout = options.get("ping_timeout", PING_TIMEOUT)
+        close_timeout = options.get("close_timeout", CLOSE_TIMEOUT)
+        max_queue = options.get("max_queue", MAX_QUEUE)
+        write_limit = options.get("write_limit", WRITE_LIMIT)
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -793,23 +803,23 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
                 protocol_hook = protocol_select_subprotocol
 
             protocol = ServerProtocol(
-                origins=options.get("origins"),
+                origins=origins,
                 hosts=hosts,
                 extensions=extensions,
-                subprotocols=options.get("subprotocols"),
+                subprotocols=subprotocols,
                 select_subprotocol=protocol_hook,
-                max_size=options.get("max_size", MAX_SIZE),
-                max_fragments=options.get("max_fragments", MAX_FRAGMENTS),
+                max_size=max_size,
+                max_fragments=max_fragments,
                 logger=adapter,
             )
             connection = connection_class(
                 protocol,
                 server,
-                ping_interval=options.get("ping_interval", PING_INTERVAL),
-                ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
-                close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
-                max_queue=options.get("max_queue", MAX_QUEUE),
-                write_limit=options.get("write_limit", WRITE_LIMIT),
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+                max_queue=max_queue,
+                write_limit=write_limit,
                 broadcast_limit=broadcast_limit,
                 broadcast_overflow=broadcast_overflow,
             )
