@@ -1005,6 +1005,28 @@ def test_serialize_invalid_header_value(value: str) -> None:
         Response(200, "OK", Headers([("X", value)])).serialize()
 
 
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "\x00", "\x7f"])
+def test_serialize_invalid_value_of_common_header(value: str) -> None:
+    # Common names skip the name check: values are checked all the same.
+    headers = Headers([("Host", "example.com"), ("Server", value)])
+    with pytest.raises(ValueError, match="invalid value for header Server"):
+        headers.serialize()
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([], b"\r\n"),
+        ([("Server", "a")], b"Server: a\r\n\r\n"),
+        ([("Server", "a\tb"), ("X-A", " c ")], b"Server: a\tb\r\nX-A:  c \r\n\r\n"),
+        ([("X", "caf\udcc3\udca9"), ("Y", "é")], b"X: caf\xc3\xa9\r\nY: \xc3\xa9\r\n\r\n"),
+        ([("host", ""), ("Host", "x")], b"host: \r\nHost: x\r\n\r\n"),
+    ],
+)
+def test_serialize_headers(pairs: list[tuple[str, str]], expected: bytes) -> None:
+    assert Headers(pairs).serialize() == expected
+
+
 @pytest.mark.parametrize("code_point", [0xD800, 0xDC41])
 def test_serialize_unencodable_header_value(code_point: int) -> None:
     # Only surrogates that surrogateescape produced (U+DC80-U+DCFF) encode.
