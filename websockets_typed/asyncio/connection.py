@@ -663,7 +663,10 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 self.protocol.send_close(code, reason)
                 self._write_pending()
-        await asyncio.shield(self.connection_lost_waiter)
+        # Often closed already, e.g. when the peer closed first: then
+        # shield() would cost a call and a coroutine step for nothing.
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed, whatever the cause."""
@@ -733,6 +736,10 @@ class Connection(asyncio.BufferedProtocol):
 
     def _abort_pings(self) -> None:
         """Fail the pings still waiting: their pongs will never come."""
+        if not self._pending_pings:
+            # Usually none: building close_exc costs more than the check
+            # (bench/run.py, S4).
+            return
         exc = self.protocol.close_exc
         for pong_waiter, _ in self._pending_pings.values():
             if not pong_waiter.done():
