@@ -248,39 +248,15 @@ def headers_from_fields(lines: Iterable[str]) -> Headers:
     """Build headers from field lines already checked: ``name:value`` each.
 
     Internal API, shared with http11: its parser checks a whole head at
-    once, then builds the headers here without a method call per header
-    (bench/run.py, S4). Whitespace around values is dropped (RFC 7230, 3.2.4).
+    once, then builds the headers here. Whitespace around values is
+    dropped (RFC 7230, 3.2.4).
     """
-    # Not Headers(), whose update() would find nothing to add.
-    headers = _new_headers(Headers)
-    table: dict[str, str | list[str]] = {}
-    items: list[str] = []
-    headers._dict, headers._list = table, items
-    names, values = _COMMON_NAMES, _COMMON_VALUES
+    headers = Headers()
+    add = headers.__setitem__
     for line in lines:
-        key, _, value = line.partition(":")
-        value = value.strip(" \t")
-        value = values.get(value, value)
-        common = names.get(key)
-        if common is not None:
-            key, lower = common
-        else:
-            lower = key.lower()
-            common = names.get(lower)
-            if common is not None:
-                lower = common[1]
-        previous = table.get(lower)
-        if previous is None:
-            table[lower] = value
-        elif isinstance(previous, str):
-            table[lower] = [previous, value]
-        else:
-            previous.append(value)
-        items += (key, value)
+        name, _, value = line.partition(":")
+        add(name, value.strip(" \t"))
     return headers
-
-
-_new_headers: Final = object.__new__
 
 
 def _shared_names(names: list[str]) -> dict[str, tuple[str, str]]:

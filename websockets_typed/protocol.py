@@ -135,7 +135,14 @@ class Transition(enum.Enum):
     # Members are singletons: hashing by identity agrees with equality, in
     # C, where Enum hashes names in Python; every transition looks up
     # (stage, transition) in _STAGES (bench/run.py, S4).
-    __hash__ = object.__hash__
+    if TYPE_CHECKING:
+
+        def __hash__(self) -> int:
+            """Hash by identity."""
+            ...
+
+    else:
+        __hash__ = object.__hash__
 
     OPENING_HANDSHAKE_COMPLETED = "opening handshake completed"
     """The server sent, or the client received and validated, a 101 response."""
@@ -202,7 +209,8 @@ class _Stage(enum.Enum):
     _value_: tuple[State, _Reading, bool, _Sending]
 
     # See Transition.
-    __hash__ = object.__hash__
+    if not TYPE_CHECKING:
+        __hash__ = object.__hash__
 
     HANDSHAKE = (State.CONNECTING, _Reading.HANDSHAKE, False, _Sending.NOTHING)
     HANDSHAKE_HELD = (State.CONNECTING, _Reading.HOLD, False, _Sending.NOTHING)
