@@ -981,6 +981,17 @@ async def test_slow_process_request_hits_open_timeout() -> None:
                 await connect(uri_of(server))
 
 
+async def test_no_open_timeout() -> None:
+    # open_timeout=None: no timer, the handshake takes as long as it takes.
+    async with (
+        serve(echo, "127.0.0.1", 0, open_timeout=None) as server,
+        connect(uri_of(server)) as websocket,
+        asyncio.timeout(5),
+    ):
+        await websocket.send("hello")
+        assert await websocket.recv() == "hello"
+
+
 async def test_other_cancellation_of_handshake_is_not_a_timeout(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
