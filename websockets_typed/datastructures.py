@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Final, Protocol, TypeAlias, cast
+from typing import Final, Protocol, TypeAlias, TypeVar, cast, overload
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
 
@@ -15,6 +15,9 @@ __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetI
 # characters. INVALID_VALUE_RE finds the others, CR and LF among them.
 TOKEN_RE: Final = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
 INVALID_VALUE_RE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+_T = TypeVar("_T")
 
 
 class MultipleValuesError(LookupError):
@@ -69,7 +72,8 @@ class Headers(MutableMapping[str, str]):
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._dict = {}
         self._list = []
-        self.update(*args, **kwargs)
+        if args or kwargs:
+            self.update(*args, **kwargs)
 
     def __str__(self) -> str:
         return "".join(f"{name}: {value}\r\n" for name, value in self.raw_items()) + "\r\n"
@@ -99,15 +103,24 @@ class Headers(MutableMapping[str, str]):
             ValueError: If a name isn't a token (RFC 7230, 3.2.6), or a value
                 holds CR, LF or another control character other than HTAB.
         """
-        lines: list[str] = []
-        for name, value in self.raw_items():
-            if TOKEN_RE.fullmatch(name) is None:
-                raise ValueError(f"invalid header name: {name!r}")
-            if INVALID_VALUE_RE.search(value) is not None:
-                raise ValueError(f"invalid value for header {name}: {value!r}")
-            lines.append(f"{name}: {value}\r\n")
-        lines.append("\r\n")
-        return "".join(lines).encode("utf-8", "surrogateescape")
+        items = self._list
+        if not items:
+            return b"\r\n"
+        # One check of all the names and one of all the values, rather than
+        # two patterns per header (bench/run.py, S4): usually, the names are
+        # the common ones, and the values printable ASCII.
+        values = "".join(items[1::2])
+        if not (
+            _COMMON_NAME_SET.issuperset(items[::2]) and values.isascii() and values.isprintable()
+        ):
+            for name, value in self.raw_items():
+                if TOKEN_RE.fullmatch(name) is None:
+                    raise ValueError(f"invalid header name: {name!r}")
+                if INVALID_VALUE_RE.search(value) is not None:
+                    raise ValueError(f"invalid value for header {name}: {value!r}")
+        pairs = iter(items)
+        text = "\r\n".join(map(": ".join, zip(pairs, pairs, strict=True)))
+        return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
     # Mapping interface.
 
@@ -122,6 +135,27 @@ class Headers(MutableMapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         values = self._dict[key.lower()]
+        if isinstance(values, str):
+            return values
+        raise MultipleValuesError(key)
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, key: str, /, default: str | _T | None = None) -> str | _T | None:
+        """Return the value of a header, or ``default`` if there is none.
+
+        Like ``Mapping.get``, it raises :exc:`MultipleValuesError` when the
+        header has several values; without raising and catching
+        :exc:`KeyError` for a missing header, which costs more than the
+        lookup (bench/run.py, S4: ``Origin``).
+        """
+        values = self._dict.get(key.lower())
+        if values is None:
+            return default
         if isinstance(values, str):
             return values
         raise MultipleValuesError(key)
@@ -210,6 +244,21 @@ class Headers(MutableMapping[str, str]):
         return zip(items, items, strict=True)
 
 
+def headers_from_fields(lines: Iterable[str]) -> Headers:
+    """Build headers from field lines already checked: ``name:value`` each.
+
+    Internal API, shared with http11: its parser checks a whole head at
+    once, then builds the headers here. Whitespace around values is
+    dropped (RFC 7230, 3.2.4).
+    """
+    headers = Headers()
+    add = headers.__setitem__
+    for line in lines:
+        name, _, value = line.partition(":")
+        add(name, value.strip(" \t"))
+    return headers
+
+
 def _shared_names(names: list[str]) -> dict[str, tuple[str, str]]:
     """Map each name, as given and lower-cased, to itself and its lower-cased form."""
     table: dict[str, tuple[str, str]] = {}
@@ -241,6 +290,8 @@ _COMMON_NAMES: Final = _shared_names(
         "User-Agent",
     ]
 )
+
+_COMMON_NAME_SET: Final = frozenset(_COMMON_NAMES)
 
 # The values of the headers of handshakes that browsers and libraries send
 # the same way each time.

@@ -133,6 +133,18 @@ class Transition(enum.Enum):
     it does with the bytes it receives and what it may send.
     """
 
+    # Members are singletons: hashing by identity agrees with equality, in
+    # C, where Enum hashes names in Python; every transition looks up
+    # (stage, transition) in _STAGES (bench/run.py, S4).
+    if TYPE_CHECKING:
+
+        def __hash__(self) -> int:
+            """Hash by identity."""
+            ...
+
+    else:
+        __hash__ = object.__hash__
+
     OPENING_HANDSHAKE_COMPLETED = "opening handshake completed"
     """The server sent, or the client received and validated, a 101 response."""
 
@@ -196,6 +208,10 @@ class _Stage(enum.Enum):
     """
 
     _value_: tuple[State, _Reading, bool, _Sending]
+
+    # See Transition.
+    if not TYPE_CHECKING:
+        __hash__ = object.__hash__
 
     HANDSHAKE = (State.CONNECTING, _Reading.HANDSHAKE, False, _Sending.NOTHING)
     HANDSHAKE_HELD = (State.CONNECTING, _Reading.HOLD, False, _Sending.NOTHING)
@@ -327,7 +343,6 @@ class Protocol:
             ``websockets_typed.server`` or ``websockets_typed.client``.
 
     Attributes:
-        id: Unique identifier of the connection, useful in logs.
         logger: Logger for this connection.
         side: Which end of the connection this is.
         max_size: Largest incoming message, in bytes.
@@ -375,6 +390,7 @@ class Protocol:
         "_debug",
         "_eof_rcvd",
         "_events",
+        "_id",
         "_large_frame",
         "_mask_incoming",
         "_mask_outgoing",
@@ -397,7 +413,6 @@ class Protocol:
         "extensions",
         "frame_budget",
         "handshake_exc",
-        "id",
         "logger",
         "max_fragments",
         "max_size",
@@ -407,7 +422,6 @@ class Protocol:
         "subprotocol",
     )
 
-    id: uuid.UUID
     logger: LoggerLike
     side: Side
     max_size: int | None
@@ -435,7 +449,8 @@ class Protocol:
     ) -> None:
         if max_fragments is not None and max_fragments < 1:
             raise ValueError("max_fragments must be at least 1")
-        self.id = uuid.uuid4()
+        # Made on first use (see id): most connections never log theirs.
+        self._id: uuid.UUID | None = None
         if logger is None:
             logger = logging.getLogger(f"websockets_typed.{side.name.lower()}")
         self.logger = logger
@@ -491,6 +506,21 @@ class Protocol:
         self._pongs = PausedPongs()
 
     # Public state.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, useful in logs.
+
+        A random UUID, made on first use: making one costs more than 1% of
+        a handshake (bench/run.py, S4), and most connections never log it.
+        """
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @id.setter
+    def id(self, value: uuid.UUID) -> None:
+        self._id = value
 
     @property
     def state(self) -> State:

@@ -27,7 +27,7 @@ from .exceptions import (
 from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import build_response, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response
+from .http11 import Request, RequestParser, Response, parse_whole_request
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
@@ -171,9 +171,10 @@ class ServerProtocol(Protocol):
         ]
         self._select_subprotocol_hook = select_subprotocol
         self.origin: Origin | None = None
-        # Released once the request is parsed: a connection lives long after
-        # its handshake (bench/run.py, S5).
-        self._request_parser: RequestParser | None = RequestParser()
+        # Made only if the request doesn't come whole in the first read (see
+        # _parse_handshake), and released once it is parsed: a connection
+        # lives long after its handshake (bench/run.py, S4 and S5).
+        self._request_parser: RequestParser | None = None
         self._response_sent = False
         self._head_request = False
 
@@ -484,9 +485,16 @@ class ServerProtocol(Protocol):
 
     def _parse_handshake(self) -> None:
         # Reading the handshake: the request hasn't been parsed yet.
-        assert self._request_parser is not None
+        parser = self._request_parser
         try:
-            request = self._request_parser.parse(self._buffer)
+            if parser is None:
+                # Usually, the whole request in the first read: no parser.
+                request = parse_whole_request(self._buffer)
+                if request is None:
+                    parser = self._request_parser = RequestParser()
+                    request = parser.parse(self._buffer)
+            else:
+                request = parser.parse(self._buffer)
         except (InvalidMessage, SecurityError) as exc:
             self._reject_malformed(exc)
             return
@@ -509,9 +517,9 @@ class ServerProtocol(Protocol):
         self.send_response(response)
 
     def _receive_eof_in_handshake(self) -> None:
-        assert self._request_parser is not None
+        parser = self._request_parser or RequestParser()
         try:
-            self._request_parser.parse_eof(self._buffer)
+            parser.parse_eof(self._buffer)
         except InvalidMessage as exc:
             self.handshake_exc = exc
 

@@ -981,6 +981,45 @@ async def test_slow_process_request_hits_open_timeout() -> None:
                 await connect(uri_of(server))
 
 
+async def test_no_open_timeout() -> None:
+    # open_timeout=None: no timer, the handshake takes as long as it takes.
+    async with (
+        serve(echo, "127.0.0.1", 0, open_timeout=None) as server,
+        connect(uri_of(server)) as websocket,
+        asyncio.timeout(5),
+    ):
+        await websocket.send("hello")
+        assert await websocket.recv() == "hello"
+
+
+async def test_other_cancellation_of_handshake_is_not_a_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # open_timeout cancels the task with a message of its own; any other
+    # cancellation goes through: the connection is aborted, nothing says
+    # that the handshake timed out, and the server goes on.
+    caplog.set_level(logging.INFO, logger="websockets_typed")
+    started = asyncio.Event()
+
+    async def process_request(connection: ServerConnection, request: Request) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    async with (
+        serve(echo, "127.0.0.1", 0, open_timeout=10, process_request=process_request) as server,
+        raw_stream(port_of(server)) as (reader, writer),
+        asyncio.timeout(5),
+    ):
+        writer.write(http_request("GET", "/", [("Host", "localhost")]))
+        await started.wait()
+        (task,) = server._handlers.values()
+        task.cancel()
+        assert await reader.read() == b""
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "opening handshake timed out" not in caplog.messages
+
+
 async def test_malformed_request_gets_400_and_server_keeps_serving() -> None:
     async with serve(echo, "127.0.0.1", 0) as server:
         # A header line without a colon: bytes no request helper builds.

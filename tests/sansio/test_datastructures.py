@@ -194,3 +194,16 @@ def test_common_names_are_shared_whatever_their_case() -> None:
     assert spelled is usual
     [other] = Headers([("X-SEC-WEBSOCKET-KEY", "c")])
     assert other == "x-sec-websocket-key"
+
+
+def test_get() -> None:
+    headers = Headers([("Origin", "https://a"), ("X", "1"), ("x", "2")])
+    assert headers.get("origin") == "https://a"
+    assert headers.get("Missing") is None
+    assert headers.get("Missing", "default") == "default"
+    assert headers.get("Origin", "default") == "https://a"
+    # Several values: as headers["X"] does, and as Mapping.get does with it.
+    with pytest.raises(MultipleValuesError):
+        headers.get("X")
+    with pytest.raises(MultipleValuesError):
+        headers.get("X", "default")

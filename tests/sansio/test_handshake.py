@@ -396,3 +396,30 @@ def test_websockets_client_rejects_a_wrong_accept() -> None:
     build_response(headers, KEY)  # not the key the client sent
     client.receive_data(Response(101, "Switching Protocols", headers).serialize())
     assert isinstance(client.handshake_exc, WsInvalidHeaderValue)
+
+
+# The usual values, checked without parsing them.
+
+# KELVIN SIGN: "WEBSOC\u212aET".lower() == "websocket", but it isn't a token.
+_KELVIN_WEBSOCKET = "WEBSOC\u212aET"
+
+
+def test_check_request_refuses_non_ascii_that_lowercases_to_websocket() -> None:
+    with pytest.raises(InvalidHeaderFormat) as raised:
+        check_request(request_headers(Upgrade=_KELVIN_WEBSOCKET))
+    assert raised.value.name == "Upgrade"
+
+
+def test_check_response_refuses_non_ascii_that_lowercases_to_websocket() -> None:
+    with pytest.raises(InvalidHeaderFormat) as raised:
+        check_response(response_headers(Upgrade=_KELVIN_WEBSOCKET), KEY)
+    assert raised.value.name == "Upgrade"
+
+
+def test_check_request_accepts_every_16_byte_key() -> None:
+    # Whatever the last byte, the canonical encoding passes: the last
+    # character before "==" is then A, Q, g or w.
+    keys = {base64.b64encode(os.urandom(15) + bytes([last])).decode() for last in range(256)}
+    assert {key[-3] for key in keys} == set("AQgw")
+    for key in keys:
+        assert check_request(request_headers(Sec_WebSocket_Key=key)) == key

@@ -218,6 +218,63 @@ def test_whole_head_and_line_by_line_agree(data: bytes) -> None:
     assert outcome(data, [len(data)]) == outcome(data, [1]) == outcome(data, [7])
 
 
+def outcome_default_limits(data: bytes, chunks: Sequence[int]) -> object:
+    """Like :func:`outcome`, with the default limits: whole heads parse in one pass."""
+    try:
+        request, rest = feed(RequestParser(), data, chunks)
+    except (InvalidMessage, SecurityError) as exc:
+        return type(exc), str(exc), getattr(exc, "status", None)
+    if request is None:
+        return None, rest
+    return request, list(request.headers.raw_items()), rest
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        REQUEST + FRAME,
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"HEAD /x HTTP/1.1\r\nA:1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+        b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        # Whitespace around values, colons in values, empty values.
+        b"GET / HTTP/1.1\r\nA: \t 1 \t\r\nB:x:y\r\nC:\r\nD: \r\n\r\n",
+        # Repeated names, in any case; common names and values.
+        b"GET / HTTP/1.1\r\nX-A: 1\r\nx-a: 2\r\nX-A: 3\r\nupgrade: websocket\r\n\r\n",
+        # obs-text: bytes 0x80-0xFF in values.
+        b"GET / HTTP/1.1\r\nA: caf\xc3\xa9 \xff\r\n\r\n",
+        # What the pattern refuses, for reading line by line to report.
+        b"GET / HTTP/1.1\r\nA : 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n A: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\x00\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: 1\nB: 2\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\xc3\xa9: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA\r\n\r\n",
+        b"GET / HTTP/1.0\r\nA: 1\r\n\r\n",
+        b"PUT / HTTP/1.1\r\nA: 1\r\n\r\n",
+        b"get / HTTP/1.1\r\nA: 1\r\n\r\n",
+        b"GET /\xc3\xa9 HTTP/1.1\r\nA: 1\r\n\r\n",
+        b"GET  / HTTP/1.1\r\n\r\n",
+        # Limits: 128 headers, 8192 bytes per line.
+        b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 128 + b"\r\n",
+        b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 129 + b"\r\n",
+        b"GET / HTTP/1.1\r\nA: " + b"x" * 8189 + b"\r\nB: " + b"x" * 8189 + b"\r\n\r\n",
+        b"GET / HTTP/1.1\r\nA: " + b"x" * 8190 + b"\r\n\r\n",
+    ],
+)
+def test_whole_head_and_line_by_line_agree_with_default_limits(data: bytes) -> None:
+    # The one-pass parser handles heads within the default limits; whatever
+    # it refuses goes line by line, with the same result.
+    assert (
+        outcome_default_limits(data, [len(data)])
+        == outcome_default_limits(data, [1])
+        == outcome_default_limits(data, [7])
+    )
+
+
 def test_parse_two_requests_with_one_parser() -> None:
     parser = RequestParser()
     buffer = bytearray(REQUEST + REQUEST.replace(b"/chat?room=1", b"/other"))
@@ -946,6 +1003,28 @@ def test_serialize_invalid_header_value(value: str) -> None:
         Request("/", Headers([("X", value)])).serialize()
     with pytest.raises(ValueError, match="invalid value for header X"):
         Response(200, "OK", Headers([("X", value)])).serialize()
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "\x00", "\x7f"])
+def test_serialize_invalid_value_of_common_header(value: str) -> None:
+    # Common names skip the name check: values are checked all the same.
+    headers = Headers([("Host", "example.com"), ("Server", value)])
+    with pytest.raises(ValueError, match="invalid value for header Server"):
+        headers.serialize()
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ([], b"\r\n"),
+        ([("Server", "a")], b"Server: a\r\n\r\n"),
+        ([("Server", "a\tb"), ("X-A", " c ")], b"Server: a\tb\r\nX-A:  c \r\n\r\n"),
+        ([("X", "caf\udcc3\udca9"), ("Y", "é")], b"X: caf\xc3\xa9\r\nY: \xc3\xa9\r\n\r\n"),
+        ([("host", ""), ("Host", "x")], b"host: \r\nHost: x\r\n\r\n"),
+    ],
+)
+def test_serialize_headers(pairs: list[tuple[str, str]], expected: bytes) -> None:
+    assert Headers(pairs).serialize() == expected
 
 
 @pytest.mark.parametrize("code_point", [0xD800, 0xDC41])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -93,6 +94,18 @@ def test_attributes_before_closing(factory: Factory) -> None:
         _ = protocol.close_exc
     assert protocol.side is (SERVER if isinstance(protocol, ServerProtocol) else CLIENT)
     assert protocol.id != factory().id
+
+
+@pytest.mark.parametrize("factory", SIDES)
+def test_id_is_made_once_and_can_be_replaced(factory: Factory) -> None:
+    # Made on first use, then the same on every access.
+    protocol = factory()
+    first = protocol.id
+    assert first.version == 4
+    assert protocol.id is first
+    replacement = uuid.uuid4()
+    protocol.id = replacement
+    assert protocol.id is replacement
 
 
 def test_default_loggers() -> None:

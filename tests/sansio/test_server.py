@@ -127,12 +127,34 @@ def test_request_parser_released_after_the_request() -> None:
     # A connection lives long after its handshake: it doesn't keep the
     # parser, nor the empty headers it holds for a next message (S5).
     server = ServerProtocol()
+    data = handshake_request().serialize()
+    server.receive_data(data[:10])
     assert any(isinstance(item, RequestParser) for item in gc.get_referents(server))
-    receive_request(server, handshake_request())
+    server.receive_data(data[10:])
+    assert len(server.events_received()) == 1
     assert not any(isinstance(item, RequestParser) for item in gc.get_referents(server))
     # What follows the request waits for the response, as before.
     server.receive_data(b"\x81")
     assert server.events_received() == []
+
+
+def test_no_request_parser_for_a_request_in_one_read() -> None:
+    # The usual case: the request comes whole and is parsed without a
+    # parser object (bench/run.py, S4).
+    server = ServerProtocol()
+    assert not any(isinstance(item, RequestParser) for item in gc.get_referents(server))
+    request = handshake_request()
+    server.receive_data(request.serialize())
+    assert server.events_received() == [request]
+    assert not any(isinstance(item, RequestParser) for item in gc.get_referents(server))
+
+
+def test_eof_before_the_request_without_a_parser() -> None:
+    # Nothing came: the parser made for the end of the stream says so.
+    server = ServerProtocol()
+    server.receive_eof()
+    assert isinstance(server.handshake_exc, InvalidMessage)
+    assert str(server.handshake_exc) == "connection closed while reading HTTP request line"
 
 
 def test_receive_request_byte_by_byte() -> None:

@@ -189,6 +189,8 @@ class Connection(asyncio.BufferedProtocol):
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
+        # Tasks waiting for connection_lost() that wake in its step (see _wait_lost).
+        self._lost_waiters: list[Waiter] | None = None
         # Resolved when the handshake request or response arrives, or when
         # it never will; the subclass's handshake() waits for it.
         self._handshake_waiter: asyncio.Future[None] | Waiter = (
@@ -581,7 +583,7 @@ class Connection(asyncio.BufferedProtocol):
     async def _closed_exception(self) -> ConnectionClosed:
         """Wait for the connection to close and return the exception describing it."""
         if not self.connection_lost_waiter.done():
-            await asyncio.shield(self.connection_lost_waiter)
+            await self._wait_lost()
         exc = self.protocol.close_exc
         # The transport's error (e.g. a reset) says more than the protocol's
         # generic EOFError for a stream that ended without a closing handshake.
@@ -688,11 +690,36 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 self.protocol.send_close(code, reason)
                 self._write_pending()
-        await asyncio.shield(self.connection_lost_waiter)
+        # Often closed already, e.g. when the peer closed first: then
+        # shield() would cost a call and a coroutine step for nothing.
+        if not self.connection_lost_waiter.done():
+            await asyncio.shield(self.connection_lost_waiter)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed, whatever the cause."""
         await asyncio.shield(self.connection_lost_waiter)
+
+    async def _wait_lost(self) -> None:
+        """Wait for :meth:`connection_lost`, like ``shield(connection_lost_waiter)``.
+
+        For recv() and send() on a closed connection. On asyncio's own
+        loops, the task wakes in connection_lost()'s step rather than two
+        iterations of the event loop later, through the shield and the
+        task's wake-up: one step and a few objects less at the end of most
+        connections (bench/run.py, S4). Cancelling the task cancels its own
+        waiter only. close() and wait_closed() keep the shield: code that
+        awaits them expects the peer's side of a connection in the same
+        process to be closed too by then.
+        """
+        if not self.recv_messages.wake_in_step:
+            await asyncio.shield(self.connection_lost_waiter)
+            return
+        waiter = Waiter(self.loop)
+        if self._lost_waiters is None:
+            self._lost_waiters = [waiter]
+        else:
+            self._lost_waiters.append(waiter)
+        await waiter
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection and write what that produces."""
@@ -758,6 +785,10 @@ class Connection(asyncio.BufferedProtocol):
 
     def _abort_pings(self) -> None:
         """Fail the pings still waiting: their pongs will never come."""
+        if not self._pending_pings:
+            # Usually none: building close_exc costs more than the check
+            # (bench/run.py, S4).
+            return
         exc = self.protocol.close_exc
         for pong_waiter, _ in self._pending_pings.values():
             if not pong_waiter.done():
@@ -1057,6 +1088,11 @@ class Connection(asyncio.BufferedProtocol):
                 )
         elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
+        # Last: the tasks they wake may run now, in this step.
+        lost_waiters, self._lost_waiters = self._lost_waiters, None
+        if lost_waiters is not None:
+            for lost_waiter in lost_waiters:
+                lost_waiter.wake()
 
     def _debug_enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.DEBUG)
