@@ -1588,3 +1588,22 @@ async def test_connection_lost_after_cancelling_a_send_waiting_for_the_write_buf
         async with asyncio.timeout(5):
             await client.wait_closed()
         assert client.close_code == CloseCode.ABNORMAL_CLOSURE
+
+
+async def test_open_connections_keep_few_instance_attributes() -> None:
+    # CPython 3.11 shares the keys of instance dictionaries for up to 30
+    # names; with one more, every connection gets a dictionary of its own,
+    # 1.5 KiB each (bench/run.py, S5). Rare attributes are class attributes
+    # until first set.
+    accepted: list[ServerConnection] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        accepted.append(connection)
+        await connection.wait_closed()
+
+    async with asyncio.timeout(5), serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}") as client:
+            await client.ping()
+            assert len(vars(accepted[0])) < 30
+            assert len(vars(client)) < 30

@@ -143,6 +143,13 @@ class Connection(asyncio.BufferedProtocol):
     # True while data_received() or _resume_reading() call buffer_updated(),
     # maybe from a task; a class attribute, for the memory of connections.
     _feeding: bool = False
+    # Class attributes until first set, for the same reason: most connections
+    # never have a task waiting for the end while it is open, and a close
+    # timer only at the end. CPython 3.11 shares the keys of instance
+    # dictionaries up to 30 names only; one more and every connection gets a
+    # dictionary of its own, 1.5 KiB (bench/run.py, S5).
+    _lost_waiters: list[Waiter] | None = None
+    _close_timer: asyncio.TimerHandle | None = None
 
     def __init__(
         self,
@@ -190,7 +197,6 @@ class Connection(asyncio.BufferedProtocol):
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
         # Tasks waiting for connection_lost() that wake in its step (see _wait_lost).
-        self._lost_waiters: list[Waiter] | None = None
         # Resolved when the handshake request or response arrives, or when
         # it never will; the subclass's handshake() waits for it.
         self._handshake_waiter: asyncio.Future[None] | Waiter = (
@@ -202,7 +208,6 @@ class Connection(asyncio.BufferedProtocol):
         # Pings waiting for their pong: payload -> (future, time sent).
         self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
         self._keepalive_timer: asyncio.TimerHandle | None = None
-        self._close_timer: asyncio.TimerHandle | None = None
         self._writing_paused = False
         # A list: a deque takes 760 bytes even when empty (bench/run.py, S5).
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -1089,8 +1094,9 @@ class Connection(asyncio.BufferedProtocol):
         elif self._debug_enabled():
             self.logger.debug("connection closed: %s", self.protocol.close_exc)
         # Last: the tasks they wake may run now, in this step.
-        lost_waiters, self._lost_waiters = self._lost_waiters, None
+        lost_waiters = self._lost_waiters
         if lost_waiters is not None:
+            self._lost_waiters = None
             for lost_waiter in lost_waiters:
                 lost_waiter.wake()
 
