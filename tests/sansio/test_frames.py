@@ -128,20 +128,12 @@ def test_accelerator_in_use() -> None:
     assert SPEEDUPS is (os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0")
 
 
-def test_protocol_tests_pass_without_the_accelerator() -> None:
-    """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
-    modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
-    modules += ["receivebuffer"]
+def passes_in_subprocess(pytest_args: list[str], **environment: str) -> None:
+    """Run pytest on ``pytest_args`` in a new process with ``environment``; check it passes."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
-    command += [f"tests/sansio/test_{module}.py" for module in modules]
-    command += [
-        "--deselect",
-        f"tests/sansio/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
-    ]
-    environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": "0"}
     result = subprocess.run(
-        command,
-        env=environment,
+        command + pytest_args,
+        env={**os.environ, **environment},
         cwd=Path(__file__).resolve().parent.parent.parent,
         capture_output=True,
         text=True,
@@ -150,6 +142,30 @@ def test_protocol_tests_pass_without_the_accelerator() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout.splitlines()[-1]
+
+
+def printed_in_subprocess(code: str, **environment: str) -> str:
+    """What ``code`` prints in a new process with ``environment``."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_protocol_tests_pass_without_the_accelerator() -> None:
+    """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
+    modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
+    modules += ["receivebuffer"]
+    pytest_args = [f"tests/sansio/test_{module}.py" for module in modules]
+    pytest_args += [
+        "--deselect",
+        f"tests/sansio/test_frames.py::{test_protocol_tests_pass_without_the_accelerator.__name__}",
+    ]
+    passes_in_subprocess(pytest_args, WEBSOCKETS_TYPED_SPEEDUPS="0")
 
 
 def cpu_has_avx2() -> bool:
@@ -160,41 +176,21 @@ def cpu_has_avx2() -> bool:
 @pytest.mark.parametrize("setting", ["0", "1"])
 def test_avx2_selected_by_cpu_and_environment(setting: str) -> None:
     code = "from websockets_typed import _speedups; print(_speedups.AVX2)"
-    environment = {**os.environ, "WEBSOCKETS_TYPED_AVX2": setting}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
-    )
     expected = setting == "1" and platform.machine() == "x86_64" and cpu_has_avx2()
-    assert result.stdout.strip() == str(int(expected))
+    assert printed_in_subprocess(code, WEBSOCKETS_TYPED_AVX2=setting) == str(int(expected))
 
 
 def test_masking_tests_pass_with_sse2_only() -> None:
     """The C masking loops without AVX2, on a machine that has it."""
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:cov"]
-    command += ["tests/sansio/test_frames.py", "-k", "mask and not sse2_only"]
-    command += ["tests/sansio/test_receivebuffer.py"]
-    environment = {**os.environ, "WEBSOCKETS_TYPED_AVX2": "0"}
-    result = subprocess.run(
-        command,
-        env=environment,
-        cwd=Path(__file__).resolve().parent.parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=55,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert " passed" in result.stdout.splitlines()[-1]
+    pytest_args = ["tests/sansio/test_frames.py", "-k", "mask and not sse2_only"]
+    pytest_args += ["tests/sansio/test_receivebuffer.py"]
+    passes_in_subprocess(pytest_args, WEBSOCKETS_TYPED_AVX2="0")
 
 
 @pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])
 def test_accelerator_selected_by_environment(setting: str, expected: str) -> None:
     code = "from websockets_typed import frames; print(frames.SPEEDUPS)"
-    environment = {**os.environ, "WEBSOCKETS_TYPED_SPEEDUPS": setting}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == expected
+    assert printed_in_subprocess(code, WEBSOCKETS_TYPED_SPEEDUPS=setting) == expected
 
 
 # Parsing: the examples of RFC 6455, 5.7.
