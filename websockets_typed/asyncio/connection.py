@@ -48,6 +48,7 @@ from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._timers import Bucket, Timers
 from ._waiter import Waiter
 from .messages import Assembler
 
@@ -149,7 +150,7 @@ class Connection(asyncio.BufferedProtocol):
     # dictionaries up to 30 names only; one more and every connection gets a
     # dictionary of its own, 1.5 KiB (bench/run.py, S5).
     _lost_waiters: list[Waiter] | None = None
-    _close_timer: asyncio.TimerHandle | None = None
+    _close_timer: Bucket | None = None
 
     def __init__(
         self,
@@ -207,7 +208,8 @@ class Connection(asyncio.BufferedProtocol):
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
         # Pings waiting for their pong: payload -> (future, time sent).
         self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive_timer: asyncio.TimerHandle | None = None
+        # The bucket of the keepalive's next step (see _timers).
+        self._keepalive_timer: Bucket | None = None
         self._writing_paused = False
         # A list: a deque takes 760 bytes even when empty (bench/run.py, S5).
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -734,14 +736,22 @@ class Connection(asyncio.BufferedProtocol):
 
     # Keepalive.
 
+    def _timers(self) -> Timers:
+        """The timers of the connection's event loop (see _timers)."""
+        return Timers.of(self.loop)
+
     def start_keepalive(self) -> None:
         """Start sending keepalive pings, if ``ping_interval`` is set."""
         if self.ping_interval is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self._timers().call_later(
+                self.ping_interval, self._keepalive_ping
+            )
 
     # Keepalive runs on timers, not in a task: an idle connection holds a
-    # timer handle rather than a task, its coroutine and a future, and
-    # opening and closing connections takes fewer steps (bench/run.py, S4, S5).
+    # timer rather than a task, its coroutine and a future, and opening and
+    # closing connections takes fewer steps (bench/run.py, S4, S5). The
+    # timers are coarse: a ping or its timeout comes at most a sixteenth of
+    # the delay late (see _timers).
 
     def _keepalive_ping(self) -> None:
         """Send a keepalive ping, then wait ``ping_timeout`` for its pong."""
@@ -751,9 +761,11 @@ class Connection(asyncio.BufferedProtocol):
         except InvalidState:
             return  # the connection is closing
         if self.ping_timeout is None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self._timers().call_later(
+                self.ping_interval, self._keepalive_ping
+            )
         else:
-            self._keepalive_timer = self.loop.call_later(
+            self._keepalive_timer = self._timers().call_later(
                 self.ping_timeout, self._keepalive_timed_out
             )
             pong_waiter.add_done_callback(self._keepalive_pong)
@@ -768,8 +780,8 @@ class Connection(asyncio.BufferedProtocol):
             or self.protocol.state is not OPEN
         ):
             return  # closed, or closing: the close timeout takes over
-        self._keepalive_timer.cancel()
-        self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        self._keepalive_timer.pop(self._keepalive_timed_out, None)
+        self._keepalive_timer = self._timers().call_later(self.ping_interval, self._keepalive_ping)
 
     def _keepalive_timed_out(self) -> None:
         self.logger.info("keepalive ping timeout; closing connection")
@@ -883,7 +895,7 @@ class Connection(asyncio.BufferedProtocol):
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
         if self.close_timeout is not None and not self.connection_lost_waiter.done():
-            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._close_timer = self._timers().call_later(self.close_timeout, self._close_timed_out)
 
     def _close_timed_out(self) -> None:
         if self.protocol.state is not CLOSED:
@@ -1069,10 +1081,13 @@ class Connection(asyncio.BufferedProtocol):
         # In case data_received() raised while holding the queue.
         self.recv_messages.release()
         self._abort_pings()
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
+        # Cancel the timers: each holds the connection until it fires.
+        keepalive_timer = self._keepalive_timer
+        if keepalive_timer is not None:
+            keepalive_timer.pop(self._keepalive_ping, None)
+            keepalive_timer.pop(self._keepalive_timed_out, None)
         if self._close_timer is not None:
-            self._close_timer.cancel()
+            self._close_timer.pop(self._close_timed_out, None)
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
         self._wake_handshake()

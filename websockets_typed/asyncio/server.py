@@ -67,6 +67,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
+from ._timers import Timers
 from ._waiter import Waiter
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
@@ -323,6 +324,16 @@ class ServerConnection(Connection):
         super().connection_made(transport)
         self.server._start_connection(self)
 
+    def _timers(self) -> Timers:
+        # The server's: no lookup per connection.
+        return self.server._timers
+
+    def _open_timed_out(self) -> None:
+        """Cancel the opening handshake: ``open_timeout`` ran out (see Server._handle)."""
+        task = self.server._handlers.get(self)
+        if task is not None:
+            task.cancel(_OPEN_TIMED_OUT)
+
 
 ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
 """The connection class of a server: :class:`ServerConnection` or a subclass."""
@@ -411,6 +422,7 @@ class Server:
             logger = logging.getLogger("websockets_typed.server")
         self.logger: LoggerLike = logger
         self._handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        self._timers = Timers.of(self.loop)
         self._close_task: asyncio.Task[None] | None = None
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
 
@@ -439,14 +451,13 @@ class Server:
     async def _handle(self, connection: ServerConnection) -> None:
         """Run one connection: handshake, handler, closing."""
         try:
-            # What asyncio.timeout(open_timeout) does, for half its cost
-            # (bench/run.py, S4): a timer that cancels the task with a
-            # message of its own, told apart from other cancellations.
-            timer: asyncio.TimerHandle | None = None
-            task = asyncio.current_task()
-            assert task is not None
+            # What asyncio.timeout(open_timeout) does, for a fraction of its
+            # cost (bench/run.py, S4): a coarse timer (see _timers) that
+            # cancels the task with a message of its own, told apart from
+            # other cancellations.
+            timer = None
             if self.open_timeout is not None:
-                timer = self.loop.call_later(self.open_timeout, task.cancel, _OPEN_TIMED_OUT)
+                timer = self._timers.call_later(self.open_timeout, connection._open_timed_out)
             try:
                 try:
                     await connection.handshake(
@@ -457,9 +468,11 @@ class Server:
                     )
                 finally:
                     if timer is not None:
-                        timer.cancel()
+                        timer.pop(connection._open_timed_out, None)
             except asyncio.CancelledError as exc:
                 # Another cancellation, or one more after the timer's, wins.
+                task = asyncio.current_task()
+                assert task is not None
                 if exc.args != (_OPEN_TIMED_OUT,) or task.uncancel() > 0:
                     raise
                 connection.logger.info("opening handshake timed out")
