@@ -328,11 +328,21 @@ class Connection(asyncio.BufferedProtocol):
                     self._fail_deferred()
                 try:
                     message = await get()
-                except (EOFError, ConcurrencyError):
+                except EOFError:
+                    break
+                except ConcurrencyError:
                     message = await self.recv()
                 yield message
         except ConnectionClosedOK:
             return
+        # The end of the messages, the usual way out: what recv() would
+        # raise, without calling it, nor raising when the closure is normal
+        # (bench/run.py --callgrind, S4).
+        if protocol.deferred_failure is not None:
+            self._fail_deferred()
+        exc = await self._closed_exception()
+        if not isinstance(exc, ConnectionClosedOK):
+            raise exc
 
     # Receiving.
 
@@ -802,10 +812,6 @@ class Connection(asyncio.BufferedProtocol):
 
     def _abort_pings(self) -> None:
         """Fail the pings still waiting: their pongs will never come."""
-        if not self._pending_pings:
-            # Usually none: building close_exc costs more than the check
-            # (bench/run.py, S4).
-            return
         exc = self.protocol.close_exc
         for pong_waiter, _ in self._pending_pings.values():
             if not pong_waiter.done():
@@ -1063,7 +1069,9 @@ class Connection(asyncio.BufferedProtocol):
         """Feed the end of the stream to the protocol; the transport then closes."""
         self._give_back_read_buffer()
         self.protocol.receive_eof()
-        self._process_events(self.protocol.events_received())
+        events = self.protocol.events_received()
+        if events:
+            self._process_events(events)
         self._write_pending()
         self.recv_messages.close()
 
@@ -1071,7 +1079,8 @@ class Connection(asyncio.BufferedProtocol):
         """Mark the connection closed and wake everything waiting on it."""
         if exc is not None:
             self.recv_exc = exc
-        self._give_back_read_buffer()
+        if self._lent is not None:
+            self._give_back_read_buffer()
         self._corked = None
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
@@ -1080,7 +1089,8 @@ class Connection(asyncio.BufferedProtocol):
         self.recv_messages.close()
         # In case data_received() raised while holding the queue.
         self.recv_messages.release()
-        self._abort_pings()
+        if self._pending_pings:
+            self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
         keepalive_timer = self._keepalive_timer
         if keepalive_timer is not None:
@@ -1095,28 +1105,28 @@ class Connection(asyncio.BufferedProtocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        logger = self.protocol.logger
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is
             # 1006 when no Close frame came (e.g. after a keepalive timeout).
             # Checked first: building close_exc costs more than the check
             # (bench/run.py, S4).
-            if self.logger.isEnabledFor(logging.INFO):
-                self.logger.info(
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
                     "connection closed with code %s: %s",
                     self.protocol.close_code,
                     self.protocol.close_exc,
                 )
-        elif self._debug_enabled():
-            self.logger.debug("connection closed: %s", self.protocol.close_exc)
-        # Last: the tasks they wake may run now, in this step.
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("connection closed: %s", self.protocol.close_exc)
+        # Last: the tasks they wake may run now, in this step. Transports
+        # call connection_lost() from a callback of the event loop, outside
+        # any task: no need to ask asyncio (see Waiter.wake).
         lost_waiters = self._lost_waiters
         if lost_waiters is not None:
             self._lost_waiters = None
             for lost_waiter in lost_waiters:
-                lost_waiter.wake()
-
-    def _debug_enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.DEBUG)
+                lost_waiter.wake(outside_task=True)
 
     def pause_writing(self) -> None:
         """The write buffer is above its high-water mark: make send() wait.

@@ -281,9 +281,14 @@ class ServerConnection(Connection):
             self.protocol.send_response(response)
         self.response = response
         self._write_pending()
-        # Reading was paused while the application decided.
-        self._resume_reading()
-        self._process_events(self.protocol.events_received())
+        # Reading was paused while the application decided, or max_queue
+        # held back frames that came right behind the request (those that
+        # fit are parsed already). Usually neither (bench/run.py, S4).
+        if self._reading_paused or self.protocol.holds_frames:
+            self._resume_reading()
+        events = self.protocol.events_received()
+        if events:
+            self._process_events(events)
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
