@@ -716,8 +716,8 @@ class Connection(asyncio.BufferedProtocol):
         """Wait until the connection is closed, whatever the cause."""
         await asyncio.shield(self.connection_lost_waiter)
 
-    async def _wait_lost(self) -> None:
-        """Wait for :meth:`connection_lost`, like ``shield(connection_lost_waiter)``.
+    def _wait_lost(self) -> Awaitable[None]:
+        """Return what waits for :meth:`connection_lost`, like ``shield(connection_lost_waiter)``.
 
         For recv() and send() on a closed connection. On asyncio's own
         loops, the task wakes in connection_lost()'s step rather than two
@@ -726,17 +726,17 @@ class Connection(asyncio.BufferedProtocol):
         connections (bench/run.py, S4). Cancelling the task cancels its own
         waiter only. close() and wait_closed() keep the shield: code that
         awaits them expects the peer's side of a connection in the same
-        process to be closed too by then.
+        process to be closed too by then. Not a coroutine: the caller awaits
+        the waiter itself, one coroutine less.
         """
         if not self.recv_messages.wake_in_step:
-            await asyncio.shield(self.connection_lost_waiter)
-            return
+            return asyncio.shield(self.connection_lost_waiter)
         waiter = Waiter(self.loop)
         if self._lost_waiters is None:
             self._lost_waiters = [waiter]
         else:
             self._lost_waiters.append(waiter)
-        await waiter
+        return waiter
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection and write what that produces."""
