@@ -149,7 +149,7 @@ class Connection(asyncio.BufferedProtocol):
     # timer only at the end. CPython 3.11 shares the keys of instance
     # dictionaries up to 30 names only; one more and every connection gets a
     # dictionary of its own, 1.5 KiB (bench/run.py, S5).
-    _lost_waiters: list[Waiter] | None = None
+    _lost_waiters: list[Waiter | asyncio.Future[None]] | None = None
     _close_timer: Bucket | None = None
 
     def __init__(
@@ -723,15 +723,20 @@ class Connection(asyncio.BufferedProtocol):
         loops, the task wakes in connection_lost()'s step rather than two
         iterations of the event loop later, through the shield and the
         task's wake-up: one step and a few objects less at the end of most
-        connections (bench/run.py, S4). Cancelling the task cancels its own
-        waiter only. close() and wait_closed() keep the shield: code that
-        awaits them expects the peer's side of a connection in the same
-        process to be closed too by then. Not a coroutine: the caller awaits
-        the waiter itself, one coroutine less.
+        connections (bench/run.py, S4). On other loops (uvloop), a future of
+        its own, whose wake-up takes one step, where shield() takes two and
+        six calls of Python code (bench/run.py --uvloop --callgrind, S4).
+        Cancelling the task cancels its own waiter only. close() and
+        wait_closed() keep the shield: code that awaits them expects the
+        peer's side of a connection in the same process to be closed too by
+        then. Not a coroutine: the caller awaits the waiter itself, one
+        coroutine less.
         """
-        if not self.recv_messages.wake_in_step:
-            return asyncio.shield(self.connection_lost_waiter)
-        waiter = Waiter(self.loop)
+        waiter: Waiter | asyncio.Future[None]
+        if self.recv_messages.wake_in_step:
+            waiter = Waiter(self.loop)
+        else:
+            waiter = self.loop.create_future()
         if self._lost_waiters is None:
             self._lost_waiters = [waiter]
         else:
@@ -1126,7 +1131,10 @@ class Connection(asyncio.BufferedProtocol):
         if lost_waiters is not None:
             self._lost_waiters = None
             for lost_waiter in lost_waiters:
-                lost_waiter.wake(outside_task=True)
+                if isinstance(lost_waiter, Waiter):
+                    lost_waiter.wake(outside_task=True)
+                elif not lost_waiter.done():  # unless cancelled
+                    lost_waiter.set_result(None)
 
     def pause_writing(self) -> None:
         """The write buffer is above its high-water mark: make send() wait.
