@@ -60,6 +60,8 @@ UVLOOP_MODULES = frozenset(
         "test_broadcast_limit.py",
         "test_uvloop.py",
         "test_latency.py",
+        "test_lost_waiters.py",
+        "test_timers.py",
     }
 )
 

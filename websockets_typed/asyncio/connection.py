@@ -337,9 +337,8 @@ class Connection(asyncio.BufferedProtocol):
             return
         # The end of the messages, the usual way out: what recv() would
         # raise, without calling it, nor raising when the closure is normal
-        # (bench/run.py --callgrind, S4).
-        if protocol.deferred_failure is not None:
-            self._fail_deferred()
+        # (bench/run.py --callgrind, S4). A deferred failure was handled at
+        # the top of the loop, once the queue was empty.
         exc = await self._closed_exception()
         if not isinstance(exc, ConnectionClosedOK):
             raise exc
@@ -732,11 +731,8 @@ class Connection(asyncio.BufferedProtocol):
         then. Not a coroutine: the caller awaits the waiter itself, one
         coroutine less.
         """
-        waiter: Waiter | asyncio.Future[None]
-        if self.recv_messages.wake_in_step:
-            waiter = Waiter(self.loop)
-        else:
-            waiter = self.loop.create_future()
+        loop = self.loop
+        waiter = Waiter(loop) if self.recv_messages.wake_in_step else loop.create_future()
         if self._lost_waiters is None:
             self._lost_waiters = [waiter]
         else:

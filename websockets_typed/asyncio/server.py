@@ -335,9 +335,8 @@ class ServerConnection(Connection):
 
     def _open_timed_out(self) -> None:
         """Cancel the opening handshake: ``open_timeout`` ran out (see Server._handle)."""
-        task = self.server._handlers.get(self)
-        if task is not None:
-            task.cancel(_OPEN_TIMED_OUT)
+        # The handler's task runs until after the timer is cancelled.
+        self.server._handlers[self].cancel(_OPEN_TIMED_OUT)
 
 
 ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
