@@ -5,7 +5,7 @@ Every connection arms up to three timers (``open_timeout``,
 cancels them long before they fire. On asyncio's own loop,
 ``loop.call_later()`` builds a handle, copies the context and pushes it on
 the loop's heap, and ``cancel()`` leaves it there to be popped later: about
-25,000 instructions per timer armed and cancelled (bench/run.py --callgrind,
+15,000 instructions per timer armed and cancelled (bench/run.py --callgrind,
 S4, whose connections last a few milliseconds).
 
 Here, a deadline is rounded up to a grid whose spacing is a power of two of
