@@ -267,3 +267,22 @@ async def test_spacings_remembered_are_bounded() -> None:
         timers.call_later(1 + index / 1000, lambda: None)
     assert 0 < len(timers._spacings) <= 32
     await next_iterations()
+
+
+async def test_infinite_delay_never_fires() -> None:
+    timers = timers_at(PAST)
+    called: list[None] = []
+
+    def callback() -> None:
+        called.append(None)
+
+    bucket = timers.call_later(math.inf, callback)
+    assert not timers._buckets
+    await next_iterations()
+    assert called == []
+    bucket.pop(callback, None)  # cancelling works as for any timer
+
+
+async def test_nan_delay_is_refused() -> None:
+    with pytest.raises(ValueError, match="invalid delay: nan"):
+        timers_at(PAST).call_later(math.nan, lambda: None)

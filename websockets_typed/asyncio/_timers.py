@@ -98,6 +98,12 @@ class Timers:
         """
         spacing = self._spacings.get(delay)
         if spacing is None:
+            if not delay < math.inf:
+                if delay == math.inf:
+                    # Never due, as with call_later(): a bucket that no
+                    # timer of the loop fires.
+                    return {callback: None}
+                raise ValueError(f"invalid delay: {delay!r}")
             if len(self._spacings) >= _SPACINGS:
                 self._spacings.clear()
             spacing = self._spacings[delay] = _spacing(delay)

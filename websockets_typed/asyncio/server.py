@@ -504,7 +504,10 @@ class Server:
                 connection.logger.error("connection handler failed", exc_info=True)
                 await connection.close(CloseCode.INTERNAL_ERROR)
             else:
-                await connection.close()
+                # Usually closed already, when `async for` ended: then
+                # close() would do nothing, for a coroutine (bench/run.py, S4).
+                if not connection.connection_lost_waiter.done():
+                    await connection.close()
         except asyncio.CancelledError:
             connection.transport.abort()
             raise
