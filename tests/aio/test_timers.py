@@ -190,6 +190,20 @@ async def test_error_in_callback_goes_to_the_exception_handler() -> None:
     assert "failing" in context["message"]
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+async def test_interrupts_go_through(error: type[BaseException]) -> None:
+    # As with call_later(): out of the loop's run, not to the handler.
+    timers = timers_at(PAST)
+
+    def interrupt() -> None:
+        raise error
+
+    # A bucket of its own, without a timer of the loop: fired by hand.
+    timers._buckets[PAST] = {interrupt: None}
+    with pytest.raises(error):
+        timers._fire(PAST)
+
+
 async def test_callbacks_run_in_a_context_of_their_own() -> None:
     variable: contextvars.ContextVar[str] = contextvars.ContextVar("variable", default="unset")
     variable.set("caller")

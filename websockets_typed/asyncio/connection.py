@@ -319,22 +319,21 @@ class Connection(asyncio.BufferedProtocol):
         and raises :exc:`ConnectionClosedError` otherwise.
         """
         # recv() without a coroutine of its own per message (bench/run.py
-        # --callgrind, S1): the rare errors are left to recv() to raise.
+        # --callgrind, S1).
         get = self.recv_messages.get
         protocol = self.protocol
-        try:
-            while True:
-                if protocol.deferred_failure is not None and not self.recv_messages:
-                    self._fail_deferred()
-                try:
-                    message = await get()
-                except EOFError:
-                    break
-                except ConcurrencyError:
-                    message = await self.recv()
-                yield message
-        except ConnectionClosedOK:
-            return
+        while True:
+            if protocol.deferred_failure is not None and not self.recv_messages:
+                self._fail_deferred()
+            try:
+                message = await get()
+            except EOFError:
+                break
+            except ConcurrencyError:
+                # Another coroutine is receiving: recv() raises the error
+                # that says so.
+                message = await self.recv()
+            yield message
         # The end of the messages, the usual way out: what recv() would
         # raise, without calling it, nor raising when the closure is normal
         # (bench/run.py --callgrind, S4). A deferred failure was handled at
