@@ -61,6 +61,7 @@ UVLOOP_MODULES = frozenset(
         "test_uvloop.py",
         "test_latency.py",
         "test_lost_waiters.py",
+        "test_connection_end.py",
         "test_timers.py",
     }
 )

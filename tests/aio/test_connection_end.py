@@ -48,20 +48,17 @@ async def test_response_whose_body_ends_with_the_stream_reaches_the_client() -> 
 
 
 async def test_iterating_while_another_coroutine_receives_raises() -> None:
-    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
 
-    async def handler(connection: ServerConnection) -> None:
-        accepted.put_nowait(connection)
-        await connection.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0, ping_interval=None) as server:
+    async with serve(echo, "127.0.0.1", 0, ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         async with asyncio.timeout(5), connect(f"ws://127.0.0.1:{port}/") as client:
-            connection = await accepted.get()
-            receiving = asyncio.create_task(connection.recv())
+            receiving = asyncio.create_task(client.recv())
             await asyncio.sleep(0)  # let it start waiting
             with pytest.raises(ConcurrencyError, match="another coroutine"):
-                async for _ in connection:
+                async for _ in client:
                     pass
             await client.send("for the first")
             assert await receiving == "for the first"

@@ -54,8 +54,8 @@ def _spacing(delay: float) -> float:
 class Timers:
     """Call callbacks after a delay, a little late, cheaply; one per event loop.
 
-    Callbacks run in no particular order within a bucket, in a context of
-    their own (not a copy of the caller's, as ``call_later()`` would use),
+    The callbacks of a bucket run in one step of the loop, in no particular
+    order, in a context of their own (not a copy of the caller's, as ``call_later()`` would use),
     and an exception they raise goes to the loop's exception handler, as
     with ``call_later()``.
 
