@@ -63,7 +63,7 @@ class Timers:
     :meth:`of` doesn't keep closed loops alive.
     """
 
-    __slots__ = ("__weakref__", "_buckets", "_context", "_loop", "_spacings", "_time")
+    __slots__ = ("_buckets", "_context", "_loop", "_spacings", "_time")
 
     _instances: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Timers]] = (
         weakref.WeakKeyDictionary()
