@@ -60,6 +60,9 @@ UVLOOP_MODULES = frozenset(
         "test_broadcast_limit.py",
         "test_uvloop.py",
         "test_latency.py",
+        "test_lost_waiters.py",
+        "test_connection_end.py",
+        "test_timers.py",
     }
 )
 

@@ -2,7 +2,8 @@
 
 recv() and send() on a connection whose Close frames were exchanged wait
 for the TCP connection to end before raising; on asyncio's own loops they
-wake in connection_lost()'s step (Connection._wait_lost).
+wake in connection_lost()'s step, on uvloop through a future each
+(Connection._wait_lost).
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from ..frames import CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._timers import Bucket, Timers
 from ._waiter import Waiter
 from .messages import Assembler
 
@@ -148,8 +149,8 @@ class Connection(asyncio.BufferedProtocol):
     # timer only at the end. CPython 3.11 shares the keys of instance
     # dictionaries up to 30 names only; one more and every connection gets a
     # dictionary of its own, 1.5 KiB (bench/run.py, S5).
-    _lost_waiters: list[Waiter] | None = None
-    _close_timer: asyncio.TimerHandle | None = None
+    _lost_waiters: list[Waiter | asyncio.Future[None]] | None = None
+    _close_timer: Bucket | None = None
 
     def __init__(
         self,
@@ -207,7 +208,8 @@ class Connection(asyncio.BufferedProtocol):
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
         # Pings waiting for their pong: payload -> (future, time sent).
         self._pending_pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._keepalive_timer: asyncio.TimerHandle | None = None
+        # The bucket of the keepalive's next step (see _timers).
+        self._keepalive_timer: Bucket | None = None
         self._writing_paused = False
         # A list: a deque takes 760 bytes even when empty (bench/run.py, S5).
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -317,20 +319,28 @@ class Connection(asyncio.BufferedProtocol):
         and raises :exc:`ConnectionClosedError` otherwise.
         """
         # recv() without a coroutine of its own per message (bench/run.py
-        # --callgrind, S1): the rare errors are left to recv() to raise.
+        # --callgrind, S1).
         get = self.recv_messages.get
         protocol = self.protocol
-        try:
-            while True:
-                if protocol.deferred_failure is not None and not self.recv_messages:
-                    self._fail_deferred()
-                try:
-                    message = await get()
-                except (EOFError, ConcurrencyError):
-                    message = await self.recv()
-                yield message
-        except ConnectionClosedOK:
-            return
+        while True:
+            if protocol.deferred_failure is not None and not self.recv_messages:
+                self._fail_deferred()
+            try:
+                message = await get()
+            except EOFError:
+                break
+            except ConcurrencyError:
+                # Another coroutine is receiving: recv() raises the error
+                # that says so.
+                message = await self.recv()
+            yield message
+        # The end of the messages, the usual way out: what recv() would
+        # raise, without calling it, nor raising when the closure is normal
+        # (bench/run.py --callgrind, S4). A deferred failure was handled at
+        # the top of the loop, once the queue was empty.
+        exc = await self._closed_exception()
+        if not isinstance(exc, ConnectionClosedOK):
+            raise exc
 
     # Receiving.
 
@@ -704,27 +714,29 @@ class Connection(asyncio.BufferedProtocol):
         """Wait until the connection is closed, whatever the cause."""
         await asyncio.shield(self.connection_lost_waiter)
 
-    async def _wait_lost(self) -> None:
-        """Wait for :meth:`connection_lost`, like ``shield(connection_lost_waiter)``.
+    def _wait_lost(self) -> Awaitable[None]:
+        """Return what waits for :meth:`connection_lost`, like ``shield(connection_lost_waiter)``.
 
         For recv() and send() on a closed connection. On asyncio's own
         loops, the task wakes in connection_lost()'s step rather than two
         iterations of the event loop later, through the shield and the
         task's wake-up: one step and a few objects less at the end of most
-        connections (bench/run.py, S4). Cancelling the task cancels its own
-        waiter only. close() and wait_closed() keep the shield: code that
-        awaits them expects the peer's side of a connection in the same
-        process to be closed too by then.
+        connections (bench/run.py, S4). On other loops (uvloop), a future of
+        its own, whose wake-up takes one step, where shield() takes two and
+        six calls of Python code (bench/run.py --uvloop --callgrind, S4).
+        Cancelling the task cancels its own waiter only. close() and
+        wait_closed() keep the shield: code that awaits them expects the
+        peer's side of a connection in the same process to be closed too by
+        then. Not a coroutine: the caller awaits the waiter itself, one
+        coroutine less.
         """
-        if not self.recv_messages.wake_in_step:
-            await asyncio.shield(self.connection_lost_waiter)
-            return
-        waiter = Waiter(self.loop)
+        loop = self.loop
+        waiter = Waiter(loop) if self.recv_messages.wake_in_step else loop.create_future()
         if self._lost_waiters is None:
             self._lost_waiters = [waiter]
         else:
             self._lost_waiters.append(waiter)
-        await waiter
+        return waiter
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection and write what that produces."""
@@ -734,14 +746,22 @@ class Connection(asyncio.BufferedProtocol):
 
     # Keepalive.
 
+    def _timers(self) -> Timers:
+        """The timers of the connection's event loop (see _timers)."""
+        return Timers.of(self.loop)
+
     def start_keepalive(self) -> None:
         """Start sending keepalive pings, if ``ping_interval`` is set."""
         if self.ping_interval is not None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self._timers().call_later(
+                self.ping_interval, self._keepalive_ping
+            )
 
     # Keepalive runs on timers, not in a task: an idle connection holds a
-    # timer handle rather than a task, its coroutine and a future, and
-    # opening and closing connections takes fewer steps (bench/run.py, S4, S5).
+    # timer rather than a task, its coroutine and a future, and opening and
+    # closing connections takes fewer steps (bench/run.py, S4, S5). The
+    # timers are coarse: a ping or its timeout comes at most a sixteenth of
+    # the delay late (see _timers).
 
     def _keepalive_ping(self) -> None:
         """Send a keepalive ping, then wait ``ping_timeout`` for its pong."""
@@ -751,9 +771,11 @@ class Connection(asyncio.BufferedProtocol):
         except InvalidState:
             return  # the connection is closing
         if self.ping_timeout is None:
-            self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+            self._keepalive_timer = self._timers().call_later(
+                self.ping_interval, self._keepalive_ping
+            )
         else:
-            self._keepalive_timer = self.loop.call_later(
+            self._keepalive_timer = self._timers().call_later(
                 self.ping_timeout, self._keepalive_timed_out
             )
             pong_waiter.add_done_callback(self._keepalive_pong)
@@ -768,8 +790,8 @@ class Connection(asyncio.BufferedProtocol):
             or self.protocol.state is not OPEN
         ):
             return  # closed, or closing: the close timeout takes over
-        self._keepalive_timer.cancel()
-        self._keepalive_timer = self.loop.call_later(self.ping_interval, self._keepalive_ping)
+        self._keepalive_timer.pop(self._keepalive_timed_out, None)
+        self._keepalive_timer = self._timers().call_later(self.ping_interval, self._keepalive_ping)
 
     def _keepalive_timed_out(self) -> None:
         self.logger.info("keepalive ping timeout; closing connection")
@@ -790,10 +812,6 @@ class Connection(asyncio.BufferedProtocol):
 
     def _abort_pings(self) -> None:
         """Fail the pings still waiting: their pongs will never come."""
-        if not self._pending_pings:
-            # Usually none: building close_exc costs more than the check
-            # (bench/run.py, S4).
-            return
         exc = self.protocol.close_exc
         for pong_waiter, _ in self._pending_pings.values():
             if not pong_waiter.done():
@@ -883,7 +901,7 @@ class Connection(asyncio.BufferedProtocol):
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
         if self.close_timeout is not None and not self.connection_lost_waiter.done():
-            self._close_timer = self.loop.call_later(self.close_timeout, self._close_timed_out)
+            self._close_timer = self._timers().call_later(self.close_timeout, self._close_timed_out)
 
     def _close_timed_out(self) -> None:
         if self.protocol.state is not CLOSED:
@@ -1051,7 +1069,9 @@ class Connection(asyncio.BufferedProtocol):
         """Feed the end of the stream to the protocol; the transport then closes."""
         self._give_back_read_buffer()
         self.protocol.receive_eof()
-        self._process_events(self.protocol.events_received())
+        events = self.protocol.events_received()
+        if events:
+            self._process_events(events)
         self._write_pending()
         self.recv_messages.close()
 
@@ -1059,7 +1079,8 @@ class Connection(asyncio.BufferedProtocol):
         """Mark the connection closed and wake everything waiting on it."""
         if exc is not None:
             self.recv_exc = exc
-        self._give_back_read_buffer()
+        if self._lent is not None:
+            self._give_back_read_buffer()
         self._corked = None
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
@@ -1068,11 +1089,15 @@ class Connection(asyncio.BufferedProtocol):
         self.recv_messages.close()
         # In case data_received() raised while holding the queue.
         self.recv_messages.release()
-        self._abort_pings()
-        if self._keepalive_timer is not None:
-            self._keepalive_timer.cancel()
+        if self._pending_pings:
+            self._abort_pings()
+        # Cancel the timers: each holds the connection until it fires.
+        keepalive_timer = self._keepalive_timer
+        if keepalive_timer is not None:
+            keepalive_timer.pop(self._keepalive_ping, None)
+            keepalive_timer.pop(self._keepalive_timed_out, None)
         if self._close_timer is not None:
-            self._close_timer.cancel()
+            self._close_timer.pop(self._close_timed_out, None)
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
         self._wake_handshake()
@@ -1080,28 +1105,31 @@ class Connection(asyncio.BufferedProtocol):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        logger = self.protocol.logger
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is
             # 1006 when no Close frame came (e.g. after a keepalive timeout).
             # Checked first: building close_exc costs more than the check
             # (bench/run.py, S4).
-            if self.logger.isEnabledFor(logging.INFO):
-                self.logger.info(
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
                     "connection closed with code %s: %s",
                     self.protocol.close_code,
                     self.protocol.close_exc,
                 )
-        elif self._debug_enabled():
-            self.logger.debug("connection closed: %s", self.protocol.close_exc)
-        # Last: the tasks they wake may run now, in this step.
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug("connection closed: %s", self.protocol.close_exc)
+        # Last: the tasks they wake may run now, in this step. Transports
+        # call connection_lost() from a callback of the event loop, outside
+        # any task: no need to ask asyncio (see Waiter.wake).
         lost_waiters = self._lost_waiters
         if lost_waiters is not None:
             self._lost_waiters = None
             for lost_waiter in lost_waiters:
-                lost_waiter.wake()
-
-    def _debug_enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.DEBUG)
+                if isinstance(lost_waiter, Waiter):
+                    lost_waiter.wake(outside_task=True)
+                elif not lost_waiter.done():  # unless cancelled
+                    lost_waiter.set_result(None)
 
     def pause_writing(self) -> None:
         """The write buffer is above its high-water mark: make send() wait.

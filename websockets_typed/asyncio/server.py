@@ -67,6 +67,7 @@ from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
+from ._timers import Timers
 from ._waiter import Waiter
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
@@ -280,9 +281,14 @@ class ServerConnection(Connection):
             self.protocol.send_response(response)
         self.response = response
         self._write_pending()
-        # Reading was paused while the application decided.
-        self._resume_reading()
-        self._process_events(self.protocol.events_received())
+        # Reading was paused while the application decided, or max_queue
+        # held back frames that came right behind the request (those that
+        # fit are parsed already). Usually neither (bench/run.py, S4).
+        if self._reading_paused or self.protocol.holds_frames:
+            self._resume_reading()
+        events = self.protocol.events_received()
+        if events:
+            self._process_events(events)
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc
 
@@ -322,6 +328,15 @@ class ServerConnection(Connection):
         """Register with the server and start the connection's task."""
         super().connection_made(transport)
         self.server._start_connection(self)
+
+    def _timers(self) -> Timers:
+        # The server's: no lookup per connection.
+        return self.server._timers
+
+    def _open_timed_out(self) -> None:
+        """Cancel the opening handshake: ``open_timeout`` ran out (see Server._handle)."""
+        # The handler's task runs until after the timer is cancelled.
+        self.server._handlers[self].cancel(_OPEN_TIMED_OUT)
 
 
 ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
@@ -411,6 +426,7 @@ class Server:
             logger = logging.getLogger("websockets_typed.server")
         self.logger: LoggerLike = logger
         self._handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        self._timers = Timers.of(self.loop)
         self._close_task: asyncio.Task[None] | None = None
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
 
@@ -439,14 +455,13 @@ class Server:
     async def _handle(self, connection: ServerConnection) -> None:
         """Run one connection: handshake, handler, closing."""
         try:
-            # What asyncio.timeout(open_timeout) does, for half its cost
-            # (bench/run.py, S4): a timer that cancels the task with a
-            # message of its own, told apart from other cancellations.
-            timer: asyncio.TimerHandle | None = None
-            task = asyncio.current_task()
-            assert task is not None
+            # What asyncio.timeout(open_timeout) does, for a fraction of its
+            # cost (bench/run.py, S4): a coarse timer (see _timers) that
+            # cancels the task with a message of its own, told apart from
+            # other cancellations.
+            timer = None
             if self.open_timeout is not None:
-                timer = self.loop.call_later(self.open_timeout, task.cancel, _OPEN_TIMED_OUT)
+                timer = self._timers.call_later(self.open_timeout, connection._open_timed_out)
             try:
                 try:
                     await connection.handshake(
@@ -457,9 +472,11 @@ class Server:
                     )
                 finally:
                     if timer is not None:
-                        timer.cancel()
+                        timer.pop(connection._open_timed_out, None)
             except asyncio.CancelledError as exc:
                 # Another cancellation, or one more after the timer's, wins.
+                task = asyncio.current_task()
+                assert task is not None
                 if exc.args != (_OPEN_TIMED_OUT,) or task.uncancel() > 0:
                     raise
                 connection.logger.info("opening handshake timed out")
@@ -487,7 +504,10 @@ class Server:
                 connection.logger.error("connection handler failed", exc_info=True)
                 await connection.close(CloseCode.INTERNAL_ERROR)
             else:
-                await connection.close()
+                # Usually closed already, when `async for` ended: then
+                # close() would do nothing, for a coroutine (bench/run.py, S4).
+                if not connection.connection_lost_waiter.done():
+                    await connection.close()
         except asyncio.CancelledError:
             connection.transport.abort()
             raise
