@@ -44,10 +44,11 @@ from ..exceptions import (
     InvalidState,
     ProtocolError,
 )
-from ..frames import CloseCode, Frame, Opcode, serialize_payload
+from ..frames import SLICED_FRAME, CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._slices import SlicedFrame
 from ._waiter import Waiter
 from .messages import Assembler
 
@@ -150,6 +151,8 @@ class Connection(asyncio.BufferedProtocol):
     # dictionary of its own, 1.5 KiB (bench/run.py, S5).
     _lost_waiters: list[Waiter] | None = None
     _close_timer: asyncio.TimerHandle | None = None
+    # The large frame being written in slices, if any (see _send_sliced).
+    _sliced: SlicedFrame | None = None
 
     def __init__(
         self,
@@ -491,6 +494,11 @@ class Connection(asyncio.BufferedProtocol):
         if chunk is None:
             if protocol.state is not OPEN:
                 raise await self._closed_exception()
+            if len(data) >= SLICED_FRAME:
+                head = protocol.frame_head(is_text, len(data))
+                if head is not None:
+                    await self._send_sliced(head[0], head[1], data)
+                    return
             if is_text:
                 protocol.send_text(data)
             else:
@@ -525,6 +533,59 @@ class Connection(asyncio.BufferedProtocol):
                     transport.write(part if len(part) < _WRITE_VIEW else memoryview(part))
         if self._writing_paused:
             await self._drain()
+
+    async def _send_sliced(self, head: bytes, key: bytes | None, data: BytesLike) -> None:
+        """Send a message in one large frame, written in slices as the transport drains.
+
+        Other sends wait for the frame like for a fragmented message, and
+        what the connection writes meanwhile (Pongs, Pings, a Close frame,
+        broadcasts) waits behind it: nothing goes into the middle of the
+        frame. Cancelling this doesn't stop the frame: it is written to the
+        end, from resume_writing(), so that the wire stays valid.
+        """
+        if self._corked is not None:
+            self._uncork()
+        # The transport may keep views of the payload after this returns:
+        # they must not change (send_binary() copies a non-bytes payload too).
+        payload = memoryview(data if type(data) is bytes else bytes(data))
+        sliced = self._sliced = SlicedFrame(head, payload, key, self.loop)
+        # Other sends wait for it (see _wait_for_fragmented_send).
+        self._fragmented_send_waiter = sliced.done
+        self._write_slices()
+        if not sliced.done.done():
+            await asyncio.shield(sliced.done)
+        if not sliced.written:
+            raise await self._closed_exception()
+        if self._writing_paused:
+            await self._drain()
+
+    def _write_slices(self) -> None:
+        """Write slices of the frame being sliced until the transport pauses us.
+
+        Once the last slice is written, write what waited behind the frame.
+        """
+        sliced = self._sliced
+        assert sliced is not None
+        transport = self.transport
+        # A transport that is closing ignores writes: stop, connection_lost()
+        # comes next and abandons the frame.
+        while not self._writing_paused and not transport.is_closing():
+            part = sliced.next_slice()
+            if part is None:
+                self._sliced = None
+                self._fragmented_send_waiter = None
+                self._write_chunks(sliced.queued)
+                sliced.finish()
+                return
+            transport.write(part)
+
+    def _abandon_slices(self) -> None:
+        """The connection is lost: the frame being sliced will never be written."""
+        sliced = self._sliced
+        if sliced is not None:
+            self._sliced = None
+            self._fragmented_send_waiter = None
+            sliced.finish()
 
     async def _send_fragments(
         self, fragments: AsyncIterator[Data | BytesLike], text: bool | None
@@ -688,7 +749,8 @@ class Connection(asyncio.BufferedProtocol):
             ProtocolError: If the code is not allowed or the reason too long.
         """
         if self.protocol.state is OPEN:
-            if self._fragmented_send_waiter is not None:
+            # A frame in slices is completed: the Close frame waits behind it.
+            if self._fragmented_send_waiter is not None and self._sliced is None:
                 # Closing in the middle of a fragmented message: it cannot
                 # be completed, so the connection fails.
                 self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
@@ -808,12 +870,18 @@ class Connection(asyncio.BufferedProtocol):
         """Write the frames that send() held back, if any."""
         corked, self._corked = self._corked, None
         if corked:
-            self.transport.writelines(corked)
+            if self._sliced is not None:
+                self._sliced.queued += corked
+            else:
+                self.transport.writelines(corked)
 
     def _write_shared(self, chunks: list[bytes]) -> None:
         """Write a frame that the protocol let :func:`broadcast` write itself."""
         if self._corked is not None:
             self._uncork()
+        if self._sliced is not None:
+            self._sliced.queued += chunks
+            return
         transport = self.transport
         for chunk in chunks:
             transport.write(chunk)
@@ -868,6 +936,16 @@ class Connection(asyncio.BufferedProtocol):
             return
         if self._corked is not None:
             self._uncork()
+        if self._sliced is not None:
+            # Not into the middle of a frame: after it (see _write_slices).
+            self._sliced.queued += writes
+        else:
+            self._write_chunks(writes)
+        if self._close_timer is None and self.protocol.close_expected():
+            self._arm_close_timer()
+
+    def _write_chunks(self, writes: Iterable[bytes]) -> None:
+        """Write chunks from the protocol; an empty one ends the stream."""
         transport = self.transport
         for data in writes:
             if data:
@@ -877,8 +955,6 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 # TLS cannot half-close: close once the buffer is flushed.
                 transport.close()
-        if self._close_timer is None and self.protocol.close_expected():
-            self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
@@ -1061,6 +1137,7 @@ class Connection(asyncio.BufferedProtocol):
             self.recv_exc = exc
         self._give_back_read_buffer()
         self._corked = None
+        self._abandon_slices()
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
@@ -1116,6 +1193,8 @@ class Connection(asyncio.BufferedProtocol):
         """The write buffer drained below its low-water mark: wake send()."""
         self._writing_paused = False
         self.protocol.resume_pongs()
+        if self._sliced is not None:
+            self._write_slices()
         self._write_pending()
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
@@ -1270,7 +1349,9 @@ def broadcast(
     if routes.count(SharedSend.WRITE) == len(routes):
         # Every connection is open, below write_limit, and nothing waits
         # before the frame: write it, without a test per connection, in
-        # one piece (_write_shared, inlined).
+        # one piece (_write_shared, inlined). A connection writing a frame
+        # in slices is never here: it stops only once paused, which pauses
+        # its Pongs too (see _write_slices), so shared_sends() says FULL.
         frame = wire[0] if len(wire) == 1 else b"".join(wire)
         for connection in targets:
             try:
