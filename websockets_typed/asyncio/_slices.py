@@ -90,8 +90,15 @@ class SlicedFrame:
             self._head = b""
         return mask_frame(head, payload[offset:end], key)
 
+    def pending(self) -> int:
+        """Bytes not handed to the transport yet: the rest of the payload and what is queued."""
+        return len(self._payload) - self._offset + sum(map(len, self.queued))
+
     def finish(self) -> None:
-        """Mark the frame written, or abandoned if slices remain, and resolve :attr:`done`."""
+        """Mark the frame written, or abandoned if slices remain, and resolve :attr:`done`.
+
+        Called once: when the last slice is written, or when the connection
+        is lost before.
+        """
         self.written = self._offset >= len(self._payload)
-        if not self.done.done():
-            self.done.set_result(None)
+        self.done.set_result(None)

@@ -552,12 +552,11 @@ class Connection(asyncio.BufferedProtocol):
         # Other sends wait for it (see _wait_for_fragmented_send).
         self._fragmented_send_waiter = sliced.done
         self._write_slices()
-        if not sliced.done.done():
-            await asyncio.shield(sliced.done)
+        await asyncio.shield(sliced.done)
         if not sliced.written:
             raise await self._closed_exception()
-        if self._writing_paused:
-            await self._drain()
+        # Like any send: wait while the write buffer is over write_limit.
+        await self._drain()
 
     def _write_slices(self) -> None:
         """Write slices of the frame being sliced until the transport pauses us.
@@ -870,10 +869,9 @@ class Connection(asyncio.BufferedProtocol):
         """Write the frames that send() held back, if any."""
         corked, self._corked = self._corked, None
         if corked:
-            if self._sliced is not None:
-                self._sliced.queued += corked
-            else:
-                self.transport.writelines(corked)
+            # Never while a frame is written in slices: sends wait for it,
+            # and _send_sliced() uncorks before it starts.
+            self.transport.writelines(corked)
 
     def _write_shared(self, chunks: list[bytes]) -> None:
         """Write a frame that the protocol let :func:`broadcast` write itself."""
@@ -910,6 +908,9 @@ class Connection(asyncio.BufferedProtocol):
                 return None
         # Writing is paused: the buffer is over write_limit.
         buffered = self.transport.get_write_buffer_size()
+        if self._sliced is not None:
+            # What waits to be written counts, whoever holds it.
+            buffered += self._sliced.pending()
         if buffered + size <= limit:
             return None
         closed = (overflow or self.broadcast_overflow) == "close"
