@@ -455,8 +455,10 @@ class Connection(asyncio.BufferedProtocol):
         the connection: at most ``ping_interval + ping_timeout +
         close_timeout``, forever without keepalive. Wrap it in
         :func:`asyncio.timeout` to wait less. Cancelling it is safe: a
-        message in one frame is already written whole, and a fragmented
-        message cut short fails the connection with 1011.
+        message in one frame is already written whole, or, from
+        :data:`~websockets_typed.frames.SLICED_FRAME` bytes on, written in
+        slices as the buffer drains and completed in the background; a
+        fragmented message cut short fails the connection with 1011.
 
         Raises:
             ConnectionClosed: When the connection is closed.
