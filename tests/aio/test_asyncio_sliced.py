@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import pytest
+import trustme
 from raw_peer import TIMEOUT
 from websockets.asyncio.client import ClientConnection as TheirClientConnection
 from websockets.asyncio.client import connect as their_connect
@@ -239,3 +241,52 @@ async def test_frames_held_back_go_before_the_large_frame() -> None:
         await ours.send(large)
         assert await theirs.recv() == "held back"
         assert await theirs.recv() == large
+
+
+async def test_large_messages_over_tls() -> None:
+    # TLS transports pause and resume on their own code paths.
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)  # pyright: ignore[reportUnknownMemberType]
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
+    large = os.urandom(LARGE)
+
+    async def their_echo(websocket: TheirServerConnection) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    async def our_echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    async with asyncio.timeout(TIMEOUT * 5):
+        async with (
+            their_serve(
+                their_echo, "127.0.0.1", 0, ssl=server_context, max_size=None, compression=None
+            ) as theirs,
+            connect(
+                f"wss://127.0.0.1:{next(iter(theirs.sockets)).getsockname()[1]}/",
+                ssl=client_context,
+                compression=None,
+                max_size=None,
+            ) as client,
+        ):
+            sending = await start_sending(client, large)
+            pong = await client.ping()
+            await sending
+            await pong
+            assert await client.recv() == large
+        async with (
+            serve(
+                our_echo, "127.0.0.1", 0, ssl=server_context, max_size=None, compression=None
+            ) as ours,
+            their_connect(
+                f"wss://127.0.0.1:{ours.sockets[0].getsockname()[1]}/",
+                ssl=client_context,
+                compression=None,
+                max_size=None,
+            ) as their_client,
+        ):
+            await their_client.send(large)
+            assert await their_client.recv() == large

@@ -68,9 +68,9 @@ class SlicedFrame:
     def next_slice(self) -> bytes | memoryview | None:
         """Return the next bytes to write, or ``None`` once all were returned.
 
-        A masked slice is a new ``bytes`` object, the first with the header
-        in front; an unmasked one is a view of the payload, after the header
-        on its own. Either way, the transport may keep it as long as it
+        A masked slice is a view of a new ``bytes`` object, the first with
+        the header in front; an unmasked one is a view of the payload, after
+        the header on its own. Either way, the transport may keep it as long as it
         needs: nothing reuses its memory.
         """
         offset = self._offset
@@ -88,7 +88,10 @@ class SlicedFrame:
             return payload[offset:end]
         if head:
             self._head = b""
-        return mask_frame(head, payload[offset:end], key)
+        # A view: asyncio's transport (before Python 3.12) slices what the
+        # socket doesn't take, which copies bytes but not a view (see
+        # _WRITE_VIEW in connection.py).
+        return memoryview(mask_frame(head, payload[offset:end], key))
 
     def pending(self) -> int:
         """Bytes not handed to the transport yet: the rest of the payload and what is queued."""
