@@ -1354,7 +1354,8 @@ def broadcast(
         # before the frame: write it, without a test per connection, in
         # one piece (_write_shared, inlined). A connection writing a frame
         # in slices is never here: it stops only once paused, which pauses
-        # its Pongs too (see _write_slices), so shared_sends() says FULL.
+        # its Pongs too, so shared_sends() says FULL; or once its transport
+        # is closing, which drops writes (see _write_slices).
         frame = wire[0] if len(wire) == 1 else b"".join(wire)
         for connection in targets:
             try:
