@@ -55,6 +55,7 @@ UVLOOP_MODULES = frozenset(
         "test_asyncio_client.py",
         "test_asyncio_interop.py",
         "test_asyncio_large.py",
+        "test_asyncio_sliced.py",
         "test_asyncio_proxy.py",
         "test_asyncio_router.py",
         "test_broadcast_limit.py",

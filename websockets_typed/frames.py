@@ -32,6 +32,7 @@ __all__ = [
     "OP_PING",
     "OP_PONG",
     "OP_TEXT",
+    "SLICED_FRAME",
     "SPEEDUPS",
     "Close",
     "CloseCode",
@@ -39,6 +40,7 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "encode_data",
+    "frame_head",
     "is_valid_close_code",
     "mask_frame",
     "parse_close",
@@ -730,7 +732,9 @@ def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
     :func:`serialize_payload` for a caller that writes the frame at once:
     no list to build and take apart. ``None`` when that function would
     return the header and the payload separately, i.e. for a large payload
-    that isn't masked. Small payloads, the round-trip hot path
+    that isn't masked, and for a payload of :data:`SLICED_FRAME` bytes or
+    more, which is better written in slices (see :func:`frame_head`).
+    Small payloads, the round-trip hot path
     (bench/run.py --callgrind, S1 and C1), are serialized here, without a call.
     """
     length = len(data)
@@ -739,9 +743,45 @@ def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
             key = _mask_key()
             return mask_frame(_HEADER_SHORT.pack(head1, 0x80 | length) + key, data, key)
         return _HEADER_SHORT.pack(head1, length) + data
-    if length >= _JOIN_THRESHOLD and not mask:
+    if length >= _JOIN_THRESHOLD and (not mask or length >= SLICED_FRAME):
         return None
     return serialize_payload(head1, data, mask)[0]
+
+
+SLICED_FRAME: Final = 2**22
+"""From this payload size on, an I/O layer may write a frame in slices.
+
+Handed to a transport at once, a frame of many megabytes mostly waits in the
+transport's buffer: asyncio's copies what the socket doesn't take at once
+(before Python 3.12), and a masked frame needs a masked copy of the whole
+payload first; each is fresh memory, as large as the message (bench/run.py,
+C2 16 MiB). Written slice by slice as the transport drains, with each slice
+masked only when it is written, the frame never takes more than a slice and
+the write buffer. Below 4 MiB, the copies stay in the CPU's caches and cost
+less than the extra writes and wake-ups of slices (bench/run.py --callgrind,
+C2 1 MiB). :func:`serialize_message` leaves such payloads to the caller.
+"""
+
+
+def frame_head(head1: int, length: int, mask: bool) -> tuple[bytes, bytes | None]:
+    """Return the header of a frame whose payload the caller writes itself, and its masking key.
+
+    The header includes the key when ``mask`` is true; the caller then masks
+    the payload with it (RFC 6455, 5.3), e.g. with :func:`mask_frame`, one
+    slice at a time: a slice that starts at a multiple of 4 bytes is masked
+    with the key as it is. The key is ``None`` when ``mask`` is false.
+    """
+    mask_bit = 0x80 if mask else 0
+    if length < 126:
+        header = _HEADER_SHORT.pack(head1, mask_bit | length)
+    elif length < 65536:
+        header = _HEADER_MEDIUM.pack(head1, mask_bit | 126, length)
+    else:
+        header = _HEADER_LONG.pack(head1, mask_bit | 127, length)
+    if not mask:
+        return header, None
+    key = _mask_key()
+    return header + key, key
 
 
 # RFC 6455, 5.3: the masking key "MUST be derived from a strong source of

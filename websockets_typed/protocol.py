@@ -54,6 +54,7 @@ from .frames import (
     CloseCode,
     Frame,
     Opcode,
+    frame_head,
     read_frame,
     serialize_frame,
     serialize_message,
@@ -821,6 +822,27 @@ class Protocol:
         if type(data) is not bytes:
             data = bytes(data)
         return serialize_message(0x81 if text else 0x82, data, self._mask_outgoing)
+
+    def frame_head(self, text: bool, length: int) -> tuple[bytes, bytes | None] | None:
+        """Return the header and masking key of a message in one frame that the caller writes.
+
+        Internal API for the I/O layers, for the payloads that
+        :meth:`message_bytes` leaves to them (see
+        :data:`~websockets_typed.frames.SLICED_FRAME`): they write the header,
+        then the ``length`` bytes of the payload, masked with the key unless
+        it is ``None``, with nothing in between. Like :meth:`message_bytes`,
+        it changes nothing else in the protocol, and returns ``None`` when
+        :meth:`send_text` or :meth:`send_binary` must be called instead.
+        """
+        if (
+            self._stage is not _OPEN_STAGE
+            or self._send_opcode is not None
+            or self._writes
+            or self.extensions
+            or self._debug
+        ):
+            return None
+        return frame_head(0x81 if text else 0x82, length, self._mask_outgoing)
 
     def shared_send(self) -> SharedSend:
         """Tell how to send a message in one frame whose bytes on the wire are shared.

@@ -44,10 +44,11 @@ from ..exceptions import (
     InvalidState,
     ProtocolError,
 )
-from ..frames import CloseCode, Frame, Opcode, serialize_payload
+from ..frames import SLICED_FRAME, CloseCode, Frame, Opcode, serialize_payload
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._slices import SlicedFrame
 from ._timers import Bucket, Timers
 from ._waiter import Waiter
 from .messages import Assembler
@@ -151,6 +152,8 @@ class Connection(asyncio.BufferedProtocol):
     # dictionary of its own, 1.5 KiB (bench/run.py, S5).
     _lost_waiters: list[Waiter | asyncio.Future[None]] | None = None
     _close_timer: Bucket | None = None
+    # The large frame being written in slices, if any (see _send_sliced).
+    _sliced: SlicedFrame | None = None
 
     def __init__(
         self,
@@ -462,8 +465,10 @@ class Connection(asyncio.BufferedProtocol):
         the connection: at most ``ping_interval + ping_timeout +
         close_timeout``, forever without keepalive. Wrap it in
         :func:`asyncio.timeout` to wait less. Cancelling it is safe: a
-        message in one frame is already written whole, and a fragmented
-        message cut short fails the connection with 1011.
+        message in one frame is already written whole, or, from
+        :data:`~websockets_typed.frames.SLICED_FRAME` bytes on, written in
+        slices as the buffer drains and completed in the background; a
+        fragmented message cut short fails the connection with 1011.
 
         Raises:
             ConnectionClosed: When the connection is closed.
@@ -501,6 +506,11 @@ class Connection(asyncio.BufferedProtocol):
         if chunk is None:
             if protocol.state is not OPEN:
                 raise await self._closed_exception()
+            if len(data) >= SLICED_FRAME:
+                head = protocol.frame_head(is_text, len(data))
+                if head is not None:
+                    await self._send_sliced(head[0], head[1], data)
+                    return
             if is_text:
                 protocol.send_text(data)
             else:
@@ -535,6 +545,58 @@ class Connection(asyncio.BufferedProtocol):
                     transport.write(part if len(part) < _WRITE_VIEW else memoryview(part))
         if self._writing_paused:
             await self._drain()
+
+    async def _send_sliced(self, head: bytes, key: bytes | None, data: BytesLike) -> None:
+        """Send a message in one large frame, written in slices as the transport drains.
+
+        Other sends wait for the frame like for a fragmented message, and
+        what the connection writes meanwhile (Pongs, Pings, a Close frame,
+        broadcasts) waits behind it: nothing goes into the middle of the
+        frame. Cancelling this doesn't stop the frame: it is written to the
+        end, from resume_writing(), so that the wire stays valid.
+        """
+        if self._corked is not None:
+            self._uncork()
+        # The transport may keep views of the payload after this returns:
+        # they must not change (send_binary() copies a non-bytes payload too).
+        payload = memoryview(data if type(data) is bytes else bytes(data))
+        sliced = self._sliced = SlicedFrame(head, payload, key, self.loop)
+        # Other sends wait for it (see _wait_for_fragmented_send).
+        self._fragmented_send_waiter = sliced.done
+        self._write_slices()
+        await asyncio.shield(sliced.done)
+        if not sliced.written:
+            raise await self._closed_exception()
+        # Like any send: wait while the write buffer is over write_limit.
+        await self._drain()
+
+    def _write_slices(self) -> None:
+        """Write slices of the frame being sliced until the transport pauses us.
+
+        Once the last slice is written, write what waited behind the frame.
+        """
+        sliced = self._sliced
+        assert sliced is not None
+        transport = self.transport
+        # A transport that is closing ignores writes: stop, connection_lost()
+        # comes next and abandons the frame.
+        while not self._writing_paused and not transport.is_closing():
+            part = sliced.next_slice()
+            if part is None:
+                self._sliced = None
+                self._fragmented_send_waiter = None
+                self._write_chunks(sliced.queued)
+                sliced.finish()
+                return
+            transport.write(part)
+
+    def _abandon_slices(self) -> None:
+        """The connection is lost: the frame being sliced will never be written."""
+        sliced = self._sliced
+        if sliced is not None:
+            self._sliced = None
+            self._fragmented_send_waiter = None
+            sliced.finish()
 
     async def _send_fragments(
         self, fragments: AsyncIterator[Data | BytesLike], text: bool | None
@@ -698,7 +760,8 @@ class Connection(asyncio.BufferedProtocol):
             ProtocolError: If the code is not allowed or the reason too long.
         """
         if self.protocol.state is OPEN:
-            if self._fragmented_send_waiter is not None:
+            # A frame in slices is completed: the Close frame waits behind it.
+            if self._fragmented_send_waiter is not None and self._sliced is None:
                 # Closing in the middle of a fragmented message: it cannot
                 # be completed, so the connection fails.
                 self._fail(CloseCode.INTERNAL_ERROR, "close during fragmented message")
@@ -826,12 +889,17 @@ class Connection(asyncio.BufferedProtocol):
         """Write the frames that send() held back, if any."""
         corked, self._corked = self._corked, None
         if corked:
+            # Never while a frame is written in slices: sends wait for it,
+            # and _send_sliced() uncorks before it starts.
             self.transport.writelines(corked)
 
     def _write_shared(self, chunks: list[bytes]) -> None:
         """Write a frame that the protocol let :func:`broadcast` write itself."""
         if self._corked is not None:
             self._uncork()
+        if self._sliced is not None:
+            self._sliced.queued += chunks
+            return
         transport = self.transport
         for chunk in chunks:
             transport.write(chunk)
@@ -860,6 +928,9 @@ class Connection(asyncio.BufferedProtocol):
                 return None
         # Writing is paused: the buffer is over write_limit.
         buffered = self.transport.get_write_buffer_size()
+        if self._sliced is not None:
+            # What waits to be written counts, whoever holds it.
+            buffered += self._sliced.pending()
         if buffered + size <= limit:
             return None
         closed = (overflow or self.broadcast_overflow) == "close"
@@ -886,6 +957,16 @@ class Connection(asyncio.BufferedProtocol):
             return
         if self._corked is not None:
             self._uncork()
+        if self._sliced is not None:
+            # Not into the middle of a frame: after it (see _write_slices).
+            self._sliced.queued += writes
+        else:
+            self._write_chunks(writes)
+        if self._close_timer is None and self.protocol.close_expected():
+            self._arm_close_timer()
+
+    def _write_chunks(self, writes: Iterable[bytes]) -> None:
+        """Write chunks from the protocol; an empty one ends the stream."""
         transport = self.transport
         for data in writes:
             if data:
@@ -895,8 +976,6 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 # TLS cannot half-close: close once the buffer is flushed.
                 transport.close()
-        if self._close_timer is None and self.protocol.close_expected():
-            self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
@@ -1082,6 +1161,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._lent is not None:
             self._give_back_read_buffer()
         self._corked = None
+        self._abandon_slices()
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
@@ -1144,6 +1224,8 @@ class Connection(asyncio.BufferedProtocol):
         """The write buffer drained below its low-water mark: wake send()."""
         self._writing_paused = False
         self.protocol.resume_pongs()
+        if self._sliced is not None:
+            self._write_slices()
         self._write_pending()
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
@@ -1298,7 +1380,10 @@ def broadcast(
     if routes.count(SharedSend.WRITE) == len(routes):
         # Every connection is open, below write_limit, and nothing waits
         # before the frame: write it, without a test per connection, in
-        # one piece (_write_shared, inlined).
+        # one piece (_write_shared, inlined). A connection writing a frame
+        # in slices is never here: it stops only once paused, which pauses
+        # its Pongs too, so shared_sends() says FULL; or once its transport
+        # is closing, which drops writes (see _write_slices).
         frame = wire[0] if len(wire) == 1 else b"".join(wire)
         for connection in targets:
             try:

@@ -1,0 +1,111 @@
+"""A large frame written in slices, as the transport drains.
+
+A frame of :data:`~websockets_typed.frames.SLICED_FRAME` bytes or more is not
+handed to the transport at once: what the socket doesn't take at once would
+wait in the transport's buffer, which asyncio's selector transport copies
+(before Python 3.12), and a masked frame would first be masked whole. Both
+are fresh memory as large as the message, and paging it in costs more than
+the copies (bench/run.py, C2 16 MiB). The connection writes a
+:class:`SlicedFrame` one slice at a time instead, the next ones each time
+the transport drains (``resume_writing()``), and masks each slice as it
+writes it.
+
+Nothing may be written into the middle of a frame (RFC 6455, 5.4: control
+frames go between frames, never inside one): while a sliced frame is being
+written, the connection keeps everything else in :attr:`SlicedFrame.queued`
+and writes it, in order, once the frame's last slice is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+from ..frames import mask_frame
+
+__all__ = ["SLICE", "SlicedFrame"]
+
+SLICE: Final = 2**19
+"""Bytes of payload per slice: a multiple of 4, so that every slice starts
+with the masking key's first byte and is masked with the key as it is.
+
+Smaller slices take more writes and wake-ups per message, larger ones more
+copies in asyncio's transport: 512 KiB takes the fewest instructions per
+megabyte over both event loops (bench/run.py --callgrind, C2 16 MiB)."""
+
+
+class SlicedFrame:
+    """A frame being written slice by slice: its header, then its payload.
+
+    Args:
+        head: The frame's header, including the masking key if any.
+        payload: The payload, not masked.
+        key: The masking key, or ``None`` if the payload goes unmasked.
+        loop: The event loop, for :attr:`done`.
+
+    Attributes:
+        queued: What the connection has to write after the frame, in order;
+            ``b""`` stands for the end of the stream (see
+            ``Connection._write_chunks``).
+        done: Resolved once the last slice is written, or the connection
+            is lost first (then :attr:`written` is false).
+        written: Whether every slice was handed to the transport.
+    """
+
+    __slots__ = ("_head", "_key", "_offset", "_payload", "done", "queued", "written")
+
+    def __init__(
+        self,
+        head: bytes,
+        payload: memoryview,
+        key: bytes | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._head = head
+        self._payload = payload
+        self._key = key
+        self._offset = 0
+        self.queued: list[bytes] = []
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.written = False
+
+    def next_slice(self) -> bytes | memoryview | None:
+        """Return the next bytes to write, or ``None`` once all were returned.
+
+        A masked slice is a view of a new ``bytes`` object, the first with
+        the header in front; an unmasked one is a view of the payload, after
+        the header on its own. Either way, the transport may keep it as long as it
+        needs: nothing reuses its memory.
+        """
+        offset = self._offset
+        payload = self._payload
+        if offset >= len(payload):
+            return None
+        head = self._head
+        key = self._key
+        if head and key is None:
+            self._head = b""
+            return head
+        end = offset + SLICE
+        self._offset = end
+        if key is None:
+            return payload[offset:end]
+        if head:
+            self._head = b""
+        # A view: asyncio's transport (before Python 3.12) slices what the
+        # socket doesn't take, which copies bytes but not a view (see
+        # _WRITE_VIEW in connection.py).
+        return memoryview(mask_frame(head, payload[offset:end], key))
+
+    def pending(self) -> int:
+        """Bytes not handed to the transport yet: the rest of the payload and what is queued."""
+        return len(self._payload) - self._offset + sum(map(len, self.queued))
+
+    def finish(self) -> None:
+        """Mark the frame written, or abandoned if slices remain, and resolve :attr:`done`.
+
+        Called once: when the last slice is written, or when the connection
+        is lost before.
+        """
+        self.written = self._offset >= len(self._payload)
+        self.done.set_result(None)
