@@ -118,9 +118,9 @@ class Headers(MutableMapping[str, str]):
                     raise ValueError(f"invalid header name: {name!r}")
                 if INVALID_VALUE_RE.search(value) is not None:
                     raise ValueError(f"invalid value for header {name}: {value!r}")
-        pairs = iter(items)
-        text = "\r\n".join(map(": ".join, zip(pairs, pairs, strict=True)))
-        return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
+        # One format for all the lines: half the cost of joining each pair.
+        text = "%s: %s\r\n" * (len(items) >> 1) % tuple(items)
+        return (text + "\r\n").encode("utf-8", "surrogateescape")
 
     # Mapping interface.
 

@@ -477,8 +477,7 @@ class Protocol:
 
         # The stage, and two parts of it read on every call: see _transition.
         self._stage = _FIRST_STAGES[state]
-        self._state = state
-        self._reading = self._stage.reading
+        self._state, self._reading = _STAGE_PARTS[self._stage]
         # Frames from clients are masked, frames from servers are not (RFC
         # 6455, 5.1).
         self._mask_outgoing = side is CLIENT

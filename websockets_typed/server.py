@@ -166,9 +166,9 @@ class ServerProtocol(Protocol):
             None if hosts is None else [_split_host(host) for host in hosts]
         )
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
-        self.available_subprotocols: Sequence[Subprotocol] = [
-            Subprotocol(subprotocol) for subprotocol in subprotocols or ()
-        ]
+        self.available_subprotocols: Sequence[Subprotocol] = (
+            [Subprotocol(subprotocol) for subprotocol in subprotocols] if subprotocols else []
+        )
         self._select_subprotocol_hook = select_subprotocol
         self.origin: Origin | None = None
         # Made only if the request doesn't come whole in the first read (see
