@@ -60,7 +60,7 @@ class Headers(MutableMapping[str, str]):
     Iteration yields each lower-cased name once.
     """
 
-    __slots__ = ("_dict", "_list")
+    __slots__ = ("_dict", "_list", "_serialized")
 
     # Connections keep their handshake's headers: each costs as few objects
     # as possible (bench/run.py, S5). A name with one value maps to the
@@ -68,10 +68,14 @@ class Headers(MutableMapping[str, str]):
     # names and values, rather than holding a tuple per header.
     _dict: dict[str, str | list[str]]
     _list: list[str]
+    # The serialized form of the first items, if headers_from_parts() was
+    # given it: how many items, and their lines.
+    _serialized: tuple[int, bytes] | None
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._dict = {}
         self._list = []
+        self._serialized = None
         if args or kwargs:
             self.update(*args, **kwargs)
 
@@ -103,24 +107,13 @@ class Headers(MutableMapping[str, str]):
             ValueError: If a name isn't a token (RFC 7230, 3.2.6), or a value
                 holds CR, LF or another control character other than HTAB.
         """
-        items = self._list
-        if not items:
-            return b"\r\n"
-        # One check of all the names and one of all the values, rather than
-        # two patterns per header (bench/run.py, S4): usually, the names are
-        # the common ones, and the values printable ASCII.
-        values = "".join(items[1::2])
-        if not (
-            _COMMON_NAME_SET.issuperset(items[::2]) and values.isascii() and values.isprintable()
-        ):
-            for name, value in self.raw_items():
-                if TOKEN_RE.fullmatch(name) is None:
-                    raise ValueError(f"invalid header name: {name!r}")
-                if INVALID_VALUE_RE.search(value) is not None:
-                    raise ValueError(f"invalid value for header {name}: {value!r}")
-        # One format for all the lines: half the cost of joining each pair.
-        text = "%s: %s\r\n" * (len(items) >> 1) % tuple(items)
-        return (text + "\r\n").encode("utf-8", "surrogateescape")
+        serialized = self._serialized
+        if serialized is None:
+            return _serialize_items(self._list)
+        # Used once: connections keep their handshake's headers, not this.
+        self._serialized = None
+        count, lines = serialized
+        return lines + _serialize_items(self._list[count:])
 
     # Mapping interface.
 
@@ -184,6 +177,7 @@ class Headers(MutableMapping[str, str]):
     def __delitem__(self, key: str) -> None:
         lower = key.lower()
         del self._dict[lower]
+        self._serialized = None
         # Rebuilding the list is linear; deleting headers is rare.
         self._list = [
             item
@@ -203,6 +197,7 @@ class Headers(MutableMapping[str, str]):
         """Remove every header."""
         self._dict = {}
         self._list = []
+        self._serialized = None
 
     def update(self, *args: HeadersLike, **kwargs: str) -> None:  # pyright: ignore[reportIncompatibleMethodOverride]
         """Append headers from mappings, iterables of pairs, or keywords.
@@ -244,6 +239,25 @@ class Headers(MutableMapping[str, str]):
         return zip(items, items, strict=True)
 
 
+def _serialize_items(items: list[str]) -> bytes:
+    """Serialize alternating names and values; see :meth:`Headers.serialize`."""
+    if not items:
+        return b"\r\n"
+    # One check of all the names and one of all the values, rather than
+    # two patterns per header (bench/run.py, S4): usually, the names are
+    # the common ones, and the values printable ASCII.
+    values = "".join(items[1::2])
+    if not (_COMMON_NAME_SET.issuperset(items[::2]) and values.isascii() and values.isprintable()):
+        for name, value in zip(items[::2], items[1::2], strict=True):
+            if TOKEN_RE.fullmatch(name) is None:
+                raise ValueError(f"invalid header name: {name!r}")
+            if INVALID_VALUE_RE.search(value) is not None:
+                raise ValueError(f"invalid value for header {name}: {value!r}")
+    # One format for all the lines: half the cost of joining each pair.
+    text = "%s: %s\r\n" * (len(items) >> 1) % tuple(items)
+    return (text + "\r\n").encode("utf-8", "surrogateescape")
+
+
 def headers_from_fields(lines: list[str], start: int, *, common_only: bool) -> Headers | None:
     """Build headers from field lines, ``name:value`` each, from ``lines[start]`` on.
 
@@ -276,27 +290,33 @@ def headers_from_fields(lines: list[str], start: int, *, common_only: bool) -> H
                 lower = common[1]
         else:
             name, lower = common
-        previous = values.get(lower)
-        if previous is None:
-            values[lower] = value
-        elif isinstance(previous, str):
-            values[lower] = [previous, value]
-        else:
-            previous.append(value)
+        values[lower] = value
         items += (name, value)
+    if len(values) != len(items) >> 1:
+        # A name given more than once, which is rare: its values make a
+        # list, as headers[name] = value makes it.
+        headers = Headers()
+        for name, value in zip(items[::2], items[1::2], strict=True):
+            headers[name] = value
     return headers
 
 
-def headers_from_parts(values: dict[str, str | list[str]], items: list[str]) -> Headers:
+def headers_from_parts(
+    values: dict[str, str | list[str]], items: list[str], serialized: bytes | None = None
+) -> Headers:
     """Build headers from what they hold: values by lower-cased name, names and values in turn.
 
     Internal API, for headers built from constants and checked values,
     which must agree with each other as ``headers[name] = value`` would
     make them: cheaper than a call per header (bench/run.py, S4).
+    ``serialized``, if given, is what :meth:`Headers.serialize` returns for
+    these items without the final empty line: the first serialization uses
+    it, then serializes only the headers added since.
     """
     headers = _new_object(Headers)
     headers._dict = values
     headers._list = items
+    headers._serialized = None if serialized is None else (len(items), serialized)
     return headers
 
 

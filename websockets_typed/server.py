@@ -7,7 +7,7 @@ import http
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeAlias, cast
+from typing import TYPE_CHECKING, Final, TypeAlias, cast
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE
 from .datastructures import Headers, MultipleValuesError, headers_from_parts
@@ -64,6 +64,12 @@ _NOT_A_WEBSOCKET_CLIENT = (
     "You cannot access a WebSocket server directly with a browser. You need a WebSocket client.\n"
 )
 
+
+# The lines of the headers of a 101 response, for its Date and its
+# Sec-WebSocket-Accept, printable ASCII both.
+_USUAL_LINES: Final = (
+    "Date: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+)
 
 # The Date header of the last response, and the second it was built for.
 _date_cache: tuple[int, str] = (-1, "")
@@ -233,9 +239,10 @@ class ServerProtocol(Protocol):
             )
 
         # The headers that build_response() adds after Date, as it adds
-        # them, without a call per header (bench/run.py, S4).
+        # them, and their lines, without a call per header (bench/run.py, S4).
         date = _http_date()
         accept = accept_key(key)
+        lines = _USUAL_LINES % (date, accept)
         headers = headers_from_parts(
             {
                 "date": date,
@@ -253,6 +260,7 @@ class ServerProtocol(Protocol):
                 "Sec-WebSocket-Accept",
                 accept,
             ],
+            lines.encode(),
         )
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header

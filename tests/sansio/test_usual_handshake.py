@@ -111,3 +111,43 @@ def test_usual_response_takes_more_headers() -> None:
     assert data.endswith(b"\r\nServer: test\r\n\r\n")
     assert b"Date" not in data
     assert response.headers.get_all("date") == []
+
+
+def plain_copy(headers: Headers) -> Headers:
+    """The same headers, built one by one: serialized without shortcuts."""
+    return Headers(list(headers.raw_items()))
+
+
+def test_usual_response_serializes_as_any_headers() -> None:
+    server = ServerProtocol()
+    headers = server.accept(handshake_request()).headers
+    expected = plain_copy(headers).serialize()
+    assert headers.serialize() == expected
+    # The lines made with the response serve once; then as any headers.
+    assert headers.serialize() == expected
+
+
+def test_usual_response_serializes_headers_added_since() -> None:
+    server = ServerProtocol()
+    headers = server.accept(handshake_request()).headers
+    headers["Server"] = "test"
+    headers["X-Trace"] = "1"
+    assert headers.serialize() == plain_copy(headers).serialize()
+    assert headers.serialize().endswith(b"\r\nServer: test\r\nX-Trace: 1\r\n\r\n")
+
+
+def test_usual_response_checks_headers_added_since() -> None:
+    # No header injection through a header added to the usual response.
+    server = ServerProtocol()
+    headers = server.accept(handshake_request()).headers
+    headers["X-Bad"] = "a\r\nInjected: 1"
+    with pytest.raises(ValueError, match="invalid value for header X-Bad"):
+        headers.serialize()
+
+
+def test_usual_response_cleared() -> None:
+    server = ServerProtocol()
+    headers = server.accept(handshake_request()).headers
+    headers.clear()
+    headers["Server"] = "test"
+    assert headers.serialize() == b"Server: test\r\n\r\n"
