@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast, overload
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
@@ -258,47 +259,101 @@ def _serialize_items(items: list[str]) -> bytes:
     return (text + "\r\n").encode("utf-8", "surrogateescape")
 
 
-def headers_from_fields(lines: list[str], start: int, *, common_only: bool) -> Headers | None:
-    """Build headers from field lines, ``name:value`` each, from ``lines[start]`` on.
+def headers_from_fields(lines: Iterable[str]) -> Headers:
+    """Build headers from field lines already checked: ``name:value`` each.
 
-    Internal API, shared with http11, whose parser checks the names and the
-    values. Whitespace around values is dropped (RFC 7230, 3.2.4). Returns
-    ``None`` if a line has no colon or, with ``common_only``, if a name is
-    not one of the common names, which need no check.
-
-    The loop does what ``headers[name] = value`` does, without a call per
-    field: that costs a tenth of a handshake (bench/run.py, S4).
+    Internal API, shared with http11: its parser checks a whole head at
+    once, then builds the headers here. Whitespace around values is
+    dropped (RFC 7230, 3.2.4).
     """
     headers = Headers()
-    values = headers._dict
-    items = headers._list
-    common_names = _COMMON_NAMES
-    common_values = _COMMON_VALUES
-    for index in range(start, len(lines)):
-        name, colon, value = lines[index].partition(":")
-        if not colon:
-            return None
-        value = value.strip(" \t")
-        value = common_values.get(value, value)
-        common = common_names.get(name)
-        if common is None:
-            if common_only:
-                return None
-            lower = name.lower()
-            common = common_names.get(lower)
-            if common is not None:
-                lower = common[1]
-        else:
-            name, lower = common
-        values[lower] = value
-        items += (name, value)
-    if len(values) != len(items) >> 1:
-        # A name given more than once, which is rare: its values make a
-        # list, as headers[name] = value makes it.
-        headers = Headers()
-        for name, value in zip(items[::2], items[1::2], strict=True):
-            headers[name] = value
+    add = headers.__setitem__
+    for line in lines:
+        name, _, value = line.partition(":")
+        add(name, value.strip(" \t"))
     return headers
+
+
+def py_usual_fields(  # noqa: PLR0917 - the signature of the C accelerator's version
+    head: str,
+    start: int,
+    max_line_length: int,
+    max_num_headers: int,
+    names: dict[str, tuple[str, str]],
+    values: dict[str, str],
+) -> tuple[dict[str, str | list[str]], list[str]] | None:
+    """Split the field lines of a usual request head; ``None`` unless they are usual.
+
+    This is :func:`usual_fields` without the C accelerator. From ``start``
+    on, ``head`` must hold lines separated by CRLF, each ``name:value``
+    with a name among the keys of ``names``, which maps it to itself and
+    its lower-cased form, given once, in printable ASCII, at most
+    ``max_line_length`` characters long, at most ``max_num_headers`` of
+    them. Returns what :class:`Headers` holds: values by lower-cased name
+    (those in ``values`` replaced by the string there, shared) and names
+    and values in turn.
+    """
+    if start == len(head):
+        return {}, []
+    lines = head[start:].split("\r\n")
+    if len(lines) > max_num_headers:
+        return None
+    fields: dict[str, str | list[str]] = {}
+    items: list[str] = []
+    for line in lines:
+        if len(line) > max_line_length or not (line.isascii() and line.isprintable()):
+            return None
+        name, colon, value = line.partition(":")
+        common = names.get(name)
+        if not colon or common is None or common[1] in fields:
+            return None
+        value = value.strip(" ")
+        value = values.get(value, value)
+        name, lower = common
+        fields[lower] = value
+        items += (name, value)
+    return fields, items
+
+
+UsualFields: TypeAlias = Callable[
+    [str, int, int, int, dict[str, tuple[str, str]], dict[str, str]],
+    tuple[dict[str, str | list[str]], list[str]] | None,
+]
+
+
+def _select_usual_fields() -> UsualFields:
+    """Use the C accelerator unless it is missing or WEBSOCKETS_TYPED_SPEEDUPS=0, as frames does."""
+    if os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0":
+        try:
+            from ._speedups import usual_fields as c_usual_fields  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - built wherever the tests run
+            pass
+        else:
+            return c_usual_fields
+    return py_usual_fields
+
+
+usual_fields: Final = _select_usual_fields()
+"""Split the field lines of a usual request head: see :func:`py_usual_fields`.
+
+Internal API, through :func:`usual_headers`. The C accelerator when
+available: a few calls per line in Python cost a tenth of a handshake
+(bench/run.py --callgrind, S4).
+"""
+
+
+def usual_headers(
+    head: str, start: int, max_line_length: int, max_num_headers: int
+) -> Headers | None:
+    """Build the headers of a usual request head; ``None`` unless it is usual.
+
+    Internal API, shared with http11: see :func:`py_usual_fields`, with the
+    common names and values. Usual fields are valid (RFC 7230, 3.2).
+    """
+    fields = usual_fields(
+        head, start, max_line_length, max_num_headers, _COMMON_NAMES, _COMMON_VALUES
+    )
+    return None if fields is None else headers_from_parts(*fields)
 
 
 def headers_from_parts(

@@ -22,12 +22,13 @@ import enum
 import re
 from collections.abc import Callable
 from http import HTTPStatus
+from itertools import islice
 from typing import Final, Literal
 
 import attrs
 
 from ._validators import typed
-from .datastructures import INVALID_VALUE_RE, Headers, headers_from_fields
+from .datastructures import INVALID_VALUE_RE, Headers, headers_from_fields, usual_headers
 from .exceptions import InvalidMessage, SecurityError
 
 __all__ = [
@@ -399,22 +400,26 @@ def parse_whole_request(
         return None
     # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
     head = buffer[:end].decode("ascii", "surrogateescape")
-    lines = head.split("\r\n")
-    match = _REQUEST_LINE.fullmatch(lines[0])
-    if match is None:
+    line_end = head.find("\r\n")
+    if line_end == -1:
+        line_end = start = len(head)
+    else:
+        start = line_end + 2
+    match = _REQUEST_LINE.fullmatch(head, 0, line_end)
+    if match is None or line_end > limit:
         return None
-    if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):
-        return None
-    # Common names and printable ASCII values, the usual request, make valid
-    # fields: checking that costs a tenth of the pattern, which decides for
-    # the others (bench/run.py, S4).
-    headers = headers_from_fields(lines, 1, common_only=True)
-    text = "".join(lines)
-    if headers is None or not (text.isascii() and text.isprintable()):
+    # Usual fields, common names with printable ASCII values within the
+    # limits, are valid: one call checks and splits them, where the pattern
+    # and a few calls per line cost a fifth of a handshake (bench/run.py,
+    # S4). The pattern decides for the others.
+    headers = usual_headers(head, start, limit, max_num_headers)
+    if headers is None:
+        lines = head.split("\r\n")
+        if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):
+            return None
         if _REQUEST_HEAD.fullmatch(head) is None:
             return None
-        headers = headers_from_fields(lines, 1, common_only=False)
-        assert headers is not None  # the pattern requires colons
+        headers = headers_from_fields(islice(lines, 1, None))
     method = _METHODS_STR[match[1]]
     request = _parsed_request(match[2], headers, method)
     if method == "GET" and not head_only:
