@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast, overload
@@ -321,38 +320,20 @@ UsualFields: TypeAlias = Callable[
 ]
 
 
-def _select_usual_fields() -> UsualFields:
-    """Use the C accelerator unless it is missing or WEBSOCKETS_TYPED_SPEEDUPS=0, as frames does."""
-    if os.environ.get("WEBSOCKETS_TYPED_SPEEDUPS", "1") != "0":
-        try:
-            from ._speedups import usual_fields as c_usual_fields  # noqa: PLC0415
-        except ImportError:  # pragma: no cover - built wherever the tests run
-            pass
-        else:
-            return c_usual_fields
-    return py_usual_fields
-
-
-usual_fields: Final = _select_usual_fields()
-"""Split the field lines of a usual request head: see :func:`py_usual_fields`.
-
-Internal API, through :func:`usual_headers`. The C accelerator when
-available: a few calls per line in Python cost a tenth of a handshake
-(bench/run.py --callgrind, S4).
-"""
-
-
 def usual_headers(
-    head: str, start: int, max_line_length: int, max_num_headers: int
+    head: str,
+    start: int,
+    max_line_length: int,
+    max_num_headers: int,
+    split: UsualFields = py_usual_fields,
 ) -> Headers | None:
     """Build the headers of a usual request head; ``None`` unless it is usual.
 
-    Internal API, shared with http11: see :func:`py_usual_fields`, with the
-    common names and values. Usual fields are valid (RFC 7230, 3.2).
+    Internal API, shared with http11, which passes the C accelerator's
+    ``split`` when available: see :func:`py_usual_fields`, with the common
+    names and values. Usual fields are valid (RFC 7230, 3.2).
     """
-    fields = usual_fields(
-        head, start, max_line_length, max_num_headers, _COMMON_NAMES, _COMMON_VALUES
-    )
+    fields = split(head, start, max_line_length, max_num_headers, _COMMON_NAMES, _COMMON_VALUES)
     return None if fields is None else headers_from_parts(*fields)
 
 

@@ -28,8 +28,16 @@ from typing import Final, Literal
 import attrs
 
 from ._validators import typed
-from .datastructures import INVALID_VALUE_RE, Headers, headers_from_fields, usual_headers
+from .datastructures import (
+    INVALID_VALUE_RE,
+    Headers,
+    UsualFields,
+    headers_from_fields,
+    py_usual_fields,
+    usual_headers,
+)
 from .exceptions import InvalidMessage, SecurityError
+from .frames import SPEEDUPS
 
 __all__ = [
     "MAX_BODY_SIZE",
@@ -373,6 +381,23 @@ class RequestParser(_Parser):
         raise InvalidMessage(f"connection closed while reading {what}")
 
 
+def _select_usual_fields() -> UsualFields:
+    """Use the C accelerator if :func:`~websockets_typed.frames.apply_mask` does."""
+    if SPEEDUPS:
+        from ._speedups import usual_fields as c_usual_fields  # noqa: PLC0415
+
+        return c_usual_fields
+    return py_usual_fields
+
+
+usual_fields: Final = _select_usual_fields()
+"""Split the field lines of a usual request head: see :func:`py_usual_fields`.
+
+Internal API. The C accelerator when available: a few calls per line in
+Python cost a tenth of a handshake (bench/run.py --callgrind, S4).
+"""
+
+
 def parse_whole_request(
     buffer: bytearray,
     max_line_length: int = MAX_LINE_LENGTH,
@@ -412,7 +437,7 @@ def parse_whole_request(
     # limits, are valid: one call checks and splits them, where the pattern
     # and a few calls per line cost a fifth of a handshake (bench/run.py,
     # S4). The pattern decides for the others.
-    headers = usual_headers(head, start, limit, max_num_headers)
+    headers = usual_headers(head, start, limit, max_num_headers, usual_fields)
     if headers is None:
         lines = head.split("\r\n")
         if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):

@@ -189,8 +189,8 @@ def test_masking_tests_pass_with_sse2_only() -> None:
 
 @pytest.mark.parametrize(("setting", "expected"), [("0", "False False"), ("1", "True True")])
 def test_accelerator_selected_by_environment(setting: str, expected: str) -> None:
-    code = "from websockets_typed import frames, datastructures as d; "
-    code += "print(frames.SPEEDUPS, d.usual_fields is not d.py_usual_fields)"
+    code = "from websockets_typed import frames, http11; "
+    code += "print(frames.SPEEDUPS, http11.usual_fields is not http11.py_usual_fields)"
     assert printed_in_subprocess(code, WEBSOCKETS_TYPED_SPEEDUPS=setting) == expected
 
 

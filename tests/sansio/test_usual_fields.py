@@ -20,9 +20,9 @@ from websockets_typed.datastructures import (
     _COMMON_VALUES,  # pyright: ignore[reportPrivateUsage]
     UsualFields,
     py_usual_fields,
-    usual_fields,
 )
 from websockets_typed.frames import SPEEDUPS
+from websockets_typed.http11 import usual_fields
 
 # The C accelerator's split, when in use, and the pure-Python one.
 SPLITS = [usual_fields, py_usual_fields] if SPEEDUPS else [py_usual_fields]
