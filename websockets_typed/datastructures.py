@@ -283,7 +283,7 @@ def py_usual_fields(  # noqa: PLR0917 - the signature of the C accelerator's ver
 ) -> tuple[dict[str, str | list[str]], list[str]] | None:
     """Split the field lines of a usual request head; ``None`` unless they are usual.
 
-    This is :func:`usual_fields` without the C accelerator. From ``start``
+    This is ``http11.usual_fields`` without the C accelerator. From ``start``
     on, ``head`` must hold lines separated by CRLF, each ``name:value``
     with a name among the keys of ``names``, which maps it to itself and
     its lower-cased form, given once, in printable ASCII, at most
