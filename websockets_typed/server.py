@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import http
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -497,7 +498,10 @@ class ServerProtocol(Protocol):
         self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
-            self.logger.info("connection open")
+            # Checked first: a disabled call through a LoggerAdapter costs
+            # three times the check (bench/run.py, S4).
+            if self.logger.isEnabledFor(logging.INFO):
+                self.logger.info("connection open")
             # Frames that arrived with or right after the request.
             if self._buffer:
                 self._parse_frames()
