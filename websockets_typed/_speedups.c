@@ -10,7 +10,8 @@
  * lies), mask_frame (a masked frame in one allocation, header in front) and
  * writable_bytes (a bytes object that the kernel fills before anyone sees
  * it: a large message is allocated once, at its final size), and new_frame
- * (the parser's Frame, without a call per field).
+ * (the parser's Frame, without a call per field), and usual_fields (the
+ * header lines of a usual handshake request, in one call).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -432,7 +433,162 @@ new_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return frame;
 }
 
+PyDoc_STRVAR(usual_fields_doc,
+"usual_fields(head, start, max_line_length, max_num_headers, names, values, /)\n"
+"--\n"
+"\n"
+"Return the values by lower-cased name and the list of names and values of\n"
+"the field lines of head from start on, or None unless they are usual.");
+
+/* datastructures.py_usual_fields() in C: the header lines of a handshake
+ * request, usually a handful of common names with printable ASCII values.
+ * Anything else returns None, for the Python parser to decide: a line longer
+ * than max_line_length, more than max_num_headers lines, a character other
+ * than printable ASCII (HTAB included), a line without a colon, a name that
+ * isn't a key of names (which maps it to itself and its lower-cased form, as
+ * shared strings), a name given twice. A value in values is replaced by the
+ * shared string there. Python does this with a few calls per line, a tenth of
+ * a handshake (bench/run.py --callgrind, S4). */
+static PyObject *
+usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *head, *names, *values, *fields, *items, *result;
+    Py_ssize_t start, max_line_length, max_num_headers, size, pos, count = 0;
+    const char *text;
+
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "usual_fields() takes 6 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    head = args[0];
+    names = args[4];
+    values = args[5];
+    if (!PyUnicode_CheckExact(head) || !PyDict_CheckExact(names) || !PyDict_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "usual_fields() takes a str and two dicts");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    max_line_length = PyLong_AsSsize_t(args[2]);
+    max_num_headers = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    size = PyUnicode_GET_LENGTH(head);
+    if (start < 0 || start > size) {
+        PyErr_SetString(PyExc_ValueError, "start out of range");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(head)) {
+        Py_RETURN_NONE;
+    }
+    /* ASCII: one byte per character. */
+    text = (const char *)PyUnicode_DATA(head);
+    fields = PyDict_New();
+    items = PyList_New(0);
+    if (fields == NULL || items == NULL) {
+        goto error;
+    }
+    for (pos = start; pos < size;) {
+        const char *line = text + pos;
+        const char *eol = memchr(line, '\r', (size_t)(size - pos));
+        const char *separator;
+        Py_ssize_t length = eol == NULL ? size - pos : eol - line;
+        Py_ssize_t colon, first, last;
+        PyObject *name, *common, *value, *shared;
+        int known;
+
+        if (eol != NULL && (length + 1 == size - pos || eol[1] != '\n')) {
+            goto unusual; /* a CR without LF */
+        }
+        if (length > max_line_length || ++count > max_num_headers) {
+            goto unusual;
+        }
+        for (Py_ssize_t i = 0; i < length; i++) {
+            if (line[i] < 0x20 || line[i] > 0x7e) {
+                goto unusual;
+            }
+        }
+        separator = memchr(line, ':', (size_t)length);
+        if (separator == NULL) {
+            goto unusual;
+        }
+        colon = separator - line;
+        first = colon + 1;
+        while (first < length && line[first] == ' ') {
+            first++;
+        }
+        last = length;
+        while (last > first && line[last - 1] == ' ') {
+            last--;
+        }
+        name = PyUnicode_FromStringAndSize(line, colon);
+        if (name == NULL) {
+            goto error;
+        }
+        common = PyDict_GetItemWithError(names, name);
+        Py_DECREF(name);
+        if (common == NULL) {
+            if (PyErr_Occurred()) {
+                goto error;
+            }
+            goto unusual;
+        }
+        if (!PyTuple_CheckExact(common) || PyTuple_GET_SIZE(common) != 2) {
+            PyErr_SetString(PyExc_TypeError, "names must map to pairs");
+            goto error;
+        }
+        known = PyDict_Contains(fields, PyTuple_GET_ITEM(common, 1));
+        if (known < 0) {
+            goto error;
+        }
+        if (known) {
+            goto unusual; /* a name given twice */
+        }
+        value = PyUnicode_FromStringAndSize(line + first, last - first);
+        if (value == NULL) {
+            goto error;
+        }
+        shared = PyDict_GetItemWithError(values, value);
+        if (shared != NULL) {
+            Py_SETREF(value, Py_NewRef(shared));
+        }
+        else if (PyErr_Occurred()) {
+            Py_DECREF(value);
+            goto error;
+        }
+        if (PyDict_SetItem(fields, PyTuple_GET_ITEM(common, 1), value) < 0
+            || PyList_Append(items, PyTuple_GET_ITEM(common, 0)) < 0
+            || PyList_Append(items, value) < 0) {
+            Py_DECREF(value);
+            goto error;
+        }
+        Py_DECREF(value);
+        if (eol == NULL) {
+            break;
+        }
+        pos += length + 2;
+        if (pos == size) {
+            goto unusual; /* a CRLF at the end: an empty line follows */
+        }
+    }
+    result = PyTuple_Pack(2, fields, items);
+    Py_DECREF(fields);
+    Py_DECREF(items);
+    return result;
+
+unusual:
+    Py_DECREF(fields);
+    Py_DECREF(items);
+    Py_RETURN_NONE;
+
+error:
+    Py_XDECREF(fields);
+    Py_XDECREF(items);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
+    {"usual_fields", (PyCFunction)(void (*)(void))usual_fields, METH_FASTCALL, usual_fields_doc},
     {"frame_fields", (PyCFunction)(void (*)(void))frame_fields, METH_FASTCALL, frame_fields_doc},
     {"new_frame", (PyCFunction)(void (*)(void))new_frame, METH_FASTCALL, new_frame_doc},
     {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL, head_bytes_doc},

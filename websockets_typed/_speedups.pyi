@@ -11,3 +11,12 @@ def frame_fields(cls: type, slots: tuple[object, ...], /) -> None: ...
 def new_frame(
     opcode: object, data: object, fin: object, rsv1: object, rsv2: object, rsv3: object, /
 ) -> object: ...
+def usual_fields(
+    head: str,
+    start: int,
+    max_line_length: int,
+    max_num_headers: int,
+    names: dict[str, tuple[str, str]],
+    values: dict[str, str],
+    /,
+) -> tuple[dict[str, str | list[str]], list[str]] | None: ...

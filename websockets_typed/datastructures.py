@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Final, Protocol, TypeAlias, TypeVar, cast, overload
 
 __all__ = ["Headers", "HeadersLike", "MultipleValuesError", "SupportsKeysAndGetItem"]
@@ -60,7 +60,7 @@ class Headers(MutableMapping[str, str]):
     Iteration yields each lower-cased name once.
     """
 
-    __slots__ = ("_dict", "_list")
+    __slots__ = ("_dict", "_list", "_serialized")
 
     # Connections keep their handshake's headers: each costs as few objects
     # as possible (bench/run.py, S5). A name with one value maps to the
@@ -68,10 +68,14 @@ class Headers(MutableMapping[str, str]):
     # names and values, rather than holding a tuple per header.
     _dict: dict[str, str | list[str]]
     _list: list[str]
+    # The serialized form of the first items, if headers_from_parts() was
+    # given it: how many items, and their lines.
+    _serialized: tuple[int, bytes] | None
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
         self._dict = {}
         self._list = []
+        self._serialized = None
         if args or kwargs:
             self.update(*args, **kwargs)
 
@@ -103,24 +107,13 @@ class Headers(MutableMapping[str, str]):
             ValueError: If a name isn't a token (RFC 7230, 3.2.6), or a value
                 holds CR, LF or another control character other than HTAB.
         """
-        items = self._list
-        if not items:
-            return b"\r\n"
-        # One check of all the names and one of all the values, rather than
-        # two patterns per header (bench/run.py, S4): usually, the names are
-        # the common ones, and the values printable ASCII.
-        values = "".join(items[1::2])
-        if not (
-            _COMMON_NAME_SET.issuperset(items[::2]) and values.isascii() and values.isprintable()
-        ):
-            for name, value in self.raw_items():
-                if TOKEN_RE.fullmatch(name) is None:
-                    raise ValueError(f"invalid header name: {name!r}")
-                if INVALID_VALUE_RE.search(value) is not None:
-                    raise ValueError(f"invalid value for header {name}: {value!r}")
-        pairs = iter(items)
-        text = "\r\n".join(map(": ".join, zip(pairs, pairs, strict=True)))
-        return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
+        serialized = self._serialized
+        if serialized is None:
+            return _serialize_items(self._list)
+        # Used once: connections keep their handshake's headers, not this.
+        self._serialized = None
+        count, lines = serialized
+        return lines + _serialize_items(self._list[count:])
 
     # Mapping interface.
 
@@ -184,6 +177,7 @@ class Headers(MutableMapping[str, str]):
     def __delitem__(self, key: str) -> None:
         lower = key.lower()
         del self._dict[lower]
+        self._serialized = None
         # Rebuilding the list is linear; deleting headers is rare.
         self._list = [
             item
@@ -203,6 +197,7 @@ class Headers(MutableMapping[str, str]):
         """Remove every header."""
         self._dict = {}
         self._list = []
+        self._serialized = None
 
     def update(self, *args: HeadersLike, **kwargs: str) -> None:  # pyright: ignore[reportIncompatibleMethodOverride]
         """Append headers from mappings, iterables of pairs, or keywords.
@@ -244,6 +239,25 @@ class Headers(MutableMapping[str, str]):
         return zip(items, items, strict=True)
 
 
+def _serialize_items(items: list[str]) -> bytes:
+    """Serialize alternating names and values; see :meth:`Headers.serialize`."""
+    if not items:
+        return b"\r\n"
+    # One check of all the names and one of all the values, rather than
+    # two patterns per header (bench/run.py, S4): usually, the names are
+    # the common ones, and the values printable ASCII.
+    values = "".join(items[1::2])
+    if not (_COMMON_NAME_SET.issuperset(items[::2]) and values.isascii() and values.isprintable()):
+        for name, value in zip(items[::2], items[1::2], strict=True):
+            if TOKEN_RE.fullmatch(name) is None:
+                raise ValueError(f"invalid header name: {name!r}")
+            if INVALID_VALUE_RE.search(value) is not None:
+                raise ValueError(f"invalid value for header {name}: {value!r}")
+    # One format for all the lines: half the cost of joining each pair.
+    text = "%s: %s\r\n" * (len(items) >> 1) % tuple(items)
+    return (text + "\r\n").encode("utf-8", "surrogateescape")
+
+
 def headers_from_fields(lines: Iterable[str]) -> Headers:
     """Build headers from field lines already checked: ``name:value`` each.
 
@@ -257,6 +271,101 @@ def headers_from_fields(lines: Iterable[str]) -> Headers:
         name, _, value = line.partition(":")
         add(name, value.strip(" \t"))
     return headers
+
+
+def py_usual_fields(  # noqa: PLR0917 - the signature of the C accelerator's version
+    head: str,
+    start: int,
+    max_line_length: int,
+    max_num_headers: int,
+    names: dict[str, tuple[str, str]],
+    values: dict[str, str],
+) -> tuple[dict[str, str | list[str]], list[str]] | None:
+    """Split the field lines of a usual request head; ``None`` unless they are usual.
+
+    This is ``http11.usual_fields`` without the C accelerator. From ``start``
+    on, ``head`` must hold lines separated by CRLF, each ``name:value``
+    with a name among the keys of ``names``, which maps it to itself and
+    its lower-cased form, given once, in printable ASCII, at most
+    ``max_line_length`` characters long, at most ``max_num_headers`` of
+    them. Returns what :class:`Headers` holds: values by lower-cased name
+    (those in ``values`` replaced by the string there, shared) and names
+    and values in turn.
+    """
+    if start == len(head):
+        return {}, []
+    lines = head[start:].split("\r\n")
+    if len(lines) > max_num_headers:
+        return None
+    fields: dict[str, str | list[str]] = {}
+    items: list[str] = []
+    for line in lines:
+        if len(line) > max_line_length or not (line.isascii() and line.isprintable()):
+            return None
+        name, colon, value = line.partition(":")
+        common = names.get(name)
+        if not colon or common is None or common[1] in fields:
+            return None
+        value = value.strip(" ")
+        value = values.get(value, value)
+        name, lower = common
+        fields[lower] = value
+        items += (name, value)
+    return fields, items
+
+
+UsualFields: TypeAlias = Callable[
+    [str, int, int, int, dict[str, tuple[str, str]], dict[str, str]],
+    tuple[dict[str, str | list[str]], list[str]] | None,
+]
+
+
+def usual_headers(
+    head: str,
+    start: int,
+    max_line_length: int,
+    max_num_headers: int,
+    split: UsualFields = py_usual_fields,
+) -> Headers | None:
+    """Build the headers of a usual request head; ``None`` unless it is usual.
+
+    Internal API, shared with http11, which passes the C accelerator's
+    ``split`` when available: see :func:`py_usual_fields`, with the common
+    names and values. Usual fields are valid (RFC 7230, 3.2).
+    """
+    fields = split(head, start, max_line_length, max_num_headers, _COMMON_NAMES, _COMMON_VALUES)
+    return None if fields is None else headers_from_parts(*fields)
+
+
+def headers_from_parts(
+    values: dict[str, str | list[str]], items: list[str], serialized: bytes | None = None
+) -> Headers:
+    """Build headers from what they hold: values by lower-cased name, names and values in turn.
+
+    Internal API, for headers built from constants and checked values,
+    which must agree with each other as ``headers[name] = value`` would
+    make them: cheaper than a call per header (bench/run.py, S4).
+    ``serialized``, if given, is what :meth:`Headers.serialize` returns for
+    these items without the final empty line: the first serialization uses
+    it, then serializes only the headers added since.
+    """
+    headers = _new_object(Headers)
+    headers._dict = values
+    headers._list = items
+    headers._serialized = None if serialized is None else (len(items), serialized)
+    return headers
+
+
+_new_object: Final = object.__new__
+
+
+def lookup(headers: Headers, names: Iterable[str]) -> list[str | list[str] | None]:
+    """Return the values of several headers, by lower-cased name, in one call.
+
+    Internal API, for the checks of the usual handshake: each is a value,
+    a list of two values or more, or ``None`` if the header is absent.
+    """
+    return list(map(headers._dict.get, names))
 
 
 def _shared_names(names: list[str]) -> dict[str, tuple[str, str]]:

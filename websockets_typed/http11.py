@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from http import HTTPStatus
 from itertools import islice
 from typing import Final, Literal
@@ -27,8 +28,16 @@ from typing import Final, Literal
 import attrs
 
 from ._validators import typed
-from .datastructures import INVALID_VALUE_RE, Headers, headers_from_fields
+from .datastructures import (
+    INVALID_VALUE_RE,
+    Headers,
+    UsualFields,
+    headers_from_fields,
+    py_usual_fields,
+    usual_headers,
+)
 from .exceptions import InvalidMessage, SecurityError
+from .frames import SPEEDUPS
 
 __all__ = [
     "MAX_BODY_SIZE",
@@ -153,7 +162,10 @@ class Response:
         status_code = int(self.status_code)
         if not 100 <= status_code < 600:
             raise ValueError(f"invalid status code: {status_code}")
-        if INVALID_VALUE_RE.search(self.reason_phrase) is not None:
+        if (
+            self.reason_phrase not in _KNOWN_PHRASES
+            and INVALID_VALUE_RE.search(self.reason_phrase) is not None
+        ):
             raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
         return b"HTTP/1.1 %d %s\r\n%s%s" % (
             status_code,
@@ -161,6 +173,11 @@ class Response:
             self.headers.serialize(),
             self.body or b"",
         )
+
+
+# The reason phrases of the registered status codes: valid, as printable
+# ASCII, without a pattern to check them (bench/run.py, S4).
+_KNOWN_PHRASES: Final = frozenset(status.phrase for status in HTTPStatus)
 
 
 class _Stage(enum.Enum):
@@ -364,6 +381,23 @@ class RequestParser(_Parser):
         raise InvalidMessage(f"connection closed while reading {what}")
 
 
+def _select_usual_fields() -> UsualFields:
+    """Use the C accelerator if :func:`~websockets_typed.frames.apply_mask` does."""
+    if SPEEDUPS:
+        from ._speedups import usual_fields as c_usual_fields  # noqa: PLC0415
+
+        return c_usual_fields
+    return py_usual_fields
+
+
+usual_fields: Final = _select_usual_fields()
+"""Split the field lines of a usual request head: see :func:`py_usual_fields`.
+
+Internal API. The C accelerator when available: a few calls per line in
+Python cost a tenth of a handshake (bench/run.py --callgrind, S4).
+"""
+
+
 def parse_whole_request(
     buffer: bytearray,
     max_line_length: int = MAX_LINE_LENGTH,
@@ -391,13 +425,26 @@ def parse_whole_request(
         return None
     # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
     head = buffer[:end].decode("ascii", "surrogateescape")
-    match = _REQUEST_HEAD.fullmatch(head)
-    if match is None:
+    line_end = head.find("\r\n")
+    if line_end == -1:
+        line_end = start = len(head)
+    else:
+        start = line_end + 2
+    match = _REQUEST_LINE.fullmatch(head, 0, line_end)
+    if match is None or line_end > limit:
         return None
-    lines = head.split("\r\n")
-    if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):
-        return None
-    headers = headers_from_fields(islice(lines, 1, None))
+    # Usual fields, common names with printable ASCII values within the
+    # limits, are valid: one call checks and splits them, where the pattern
+    # and a few calls per line cost a fifth of a handshake (bench/run.py,
+    # S4). The pattern decides for the others.
+    headers = usual_headers(head, start, limit, max_num_headers, usual_fields)
+    if headers is None:
+        lines = head.split("\r\n")
+        if len(lines) - 1 > max_num_headers or (end > limit and max(map(len, lines)) > limit):
+            return None
+        if _REQUEST_HEAD.fullmatch(head) is None:
+            return None
+        headers = headers_from_fields(islice(lines, 1, None))
     method = _METHODS_STR[match[1]]
     request = _parsed_request(match[2], headers, method)
     if method == "GET" and not head_only:
@@ -443,6 +490,9 @@ _METHODS_STR: Final[dict[str, Literal["GET", "HEAD", "POST"]]] = {
     method.decode(): value for method, value in _METHODS.items()
 }
 
+# RFC 7230, 3.1.1: the request line that _parse_request_line accepts.
+_REQUEST_LINE: Final = re.compile(r"(GET|HEAD|POST) ([\x21-\x7e]+) HTTP/1\.1")
+
 # A request head without its final CRLF CRLF that reading it line by line
 # accepts, limits aside (see _parse_request_line and _parse_field_line): a
 # request line, then fields whose name is a token, right before the colon,
@@ -460,14 +510,43 @@ def _parsed_request(path: str, headers: Headers, method: Literal["GET", "HEAD", 
     saves a fifth of parsing a handshake request (bench/run.py, S4).
     """
     request = _new_object(Request)
-    _set_field(request, "path", path)
-    _set_field(request, "headers", headers)
-    _set_field(request, "method", method)
+    _set_path(request, path)
+    _set_headers(request, headers)
+    _set_method(request, method)
     return request
 
 
+def checked_response(status_code: int, reason_phrase: str, headers: Headers) -> Response:
+    """Build a response without a body whose fields have the right types, without the type checks.
+
+    Internal API, for the server's 101 response, which its code builds:
+    the checks cost a sixth of building it (bench/run.py, S4).
+    """
+    response = _new_object(Response)
+    _set_status_code(response, status_code)
+    _set_reason_phrase(response, reason_phrase)
+    _set_response_headers(response, headers)
+    _set_body(response, None)
+    return response
+
+
+# The slots' own setters cost less than object.__setattr__ (bench/run.py, S4).
 _new_object: Final = object.__new__
-_set_field: Final = object.__setattr__
+_set_path: Final[Callable[[Request, str], None]] = Request.__dict__["path"].__set__
+_set_headers: Final[Callable[[Request, Headers], None]] = Request.__dict__["headers"].__set__
+_set_method: Final[Callable[[Request, str], None]] = Request.__dict__["method"].__set__
+_set_status_code: Final[Callable[[Response, int], None]] = Response.__dict__["status_code"].__set__
+_set_reason_phrase: Final[Callable[[Response, str], None]] = Response.__dict__[
+    "reason_phrase"
+].__set__
+_set_response_headers: Final[Callable[[Response, Headers], None]] = Response.__dict__[
+    "headers"
+].__set__
+_set_body: Final[Callable[[Response, None], None]] = Response.__dict__["body"].__set__
+
+
+# The lower-cased names of the headers that announce a body.
+_BODY_HEADERS: Final = frozenset({"content-length", "transfer-encoding"})
 
 
 def _check_no_body(headers: Headers) -> None:
@@ -475,6 +554,8 @@ def _check_no_body(headers: Headers) -> None:
     # A handshake request has no body, and reading past the headers would
     # swallow WebSocket frames; a body that we skip could be a smuggled
     # request, so refuse it outright.
+    if _BODY_HEADERS.isdisjoint(headers):
+        return
     if "Transfer-Encoding" in headers:
         raise InvalidMessage("handshake request has a body (Transfer-Encoding)")
     for value in headers.get_all("Content-Length"):

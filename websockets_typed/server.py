@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import http
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeAlias, cast
+from typing import TYPE_CHECKING, Final, TypeAlias, cast
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE
-from .datastructures import Headers, MultipleValuesError
+from .datastructures import Headers, MultipleValuesError, headers_from_parts
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
@@ -25,9 +26,9 @@ from .exceptions import (
     SecurityError,
 )
 from .extensions.base import Extension, ServerExtensionFactory
-from .handshake import build_response, check_request
+from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response, parse_whole_request
+from .http11 import Request, RequestParser, Response, checked_response, parse_whole_request
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
@@ -64,6 +65,12 @@ _NOT_A_WEBSOCKET_CLIENT = (
     "You cannot access a WebSocket server directly with a browser. You need a WebSocket client.\n"
 )
 
+
+# The lines of the headers of a 101 response, for its Date and its
+# Sec-WebSocket-Accept, printable ASCII both.
+_USUAL_LINES: Final = (
+    "Date: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+)
 
 # The Date header of the last response, and the second it was built for.
 _date_cache: tuple[int, str] = (-1, "")
@@ -166,9 +173,9 @@ class ServerProtocol(Protocol):
             None if hosts is None else [_split_host(host) for host in hosts]
         )
         self.available_extensions: Sequence[ServerExtensionFactory] = extensions or ()
-        self.available_subprotocols: Sequence[Subprotocol] = [
-            Subprotocol(subprotocol) for subprotocol in subprotocols or ()
-        ]
+        self.available_subprotocols: Sequence[Subprotocol] = (
+            [Subprotocol(subprotocol) for subprotocol in subprotocols] if subprotocols else []
+        )
         self._select_subprotocol_hook = select_subprotocol
         self.origin: Origin | None = None
         # Made only if the request doesn't come whole in the first read (see
@@ -232,14 +239,35 @@ class ServerProtocol(Protocol):
                 "Failed to open a WebSocket connection.\nSee server log for more information.\n",
             )
 
-        headers = Headers()
-        headers["Date"] = _http_date()
-        build_response(headers, key)
+        # The headers that build_response() adds after Date, as it adds
+        # them, and their lines, without a call per header (bench/run.py, S4).
+        date = _http_date()
+        accept = accept_key(key)
+        lines = _USUAL_LINES % (date, accept)
+        headers = headers_from_parts(
+            {
+                "date": date,
+                "upgrade": "websocket",
+                "connection": "Upgrade",
+                "sec-websocket-accept": accept,
+            },
+            [
+                "Date",
+                date,
+                "Upgrade",
+                "websocket",
+                "Connection",
+                "Upgrade",
+                "Sec-WebSocket-Accept",
+                accept,
+            ],
+            lines.encode(),
+        )
         if extensions_header is not None:
             headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
             headers["Sec-WebSocket-Protocol"] = protocol_header
-        return Response(101, "Switching Protocols", headers)
+        return checked_response(101, "Switching Protocols", headers)
 
     def _reject_with(
         self, exc: InvalidHandshake, status: http.HTTPStatus, advice: str = ""
@@ -337,8 +365,10 @@ class ServerProtocol(Protocol):
         """
         response: list[ExtensionHeader] = []
         accepted: list[Extension] = []
+        if not self.available_extensions:
+            return None, accepted
         header_values = headers.get_all("Sec-WebSocket-Extensions")
-        if not header_values or not self.available_extensions:
+        if not header_values:
             return None, accepted
         offers = [offer for value in header_values for offer in parse_extension(value)]
         for name, request_params in offers:
@@ -365,11 +395,12 @@ class ServerProtocol(Protocol):
             InvalidHandshake: If the header cannot be parsed, or if no
                 subprotocol is acceptable.
         """
-        offered = [
-            subprotocol
-            for value in headers.get_all("Sec-WebSocket-Protocol")
-            for subprotocol in parse_subprotocol(value)
-        ]
+        values = headers.get_all("Sec-WebSocket-Protocol")
+        offered = (
+            [subprotocol for value in values for subprotocol in parse_subprotocol(value)]
+            if values
+            else []
+        )
         if self._select_subprotocol_hook is not None:
             selected = self._select_subprotocol_hook(self, offered)
         else:
@@ -467,7 +498,10 @@ class ServerProtocol(Protocol):
         self._writes.append(data)
         if response.status_code == 101:
             self._transition(Transition.OPENING_HANDSHAKE_COMPLETED)
-            self.logger.info("connection open")
+            # Checked first: a disabled call through a LoggerAdapter costs
+            # three times the check (bench/run.py, S4).
+            if self.logger.isEnabledFor(logging.INFO):
+                self.logger.info("connection open")
             # Frames that arrived with or right after the request.
             if self._buffer:
                 self._parse_frames()

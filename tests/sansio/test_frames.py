@@ -159,7 +159,7 @@ def printed_in_subprocess(code: str, **environment: str) -> str:
 def test_protocol_tests_pass_without_the_accelerator() -> None:
     """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
     modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
-    modules += ["receivebuffer"]
+    modules += ["receivebuffer", "http11", "usual_fields", "usual_handshake"]
     pytest_args = [f"tests/sansio/test_{module}.py" for module in modules]
     pytest_args += [
         "--deselect",
@@ -187,9 +187,10 @@ def test_masking_tests_pass_with_sse2_only() -> None:
     passes_in_subprocess(pytest_args, WEBSOCKETS_TYPED_AVX2="0")
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("0", "False"), ("1", "True")])
+@pytest.mark.parametrize(("setting", "expected"), [("0", "False False"), ("1", "True True")])
 def test_accelerator_selected_by_environment(setting: str, expected: str) -> None:
-    code = "from websockets_typed import frames; print(frames.SPEEDUPS)"
+    code = "from websockets_typed import frames, http11; "
+    code += "print(frames.SPEEDUPS, http11.usual_fields is not http11.py_usual_fields)"
     assert printed_in_subprocess(code, WEBSOCKETS_TYPED_SPEEDUPS=setting) == expected
 
 

@@ -258,6 +258,17 @@ def outcome_default_limits(data: bytes, chunks: Sequence[int]) -> object:
         b"get / HTTP/1.1\r\nA: 1\r\n\r\n",
         b"GET /\xc3\xa9 HTTP/1.1\r\nA: 1\r\n\r\n",
         b"GET  / HTTP/1.1\r\n\r\n",
+        # Common names skip the check of names, printable ASCII values the
+        # pattern: anything else in them must still be refused or kept.
+        b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\nb\r\n\r\n",
+        b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nHost\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: \tcaf\xc3\xa9\tb\t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nupgrade: websocket\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nSEC-WEBSOCKET-KEY: k\r\nX: 1\r\nHost: b\r\n\r\n",
         # Limits: 128 headers, 8192 bytes per line.
         b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 128 + b"\r\n",
         b"GET / HTTP/1.1\r\n" + b"A: 1\r\n" * 129 + b"\r\n",
