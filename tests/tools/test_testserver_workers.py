@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from process_helpers import (
     ROOT,
+    START_TIMEOUT,
     RunningServer,
     child_env,
     free_port,
     python_command,
     run_python,
-    running_server,
 )
 from services import RedisServer, _children
 
@@ -33,6 +33,39 @@ from websockets_typed import ClientConnection, connect
 from websockets_typed._workers import reserve_port
 
 SERVE = ["-m", "websockets_typed", "serve"]
+
+
+@contextlib.asynccontextmanager
+async def running_testserver(*args: str) -> AsyncGenerator[RunningServer]:
+    """Run the test server on a port it picks; yield it once its banner says which.
+
+    ``--port 0`` rather than :func:`free_port`: a port that is free when the
+    test picks it may be taken before the server binds it, e.g. by another
+    test suite running on the machine. The server then exits, and the test
+    would talk to a stranger's server on that port, waiting forever for
+    messages that never come.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *python_command(*SERVE, "--port", "0", *args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=child_env(),
+    )
+    server = RunningServer(process, 0)
+    try:
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode()
+        match = re.match(r"Test server running: open https?://127\.0\.0\.1:(\d+)/", banner)
+        if match is None:
+            await server.stop(signal.SIGKILL)
+            raise AssertionError(f"the server didn't start: {banner!r}\n{server.stderr}")
+        server.port = int(match.group(1))
+        yield server
+    finally:
+        if process.returncode is None:
+            await server.stop(signal.SIGKILL)
 
 
 async def join(clients: list[ClientConnection]) -> None:
@@ -48,17 +81,12 @@ async def join(clients: list[ClientConnection]) -> None:
 async def test_workers_share_one_chat_room(
     redis_server: RedisServer, signum: signal.Signals
 ) -> None:
-    port = free_port()
-    args = [*SERVE, "--port", str(port), "--workers", "3", "--redis", redis_server.url]
-    async with running_server(args, port) as server:
+    async with running_testserver("--workers", "3", "--redis", redis_server.url) as server:
         # Three processes run; the first one says when it listens (a stop
         # signal before that would end it quietly).
         workers = _children(server.process.pid)
         assert len(workers) == 3
-        assert server.process.stdout is not None
-        banner = await asyncio.wait_for(server.process.stdout.readline(), 20)
-        assert banner.startswith(b"Test server running")
-        clients = [await connect(f"ws://127.0.0.1:{port}/chat") for _ in range(9)]
+        clients = [await connect(f"ws://127.0.0.1:{server.port}/chat") for _ in range(9)]
         await join(clients)
         # Whichever worker a client reached, it's in the one room.
         await clients[0].send("news for everyone")
@@ -80,16 +108,13 @@ async def test_workers_share_one_chat_room(
 
 @contextlib.asynccontextmanager
 async def two_servers(redis_url: str) -> AsyncGenerator[list[int]]:
-    """Run two test servers on free ports with one Redis; yield the ports; stop them cleanly."""
-    ports = [free_port(), free_port()]
+    """Run two test servers with one Redis; yield their ports; stop them cleanly."""
     async with contextlib.AsyncExitStack() as stack:
         servers: list[RunningServer] = [
-            await stack.enter_async_context(
-                running_server([*SERVE, "--port", str(port), "--redis", redis_url], port)
-            )
-            for port in ports
+            await stack.enter_async_context(running_testserver("--redis", redis_url))
+            for _ in range(2)
         ]
-        yield ports
+        yield [server.port for server in servers]
         for server in servers:
             await server.stop_cleanly()
 
@@ -128,33 +153,17 @@ async def test_room_notices_and_names_across_servers(redis_server: RedisServer) 
 
 
 async def test_workers_on_a_free_port() -> None:
-    process = await asyncio.create_subprocess_exec(
-        *python_command(*SERVE, "--port", "0", "--workers", "2"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=child_env(),
-    )
-    assert process.stdout is not None
-    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-    assert match is not None, banner
-    async with connect(f"ws://127.0.0.1:{match.group(1)}/echo") as client:
-        await client.send("echo")
-        assert await client.recv() == "echo"
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), 20)
-    assert (process.returncode, stderr) == (0, b"")
+    async with running_testserver("--workers", "2") as server:
+        async with connect(f"ws://127.0.0.1:{server.port}/echo") as client:
+            await client.send("echo")
+            assert await client.recv() == "echo"
+        await server.stop_cleanly()
 
 
 async def test_workers_share_one_certificate() -> None:
-    port = free_port()
-    args = [*SERVE, "--port", str(port), "--tls", "--workers", "2"]
-    async with running_server(args, port) as server:
-        assert server.process.stdout is not None
-        await asyncio.wait_for(server.process.stdout.readline(), 20)  # the banner
+    async with running_testserver("--tls", "--workers", "2") as server:
         pems = {
-            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
+            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", server.port))
             for _ in range(16)
         }
         stdout = await server.stop_cleanly()
