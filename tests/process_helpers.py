@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -136,12 +137,18 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None
 @contextlib.asynccontextmanager
 async def running_server(
     args: Sequence[str | Path],
-    port: int,
+    port: int | re.Pattern[str],
     *,
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
 ) -> AsyncGenerator[RunningServer]:
-    """Run ``python args`` until the block ends; yield it once ``port`` accepts connections.
+    """Run ``python args`` until the block ends; yield it once it accepts connections.
+
+    ``port`` is the port it listens on, or, for a server that picks its own
+    port, a pattern whose first group finds it in the first line the server
+    prints. Prefer the latter where the server can: a port picked free by
+    :func:`free_port` can be taken by another program before the server
+    binds it, and the test then talks to that program.
 
     The block may stop it with :meth:`RunningServer.stop`; otherwise it is
     killed at the end.
@@ -152,19 +159,30 @@ async def running_server(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env=child_env(PORT=str(port)) if env is None else env,
+        env=env or (child_env(PORT=str(port)) if isinstance(port, int) else child_env()),
     )
-    server = RunningServer(process, port)
+    server = RunningServer(process, port if isinstance(port, int) else 0)
     try:
         try:
-            await _wait_for_port(port, process)
-        except (OSError, AssertionError) as exc:
+            if isinstance(port, int):
+                await _wait_for_port(port, process)
+            else:
+                server.port = await _read_port(port, process)
+        except (OSError, AssertionError, TimeoutError) as exc:
             await server.stop(signal.SIGKILL)
             raise AssertionError(f"the server didn't start: {exc}\n{server.stderr}") from None
         yield server
     finally:
         if process.returncode is None:
             await server.stop(signal.SIGKILL)
+
+
+async def _read_port(pattern: re.Pattern[str], process: asyncio.subprocess.Process) -> int:
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode()
+    match = pattern.search(line)
+    assert match is not None, f"no port in {line!r}"
+    return int(match.group(1))
 
 
 def wait_for_port_sync(port: int, process: subprocess.Popen[str]) -> None:

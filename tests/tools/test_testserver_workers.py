@@ -18,15 +18,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import pytest
-from process_helpers import (
-    ROOT,
-    START_TIMEOUT,
-    RunningServer,
-    child_env,
-    free_port,
-    python_command,
-    run_python,
-)
+from process_helpers import RunningServer, child_env, free_port, run_python, running_server
 from services import RedisServer, _children
 
 from websockets_typed import ClientConnection, connect
@@ -34,38 +26,18 @@ from websockets_typed._workers import reserve_port
 
 SERVE = ["-m", "websockets_typed", "serve"]
 
+# The test server's banner, with the port it picked.
+BANNER = re.compile(r"^Test server running: open https?://127\.0\.0\.1:(\d+)/")
 
-@contextlib.asynccontextmanager
-async def running_testserver(*args: str) -> AsyncGenerator[RunningServer]:
-    """Run the test server on a port it picks; yield it once its banner says which.
 
-    ``--port 0`` rather than :func:`free_port`: a port that is free when the
-    test picks it may be taken before the server binds it, e.g. by another
-    test suite running on the machine. The server then exits, and the test
-    would talk to a stranger's server on that port, waiting forever for
-    messages that never come.
+def running_testserver(*args: str) -> contextlib.AbstractAsyncContextManager[RunningServer]:
+    """Run the test server on a port it picks: see :func:`running_server`.
+
+    A port picked free by the test (:func:`free_port`) once let another
+    test suite's server take it: this server exited, and the test waited
+    for that stranger to relay the room's messages.
     """
-    process = await asyncio.create_subprocess_exec(
-        *python_command(*SERVE, "--port", "0", *args),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=child_env(),
-    )
-    server = RunningServer(process, 0)
-    try:
-        assert process.stdout is not None
-        banner = (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode()
-        match = re.match(r"Test server running: open https?://127\.0\.0\.1:(\d+)/", banner)
-        if match is None:
-            await server.stop(signal.SIGKILL)
-            raise AssertionError(f"the server didn't start: {banner!r}\n{server.stderr}")
-        server.port = int(match.group(1))
-        yield server
-    finally:
-        if process.returncode is None:
-            await server.stop(signal.SIGKILL)
+    return running_server([*SERVE, "--port", "0", *args], BANNER)
 
 
 async def join(clients: list[ClientConnection]) -> None:
