@@ -21,7 +21,7 @@ from typing import Unpack
 import pytest
 from process_helpers import free_port
 from proxy_helpers import CREDENTIALS, TLS, ProxyProcess
-from sync_helpers import TIMEOUT, echo, running
+from sync_helpers import TIMEOUT, echo, port_of, running
 
 from websockets_typed.exceptions import (
     InvalidHandshake,
@@ -31,17 +31,10 @@ from websockets_typed.exceptions import (
     ProxyError,
 )
 from websockets_typed.sync.client import TCPConnectOptions, connect, unix_connect
-from websockets_typed.sync.server import Server
 
 # The proxies, as module-scoped fixtures: open_proxy, auth_proxy, tls_proxy,
 # tinyproxy, tinyproxy_auth, and tls.
 pytest_plugins = ["proxy_fixtures"]
-
-
-def port_of(server: Server | socket.socket) -> int:
-    sock = server.socket if isinstance(server, Server) else server
-    port: int = sock.getsockname()[1]
-    return port
 
 
 def check_echo(uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:

@@ -13,14 +13,22 @@ import contextlib
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Generator
 from typing import Unpack
 
 import pytest
 from process_helpers import free_port
 from proxy_helpers import CREDENTIALS, TLS, ProxyProcess
-from sync_helpers import TIMEOUT, echo, running, start_thread, tls_contexts, uri_of
+from sync_helpers import (
+    TIMEOUT,
+    echo,
+    port_of,
+    running,
+    start_thread,
+    tls_contexts,
+    uri_of,
+    wait_until_send_blocks,
+)
 
 from websockets_typed.exceptions import ConnectionClosedOK, InvalidProxyStatus
 from websockets_typed.sync._tls_in_tls import TLSInTLSSocket
@@ -30,12 +38,6 @@ from websockets_typed.sync.server import Server, ServerConnection
 
 # The proxies, as module-scoped fixtures: tls_proxy, tls_auth_proxy and tls.
 pytest_plugins = ["proxy_fixtures"]
-
-
-def port_of(server: Server | socket.socket) -> int:
-    sock = server.socket if isinstance(server, Server) else server
-    port: int = sock.getsockname()[1]
-    return port
 
 
 def wss_through(
@@ -148,15 +150,6 @@ def test_large_messages_wait_for_room(tls: TLS) -> None:
 def send_all(websocket: ClientConnection, messages: list[bytes]) -> None:
     for message in messages:
         websocket.send(message)
-
-
-def wait_until_send_blocks(websocket: ClientConnection) -> None:
-    """Wait until a send() blocks on a full socket buffer: the write lock stays held."""
-    lock = websocket._write_lock
-    deadline = time.monotonic() + TIMEOUT
-    while lock.acquire(timeout=0.2):
-        lock.release()
-        assert time.monotonic() < deadline
 
 
 def test_server_closes(tls: TLS, tls_proxy: ProxyProcess) -> None:
