@@ -357,6 +357,8 @@ def test_socket_refuses_what_would_bypass_tls(tls: TLS, tls_proxy: ProxyProcess)
             sock.recv(4, socket.MSG_PEEK)
         with pytest.raises(ValueError, match="non-zero flags"):
             sock.send(b"x", socket.MSG_DONTWAIT)
+        with pytest.raises(ValueError, match="buffer too small"):
+            sock.recv_into(bytearray(2), 4)
         with pytest.raises(NotImplementedError, match="dup"):
             sock.dup()
         with pytest.raises(NotImplementedError, match="sendfile"):

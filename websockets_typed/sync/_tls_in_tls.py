@@ -105,6 +105,8 @@ class TLSInTLSSocket(socket.socket):
     def recv_into(self, buffer: Buffer, nbytes: int = 0, flags: int = 0) -> int:
         """Receive decrypted bytes into ``buffer``; return how many."""
         with memoryview(buffer) as view, view.cast("B") as target:
+            if nbytes > len(target):
+                raise ValueError("buffer too small for requested bytes")
             data = self.recv(nbytes or len(target), flags)
             target[: len(data)] = data
         return len(data)
