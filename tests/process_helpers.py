@@ -38,6 +38,7 @@ __all__ = [
     "run_python",
     "running_server",
     "running_server_sync",
+    "running_test_server",
     "stop_sync",
     "wait_for_port_sync",
 ]
@@ -98,13 +99,15 @@ class RunningServer:
         self.port = port
         self.stdout = ""
         self.stderr = ""
+        # Output read before stop(), e.g. the line that said the port.
+        self.head = ""
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
         """Send ``signum``, wait for the exit; keep the output; return the exit status."""
         if self.process.returncode is None:
             self.process.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(self.process.communicate(), STOP_TIMEOUT)
-        self.stdout, self.stderr = stdout.decode(), stderr.decode()
+        self.stdout, self.stderr = self.head + stdout.decode(), stderr.decode()
         assert self.process.returncode is not None
         return self.process.returncode
 
@@ -167,7 +170,7 @@ async def running_server(
             if isinstance(port, int):
                 await _wait_for_port(port, process)
             else:
-                server.port = await _read_port(port, process)
+                server.port = await _read_port(port, server)
         except (OSError, AssertionError, TimeoutError) as exc:
             await server.stop(signal.SIGKILL)
             raise AssertionError(f"the server didn't start: {exc}\n{server.stderr}") from None
@@ -177,9 +180,24 @@ async def running_server(
             await server.stop(signal.SIGKILL)
 
 
-async def _read_port(pattern: re.Pattern[str], process: asyncio.subprocess.Process) -> int:
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode()
+def running_test_server(*args: str) -> contextlib.AbstractAsyncContextManager[RunningServer]:
+    """Run ``python -m websockets_typed serve --port 0 args``; yield it with the port it picked.
+
+    A port picked with :func:`free_port` once let another test suite's
+    server take it first: the test server exited, and a test waited for a
+    stranger's server to relay its chat room (see :func:`running_server`).
+    """
+    return running_server(["-m", "websockets_typed", "serve", "--port", "0", *args], _BANNER)
+
+
+# The test server's first line, with the port it picked.
+_BANNER = re.compile(r"^Test server running: open https?://127\.0\.0\.1:(\d+)/")
+
+
+async def _read_port(pattern: re.Pattern[str], server: RunningServer) -> int:
+    assert server.process.stdout is not None
+    line = (await asyncio.wait_for(server.process.stdout.readline(), START_TIMEOUT)).decode()
+    server.head = line
     match = pattern.search(line)
     assert match is not None, f"no port in {line!r}"
     return int(match.group(1))
