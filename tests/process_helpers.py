@@ -115,7 +115,7 @@ class RunningServer:
         """Stop with ``signum``, check exit status 0 and an empty stderr; return stdout."""
         returncode = await self.stop(signum)
         assert returncode == 0, self.stderr
-        assert self.stderr == ""
+        assert self.stderr == "", self.stderr
         return self.stdout
 
 

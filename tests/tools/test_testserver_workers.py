@@ -196,14 +196,22 @@ def test_reserve_port_keeps_a_given_port() -> None:
 
 
 WORKERS = """
-import os, signal, sys, time
+import asyncio, os, signal, sys, time
 from websockets_typed._workers import run_workers
+
+async def serve():
+    pass
 
 def target(index):
     if index == int(sys.argv[1]):
         os.kill(os.getpid(), signal.SIGKILL)
+    # As the test server's workers do, make a coroutine for asyncio.run(),
+    # whose loop would install signal handlers: a stop signal before that
+    # ends the worker cleanly, without a "never awaited" warning.
+    coroutine = serve()
     os.write(1, b"started\\n")  # one write: the workers' lines don't mix
     time.sleep(30)  # a worker that never installs signal handlers
+    asyncio.run(coroutine)
 
 sys.exit(run_workers(2, target))
 """
