@@ -103,8 +103,15 @@ class RunningServer:
         self.head = ""
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Send ``signum``, wait for the exit; keep the output; return the exit status."""
-        if self.process.returncode is None:
+        """Send ``signum``, wait for the exit; keep the output; return the exit status.
+
+        SIGKILL goes to the server's whole process group: a server's worker
+        processes would otherwise outlive it, holding its output open.
+        """
+        if signum == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+        elif self.process.returncode is None:
             self.process.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(self.process.communicate(), STOP_TIMEOUT)
         self.stdout, self.stderr = self.head + stdout.decode(), stderr.decode()
@@ -163,6 +170,8 @@ async def running_server(
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
         env=env or (child_env(PORT=str(port)) if isinstance(port, int) else child_env()),
+        # A process group of its own, with its workers if any: see stop().
+        start_new_session=True,
     )
     server = RunningServer(process, port if isinstance(port, int) else 0)
     try:

@@ -71,6 +71,30 @@ async def test_workers_share_one_chat_room(
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie doesn't)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_failing_test_leaves_no_workers_behind() -> None:
+    # The server is killed with SIGKILL, which it can't forward: its process
+    # group is, workers included.
+    workers: set[int] = set()
+
+    async def fail() -> None:
+        async with running_test_server("--workers", "2") as server:
+            workers.update(_children(server.process.pid))
+            raise RuntimeError("a test failed")
+
+    with pytest.raises(RuntimeError, match="a test failed"):
+        await fail()
+    assert len(workers) == 2
+    assert not any(running(pid) for pid in workers)
+
+
 @contextlib.asynccontextmanager
 async def two_servers(redis_url: str) -> AsyncGenerator[list[int]]:
     """Run two test servers with one Redis; yield their ports; stop them cleanly."""
