@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,7 @@ __all__ = [
     "run_python",
     "running_server",
     "running_server_sync",
+    "running_test_server",
     "stop_sync",
     "wait_for_port_sync",
 ]
@@ -97,13 +99,22 @@ class RunningServer:
         self.port = port
         self.stdout = ""
         self.stderr = ""
+        # Output read before stop(), e.g. the line that said the port.
+        self.head = ""
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Send ``signum``, wait for the exit; keep the output; return the exit status."""
-        if self.process.returncode is None:
+        """Send ``signum``, wait for the exit; keep the output; return the exit status.
+
+        SIGKILL goes to the server's whole process group: a server's worker
+        processes would otherwise outlive it, holding its output open.
+        """
+        if signum == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+        elif self.process.returncode is None:
             self.process.send_signal(signum)
         stdout, stderr = await asyncio.wait_for(self.process.communicate(), STOP_TIMEOUT)
-        self.stdout, self.stderr = stdout.decode(), stderr.decode()
+        self.stdout, self.stderr = self.head + stdout.decode(), stderr.decode()
         assert self.process.returncode is not None
         return self.process.returncode
 
@@ -111,7 +122,7 @@ class RunningServer:
         """Stop with ``signum``, check exit status 0 and an empty stderr; return stdout."""
         returncode = await self.stop(signum)
         assert returncode == 0, self.stderr
-        assert self.stderr == ""
+        assert self.stderr == "", self.stderr
         return self.stdout
 
 
@@ -136,12 +147,18 @@ async def _wait_for_port(port: int, process: asyncio.subprocess.Process) -> None
 @contextlib.asynccontextmanager
 async def running_server(
     args: Sequence[str | Path],
-    port: int,
+    port: int | re.Pattern[str],
     *,
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
 ) -> AsyncGenerator[RunningServer]:
-    """Run ``python args`` until the block ends; yield it once ``port`` accepts connections.
+    """Run ``python args`` until the block ends; yield it once it accepts connections.
+
+    ``port`` is the port it listens on, or, for a server that picks its own
+    port, a pattern whose first group finds it in the first line the server
+    prints. Prefer the latter where the server can: a port picked free by
+    :func:`free_port` can be taken by another program before the server
+    binds it, and the test then talks to that program.
 
     The block may stop it with :meth:`RunningServer.stop`; otherwise it is
     killed at the end.
@@ -152,19 +169,47 @@ async def running_server(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=cwd,
-        env=child_env(PORT=str(port)) if env is None else env,
+        env=env or (child_env(PORT=str(port)) if isinstance(port, int) else child_env()),
+        # A process group of its own, with its workers if any: see stop().
+        start_new_session=True,
     )
-    server = RunningServer(process, port)
+    server = RunningServer(process, port if isinstance(port, int) else 0)
     try:
         try:
-            await _wait_for_port(port, process)
-        except (OSError, AssertionError) as exc:
+            if isinstance(port, int):
+                await _wait_for_port(port, process)
+            else:
+                server.port = await _read_port(port, server)
+        except (OSError, AssertionError, TimeoutError) as exc:
             await server.stop(signal.SIGKILL)
             raise AssertionError(f"the server didn't start: {exc}\n{server.stderr}") from None
         yield server
     finally:
         if process.returncode is None:
             await server.stop(signal.SIGKILL)
+
+
+def running_test_server(*args: str) -> contextlib.AbstractAsyncContextManager[RunningServer]:
+    """Run ``python -m websockets_typed serve --port 0 args``; yield it with the port it picked.
+
+    A port picked with :func:`free_port` once let another test suite's
+    server take it first: the test server exited, and a test waited for a
+    stranger's server to relay its chat room (see :func:`running_server`).
+    """
+    return running_server(["-m", "websockets_typed", "serve", "--port", "0", *args], _BANNER)
+
+
+# The test server's first line, with the port it picked.
+_BANNER = re.compile(r"^Test server running: open https?://127\.0\.0\.1:(\d+)/")
+
+
+async def _read_port(pattern: re.Pattern[str], server: RunningServer) -> int:
+    assert server.process.stdout is not None
+    line = (await asyncio.wait_for(server.process.stdout.readline(), START_TIMEOUT)).decode()
+    server.head = line
+    match = pattern.search(line)
+    assert match is not None, f"no port in {line!r}"
+    return int(match.group(1))
 
 
 def wait_for_port_sync(port: int, process: subprocess.Popen[str]) -> None:

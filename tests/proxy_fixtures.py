@@ -2,7 +2,8 @@
 
 A test module loads them with ``pytest_plugins = ["proxy_fixtures"]`` (a
 plugin module of its own, never imported directly, so that pytest rewrites
-its asserts): tests/aio/test_asyncio_proxy.py and tests/sync/test_sync_proxy.py.
+its asserts): tests/aio/test_asyncio_proxy.py, tests/sync/test_sync_proxy.py and
+tests/sync/test_sync_tls_in_tls.py.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ def auth_proxy(proxy_tmp: Path) -> Iterator[ProxyProcess]:
 def tls_proxy(proxy_tmp: Path, tls: TLS) -> Iterator[ProxyProcess]:
     """pproxy: HTTP over TLS (an https:// proxy)."""
     proxy = start_pproxy(proxy_tmp, protocols="http+ssl", cert=tls.pem)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_auth_proxy(proxy_tmp: Path, tls: TLS) -> Iterator[ProxyProcess]:
+    """pproxy: HTTP over TLS with a user name and password."""
+    proxy = start_pproxy(
+        proxy_tmp, auth=f"{USERNAME}:{PASSWORD}", protocols="http+ssl", cert=tls.pem
+    )
     yield proxy
     proxy.stop()
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Generator
 from typing import Unpack
 
 import trustme
 
+from websockets_typed.sync.connection import Connection
 from websockets_typed.sync.server import Handler, ServeOptions, Server, ServerConnection, serve
 
 # Every wait in these tests is bounded by this many seconds.
@@ -36,6 +39,13 @@ def running_server(server: Server) -> Generator[Server]:
         assert not thread.is_alive()
 
 
+def port_of(server: Server | socket.socket) -> int:
+    """The port that a server, or a listening socket, is bound to."""
+    sock = server.socket if isinstance(server, Server) else server
+    port: int = sock.getsockname()[1]
+    return port
+
+
 def uri_of(server: Server, path: str = "/", scheme: str = "ws") -> str:
     """A URI for a server listening on 127.0.0.1."""
     port: int = server.socket.getsockname()[1]
@@ -56,6 +66,15 @@ def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
     return server_context, client_context
+
+
+def wait_until_send_blocks(websocket: Connection) -> None:
+    """Wait until a send() blocks on a full socket buffer: the write lock stays held."""
+    lock = websocket._write_lock
+    deadline = time.monotonic() + TIMEOUT
+    while lock.acquire(timeout=0.2):
+        lock.release()
+        assert time.monotonic() < deadline
 
 
 def start_thread(target: object, *args: object) -> threading.Thread:

@@ -15,6 +15,9 @@ from .version import version as _version
 __all__ = [
     "BYTES_PER_FRAGMENT",
     "CLOSE_TIMEOUT",
+    "LEGACY_MAX_QUEUE",
+    "LEGACY_READ_LIMIT",
+    "LEGACY_WRITE_LIMIT",
     "MAX_FRAGMENTS",
     "MAX_QUEUE",
     "MAX_SIZE",
@@ -70,6 +73,15 @@ Enough for a burst of thousands of small messages, or for a ``max_size``
 message behind a full ``write_limit``, to a client whose network briefly
 stalls; small enough that a thousand stalled clients hold 2 GiB at most,
 rather than everything broadcast until keepalive closes them."""
+
+LEGACY_MAX_QUEUE: Final = 2**5
+"""The legacy layer's (seed 001) ``max_queue``: messages waiting for ``recv()``."""
+
+LEGACY_READ_LIMIT: Final = 2**16
+"""The legacy layer's ``read_limit``, in bytes: 64 KiB."""
+
+LEGACY_WRITE_LIMIT: Final = 2**16
+"""The legacy layer's ``write_limit``: high-water mark of the write buffer, 64 KiB."""
 
 USER_AGENT: Final = (
     f"Python/{sys.version_info.major}.{sys.version_info.minor} websockets_typed/{_version}"

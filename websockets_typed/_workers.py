@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
@@ -46,22 +47,29 @@ _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:  # pragma: no cover
-    raise KeyboardInterrupt
+    """End a worker that a stop signal reached before it installed its own handlers.
+
+    It hasn't served anything yet: there is nothing to close. It exits at
+    once with status 0, rather than raising :exc:`KeyboardInterrupt`
+    wherever it happens to be, which could leave something half made for
+    Python to report on stderr, e.g. a coroutine created and not yet awaited.
+    """
+    with contextlib.suppress(Exception):  # e.g. interrupted while writing
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 def _work(target: Callable[[int], object], index: int) -> None:  # pragma: no cover
     """Run ``target(index)`` in a worker; a stop signal before it handles them ends it cleanly."""
     # Until the worker installs its own handlers (an event loop's, usually),
-    # SIGTERM interrupts it as SIGINT does, rather than killing it. The
-    # parent blocked both signals while forking: they wait until now.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        # A signal that came while blocked is handled as this returns.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        target(index)
-    except KeyboardInterrupt:
-        sys.exit(0)
+    # SIGINT and SIGTERM end it at once (see _interrupt). The parent blocked
+    # both signals while forking: they wait until now.
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _interrupt)
+    # A signal that came while blocked is handled as this returns.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    target(index)
 
 
 def run_workers(count: int, target: Callable[[int], object]) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import inspect
 import logging
 import socket
 import ssl
@@ -31,6 +32,7 @@ import pytest
 import trustme
 
 import websockets_typed
+from websockets_typed import _defaults
 from websockets_typed import client as client_module
 from websockets_typed import protocol as protocol_module
 from websockets_typed import server as server_module
@@ -220,6 +222,34 @@ def test_seed_001_program_with_subclass() -> None:
 
 
 # Seed 001: the names at their module paths.
+
+
+# Seed 001's defaults of the legacy protocols' options, and the constants
+# of the defaults module that give them.
+LEGACY_DEFAULTS = {
+    "ping_interval": (_defaults.PING_INTERVAL, 20),
+    "ping_timeout": (_defaults.PING_TIMEOUT, 20),
+    "close_timeout": (_defaults.CLOSE_TIMEOUT, 10),
+    "max_size": (_defaults.MAX_SIZE, 2**20),
+    "max_queue": (_defaults.LEGACY_MAX_QUEUE, 32),
+    "read_limit": (_defaults.LEGACY_READ_LIMIT, 2**16),
+    "write_limit": (_defaults.LEGACY_WRITE_LIMIT, 2**16),
+}
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        WebSocketCommonProtocol.__init__,
+        WebSocketClientProtocol.__init__,
+        WebSocketServerProtocol.__init__,
+    ],
+)
+def test_legacy_defaults_come_from_the_defaults_module(function: object) -> None:
+    parameters = inspect.signature(function).parameters  # type: ignore[arg-type]
+    for name, (constant, documented) in LEGACY_DEFAULTS.items():
+        assert parameters[name].default is constant, name
+        assert constant == documented, name
 
 
 def test_legacy_names_at_the_seed_paths() -> None:

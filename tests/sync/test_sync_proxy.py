@@ -21,7 +21,7 @@ from typing import Unpack
 import pytest
 from process_helpers import free_port
 from proxy_helpers import CREDENTIALS, TLS, ProxyProcess
-from sync_helpers import TIMEOUT, echo, running
+from sync_helpers import TIMEOUT, echo, port_of, running
 
 from websockets_typed.exceptions import (
     InvalidHandshake,
@@ -31,17 +31,10 @@ from websockets_typed.exceptions import (
     ProxyError,
 )
 from websockets_typed.sync.client import TCPConnectOptions, connect, unix_connect
-from websockets_typed.sync.server import Server
 
 # The proxies, as module-scoped fixtures: open_proxy, auth_proxy, tls_proxy,
 # tinyproxy, tinyproxy_auth, and tls.
 pytest_plugins = ["proxy_fixtures"]
-
-
-def port_of(server: Server | socket.socket) -> int:
-    sock = server.socket if isinstance(server, Server) else server
-    port: int = sock.getsockname()[1]
-    return port
 
 
 def check_echo(uri: str, **kwargs: Unpack[TCPConnectOptions]) -> None:
@@ -83,11 +76,15 @@ def test_http_proxy(
     assert proxy.saw(server_port)
 
 
-def test_https_proxy(tls: TLS, tls_proxy: ProxyProcess) -> None:
-    with running(echo) as server:
+@pytest.mark.parametrize("uri_scheme", ["ws", "wss"])
+def test_https_proxy(tls: TLS, tls_proxy: ProxyProcess, uri_scheme: str) -> None:
+    secure = uri_scheme == "wss"
+    with running(echo, ssl=tls.server_context if secure else None) as server:
         server_port = port_of(server)
+        # TLS to the proxy, and for wss:// TLS to the server inside it.
         check_echo(
-            f"ws://127.0.0.1:{server_port}/",
+            f"{uri_scheme}://127.0.0.1:{server_port}/",
+            ssl=tls.client_context if secure else None,
             proxy=tls_proxy.url("https"),
             proxy_ssl=tls.client_context,
         )
@@ -116,18 +113,6 @@ def test_https_proxy_verifies_certificate(tls_proxy: ProxyProcess) -> None:
     # The default context doesn't trust the test CA.
     with pytest.raises(ssl.SSLCertVerificationError):
         check_echo("ws://127.0.0.1:1/", proxy=tls_proxy.url("https"))
-
-
-def test_wss_through_https_proxy_fails_at_once(monkeypatch: pytest.MonkeyPatch, tls: TLS) -> None:
-    # TLS inside TLS: not on blocking sockets. Nothing listens: no connection
-    # is attempted, given or taken from the environment.
-    proxy = f"https://{CREDENTIALS}@127.0.0.1:{free_port()}"
-    with pytest.raises(ValueError, match="TLS inside TLS") as raised:
-        connect("wss://127.0.0.1:1/", proxy=proxy)
-    assert "s3cr3t" not in str(raised.value)
-    monkeypatch.setenv("https_proxy", proxy)
-    with pytest.raises(ValueError, match="TLS inside TLS"):
-        connect("wss://127.0.0.1:1/", ssl=tls.client_context)
 
 
 def test_proxy_ssl_needs_https_proxy(tls: TLS, open_proxy: ProxyProcess) -> None:

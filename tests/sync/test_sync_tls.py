@@ -15,12 +15,18 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
-from sync_helpers import TIMEOUT, echo, running, start_thread, tls_contexts
+from sync_helpers import (
+    TIMEOUT,
+    echo,
+    running,
+    start_thread,
+    tls_contexts,
+    wait_until_send_blocks,
+)
 
 from websockets_typed.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from websockets_typed.frames import CloseCode, Frame, Opcode
@@ -164,15 +170,6 @@ class SlowPeer:
         self._thread.join(TIMEOUT)
         assert not self._thread.is_alive()
         self.socket.close()
-
-
-def wait_until_send_blocks(websocket: ClientConnection) -> None:
-    """Wait until a send() blocks on a full socket buffer: the write lock stays held."""
-    lock = websocket._write_lock
-    deadline = time.monotonic() + TIMEOUT
-    while lock.acquire(timeout=0.2):
-        lock.release()
-        assert time.monotonic() < deadline
 
 
 @contextlib.contextmanager

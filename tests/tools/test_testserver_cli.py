@@ -13,7 +13,7 @@ import ssl
 import tomllib
 
 import pytest
-from process_helpers import ROOT, free_port, run_python, running_server
+from process_helpers import ROOT, free_port, run_python, running_test_server
 
 from websockets_typed import InvalidStatus, connect
 from websockets_typed.testserver._endpoints import ENDPOINTS
@@ -103,8 +103,8 @@ def test_tls_without_cryptography() -> None:
 
 
 async def test_tls() -> None:
-    port = free_port()
-    async with running_server([*SERVE, "--port", str(port), "--tls"], port) as server:
+    async with running_test_server("--tls") as server:
+        port = server.port
         # Fetch the certificate, then trust exactly it, as a person checking
         # the printed fingerprint would.
         pem = await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
@@ -122,16 +122,14 @@ async def test_tls() -> None:
 
 
 async def test_options() -> None:
-    port = free_port()
     args = [
-        *SERVE,
-        f"--port={port}",
         "--max-size=100",
         "--compression=none",
         "--subprotocols=chat, json",
         "--auth=alice:pa:ss",
     ]
-    async with running_server(args, port) as server:
+    async with running_test_server(*args) as server:
+        port = server.port
         url = f"ws://127.0.0.1:{port}"
         async with connect(f"{url}/subprotocol", subprotocols=["json"]) as websocket:
             report = json.loads(await websocket.recv(decode=True))
@@ -151,8 +149,8 @@ async def test_options() -> None:
 
 @pytest.mark.parametrize("args", [["--log-level", "info"], ["-v"]])
 async def test_log_level_info(args: list[str]) -> None:
-    port = free_port()
-    async with running_server([*SERVE, "--port", str(port), *args], port) as server:
+    async with running_test_server(*args) as server:
+        port = server.port
         with pytest.raises(InvalidStatus):
             await connect(f"ws://127.0.0.1:{port}/send?count=x")
         async with connect(f"ws://127.0.0.1:{port}/send?count=0"):
@@ -173,9 +171,8 @@ async def test_log_level_info(args: list[str]) -> None:
 
 @pytest.mark.parametrize("args", [["--log-level", "debug"], ["-vv"], ["--log-level=info", "-v"]])
 async def test_log_level_debug(args: list[str]) -> None:
-    port = free_port()
-    async with running_server([*SERVE, "--port", str(port), *args], port) as server:
-        async with connect(f"ws://127.0.0.1:{port}/echo") as websocket:
+    async with running_test_server(*args) as server:
+        async with connect(f"ws://127.0.0.1:{server.port}/echo") as websocket:
             await websocket.send("hello")
             await websocket.recv()
         returncode = await server.stop()
@@ -184,10 +181,9 @@ async def test_log_level_debug(args: list[str]) -> None:
 
 
 async def test_default_log_level_prints_warnings_only() -> None:
-    port = free_port()
-    async with running_server([*SERVE, "--port", str(port)], port) as server:
+    async with running_test_server() as server:
         with pytest.raises(InvalidStatus):
-            await connect(f"ws://127.0.0.1:{port}/send?count=x")
+            await connect(f"ws://127.0.0.1:{server.port}/send?count=x")
         assert await server.stop() == 0
     assert server.stderr == ""
 

@@ -19,13 +19,11 @@ from pathlib import Path
 
 import pytest
 from process_helpers import (
-    ROOT,
     RunningServer,
     child_env,
     free_port,
-    python_command,
     run_python,
-    running_server,
+    running_test_server,
 )
 from services import RedisServer, _children
 
@@ -48,17 +46,12 @@ async def join(clients: list[ClientConnection]) -> None:
 async def test_workers_share_one_chat_room(
     redis_server: RedisServer, signum: signal.Signals
 ) -> None:
-    port = free_port()
-    args = [*SERVE, "--port", str(port), "--workers", "3", "--redis", redis_server.url]
-    async with running_server(args, port) as server:
+    async with running_test_server("--workers", "3", "--redis", redis_server.url) as server:
         # Three processes run; the first one says when it listens (a stop
         # signal before that would end it quietly).
         workers = _children(server.process.pid)
         assert len(workers) == 3
-        assert server.process.stdout is not None
-        banner = await asyncio.wait_for(server.process.stdout.readline(), 20)
-        assert banner.startswith(b"Test server running")
-        clients = [await connect(f"ws://127.0.0.1:{port}/chat") for _ in range(9)]
+        clients = [await connect(f"ws://127.0.0.1:{server.port}/chat") for _ in range(9)]
         await join(clients)
         # Whichever worker a client reached, it's in the one room.
         await clients[0].send("news for everyone")
@@ -73,23 +66,44 @@ async def test_workers_share_one_chat_room(
         for client in clients:
             await client.wait_closed()
             assert client.close_code == 1001
-    assert "Test server running" not in stdout  # one banner is enough
+    assert stdout.count("Test server running") == 1  # one banner is enough
     assert stdout.endswith("Shutting down...\nServer stopped.\n")
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie doesn't)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_a_failing_test_leaves_no_workers_behind() -> None:
+    # The server is killed with SIGKILL, which it can't forward: its process
+    # group is, workers included.
+    workers: set[int] = set()
+
+    async def fail() -> None:
+        async with running_test_server("--workers", "2") as server:
+            workers.update(_children(server.process.pid))
+            raise RuntimeError("a test failed")
+
+    with pytest.raises(RuntimeError, match="a test failed"):
+        await fail()
+    assert len(workers) == 2
+    assert not any(running(pid) for pid in workers)
+
+
 @contextlib.asynccontextmanager
 async def two_servers(redis_url: str) -> AsyncGenerator[list[int]]:
-    """Run two test servers on free ports with one Redis; yield the ports; stop them cleanly."""
-    ports = [free_port(), free_port()]
+    """Run two test servers with one Redis; yield their ports; stop them cleanly."""
     async with contextlib.AsyncExitStack() as stack:
         servers: list[RunningServer] = [
-            await stack.enter_async_context(
-                running_server([*SERVE, "--port", str(port), "--redis", redis_url], port)
-            )
-            for port in ports
+            await stack.enter_async_context(running_test_server("--redis", redis_url))
+            for _ in range(2)
         ]
-        yield ports
+        yield [server.port for server in servers]
         for server in servers:
             await server.stop_cleanly()
 
@@ -128,33 +142,17 @@ async def test_room_notices_and_names_across_servers(redis_server: RedisServer) 
 
 
 async def test_workers_on_a_free_port() -> None:
-    process = await asyncio.create_subprocess_exec(
-        *python_command(*SERVE, "--port", "0", "--workers", "2"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=child_env(),
-    )
-    assert process.stdout is not None
-    banner = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", banner)
-    assert match is not None, banner
-    async with connect(f"ws://127.0.0.1:{match.group(1)}/echo") as client:
-        await client.send("echo")
-        assert await client.recv() == "echo"
-    process.send_signal(signal.SIGTERM)
-    _, stderr = await asyncio.wait_for(process.communicate(), 20)
-    assert (process.returncode, stderr) == (0, b"")
+    async with running_test_server("--workers", "2") as server:
+        async with connect(f"ws://127.0.0.1:{server.port}/echo") as client:
+            await client.send("echo")
+            assert await client.recv() == "echo"
+        await server.stop_cleanly()
 
 
 async def test_workers_share_one_certificate() -> None:
-    port = free_port()
-    args = [*SERVE, "--port", str(port), "--tls", "--workers", "2"]
-    async with running_server(args, port) as server:
-        assert server.process.stdout is not None
-        await asyncio.wait_for(server.process.stdout.readline(), 20)  # the banner
+    async with running_test_server("--tls", "--workers", "2") as server:
         pems = {
-            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
+            await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", server.port))
             for _ in range(16)
         }
         stdout = await server.stop_cleanly()
@@ -222,14 +220,22 @@ def test_reserve_port_keeps_a_given_port() -> None:
 
 
 WORKERS = """
-import os, signal, sys, time
+import asyncio, os, signal, sys, time
 from websockets_typed._workers import run_workers
+
+async def serve():
+    pass
 
 def target(index):
     if index == int(sys.argv[1]):
         os.kill(os.getpid(), signal.SIGKILL)
+    # As the test server's workers do, make a coroutine for asyncio.run(),
+    # whose loop would install signal handlers: a stop signal before that
+    # ends the worker cleanly, without a "never awaited" warning.
+    coroutine = serve()
     os.write(1, b"started\\n")  # one write: the workers' lines don't mix
     time.sleep(30)  # a worker that never installs signal handlers
+    asyncio.run(coroutine)
 
 sys.exit(run_workers(2, target))
 """

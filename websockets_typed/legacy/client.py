@@ -14,6 +14,16 @@ from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypedDict, TypeVar, Unpack, cast, overload
 
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    LEGACY_MAX_QUEUE,
+    LEGACY_READ_LIMIT,
+    LEGACY_WRITE_LIMIT,
+    MAX_SIZE,
+    OPEN_TIMEOUT,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+)
 from ..asyncio.client import ClientConnection
 from ..client import ClientProtocol
 from ..datastructures import HeadersLike
@@ -60,13 +70,13 @@ class WebSocketClientProtocol(WebSocketCommonProtocol, ClientConnection):  # pyr
         host: str | None = None,
         port: int | None = None,
         secure: bool | None = None,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
-        max_queue: int | None = 2**5,
-        read_limit: int = 2**16,
-        write_limit: int = 2**16,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_size: int | None = MAX_SIZE,
+        max_queue: int | None = LEGACY_MAX_QUEUE,
+        read_limit: int = LEGACY_READ_LIMIT,
+        write_limit: int = LEGACY_WRITE_LIMIT,
         loop: asyncio.AbstractEventLoop | None = None,
         origin: str | None = None,
         extensions: Sequence[ClientExtensionFactory] | None = None,
@@ -278,13 +288,13 @@ class connect(Generic[_P]):  # a function for its callers, a class for await and
             host=wsuri.host,
             port=wsuri.port,
             secure=wsuri.secure,
-            ping_interval=options.get("ping_interval", 20),
-            ping_timeout=options.get("ping_timeout", 20),
-            close_timeout=options.get("close_timeout", 10),
-            max_size=options.get("max_size", 2**20),
-            max_queue=options.get("max_queue", 2**5),
-            read_limit=options.get("read_limit", 2**16),
-            write_limit=options.get("write_limit", 2**16),
+            ping_interval=options.get("ping_interval", PING_INTERVAL),
+            ping_timeout=options.get("ping_timeout", PING_TIMEOUT),
+            close_timeout=options.get("close_timeout", CLOSE_TIMEOUT),
+            max_size=options.get("max_size", MAX_SIZE),
+            max_queue=options.get("max_queue", LEGACY_MAX_QUEUE),
+            read_limit=options.get("read_limit", LEGACY_READ_LIMIT),
+            write_limit=options.get("write_limit", LEGACY_WRITE_LIMIT),
             origin=options.get("origin"),
             extensions=extensions,
             subprotocols=options.get("subprotocols"),
@@ -300,7 +310,7 @@ class connect(Generic[_P]):  # a function for its callers, a class for await and
             return new_connection
 
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(options.get("open_timeout", 10)):
+        async with asyncio.timeout(options.get("open_timeout", OPEN_TIMEOUT)):
             if "sock" in loop_options:
                 transport, connection = await loop.create_connection(
                     protocol_factory, **loop_options

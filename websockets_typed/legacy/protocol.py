@@ -10,6 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from .._defaults import (
+    CLOSE_TIMEOUT,
+    LEGACY_MAX_QUEUE,
+    LEGACY_READ_LIMIT,
+    LEGACY_WRITE_LIMIT,
+    MAX_SIZE,
+    PING_INTERVAL,
+    PING_TIMEOUT,
+)
 from ..asyncio.connection import Connection
 from ..protocol import OPEN, SERVER, Protocol
 from ..typing import SocketAddress
@@ -82,13 +91,13 @@ class WebSocketCommonProtocol(Connection):
         host: str | None = None,
         port: int | None = None,
         secure: bool | None = None,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
-        close_timeout: float | None = 10,
-        max_size: int | None = 2**20,
-        max_queue: int | None = 2**5,
-        read_limit: int = 2**16,
-        write_limit: int = 2**16,
+        ping_interval: float | None = PING_INTERVAL,
+        ping_timeout: float | None = PING_TIMEOUT,
+        close_timeout: float | None = CLOSE_TIMEOUT,
+        max_size: int | None = MAX_SIZE,
+        max_queue: int | None = LEGACY_MAX_QUEUE,
+        read_limit: int = LEGACY_READ_LIMIT,
+        write_limit: int = LEGACY_WRITE_LIMIT,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(

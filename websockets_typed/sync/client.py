@@ -29,6 +29,7 @@ from ..proxy import get_proxy
 from ..typing import LoggerLike
 from ..uri import parse_uri
 from ._options import remaining
+from ._tls_in_tls import TLSInTLSSocket
 from .connection import Connection
 from .proxy import check_proxy, connect_through_proxy
 
@@ -148,8 +149,7 @@ class TCPConnectOptions(ConnectOptions, total=False):
     """URL of a proxy to connect through (``http://``, ``https://``,
     ``socks5://``, ``socks5h://``, ``socks4://``, ``socks4a://``); ``True``
     (default) takes it from the environment (``https_proxy``, ``http_proxy``,
-    ``all_proxy``, ``no_proxy``), ``None`` connects directly. A ``wss://``
-    URI can't go through an ``https://`` proxy (TLS inside TLS)."""
+    ``all_proxy``, ``no_proxy``), ``None`` connects directly."""
     proxy_ssl: ssl_module.SSLContext | None
     """TLS context for an ``https://`` proxy (default: secure defaults)."""
     proxy_server_hostname: str | None
@@ -179,18 +179,13 @@ def connect(uri: str, **kwargs: Unpack[TCPConnectOptions]) -> ClientConnection:
         InvalidHandshake: If the opening handshake fails; :exc:`ProxyError`
             if the proxy refuses to open a tunnel to the server.
         ValueError: If ``ssl`` is given with a ``ws://`` URI, ``proxy`` with
-            ``sock``, or a ``wss://`` URI with an ``https://`` proxy.
+            ``sock``, or ``proxy_ssl`` with a proxy that isn't ``https://``.
     """
     check_options("connect", kwargs, TCPConnectOptions.__optional_keys__)
     proxy = kwargs.get("proxy")
     if isinstance(proxy, str):
         # An invalid proxy fails here, before connecting.
-        check_proxy(
-            proxy,
-            parse_uri(uri).secure,
-            kwargs.get("proxy_ssl"),
-            kwargs.get("proxy_server_hostname"),
-        )
+        check_proxy(proxy, kwargs.get("proxy_ssl"), kwargs.get("proxy_server_hostname"))
         if kwargs.get("sock") is not None:
             raise ValueError("proxy argument is incompatible with sock")
     return _connect(uri, None, kwargs, kwargs)
@@ -290,9 +285,12 @@ def _connect(
                 # names verified, TLS 1.2 or later.
                 ssl = ssl_module.create_default_context()
             sock.settimeout(remaining(deadline))
-            sock = ssl.wrap_socket(
-                sock, server_hostname=options.get("server_hostname") or wsuri.host
-            )
+            server_hostname = options.get("server_hostname") or wsuri.host
+            if isinstance(sock, TLSInTLSSocket):
+                # Through an https:// proxy: TLS inside TLS.
+                sock.add_tls(ssl, server_hostname)
+            else:
+                sock = ssl.wrap_socket(sock, server_hostname=server_hostname)
         sock.settimeout(None)
         connection = connection_class(
             sock,

@@ -15,7 +15,9 @@ message, so that several threads can send safely.
 
 A TLS socket is used in non-blocking mode, and every call into it holds
 ``_tls_lock``: OpenSSL doesn't support using one connection from two threads
-at once (see :meth:`Connection._recv_tls`).
+at once (see :meth:`Connection._recv_tls`). A ``wss://`` connection through
+an ``https://`` proxy runs on a ``TLSInTLSSocket``, which behaves the same
+way.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ..frames import CloseCode, Frame, Opcode
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, State
 from ..typing import BytesLike, Data, LoggerLike, SocketAddress, Subprotocol
+from ._tls_in_tls import TLSInTLSSocket
 from .messages import Assembler
 
 __all__ = ["Connection"]
@@ -121,7 +124,7 @@ class Connection:
         self._fragmenting = False
         # TLS: calls into OpenSSL hold this lock and never block; waiting for
         # the socket happens outside it, with poll (see _recv_tls, _send_tls).
-        self._tls = socket if isinstance(socket, ssl_module.SSLSocket) else None
+        self._tls = socket if isinstance(socket, ssl_module.SSLSocket | TLSInTLSSocket) else None
         self._tls_lock = threading.Lock()
         # How long the reading thread waits for data on a TLS socket.
         self._recv_timeout: float | None = None
@@ -610,7 +613,7 @@ class Connection:
                 with contextlib.suppress(OSError):
                     socket.socket.shutdown(self.socket, socket.SHUT_WR)
 
-    def _send_tls(self, tls: ssl_module.SSLSocket, data: bytes) -> None:
+    def _send_tls(self, tls: ssl_module.SSLSocket | TLSInTLSSocket, data: bytes) -> None:
         """Write ``data`` to a TLS socket; the write lock is held.
 
         OpenSSL is only called under the TLS lock and never blocks; while the
@@ -640,7 +643,7 @@ class Connection:
             with contextlib.suppress(OSError):
                 self.socket.settimeout(self.close_timeout)
 
-    def _recv_tls(self, tls: ssl_module.SSLSocket) -> bytes:
+    def _recv_tls(self, tls: ssl_module.SSLSocket | TLSInTLSSocket) -> bytes:
         """Read decrypted bytes from a TLS socket; ``b""`` at the end of the stream.
 
         OpenSSL doesn't support reading and writing one TLS connection from

@@ -8,9 +8,10 @@ The ``CONNECT`` request and the parsing of its answer are the asyncio
 client's (:mod:`websockets_typed.proxy`,
 :class:`~websockets_typed.http11.ConnectResponseParser`).
 
-A ``wss://`` server through an ``https://`` proxy would need TLS inside
-TLS, which :class:`ssl.SSLSocket` can't do (wrapping one bypasses it): that
-combination raises :exc:`ValueError`; the asyncio client supports it.
+A ``wss://`` server through an ``https://`` proxy needs TLS inside TLS,
+which :class:`ssl.SSLSocket` can't do: the tunnel is then a
+``TLSInTLSSocket``, which runs the proxy's TLS session in memory, and to
+which ``connect()`` adds the server's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..exceptions import InvalidProxyMessage, InvalidProxyStatus
 from ..http11 import ConnectResponseParser, Response
 from ..proxy import Proxy, parse_proxy, prepare_connect_request
 from ._options import remaining
+from ._tls_in_tls import TLSInTLSSocket
 
 __all__ = ["check_proxy", "connect_through_proxy"]
 
@@ -34,7 +36,6 @@ _RECV_BUFSIZE = 4096
 
 def check_proxy(
     proxy: str,
-    secure: bool,
     proxy_ssl: ssl_module.SSLContext | None = None,
     proxy_server_hostname: str | None = None,
 ) -> Proxy:
@@ -43,19 +44,12 @@ def check_proxy(
     Raises:
         InvalidProxy: If ``proxy`` isn't a valid proxy URL.
         ValueError: If ``proxy_ssl`` or ``proxy_server_hostname`` is given
-            for a proxy that isn't ``https://``, or if ``secure`` (a
-            ``wss://`` URI) goes through an ``https://`` proxy.
+            for a proxy that isn't ``https://``.
     """
     parsed = parse_proxy(proxy)
     if parsed.scheme != "https" and (proxy_ssl is not None or proxy_server_hostname is not None):
         raise ValueError(
             f"proxy_ssl and proxy_server_hostname need an https:// proxy, not {parsed}"
-        )
-    if parsed.scheme == "https" and secure:
-        raise ValueError(
-            f"the threading client can't reach a wss:// URI through an https:// proxy "
-            f"({parsed}): TLS inside TLS isn't supported on blocking sockets; "
-            "use an http:// or SOCKS proxy, or the asyncio client"
         )
     return parsed
 
@@ -81,7 +75,8 @@ def connect_through_proxy(
         host: Host of the WebSocket server; a SOCKS proxy resolves it for
             ``socks5h`` and ``socks4a``, an HTTP proxy always does.
         port: Port of the WebSocket server.
-        secure: Whether TLS to the server follows (a ``wss://`` URI).
+        secure: Whether TLS to the server follows (a ``wss://`` URI): then
+            the tunnel through an ``https://`` proxy is a ``TLSInTLSSocket``.
         deadline: :func:`time.monotonic` time by which the tunnel must be open.
         source_address: Local address to bind to.
         proxy_ssl: TLS context for an ``https://`` proxy (default: the
@@ -101,7 +96,7 @@ def connect_through_proxy(
         ImportError: For a SOCKS proxy, if ``python-socks`` isn't installed.
         ValueError: See :func:`check_proxy`.
     """
-    parsed = check_proxy(proxy, secure, proxy_ssl, proxy_server_hostname)
+    parsed = check_proxy(proxy, proxy_ssl, proxy_server_hostname)
     _logger.debug("connecting to %s:%d through proxy %s", host, port, parsed)
     if parsed.scheme.startswith("socks"):
         return _open_socks_tunnel(parsed, host, port, deadline, source_address)
@@ -109,7 +104,14 @@ def connect_through_proxy(
     try:
         if parsed.scheme == "https":
             context = proxy_ssl or ssl_module.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=proxy_server_hostname or parsed.host)
+            hostname = proxy_server_hostname or parsed.host
+            if secure:
+                # The server's TLS will run inside the proxy's: both in memory.
+                sock = TLSInTLSSocket(sock)
+                sock.settimeout(remaining(deadline))
+                sock.add_tls(context, hostname)
+            else:
+                sock = context.wrap_socket(sock, server_hostname=hostname)
         sock.settimeout(remaining(deadline))
         sock.sendall(prepare_connect_request(parsed, host, port, user_agent_header))
         _read_connect_response(sock, parsed)
