@@ -8,12 +8,15 @@ later, or decides without building, comes out wrong.
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import weakref
 
 import pytest
 from raw_peer import OP_CLOSE, build_frame
 
 from websockets_typed.asyncio.client import connect
-from websockets_typed.asyncio.server import ServerConnection, serve
+from websockets_typed.asyncio.server import ServerConnection, _ConnectionLogger, serve
 from websockets_typed.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets_typed.protocol import CLOSED, OPEN
 from websockets_typed.server import ServerProtocol
@@ -68,3 +71,87 @@ def test_closed_ok_agrees_with_close_exc(payload: bytes, ok: bool) -> None:
     assert protocol.state is CLOSED
     assert protocol.closed_ok is ok
     assert isinstance(protocol.close_exc, ConnectionClosedOK) is ok
+
+
+async def test_a_server_connection_is_freed_without_the_garbage_collector() -> None:
+    # Its end breaks the reference cycles it had (the queue's pause/resume
+    # callbacks, the logger's back reference): reference counting frees it.
+    refs: list[weakref.ref[ServerConnection]] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        refs.append(weakref.ref(connection))
+        async for _ in connection:
+            pass
+
+    gc.collect()
+    gc.disable()
+    try:
+        server = await serve(handler, "127.0.0.1", 0, ping_interval=None)
+        port = server.sockets[0].getsockname()[1]
+        async with asyncio.timeout(5):
+            async with connect(f"ws://127.0.0.1:{port}/") as client:
+                await client.send("hello")
+            server.close()
+            await server.wait_closed()
+        (ref,) = refs
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def connection_of(adapter: _ConnectionLogger) -> object:
+    """Read it anew: type checkers narrow a property to what was just assigned."""
+    return adapter.connection
+
+
+async def test_connection_logger_fields_while_the_connection_lives_and_after() -> None:
+    records = Records()
+    base = logging.getLogger("tests.lazy_connection_values")
+    base.addHandler(records)
+    base.setLevel(logging.INFO)
+    base.propagate = False
+
+    async def handler(connection: ServerConnection) -> None:
+        connection.logger.info("in handler")
+        await connection.close()
+
+    try:
+        async with serve(handler, "127.0.0.1", 0, logger=base, ping_interval=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with asyncio.timeout(5), connect(f"ws://127.0.0.1:{port}/") as client:
+                await client.wait_closed()
+                local = client.local_address
+            adapter = _ConnectionLogger(base)
+            adapter.info("before a connection")
+            connection = ServerConnection(ServerProtocol(logger=adapter), server)
+            adapter.connection = connection
+            assert adapter.connection is connection
+            adapter.info("before connection_made")
+            # Another, never logged while it lived: no record holds it.
+            other = _ConnectionLogger(base)
+            other.connection = ServerConnection(ServerProtocol(logger=other), server)
+            gc.collect()
+            assert connection_of(other) is None
+            other.info("after the connection")
+    finally:
+        base.removeHandler(records)
+    fields = {record.getMessage(): vars(record) for record in records.records}
+    in_handler = fields["in handler"]
+    assert isinstance(in_handler["websocket"], ServerConnection)
+    assert in_handler["connection_id"] == str(in_handler["websocket"].id)
+    assert in_handler["remote_address"] == local
+    assert "connection_id" not in fields["before a connection"]
+    before = fields["before connection_made"]
+    assert before["websocket"] is connection
+    assert before["remote_address"] is None
+    after = fields["after the connection"]
+    assert (after["websocket"], after["connection_id"], after["remote_address"]) == (None,) * 3

@@ -1167,6 +1167,9 @@ class Connection(asyncio.BufferedProtocol):
             self.protocol.receive_eof()
             self.protocol.data_to_send()
         self.recv_messages.close()
+        # Nothing to pause or resume any more; and the connection's methods
+        # they are would keep it alive until the garbage collector runs.
+        self.recv_messages.drop_flow_control()
         # In case data_received() raised while holding the queue.
         self.recv_messages.release()
         if self._pending_pings:

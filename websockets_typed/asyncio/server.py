@@ -8,6 +8,7 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
+import weakref
 from collections.abc import (
     Awaitable,
     Callable,
@@ -1023,18 +1024,47 @@ class _ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     ``%(remote_address)s``, and the connection itself as ``websocket``.
     """
 
+    # What LoggerAdapter.__init__ would set per connection, shared (see __init__).
+    extra = None
+    merge_extra = False
+
     def __init__(self, logger: LoggerLike) -> None:
-        base = logger if isinstance(logger, logging.Logger) else logger.logger
-        super().__init__(base)
-        # The threading layer's servers use it too.
-        self.connection: Connection | SyncConnection | None = None
+        # LoggerAdapter.__init__ without calling it, nor setting ``extra``:
+        # one adapter per connection (bench/run.py, S4); process() ignores
+        # ``extra`` and ``merge_extra``.
+        self.logger = logger if isinstance(logger, logging.Logger) else logger.logger
+        # A weak reference: the connection refers to its adapter (through
+        # its protocol), and a cycle would leave every connection to the
+        # garbage collector, a cost of every connection (bench/run.py
+        # --callgrind, S4). Whoever logs through a connection's logger holds
+        # the connection, or at least its protocol (see process).
+        self._connection: weakref.ref[Connection | SyncConnection] | None = None
+
+    @property
+    def connection(self) -> Connection | SyncConnection | None:
+        """The connection whose records these are, once known (the threading layer's too)."""
+        ref = self._connection
+        return None if ref is None else ref()
+
+    @connection.setter
+    def connection(self, connection: Connection | SyncConnection | None) -> None:
+        self._connection = None if connection is None else weakref.ref(connection)
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        connection = self.connection
         extra = kwargs.setdefault("extra", {})
-        if connection is not None:
+        ref = self._connection
+        if ref is None:
+            return msg, kwargs
+        connection = ref()
+        if connection is None:
+            # Collected: only its protocol remains, for records that keep
+            # the fields formatters expect.
+            extra.setdefault("websocket", None)
+            extra.setdefault("connection_id", None)
+            extra.setdefault("remote_address", None)
+        else:
             extra.setdefault("websocket", connection)
             extra.setdefault("connection_id", str(connection.id))
             try:
