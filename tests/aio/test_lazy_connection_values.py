@@ -17,6 +17,12 @@ from raw_peer import OP_CLOSE, build_frame
 
 from websockets_typed.asyncio.client import connect
 from websockets_typed.asyncio.server import ServerConnection, _ConnectionLogger, serve
+from websockets_typed.datastructures import (
+    Headers,
+    add_serialized,
+    headers_from_parts,
+    serialized_line,
+)
 from websockets_typed.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets_typed.protocol import CLOSED, OPEN
 from websockets_typed.server import ServerProtocol
@@ -155,3 +161,69 @@ async def test_connection_logger_fields_while_the_connection_lives_and_after() -
     assert before["remote_address"] is None
     after = fields["after the connection"]
     assert (after["websocket"], after["connection_id"], after["remote_address"]) == (None,) * 3
+
+
+_REQUEST = (
+    "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{}\r\n"
+)
+
+
+async def response_head(port: int, extra_lines: str = "") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(_REQUEST.format(extra_lines).encode())
+        return await reader.readuntil(b"\r\n\r\n")
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+async def test_server_header_line_checked_once_per_server(deflate: bool) -> None:
+    # The line is encoded once per server; the headers, and their order,
+    # are what setting the header on each response gives.
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+
+    offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
+    async with serve(handler, "127.0.0.1", 0, server_header="Mine/1.0 (été)") as server:
+        port = server.sockets[0].getsockname()[1]
+        async with asyncio.timeout(5):
+            head = await response_head(port, offer)
+            server.server_header = "Other/2.0"
+            changed = await response_head(port, offer)
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 101 Switching Protocols"
+    assert lines[-3:] == [b"Server: Mine/1.0 (\xc3\xa9t\xc3\xa9)", b"", b""]
+    assert head.count(b"Server:") == 1
+    assert (b"Sec-WebSocket-Extensions: permessage-deflate" in head) is deflate
+    assert changed.split(b"\r\n")[-3:] == [b"Server: Other/2.0", b"", b""]
+    assert changed.count(b"Server:") == 1
+
+
+async def test_server_header_already_set_by_extra_headers() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        await connection.wait_closed()
+
+    async with serve(
+        handler, "127.0.0.1", 0, server_header="Mine/1.0", extra_headers={"Server": "Extra/1.0"}
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with asyncio.timeout(5):
+            head = await response_head(port)
+    assert head.endswith(b"Server: Extra/1.0\r\nServer: Mine/1.0\r\n\r\n")
+
+
+def test_add_serialized_matches_setting_the_header() -> None:
+    line = serialized_line("Server", "Mine/1.0")
+    assert line == b"Server: Mine/1.0\r\n"
+    assert serialized_line("Server", "bad\r\nInjected: yes") is None
+    fast = headers_from_parts({"date": "today"}, ["Date", "today"], b"Date: today\r\n")
+    add_serialized(fast, "Server", "server", "Mine/1.0", line)
+    slow = Headers()
+    slow["Date"] = "today"
+    slow["Server"] = "Mine/1.0"
+    assert list(fast.raw_items()) == list(slow.raw_items())
+    assert fast["server"] == "Mine/1.0"
+    assert fast.serialize() == slow.serialize() == b"Date: today\r\nServer: Mine/1.0\r\n\r\n"

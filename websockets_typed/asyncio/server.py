@@ -50,7 +50,7 @@ from .._defaults import (
 from .._defaults import (
     USER_AGENT as DEFAULT_USER_AGENT,
 )
-from ..datastructures import Headers, HeadersLike
+from ..datastructures import Headers, HeadersLike, add_serialized, serialized_line
 from ..exceptions import (
     AbortHandshake,
     ConnectionClosed,
@@ -254,7 +254,11 @@ class ServerConnection(Connection):
                     http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
                 )
         if server_header is not None:
-            response.headers["Server"] = server_header
+            line = self.server._server_line
+            if line is not None and line[0] is server_header:
+                add_serialized(response.headers, "Server", "server", server_header, line[1])
+            else:
+                response.headers["Server"] = server_header
         if process_response is not None:
             try:
                 replacement = _check_response(
@@ -420,6 +424,9 @@ class Server:
         self.process_request = process_request
         self.process_response = process_response
         self.server_header = server_header
+        # Its line in responses, checked and encoded once (see handshake()).
+        line = None if server_header is None else serialized_line("Server", server_header)
+        self._server_line = None if line is None else (server_header, line)
         self.extra_headers = extra_headers
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
