@@ -359,6 +359,34 @@ def headers_from_parts(
 _new_object: Final = object.__new__
 
 
+def serialized_line(name: str, value: str) -> bytes | None:
+    """Return the line that :meth:`Headers.serialize` writes for a header, ``None`` if invalid.
+
+    Internal API: see :func:`add_serialized`.
+    """
+    try:
+        return _serialize_items([name, value])[:-2]
+    except (ValueError, TypeError):
+        return None
+
+
+def add_serialized(headers: Headers, name: str, lower: str, value: str, line: bytes) -> None:
+    """Add a header as ``headers[name] = value`` does, given ``name.lower()`` and its line.
+
+    Internal API, for a header added to every response, e.g. ``Server``:
+    its ``line``, from :func:`serialized_line`, is checked and encoded once
+    rather than once per response (bench/run.py, S4), when the headers'
+    serialization is known up to them (see :func:`headers_from_parts`).
+    """
+    serialized = headers._serialized
+    if serialized is None or serialized[0] != len(headers._list) or lower in headers._dict:
+        headers[name] = value
+        return
+    headers._dict[lower] = value
+    headers._list += (name, value)
+    headers._serialized = (serialized[0] + 2, serialized[1] + line)
+
+
 def lookup(headers: Headers, names: Iterable[str]) -> list[str | list[str] | None]:
     """Return the values of several headers, by lower-cased name, in one call.
 

@@ -554,6 +554,21 @@ class Protocol:
         return self.close_rcvd.reason
 
     @property
+    def closed_ok(self) -> bool:
+        """Whether both sides sent 1000, 1001 or no code: a normal closure.
+
+        Then :attr:`close_exc` is a :class:`ConnectionClosedOK`, which it
+        tells without building the exception (bench/run.py, S4).
+        """
+        close_rcvd, close_sent = self.close_rcvd, self.close_sent
+        return (
+            close_rcvd is not None
+            and close_sent is not None
+            and close_rcvd.code in OK_CLOSE_CODES
+            and close_sent.code in OK_CLOSE_CODES
+        )
+
+    @property
     def close_exc(self) -> ConnectionClosed:
         """The exception to raise on any use of the closed connection.
 
@@ -567,16 +582,7 @@ class Protocol:
         """
         if self._state is not CLOSED:
             raise InvalidState("connection isn't closed yet")
-        exc_type: type[ConnectionClosed]
-        if (
-            self.close_rcvd is not None
-            and self.close_sent is not None
-            and self.close_rcvd.code in OK_CLOSE_CODES
-            and self.close_sent.code in OK_CLOSE_CODES
-        ):
-            exc_type = ConnectionClosedOK
-        else:
-            exc_type = ConnectionClosedError
+        exc_type = ConnectionClosedOK if self.closed_ok else ConnectionClosedError
         exc = exc_type(self.close_rcvd, self.close_sent, self.close_rcvd_then_sent)
         exc.__cause__ = self.parser_exc
         return exc

@@ -40,7 +40,6 @@ from ..exceptions import (
     BroadcastLimitExceeded,
     ConcurrencyError,
     ConnectionClosed,
-    ConnectionClosedOK,
     InvalidState,
     ProtocolError,
 )
@@ -338,12 +337,13 @@ class Connection(asyncio.BufferedProtocol):
                 message = await self.recv()
             yield message
         # The end of the messages, the usual way out: what recv() would
-        # raise, without calling it, nor raising when the closure is normal
-        # (bench/run.py --callgrind, S4). A deferred failure was handled at
-        # the top of the loop, once the queue was empty.
-        exc = await self._closed_exception()
-        if not isinstance(exc, ConnectionClosedOK):
-            raise exc
+        # raise, without calling it, nor building the exception when the
+        # closure is normal (bench/run.py --callgrind, S4). A deferred
+        # failure was handled at the top of the loop, once the queue was empty.
+        if not self.connection_lost_waiter.done():
+            await self._wait_lost()
+        if not protocol.closed_ok:
+            raise await self._closed_exception()
 
     # Receiving.
 
@@ -1167,6 +1167,9 @@ class Connection(asyncio.BufferedProtocol):
             self.protocol.receive_eof()
             self.protocol.data_to_send()
         self.recv_messages.close()
+        # Nothing to pause or resume any more; and the connection's methods
+        # they are would keep it alive until the garbage collector runs.
+        self.recv_messages.drop_flow_control()
         # In case data_received() raised while holding the queue.
         self.recv_messages.release()
         if self._pending_pings:

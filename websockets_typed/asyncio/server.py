@@ -8,6 +8,7 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
+import weakref
 from collections.abc import (
     Awaitable,
     Callable,
@@ -49,7 +50,7 @@ from .._defaults import (
 from .._defaults import (
     USER_AGENT as DEFAULT_USER_AGENT,
 )
-from ..datastructures import Headers, HeadersLike
+from ..datastructures import Headers, HeadersLike, add_serialized, serialized_line
 from ..exceptions import (
     AbortHandshake,
     ConnectionClosed,
@@ -253,7 +254,11 @@ class ServerConnection(Connection):
                     http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
                 )
         if server_header is not None:
-            response.headers["Server"] = server_header
+            line = self.server._server_line
+            if line is not None and line[0] is server_header:
+                add_serialized(response.headers, "Server", "server", server_header, line[1])
+            else:
+                response.headers["Server"] = server_header
         if process_response is not None:
             try:
                 replacement = _check_response(
@@ -419,6 +424,9 @@ class Server:
         self.process_request = process_request
         self.process_response = process_response
         self.server_header = server_header
+        # Its line in responses, checked and encoded once (see handshake()).
+        line = None if server_header is None else serialized_line("Server", server_header)
+        self._server_line = None if line is None else (server_header, line)
         self.extra_headers = extra_headers
         self.open_timeout = open_timeout
         self.close_timeout = close_timeout
@@ -1023,18 +1031,47 @@ class _ConnectionLogger(logging.LoggerAdapter[logging.Logger]):
     ``%(remote_address)s``, and the connection itself as ``websocket``.
     """
 
+    # What LoggerAdapter.__init__ would set per connection, shared (see __init__).
+    extra = None
+    merge_extra = False
+
     def __init__(self, logger: LoggerLike) -> None:
-        base = logger if isinstance(logger, logging.Logger) else logger.logger
-        super().__init__(base)
-        # The threading layer's servers use it too.
-        self.connection: Connection | SyncConnection | None = None
+        # LoggerAdapter.__init__ without calling it, nor setting ``extra``:
+        # one adapter per connection (bench/run.py, S4); process() ignores
+        # ``extra`` and ``merge_extra``.
+        self.logger = logger if isinstance(logger, logging.Logger) else logger.logger
+        # A weak reference: the connection refers to its adapter (through
+        # its protocol), and a cycle would leave every connection to the
+        # garbage collector, a cost of every connection (bench/run.py
+        # --callgrind, S4). Whoever logs through a connection's logger holds
+        # the connection, or at least its protocol (see process).
+        self._connection: weakref.ref[Connection | SyncConnection] | None = None
+
+    @property
+    def connection(self) -> Connection | SyncConnection | None:
+        """The connection whose records these are, once known (the threading layer's too)."""
+        ref = self._connection
+        return None if ref is None else ref()
+
+    @connection.setter
+    def connection(self, connection: Connection | SyncConnection | None) -> None:
+        self._connection = None if connection is None else weakref.ref(connection)
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        connection = self.connection
         extra = kwargs.setdefault("extra", {})
-        if connection is not None:
+        ref = self._connection
+        if ref is None:
+            return msg, kwargs
+        connection = ref()
+        if connection is None:
+            # Collected: only its protocol remains, for records that keep
+            # the fields formatters expect.
+            extra.setdefault("websocket", None)
+            extra.setdefault("connection_id", None)
+            extra.setdefault("remote_address", None)
+        else:
             extra.setdefault("websocket", connection)
             extra.setdefault("connection_id", str(connection.id))
             try:
