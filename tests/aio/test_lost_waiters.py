@@ -1,7 +1,8 @@
 """Tasks that wait for the end of a connection after its closing handshake.
 
 recv() and send() on a connection whose Close frames were exchanged wait
-for the TCP connection to end before raising; on asyncio's own loops they
+for the TCP connection to end before raising (a client waits for the
+server to close it; a server closes it at once); on asyncio's own loops they
 wake in connection_lost()'s step, on uvloop through a future each
 (Connection._wait_lost).
 """
@@ -12,12 +13,13 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from raw_peer import OP_CLOSE, close_payload, open_raw_client
+from raw_peer import OP_CLOSE, RawServer, close_payload, open_raw_client
 
+from websockets_typed.asyncio.client import connect
 from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.exceptions import ConnectionClosedOK
 from websockets_typed.frames import CloseCode
-from websockets_typed.protocol import CLOSING
+from websockets_typed.protocol import CLOSED, CLOSING
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -28,21 +30,18 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def test_recv_and_send_wait_for_the_end_then_raise() -> None:
-    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
-
-    async def handler(connection: ServerConnection) -> None:
-        accepted.put_nowait(connection)
-        await connection.wait_closed()
-
-    async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
-        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+    # A client waits for the server to close the TCP connection after the
+    # closing handshake (RFC 6455, 7.1.1): the window where tasks wait.
+    async with RawServer() as server:
+        connecting = asyncio.ensure_future(
+            connect(server.uri, compression=None, ping_interval=None)
+        )
+        peer = await server.accept()
+        connection = await connecting
         async with asyncio.timeout(5):
-            connection = await accepted.get()
             await peer.send_frame(OP_CLOSE, close_payload(CloseCode.NORMAL_CLOSURE))
-            # The server answers and half-closes: then it waits for the peer.
-            frames = await peer.read_until_eof()
-        assert [frame.opcode for frame in frames] == [OP_CLOSE]
-        assert connection.state is CLOSING
+            await peer.expect_close(CloseCode.NORMAL_CLOSURE)
+            await until(lambda: connection.state is CLOSING)
 
         receiving = asyncio.create_task(connection.recv())
         sending = asyncio.create_task(connection.send("late"))
@@ -62,3 +61,27 @@ async def test_recv_and_send_wait_for_the_end_then_raise() -> None:
                 await sending
         assert connection.closed
         assert connection._lost_waiters is None
+
+
+async def test_server_closes_the_tcp_connection_once_it_answered_a_close() -> None:
+    # RFC 6455, 5.5.1: the server closes the TCP connection at once; it
+    # doesn't wait for the client's end, which the client doesn't send here.
+    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
+
+    async def handler(connection: ServerConnection) -> None:
+        accepted.put_nowait(connection)
+        await connection.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+        async with asyncio.timeout(5):
+            connection = await accepted.get()
+            await peer.send_frame(OP_CLOSE, close_payload(CloseCode.NORMAL_CLOSURE))
+            frames = await peer.read_until_eof()
+            await connection.wait_closed()
+        assert [frame.opcode for frame in frames] == [OP_CLOSE]
+        assert connection.state is CLOSED
+        assert not peer.writer.is_closing()
+        with pytest.raises(ConnectionClosedOK):
+            await connection.recv()
+        peer.writer.close()

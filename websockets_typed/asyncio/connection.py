@@ -971,10 +971,17 @@ class Connection(asyncio.BufferedProtocol):
         for data in writes:
             if data:
                 transport.write(data if len(data) < _WRITE_VIEW else memoryview(data))
-            elif transport.can_write_eof():
+            elif self.protocol.close_rcvd is None and transport.can_write_eof():
+                # The server fails the connection: half-close, so that what
+                # the client still sends doesn't reset the connection before
+                # it read the Close frame.
                 transport.write_eof()
             else:
-                # TLS cannot half-close: close once the buffer is flushed.
+                # The server received the client's Close frame, after which
+                # the client sends nothing (RFC 6455, 5.5.1): close the TCP
+                # connection at once, as 5.5.1 asks of a server, rather than
+                # wait for the client's end. TLS cannot half-close anyway.
+                # Either way, the transport flushes its buffer first.
                 transport.close()
 
     def _arm_close_timer(self) -> None:
