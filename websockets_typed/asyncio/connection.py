@@ -980,8 +980,12 @@ class Connection(asyncio.BufferedProtocol):
                 # The server received the client's Close frame, after which
                 # the client sends nothing (RFC 6455, 5.5.1): close the TCP
                 # connection at once, as 5.5.1 asks of a server, rather than
-                # wait for the client's end. TLS cannot half-close anyway.
-                # Either way, the transport flushes its buffer first.
+                # wait for the client's end. The transport flushes its
+                # buffer first. Half-closing first sends the FIN in this
+                # step rather than in the close's (one loop step later),
+                # which the client waits for; TLS cannot half-close.
+                if transport.can_write_eof():
+                    transport.write_eof()
                 transport.close()
 
     def _arm_close_timer(self) -> None:
