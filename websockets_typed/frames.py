@@ -709,19 +709,11 @@ def serialize_payload(head1: int, data: bytes, mask: bool) -> list[bytes]:
     The fast path of :func:`serialize_frame`, for callers that know the
     header bits and have no :class:`Frame` to build.
     """
-    length = len(data)
-    mask_bit = 0x80 if mask else 0
-    if length < 126:
-        header = _HEADER_SHORT.pack(head1, mask_bit | length)
-    elif length < 65536:
-        header = _HEADER_MEDIUM.pack(head1, mask_bit | 126, length)
-    else:
-        header = _HEADER_LONG.pack(head1, mask_bit | 127, length)
-    if mask:
+    header, key = frame_head(head1, len(data), mask)
+    if key is not None:
         # One chunk, whatever the size: masking copies the payload anyway.
-        key = _mask_key()
-        return [mask_frame(header + key, data, key)]
-    if length < _JOIN_THRESHOLD:
+        return [mask_frame(header, data, key)]
+    if len(data) < _JOIN_THRESHOLD:
         return [header + data]
     return [header, data]
 

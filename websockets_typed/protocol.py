@@ -843,6 +843,9 @@ class Protocol:
         it changes nothing else in the protocol, and returns ``None`` when
         :meth:`send_text` or :meth:`send_binary` must be called instead.
         """
+        # message_bytes()'s test, written out in both rather than a method
+        # that message_bytes() would call for every small message, the hot
+        # path (bench/run.py --callgrind, S2).
         if (
             self._stage is not _OPEN_STAGE
             or self._send_opcode is not None

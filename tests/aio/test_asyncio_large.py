@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
-import ssl
 
 import pytest
-import trustme
 from raw_peer import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, SIDES, TIMEOUT, Side, open_peer
+from sync_helpers import tls_contexts
 
 from websockets_typed._receivebuffer import LARGE_FRAME, READ_BUFFER_SIZE
 from websockets_typed.asyncio.client import connect
@@ -95,11 +94,7 @@ async def test_data_received_feeds_bytes_through_the_read_buffers() -> None:
 
 
 async def test_large_messages_over_tls() -> None:
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)  # pyright: ignore[reportUnknownMemberType]
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
+    server_context, client_context = tls_contexts()
 
     async def echo(connection: ServerConnection) -> None:
         async for message in connection:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import ssl
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import pytest
-import trustme
 from raw_peer import TIMEOUT
+from sync_helpers import tls_contexts
 from websockets.asyncio.client import ClientConnection as TheirClientConnection
 from websockets.asyncio.client import connect as their_connect
 from websockets.asyncio.server import ServerConnection as TheirServerConnection
@@ -245,11 +244,7 @@ async def test_frames_held_back_go_before_the_large_frame() -> None:
 
 async def test_large_messages_over_tls() -> None:
     # TLS transports pause and resume on their own code paths.
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)  # pyright: ignore[reportUnknownMemberType]
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
+    server_context, client_context = tls_contexts()
     large = os.urandom(LARGE)
 
     async def their_echo(websocket: TheirServerConnection) -> None:

@@ -971,21 +971,20 @@ class Connection(asyncio.BufferedProtocol):
         for data in writes:
             if data:
                 transport.write(data if len(data) < _WRITE_VIEW else memoryview(data))
-            elif self.protocol.close_rcvd is None and transport.can_write_eof():
-                # The server fails the connection: half-close, so that what
-                # the client still sends doesn't reset the connection before
-                # it read the Close frame.
+                continue
+            # The end of the stream. Half-close: the FIN goes out in this
+            # step, where close() would send it one loop step later, and the
+            # client waits for it. TLS cannot half-close.
+            half_closed = transport.can_write_eof()
+            if half_closed:
                 transport.write_eof()
-            else:
-                # The server received the client's Close frame, after which
-                # the client sends nothing (RFC 6455, 5.5.1): close the TCP
-                # connection at once, as 5.5.1 asks of a server, rather than
-                # wait for the client's end. The transport flushes its
-                # buffer first. Half-closing first sends the FIN in this
-                # step rather than in the close's (one loop step later),
-                # which the client waits for; TLS cannot half-close.
-                if transport.can_write_eof():
-                    transport.write_eof()
+            # Then close at once (the transport flushes its buffer first),
+            # once the client's Close frame arrived: the client sends nothing
+            # after it (RFC 6455, 5.5.1, which asks a server to close the TCP
+            # connection at once). A server failing the connection only
+            # half-closes, so that what the client still sends doesn't reset
+            # the connection before the client read the Close frame.
+            if not half_closed or self.protocol.close_rcvd is not None:
                 transport.close()
 
     def _arm_close_timer(self) -> None:
