@@ -521,7 +521,9 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         while (last > first && line[last - 1] == ' ') {
             last--;
         }
-        name = PyUnicode_FromStringAndSize(line, colon);
+        /* Substrings of an ASCII str are copied as they are, where
+         * PyUnicode_FromStringAndSize would decode UTF-8. */
+        name = PyUnicode_Substring(head, pos, pos + colon);
         if (name == NULL) {
             goto error;
         }
@@ -544,7 +546,7 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (known) {
             goto unusual; /* a name given twice */
         }
-        value = PyUnicode_FromStringAndSize(line + first, last - first);
+        value = PyUnicode_Substring(head, pos + first, pos + last);
         if (value == NULL) {
             goto error;
         }
