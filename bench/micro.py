@@ -37,6 +37,7 @@ import websockets.server
 from procs import Instructions
 from wire import CLIENT_CLOSE_FRAME, OP_BINARY, encode_frame, handshake_request
 
+import websockets_typed.datastructures
 import websockets_typed.frames
 import websockets_typed.http11
 import websockets_typed.protocol
@@ -52,6 +53,7 @@ AnyServerProtocol = websockets_typed.server.ServerProtocol | websockets.server.S
 
 MASKED_64 = encode_frame(OP_BINARY, bytes(64), mask=True) * BATCH
 PAYLOAD_64 = bytes(64)
+SERVER_LINE = websockets_typed.datastructures.serialized_line("Server", "bench") or b""
 REQUEST = handshake_request(8765).replace(b"GET / ", b"GET /idle ", 1)
 
 
@@ -86,7 +88,7 @@ def serialize(protocol: AnyServerProtocol) -> Callable[[], None]:
 
 def handshake_ours() -> None:
     # As the asyncio server does: a logger adapter per connection, the
-    # Server header added to the 101.
+    # Server header added to the 101 as a line serialized once.
     logger = logging.getLogger("websockets_typed.server")
     for _ in range(HANDSHAKES):
         protocol = websockets_typed.server.ServerProtocol(
@@ -96,7 +98,9 @@ def handshake_ours() -> None:
         (request,) = protocol.events_received()
         assert isinstance(request, websockets_typed.http11.Request)
         response = protocol.accept(request)
-        response.headers["Server"] = "bench"
+        websockets_typed.datastructures.add_serialized(
+            response.headers, "Server", "server", "bench", SERVER_LINE
+        )
         protocol.send_response(response)
         protocol.data_to_send()
         protocol.receive_data(CLIENT_CLOSE_FRAME)

@@ -113,6 +113,8 @@ class Headers(MutableMapping[str, str]):
         # Used once: connections keep their handshake's headers, not this.
         self._serialized = None
         count, lines = serialized
+        if count == len(self._list):
+            return lines + b"\r\n"
         return lines + _serialize_items(self._list[count:])
 
     # Mapping interface.
