@@ -102,12 +102,7 @@ def handshake_ours() -> None:
             response.headers, "Server", "server", "bench", SERVER_LINE
         )
         protocol.send_response(response)
-        protocol.data_to_send()
-        protocol.receive_data(CLIENT_CLOSE_FRAME)
-        protocol.events_received()
-        protocol.data_to_send()
-        protocol.receive_eof()
-        protocol.data_to_send()
+        close(protocol)
         assert protocol.closed_ok
 
 
@@ -123,13 +118,18 @@ def handshake_theirs() -> None:
         response = protocol.accept(request)
         response.headers["Server"] = "bench"
         protocol.send_response(response)
-        protocol.data_to_send()
-        protocol.receive_data(CLIENT_CLOSE_FRAME)
-        protocol.events_received()
-        protocol.data_to_send()
-        protocol.receive_eof()
-        protocol.data_to_send()
+        close(protocol)
         assert protocol.close_exc is not None
+
+
+def close(protocol: AnyServerProtocol) -> None:
+    """Write the 101, answer the client's Close, receive the end of the stream."""
+    protocol.data_to_send()
+    protocol.receive_data(CLIENT_CLOSE_FRAME)
+    protocol.events_received()
+    protocol.data_to_send()
+    protocol.receive_eof()
+    protocol.data_to_send()
 
 
 def measurements() -> list[tuple[str, Callable[[], None], Callable[[], None], int]]:

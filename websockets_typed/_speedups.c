@@ -348,6 +348,26 @@ head_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* The member of a writable object slot of cls (or of a base of cls) that
+ * its descriptor slot describes, or NULL with a TypeError set. */
+static PyMemberDef *
+object_slot(PyObject *slot, PyTypeObject *cls)
+{
+    PyMemberDef *member;
+
+    if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)
+        || !PyType_IsSubtype(cls, ((PyDescrObject *)slot)->d_type)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be member descriptors of cls");
+        return NULL;
+    }
+    member = ((PyMemberDescrObject *)slot)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be writable object slots");
+        return NULL;
+    }
+    return member;
+}
+
 /* The class of frames and where new_frame() stores each field, set once by
  * frame_fields(). */
 #define FRAME_FIELDS 6
@@ -381,16 +401,8 @@ frame_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < FRAME_FIELDS; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(slots, i);
-        PyMemberDef *member;
-        if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)
-            || ((PyDescrObject *)slot)->d_type != (PyTypeObject *)args[0]) {
-            PyErr_SetString(PyExc_TypeError, "slots must be member descriptors of cls");
-            return NULL;
-        }
-        member = ((PyMemberDescrObject *)slot)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-            PyErr_SetString(PyExc_TypeError, "slots must be writable object slots");
+        PyMemberDef *member = object_slot(PyTuple_GET_ITEM(slots, i), (PyTypeObject *)args[0]);
+        if (member == NULL) {
             return NULL;
         }
         offsets[i] = member->offset;
@@ -471,16 +483,7 @@ new_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(slots, i);
-        PyMemberDef *member;
-        if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)
-            || !PyType_IsSubtype(cls, ((PyDescrObject *)slot)->d_type)) {
-            PyErr_SetString(PyExc_TypeError, "slots must be member descriptors of cls");
-            return NULL;
-        }
-        member = ((PyMemberDescrObject *)slot)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-            PyErr_SetString(PyExc_TypeError, "slots must be writable object slots");
+        if (object_slot(PyTuple_GET_ITEM(slots, i), cls) == NULL) {
             return NULL;
         }
     }
