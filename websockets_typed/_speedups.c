@@ -10,8 +10,9 @@
  * lies), mask_frame (a masked frame in one allocation, header in front) and
  * writable_bytes (a bytes object that the kernel fills before anyone sees
  * it: a large message is allocated once, at its final size), and new_frame
- * (the parser's Frame, without a call per field), and usual_fields (the
- * header lines of a usual handshake request, in one call).
+ * (the parser's Frame, without a call per field), new_instance (the same
+ * for the handshake's Request and Response), and usual_fields (the header
+ * lines of a usual handshake request, in one call).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -347,6 +348,26 @@ head_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* The member of a writable object slot of cls (or of a base of cls) that
+ * its descriptor slot describes, or NULL with a TypeError set. */
+static PyMemberDef *
+object_slot(PyObject *slot, PyTypeObject *cls)
+{
+    PyMemberDef *member;
+
+    if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)
+        || !PyType_IsSubtype(cls, ((PyDescrObject *)slot)->d_type)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be member descriptors of cls");
+        return NULL;
+    }
+    member = ((PyMemberDescrObject *)slot)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+        PyErr_SetString(PyExc_TypeError, "slots must be writable object slots");
+        return NULL;
+    }
+    return member;
+}
+
 /* The class of frames and where new_frame() stores each field, set once by
  * frame_fields(). */
 #define FRAME_FIELDS 6
@@ -380,16 +401,8 @@ frame_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < FRAME_FIELDS; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(slots, i);
-        PyMemberDef *member;
-        if (!Py_IS_TYPE(slot, &PyMemberDescr_Type)
-            || ((PyDescrObject *)slot)->d_type != (PyTypeObject *)args[0]) {
-            PyErr_SetString(PyExc_TypeError, "slots must be member descriptors of cls");
-            return NULL;
-        }
-        member = ((PyMemberDescrObject *)slot)->d_member;
-        if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
-            PyErr_SetString(PyExc_TypeError, "slots must be writable object slots");
+        PyMemberDef *member = object_slot(PyTuple_GET_ITEM(slots, i), (PyTypeObject *)args[0]);
+        if (member == NULL) {
             return NULL;
         }
         offsets[i] = member->offset;
@@ -431,6 +444,60 @@ new_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         *slot = Py_NewRef(args[i]);
     }
     return frame;
+}
+
+PyDoc_STRVAR(new_instance_doc,
+"new_instance(cls, slots, /, *values)\n"
+"--\n"
+"\n"
+"Return an instance of cls whose slots, given by their member descriptors,\n"
+"hold values, in order, without calling __init__ nor checking them.");
+
+/* What object.__new__() then a descriptor call per slot does in Python, in
+ * one call: about 3,000 instructions fewer for each of the parser's Request
+ * and the server's 101 Response, built for every connection (bench/run.py
+ * --callgrind, S4). The descriptors are checked at each call, which costs
+ * far less than the call itself. */
+static PyObject *
+new_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyTypeObject *cls;
+    PyObject *slots, *instance;
+    Py_ssize_t count;
+
+    if (nargs < 2) {
+        PyErr_Format(PyExc_TypeError, "new_instance() takes at least 2 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    if (!PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "cls must be a class");
+        return NULL;
+    }
+    cls = (PyTypeObject *)args[0];
+    slots = args[1];
+    count = nargs - 2;
+    if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) != count) {
+        PyErr_SetString(PyExc_TypeError,
+                        "slots must be a tuple of as many member descriptors as values");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (object_slot(PyTuple_GET_ITEM(slots, i), cls) == NULL) {
+            return NULL;
+        }
+    }
+    instance = cls->tp_alloc(cls, 0);
+    if (instance == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyMemberDef *member = ((PyMemberDescrObject *)PyTuple_GET_ITEM(slots, i))->d_member;
+        PyObject **field = (PyObject **)((char *)instance + member->offset);
+        /* A slot given twice keeps the last value, as in Python. */
+        Py_XSETREF(*field, Py_NewRef(args[i + 2]));
+    }
+    return instance;
 }
 
 PyDoc_STRVAR(usual_fields_doc,
@@ -521,7 +588,9 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         while (last > first && line[last - 1] == ' ') {
             last--;
         }
-        name = PyUnicode_FromStringAndSize(line, colon);
+        /* Substrings of an ASCII str are copied as they are, where
+         * PyUnicode_FromStringAndSize would decode UTF-8. */
+        name = PyUnicode_Substring(head, pos, pos + colon);
         if (name == NULL) {
             goto error;
         }
@@ -544,7 +613,7 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (known) {
             goto unusual; /* a name given twice */
         }
-        value = PyUnicode_FromStringAndSize(line + first, last - first);
+        value = PyUnicode_Substring(head, pos + first, pos + last);
         if (value == NULL) {
             goto error;
         }
@@ -589,6 +658,7 @@ error:
 
 static PyMethodDef speedups_methods[] = {
     {"usual_fields", (PyCFunction)(void (*)(void))usual_fields, METH_FASTCALL, usual_fields_doc},
+    {"new_instance", (PyCFunction)(void (*)(void))new_instance, METH_FASTCALL, new_instance_doc},
     {"frame_fields", (PyCFunction)(void (*)(void))frame_fields, METH_FASTCALL, frame_fields_doc},
     {"new_frame", (PyCFunction)(void (*)(void))new_frame, METH_FASTCALL, new_frame_doc},
     {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL, head_bytes_doc},

@@ -1,4 +1,8 @@
+from typing import TypeVar
+
 from websockets_typed.typing import BytesLike
+
+_T = TypeVar("_T")
 
 AVX2: int
 
@@ -11,6 +15,7 @@ def frame_fields(cls: type, slots: tuple[object, ...], /) -> None: ...
 def new_frame(
     opcode: object, data: object, fin: object, rsv1: object, rsv2: object, rsv3: object, /
 ) -> object: ...
+def new_instance(cls: type[_T], slots: tuple[object, ...], /, *values: object) -> _T: ...
 def usual_fields(
     head: str,
     start: int,

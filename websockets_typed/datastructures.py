@@ -113,6 +113,8 @@ class Headers(MutableMapping[str, str]):
         # Used once: connections keep their handshake's headers, not this.
         self._serialized = None
         count, lines = serialized
+        if count == len(self._list):
+            return lines + b"\r\n"
         return lines + _serialize_items(self._list[count:])
 
     # Mapping interface.
@@ -385,15 +387,6 @@ def add_serialized(headers: Headers, name: str, lower: str, value: str, line: by
     headers._dict[lower] = value
     headers._list += (name, value)
     headers._serialized = (serialized[0] + 2, serialized[1] + line)
-
-
-def lookup(headers: Headers, names: Iterable[str]) -> list[str | list[str] | None]:
-    """Return the values of several headers, by lower-cased name, in one call.
-
-    Internal API, for the checks of the usual handshake: each is a value,
-    a list of two values or more, or ``None`` if the header is absent.
-    """
-    return list(map(headers._dict.get, names))
 
 
 def _shared_names(names: list[str]) -> dict[str, tuple[str, str]]:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
 from http import HTTPStatus
 from itertools import islice
-from typing import Final, Literal
+from types import MemberDescriptorType
+from typing import Final, Literal, Protocol, TypeVar
 
 import attrs
 
@@ -83,6 +83,8 @@ _MAX_DECIMAL_DIGITS: Final = 18
 _MAX_HEX_DIGITS: Final = 15
 
 _CR: Final = 0x0D
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen
@@ -159,25 +161,28 @@ class Response:
                 the reason phrase or a header could break the message.
         """
         # RFC 7230, 3.1.2: status-line = HTTP-version SP status-code SP reason-phrase CRLF.
-        status_code = int(self.status_code)
-        if not 100 <= status_code < 600:
-            raise ValueError(f"invalid status code: {status_code}")
-        if (
-            self.reason_phrase not in _KNOWN_PHRASES
-            and INVALID_VALUE_RE.search(self.reason_phrase) is not None
-        ):
-            raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
-        return b"HTTP/1.1 %d %s\r\n%s%s" % (
-            status_code,
-            self.reason_phrase.encode("utf-8", "surrogateescape"),
-            self.headers.serialize(),
-            self.body or b"",
-        )
+        status_line = _STATUS_LINES.get((self.status_code, self.reason_phrase))
+        if status_line is None:
+            status_code = int(self.status_code)
+            if not 100 <= status_code < 600:
+                raise ValueError(f"invalid status code: {status_code}")
+            if INVALID_VALUE_RE.search(self.reason_phrase) is not None:
+                raise ValueError(f"invalid reason phrase: {self.reason_phrase!r}")
+            status_line = b"HTTP/1.1 %d %s\r\n" % (
+                status_code,
+                self.reason_phrase.encode("utf-8", "surrogateescape"),
+            )
+        data = status_line + self.headers.serialize()
+        return data + self.body if self.body else data
 
 
-# The reason phrases of the registered status codes: valid, as printable
-# ASCII, without a pattern to check them (bench/run.py, S4).
-_KNOWN_PHRASES: Final = frozenset(status.phrase for status in HTTPStatus)
+# The status lines of the registered status codes with their reason
+# phrases, valid, as printable ASCII: formatting and checking each costs a
+# third of serializing a 101 response (bench/run.py --callgrind, S4).
+_STATUS_LINES: Final = {
+    (status.value, status.phrase): b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in HTTPStatus
+}
 
 
 class _Stage(enum.Enum):
@@ -398,6 +403,51 @@ Python cost a tenth of a handshake (bench/run.py --callgrind, S4).
 """
 
 
+def py_new_instance(cls: type[_T], slots: tuple[object, ...], /, *values: object) -> _T:
+    """Build an instance of ``cls`` whose ``slots`` hold ``values``, in order, without ``__init__``.
+
+    This is :func:`new_instance` without the C accelerator. ``slots`` are
+    member descriptors of ``cls``, e.g. ``Request.__dict__["path"]``.
+
+    Raises:
+        TypeError: If ``slots`` is not a tuple of as many member descriptors
+            of ``cls`` as there are values.
+    """
+    if not isinstance(slots, tuple) or len(slots) != len(values):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError("slots must be a tuple of as many member descriptors as values")
+    descriptors: list[MemberDescriptorType] = []
+    for slot in slots:
+        if not isinstance(slot, MemberDescriptorType) or not issubclass(cls, slot.__objclass__):
+            raise TypeError("slots must be member descriptors of cls")
+        descriptors.append(slot)
+    instance = _new_object(cls)
+    for descriptor, value in zip(descriptors, values, strict=True):
+        descriptor.__set__(instance, value)
+    return instance
+
+
+class _NewInstance(Protocol):
+    def __call__(self, cls: type[_T], slots: tuple[object, ...], /, *values: object) -> _T: ...
+
+
+def _select_new_instance() -> _NewInstance:
+    """Use the C accelerator if :func:`~websockets_typed.frames.apply_mask` does."""
+    if SPEEDUPS:
+        from ._speedups import new_instance as c_new_instance  # noqa: PLC0415
+
+        return c_new_instance
+    return py_new_instance
+
+
+new_instance: Final = _select_new_instance()
+"""Build an instance of a slotted class without ``__init__``: see :func:`py_new_instance`.
+
+Internal API, for a :class:`Request` or a :class:`Response` whose fields are
+known to have the right types. The C accelerator when available: a call per
+slot costs about 3,000 instructions per message (bench/run.py --callgrind, S4).
+"""
+
+
 def parse_whole_request(
     buffer: bytearray,
     max_line_length: int = MAX_LINE_LENGTH,
@@ -446,7 +496,7 @@ def parse_whole_request(
             return None
         headers = headers_from_fields(islice(lines, 1, None))
     method = _METHODS_STR[match[1]]
-    request = _parsed_request(match[2], headers, method)
+    request = new_instance(Request, _REQUEST_SLOTS, match[2], headers, method)
     if method == "GET" and not head_only:
         _check_no_body(headers)
     del buffer[: end + 4]
@@ -503,17 +553,10 @@ _REQUEST_HEAD: Final = re.compile(
 )
 
 
-def _parsed_request(path: str, headers: Headers, method: Literal["GET", "HEAD", "POST"]) -> Request:
-    """Build a request that the parser checked, without the type checks.
-
-    Its fields have the right types by construction; skipping the checks
-    saves a fifth of parsing a handshake request (bench/run.py, S4).
-    """
-    request = _new_object(Request)
-    _set_path(request, path)
-    _set_headers(request, headers)
-    _set_method(request, method)
-    return request
+# The parser builds requests whose fields have the right types by
+# construction; skipping the checks saves a fifth of parsing a handshake
+# request (bench/run.py, S4). The slots of Request, in the order of its fields.
+_REQUEST_SLOTS: Final = tuple(Request.__dict__[field.name] for field in attrs.fields(Request))
 
 
 def checked_response(status_code: int, reason_phrase: str, headers: Headers) -> Response:
@@ -522,27 +565,12 @@ def checked_response(status_code: int, reason_phrase: str, headers: Headers) -> 
     Internal API, for the server's 101 response, which its code builds:
     the checks cost a sixth of building it (bench/run.py, S4).
     """
-    response = _new_object(Response)
-    _set_status_code(response, status_code)
-    _set_reason_phrase(response, reason_phrase)
-    _set_response_headers(response, headers)
-    _set_body(response, None)
-    return response
+    return new_instance(Response, _RESPONSE_SLOTS, status_code, reason_phrase, headers, None)
 
 
-# The slots' own setters cost less than object.__setattr__ (bench/run.py, S4).
+# The slots of Response, in the order of its fields.
+_RESPONSE_SLOTS: Final = tuple(Response.__dict__[field.name] for field in attrs.fields(Response))
 _new_object: Final = object.__new__
-_set_path: Final[Callable[[Request, str], None]] = Request.__dict__["path"].__set__
-_set_headers: Final[Callable[[Request, Headers], None]] = Request.__dict__["headers"].__set__
-_set_method: Final[Callable[[Request, str], None]] = Request.__dict__["method"].__set__
-_set_status_code: Final[Callable[[Response, int], None]] = Response.__dict__["status_code"].__set__
-_set_reason_phrase: Final[Callable[[Response, str], None]] = Response.__dict__[
-    "reason_phrase"
-].__set__
-_set_response_headers: Final[Callable[[Response, Headers], None]] = Response.__dict__[
-    "headers"
-].__set__
-_set_body: Final[Callable[[Response, None], None]] = Response.__dict__["body"].__set__
 
 
 # The lower-cased names of the headers that announce a body.
@@ -554,7 +582,9 @@ def _check_no_body(headers: Headers) -> None:
     # A handshake request has no body, and reading past the headers would
     # swallow WebSocket frames; a body that we skip could be a smuggled
     # request, so refuse it outright.
-    if _BODY_HEADERS.isdisjoint(headers):
+    # Over the lower-cased names themselves: iterating over the headers
+    # goes through a Python __iter__ (bench/run.py --callgrind, S4).
+    if _BODY_HEADERS.isdisjoint(headers._dict):
         return
     if "Transfer-Encoding" in headers:
         raise InvalidMessage("handshake request has a body (Transfer-Encoding)")

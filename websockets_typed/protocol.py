@@ -271,6 +271,14 @@ _OP_BINARY: Final = Opcode.BINARY
 _OP_CLOSE: Final = Opcode.CLOSE
 _OP_PING: Final = Opcode.PING
 _OP_PONG: Final = Opcode.PONG
+# The same goes for every transition: Python 3.11's EnumType has a
+# __getattr__, which makes each read of a member through its class cost
+# about a thousand instructions (bench/run.py --callgrind, S4).
+_CLOSING_HANDSHAKE_STARTED: Final = Transition.CLOSING_HANDSHAKE_STARTED
+_TCP_CONNECTION_CLOSED: Final = Transition.TCP_CONNECTION_CLOSED
+_CLOSE_RECEIVED: Final = Transition.CLOSE_RECEIVED
+_READING_STOPPED: Final = Transition.READING_STOPPED
+_EOF_SENT: Final = Transition.EOF_SENT
 
 _T = Transition
 _S = _Stage
@@ -312,6 +320,13 @@ transition table allows.
 # The state and the reading of each stage, read at each transition: cheaper
 # than two properties (bench/run.py, S4).
 _STAGE_PARTS: Final = {stage: (stage.state, stage.reading) for stage in _Stage}
+
+# _STAGES with the parts of each target: one lookup per transition.
+_NEXT_STAGES: Final = {key: (target, *_STAGE_PARTS[target]) for key, target in _STAGES.items()}
+
+# The stages that sent the end of the stream, read when it ends: cheaper
+# than a property (bench/run.py, S4).
+_EOF_SENT_STAGES: Final = frozenset(stage for stage in _Stage if stage.eof_sent)
 
 # Stages that a connection created in a given state starts in.
 _FIRST_STAGES: Final = {
@@ -676,14 +691,20 @@ class Protocol:
             self.frame_budget = None
             self._parse_frames()
         # A failure deferred comes before the end too.
-        self.fail_deferred()
-        self._receive_eof()
+        if self.deferred_failure is not None:
+            self.fail_deferred()
+        if self._reading is not _DISCARD:
+            self._receive_eof()
         if self._state is CONNECTING and self.handshake_exc is None:
             # handshake_exc is None if and only if the handshake succeeded.
             self.handshake_exc = InvalidMessage("connection closed during the opening handshake")
-        eof_sent = self._stage.eof_sent
-        self._clear_input()
-        self._transition(Transition.TCP_CONNECTION_CLOSED)
+        eof_sent = self._stage in _EOF_SENT_STAGES
+        # Every stage that discards what it receives started with an empty
+        # input (see _stop_parsing and _receive_close): usually, the closing
+        # handshake is over, and there is nothing to clear (bench/run.py, S4).
+        if self._reading is not _DISCARD:
+            self._clear_input()
+        self._transition(_TCP_CONNECTION_CLOSED)
         # Whoever closes second closes right away: there is nothing left to
         # wait for (RFC 6455, 7.1.1).
         if not eof_sent:
@@ -1040,18 +1061,18 @@ class Protocol:
     def _transition(self, transition: Transition) -> None:
         """Move to the next stage; the only place where the stage changes."""
         stage = self._stage
-        new_stage = _STAGES.get((stage, transition))
-        if new_stage is None:
+        target = _NEXT_STAGES.get((stage, transition))
+        if target is None:
             where = f"state {stage.state.name} (stage {stage.name})"
             raise InvalidState(f"{transition.value} is not possible in {where}")
         if self._debug:
+            new_stage = target[0]
             if new_stage.state is stage.state:
                 self.logger.debug("= stage %s -> %s", stage.name, new_stage.name)
             else:
                 self.logger.debug("= %s -> %s", stage.state.name, new_stage.state.name)
-        self._stage = new_stage
-        # Copies of the parts of the stage that the hot paths read.
-        self._state, self._reading = _STAGE_PARTS[new_stage]
+        # The stage, and copies of the parts of it that the hot paths read.
+        self._stage, self._state, self._reading = target
 
     def _check_may_send(self, opcode: Opcode) -> None:
         """Raise :exc:`InvalidState` unless a frame with ``opcode`` may be sent now."""
@@ -1077,11 +1098,11 @@ class Protocol:
         self._send_frame(Frame(Opcode.CLOSE, data))
         self.close_sent = close
         if self._state is OPEN:
-            self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
+            self._transition(_CLOSING_HANDSHAKE_STARTED)
 
     def _send_eof(self) -> None:
         """Half-close the TCP connection, once reading stopped."""
-        self._transition(Transition.EOF_SENT)
+        self._transition(_EOF_SENT)
         if self._debug:
             self.logger.debug("> EOF")
         self._writes.append(SEND_EOF)
@@ -1106,7 +1127,7 @@ class Protocol:
     def _stop_parsing(self) -> None:
         """Ignore data received from now on: the connection failed."""
         if self._reading is not _DISCARD:
-            self._transition(Transition.READING_STOPPED)
+            self._transition(_READING_STOPPED)
         self._clear_input()
 
     def _clear_input(self) -> None:
@@ -1356,8 +1377,10 @@ class Protocol:
     def _receive_close(self, frame: Frame) -> None:
         # RFC 6455, 7.1.5 and 7.1.6: the close code and reason.
         close = Close.parse(frame.data)
-        # A Ping received before this Close frame still gets its Pong.
-        self._send_pending_pong()
+        # A Ping received before this Close frame still gets its Pong; one
+        # waits only while Pongs are paused.
+        if self._pongs.paused:
+            self._send_pending_pong()
         self.close_rcvd = close
         if self._state is OPEN:
             # RFC 6455, 5.5.1: "If an endpoint receives a Close frame and did
@@ -1367,17 +1390,20 @@ class Protocol:
             if self.extensions or self._debug:
                 self._send_frame(Frame(_OP_CLOSE, frame.data))
             else:
-                # No Frame to build when nothing needs one.
-                self._writes += serialize_payload(0x88, frame.data, self._mask_outgoing)
+                # No Frame to build when nothing needs one; a control frame
+                # is small enough to take one bytes object.
+                answer = serialize_message(0x88, frame.data, self._mask_outgoing)
+                assert answer is not None
+                self._writes.append(answer)
             self.close_sent = close
             self.close_rcvd_then_sent = True
-            self._transition(Transition.CLOSING_HANDSHAKE_STARTED)
+            self._transition(_CLOSING_HANDSHAKE_STARTED)
         else:
             self.close_rcvd_then_sent = False
         # RFC 6455, 1.4: "after receiving a control frame indicating the
         # connection should be closed, a peer discards any further data
         # received." A fragmented message in progress is abandoned.
-        self._transition(Transition.CLOSE_RECEIVED)
+        self._transition(_CLOSE_RECEIVED)
         self._clear_input()
         # RFC 6455, 7.1.1: the server closes the TCP connection first; the
         # client waits for it.

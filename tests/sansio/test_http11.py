@@ -970,6 +970,18 @@ def test_serialize_response() -> None:
     )
 
 
+@pytest.mark.parametrize("status", list(HTTPStatus))
+def test_serialize_status_line(status: HTTPStatus) -> None:
+    # Registered statuses and their phrases take lines made once; any other
+    # phrase, or an HTTPStatus member as the code, makes the same lines.
+    expected = f"HTTP/1.1 {status.value} {status.phrase}\r\n\r\n".encode()
+    assert Response(status.value, status.phrase, Headers()).serialize() == expected
+    assert Response(status, status.phrase, Headers()).serialize() == expected
+    assert Response(status.value, "Other", Headers()).serialize() == (
+        f"HTTP/1.1 {status.value} Other\r\n\r\n".encode()
+    )
+
+
 def test_serialize_response_with_body() -> None:
     headers = Headers([("Content-Length", "5")])
     assert Response(HTTPStatus.NOT_FOUND, "", headers, b"hello").serialize() == (

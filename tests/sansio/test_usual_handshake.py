@@ -8,11 +8,15 @@ which a subclass of Headers takes.
 
 from __future__ import annotations
 
+import email.utils
+import time
+
 import pytest
 from protocol_helpers import KEY, handshake_request
 
 from websockets_typed.datastructures import Headers
 from websockets_typed.handshake import accept_key, build_response, check_request
+from websockets_typed.http11 import Response
 from websockets_typed.server import ServerProtocol
 
 USUAL = [
@@ -98,6 +102,23 @@ def test_usual_response_is_what_build_response_makes() -> None:
     assert response.headers == expected
     assert list(response.headers.raw_items()) == list(expected.raw_items())
     assert response.headers["Sec-WebSocket-Accept"] == accept_key(KEY)
+
+
+def test_usual_response_is_dated_each_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its lines, Date first, are made once per second: a new second gets
+    # new lines, in the bytes sent as in the headers.
+    now = [1_800_000_000.75]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    for second in (1_800_000_000, 1_800_000_001):
+        date = email.utils.formatdate(second, usegmt=True)
+        for _ in range(2):
+            response = ServerProtocol().accept(handshake_request())
+            assert response.headers["Date"] == date
+            expected = Response(101, "Switching Protocols", plain_copy(response.headers))
+            data = response.serialize()
+            assert data == expected.serialize()
+            assert data.startswith(f"HTTP/1.1 101 Switching Protocols\r\nDate: {date}\r\n".encode())
+        now[0] += 1
 
 
 def test_usual_response_takes_more_headers() -> None:
