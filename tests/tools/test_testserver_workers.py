@@ -259,6 +259,46 @@ def test_workers_stopped_before_handling_signals_exit_cleanly() -> None:
     assert (process.returncode, stderr) == (0, "")
 
 
+# A stop signal that comes once run_workers() installed its handlers, before
+# it started any worker: it waits until they are all started, then stops them.
+SIGNAL_BEFORE_STARTING = """
+import os, signal, sys, time
+from websockets_typed._workers import run_workers
+
+parent = os.getpid()
+installed = 0
+real_signal = signal.signal
+
+def signal_then_stop(signum, handler):
+    global installed
+    previous = real_signal(signum, handler)
+    if os.getpid() == parent:
+        installed += 1
+        if installed == len({signal.SIGINT, signal.SIGTERM}):
+            os.kill(parent, signal.SIGTERM)
+    return previous
+
+signal.signal = signal_then_stop
+
+def target(index):
+    time.sleep(30)  # stopped long before
+
+sys.exit(run_workers(2, target))
+"""
+
+
+def test_stop_signal_before_workers_start() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_BEFORE_STARTING],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=20,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
 def test_a_worker_killed_by_a_signal_is_reported() -> None:
     result = subprocess.run(
         [sys.executable, "-c", WORKERS, "1"],
