@@ -288,14 +288,7 @@ sys.exit(run_workers(2, target))
 
 
 def test_stop_signal_before_workers_start() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", SIGNAL_BEFORE_STARTING],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
+    result = run_python("-c", SIGNAL_BEFORE_STARTING)
     assert (result.returncode, result.stderr) == (0, "")
 
 
