@@ -94,11 +94,13 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
             if worker.exitcode is None:
                 worker.terminate()
 
+    # A signal while forking waits until every worker is started (and in
+    # the workers, until they replace the parent's handlers). Blocked before
+    # stop() is installed: stop() before the workers start would find
+    # processes to terminate that don't exist yet.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     previous = {signum: signal.signal(signum, stop) for signum in _STOP_SIGNALS}
     try:
-        # A signal while forking waits until every worker is started (and
-        # in the workers, until they replace the parent's handlers).
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             for worker in workers:
                 worker.start()

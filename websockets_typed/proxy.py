@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import urllib.parse
 import urllib.request
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 import attrs
 
@@ -30,10 +30,14 @@ from .exceptions import InvalidProxy, InvalidURI
 from .headers import build_authorization_basic
 from .uri import WebSocketURI, _parse_host_port
 
+if TYPE_CHECKING:
+    import ssl
+
 __all__ = [
     "DEFAULT_PORTS",
     "Proxy",
     "ProxyScheme",
+    "check_proxy",
     "get_proxy",
     "parse_proxy",
     "prepare_connect_request",
@@ -122,6 +126,31 @@ def parse_proxy(proxy: str) -> Proxy:
         username=username,
         password=password,
     )
+
+
+def check_proxy(
+    proxy: str,
+    proxy_ssl: ssl.SSLContext | bool | None = None,
+    proxy_server_hostname: str | None = None,
+) -> Proxy:
+    """Parse ``proxy`` and check that the options of TLS to it fit its scheme.
+
+    ``proxy_ssl`` and ``proxy_server_hostname`` configure TLS to the proxy,
+    which only an ``https://`` proxy speaks: given for another proxy, they
+    would be ignored, so they fail at once. The asyncio and threading
+    ``connect()`` both call this before connecting.
+
+    Raises:
+        InvalidProxy: If ``proxy`` isn't a valid proxy URL.
+        ValueError: If ``proxy_ssl`` or ``proxy_server_hostname`` is given
+            for a proxy that isn't ``https://``.
+    """
+    parsed = parse_proxy(proxy)
+    if parsed.scheme != "https" and (proxy_ssl is not None or proxy_server_hostname is not None):
+        raise ValueError(
+            f"proxy_ssl and proxy_server_hostname need an https:// proxy, not {parsed}"
+        )
+    return parsed
 
 
 def get_proxy(uri: WebSocketURI) -> str | None:

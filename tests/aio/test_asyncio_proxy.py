@@ -28,7 +28,7 @@ from websockets_typed import (
     ProxyError,
     connect,
 )
-from websockets_typed.asyncio.client import TCPConnectOptions, is_transient
+from websockets_typed.asyncio.client import ClientConnection, TCPConnectOptions, is_transient
 from websockets_typed.asyncio.server import Server, ServerConnection, serve
 from websockets_typed.exceptions import ConnectionClosed, InvalidHandshake
 from websockets_typed.http11 import Request, Response
@@ -365,16 +365,23 @@ async def test_reconnect_through_proxy(open_proxy: ProxyProcess) -> None:
         await websocket.send(str(count))
 
     received: list[str | bytes] = []
+    websockets: list[ClientConnection] = []
     async with serve(handler, "127.0.0.1", 0) as server:
         server_port = port_of(server)
         uri = f"ws://127.0.0.1:{server_port}/"
         async with asyncio.timeout(10):
             async for websocket in connect(uri, proxy=open_proxy.url("http")):
+                websockets.append(websocket)
                 received.append(await websocket.recv())
                 if len(received) == 2:
                     break
                 with pytest.raises(ConnectionClosed):
                     await websocket.recv()
+            # Leaving the loop finalizes the generator, which closes the
+            # connection in a task of its own: without waiting for it, the
+            # proxy's end of the tunnel could reach the client after the
+            # test's event loop closed.
+            await websockets[-1].wait_closed()
     assert received == ["1", "2"]
     assert open_proxy.log.read_text().count(f"127.0.0.1:{server_port}") == 2
 

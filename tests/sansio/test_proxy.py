@@ -6,7 +6,13 @@ import pytest
 
 from websockets_typed.exceptions import InvalidMessage, InvalidProxy
 from websockets_typed.http11 import ConnectResponseParser, ResponseParser
-from websockets_typed.proxy import Proxy, get_proxy, parse_proxy, prepare_connect_request
+from websockets_typed.proxy import (
+    Proxy,
+    check_proxy,
+    get_proxy,
+    parse_proxy,
+    prepare_connect_request,
+)
 from websockets_typed.uri import parse_uri
 
 # Proxy URLs.
@@ -47,6 +53,28 @@ def test_parse_invalid_proxy(url: str, message: str) -> None:
     with pytest.raises(InvalidProxy, match=message) as raised:
         parse_proxy(url)
     assert raised.value.proxy == url
+
+
+@pytest.mark.parametrize("url", ["http://proxy", "socks5://proxy"])
+@pytest.mark.parametrize(
+    ("proxy_ssl", "proxy_server_hostname"), [(True, None), (False, None), (None, "proxy")]
+)
+def test_tls_options_need_an_https_proxy(
+    url: str, proxy_ssl: bool | None, proxy_server_hostname: str | None
+) -> None:
+    with pytest.raises(ValueError, match=r"need an https:// proxy, not .*://proxy:"):
+        check_proxy(url, proxy_ssl, proxy_server_hostname)
+
+
+@pytest.mark.parametrize("url", ["http://proxy", "https://proxy", "socks5://proxy"])
+def test_check_proxy_parses_the_url(url: str) -> None:
+    assert check_proxy(url) == parse_proxy(url)
+    with pytest.raises(InvalidProxy):
+        check_proxy(url + "/path", True)
+
+
+def test_tls_options_of_an_https_proxy() -> None:
+    assert check_proxy("https://proxy", True, "other") == Proxy("https", "proxy", 443)
 
 
 def test_invalid_proxy_hides_password() -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -71,28 +73,42 @@ async def test_workers_share_one_chat_room(
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
 
 
-def running(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie doesn't)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+def all_exit(pidfds: list[int], timeout: float) -> bool:
+    """Whether the processes of ``pidfds`` all exit within ``timeout`` seconds.
+
+    A pidfd becomes readable once its process has exited. Once the test
+    server's pipes are closed, a worker killed with it may still be exiting
+    (its files closed, not a zombie yet): checking its state then is a race.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    pending = set(pidfds)
+    while pending:
+        remaining = deadline - asyncio.get_running_loop().time()
+        ready, _, _ = select.select(list(pending), [], [], max(remaining, 0))
+        if not ready:
+            return False
+        pending.difference_update(ready)
+    return True
 
 
 async def test_a_failing_test_leaves_no_workers_behind() -> None:
     # The server is killed with SIGKILL, which it can't forward: its process
     # group is, workers included.
-    workers: set[int] = set()
+    pidfds: list[int] = []
 
     async def fail() -> None:
         async with running_test_server("--workers", "2") as server:
-            workers.update(_children(server.process.pid))
+            pidfds.extend(map(os.pidfd_open, _children(server.process.pid)))
             raise RuntimeError("a test failed")
 
-    with pytest.raises(RuntimeError, match="a test failed"):
-        await fail()
-    assert len(workers) == 2
-    assert not any(running(pid) for pid in workers)
+    try:
+        with pytest.raises(RuntimeError, match="a test failed"):
+            await fail()
+        assert len(pidfds) == 2
+        assert all_exit(pidfds, timeout=10)
+    finally:
+        for pidfd in pidfds:
+            os.close(pidfd)
 
 
 @contextlib.asynccontextmanager
@@ -257,6 +273,39 @@ def test_workers_stopped_before_handling_signals_exit_cleanly() -> None:
         finally:
             process.kill()
     assert (process.returncode, stderr) == (0, "")
+
+
+# A stop signal that comes once run_workers() installed its handlers, before
+# it started any worker: it waits until they are all started, then stops them.
+SIGNAL_BEFORE_STARTING = """
+import os, signal, sys, time
+from websockets_typed._workers import run_workers
+
+parent = os.getpid()
+installed = 0
+real_signal = signal.signal
+
+def signal_then_stop(signum, handler):
+    global installed
+    previous = real_signal(signum, handler)
+    if os.getpid() == parent:
+        installed += 1
+        if installed == len({signal.SIGINT, signal.SIGTERM}):
+            os.kill(parent, signal.SIGTERM)
+    return previous
+
+signal.signal = signal_then_stop
+
+def target(index):
+    time.sleep(30)  # stopped long before
+
+sys.exit(run_workers(2, target))
+"""
+
+
+def test_stop_signal_before_workers_start() -> None:
+    result = run_python("-c", SIGNAL_BEFORE_STARTING)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_a_worker_killed_by_a_signal_is_reported() -> None:

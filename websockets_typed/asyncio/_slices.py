@@ -1,14 +1,16 @@
 """A large frame written in slices, as the transport drains.
 
-A frame of :data:`~websockets_typed.frames.SLICED_FRAME` bytes or more is not
-handed to the transport at once: what the socket doesn't take at once would
-wait in the transport's buffer, which asyncio's selector transport copies
-(before Python 3.12), and a masked frame would first be masked whole. Both
-are fresh memory as large as the message, and paging it in costs more than
-the copies (bench/run.py, C2 16 MiB). The connection writes a
+On event loops other than asyncio's own (uvloop), a frame of
+:data:`~websockets_typed.frames.SLICED_FRAME` bytes or more is not handed
+to the transport at once: what the socket doesn't take at once would wait
+in the transport's buffer, and a masked frame would first be masked whole.
+Both are fresh memory as large as the message, and paging it in costs more
+than the copies (bench/run.py, C2 16 MiB). The connection writes a
 :class:`SlicedFrame` one slice at a time instead, the next ones each time
 the transport drains (``resume_writing()``), and masks each slice as it
-writes it.
+writes it. On asyncio's own loop, whose selector transport buffers the rest
+cheaply, the frame is written whole: a wake-up per slice costs more there
+(see ``Connection._slice_frames``).
 
 Nothing may be written into the middle of a frame (RFC 6455, 5.4: control
 frames go between frames, never inside one): while a sliced frame is being

@@ -18,7 +18,7 @@ from typing import Any, Final, TypeVar, cast
 from .._socks import socks_arguments, socks_errors
 from ..exceptions import InvalidProxyMessage, InvalidProxyStatus
 from ..http11 import ConnectResponseParser, Response
-from ..proxy import Proxy, parse_proxy, prepare_connect_request
+from ..proxy import Proxy, check_proxy, prepare_connect_request
 
 __all__ = ["create_proxy_connection"]
 
@@ -72,14 +72,9 @@ async def create_proxy_connection(
         ProxyError: If a SOCKS proxy refuses the tunnel.
         OSError: If the proxy can't be reached.
         ImportError: For a SOCKS proxy, if ``python-socks`` isn't installed.
-        ValueError: If ``proxy_ssl`` is given for a proxy that isn't
-            ``https://``.
+        ValueError: See :func:`~websockets_typed.proxy.check_proxy`.
     """
-    parsed = parse_proxy(proxy)
-    if parsed.scheme != "https" and (proxy_ssl is not None or proxy_server_hostname is not None):
-        raise ValueError(
-            f"proxy_ssl and proxy_server_hostname need an https:// proxy, not {parsed}"
-        )
+    parsed = check_proxy(proxy, proxy_ssl, proxy_server_hostname)
     server_options = {
         name: value for name, value in loop_options.items() if name in _SERVER_TLS_OPTIONS
     }

@@ -25,13 +25,13 @@ from ..datastructures import Headers, HeadersLike
 from ..extensions.base import ClientExtensionFactory
 from ..extensions.permessage_deflate import enable_client_permessage_deflate, with_compression
 from ..http11 import Request, Response
-from ..proxy import get_proxy
+from ..proxy import check_proxy, get_proxy
 from ..typing import LoggerLike
 from ..uri import parse_uri
 from ._options import remaining
 from ._tls_in_tls import TLSInTLSSocket
 from .connection import Connection
-from .proxy import check_proxy, connect_through_proxy
+from .proxy import connect_through_proxy
 
 __all__ = ["ClientConnection", "ConnectOptions", "TCPConnectOptions", "connect", "unix_connect"]
 

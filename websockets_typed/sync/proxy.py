@@ -23,35 +23,15 @@ import ssl as ssl_module
 from .._socks import socks_arguments, socks_errors
 from ..exceptions import InvalidProxyMessage, InvalidProxyStatus
 from ..http11 import ConnectResponseParser, Response
-from ..proxy import Proxy, parse_proxy, prepare_connect_request
+from ..proxy import Proxy, check_proxy, prepare_connect_request
 from ._options import remaining
 from ._tls_in_tls import TLSInTLSSocket
 
-__all__ = ["check_proxy", "connect_through_proxy"]
+__all__ = ["connect_through_proxy"]
 
 _logger = logging.getLogger("websockets_typed.client")
 
 _RECV_BUFSIZE = 4096
-
-
-def check_proxy(
-    proxy: str,
-    proxy_ssl: ssl_module.SSLContext | None = None,
-    proxy_server_hostname: str | None = None,
-) -> Proxy:
-    """Parse ``proxy`` and check that the threading client can use it.
-
-    Raises:
-        InvalidProxy: If ``proxy`` isn't a valid proxy URL.
-        ValueError: If ``proxy_ssl`` or ``proxy_server_hostname`` is given
-            for a proxy that isn't ``https://``.
-    """
-    parsed = parse_proxy(proxy)
-    if parsed.scheme != "https" and (proxy_ssl is not None or proxy_server_hostname is not None):
-        raise ValueError(
-            f"proxy_ssl and proxy_server_hostname need an https:// proxy, not {parsed}"
-        )
-    return parsed
 
 
 def connect_through_proxy(
@@ -94,7 +74,7 @@ def connect_through_proxy(
         OSError: If the proxy can't be reached.
         TimeoutError: If the tunnel isn't open by ``deadline``.
         ImportError: For a SOCKS proxy, if ``python-socks`` isn't installed.
-        ValueError: See :func:`check_proxy`.
+        ValueError: See :func:`~websockets_typed.proxy.check_proxy`.
     """
     parsed = check_proxy(proxy, proxy_ssl, proxy_server_hostname)
     _logger.debug("connecting to %s:%d through proxy %s", host, port, parsed)
