@@ -72,6 +72,10 @@ _WRITE_VIEW = 65536
 # as bytes; from it on, it is parsed in place (see buffer_updated).
 _READ_COPY = 4096
 
+# The close timer of a connection whose end is certain without one (see
+# _write_chunks): empty, it never fires, and cancelling in it does nothing.
+_NO_TIMER: Final[Bucket] = {}
+
 BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 """What :func:`broadcast` does for a connection over its limit: drop the
 message for that connection, or close the connection with 1013."""
@@ -986,6 +990,12 @@ class Connection(asyncio.BufferedProtocol):
             # the connection before the client read the Close frame.
             if not half_closed or self.protocol.close_rcvd is not None:
                 transport.close()
+                if half_closed and not transport.get_write_buffer_size():
+                    # Nothing left to flush on a plain TCP transport:
+                    # connection_lost() comes in the next step, no need for
+                    # close_timeout's timer (bench/run.py --callgrind, S4).
+                    # TLS may wait for the peer's close_notify: it keeps it.
+                    self._close_timer = _NO_TIMER
 
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
