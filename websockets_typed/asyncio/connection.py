@@ -24,7 +24,17 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
+from typing import (
+    ClassVar,
+    Final,
+    Literal,
+    NamedTuple,
+    Self,
+    TypeAlias,
+    cast,
+    get_args,
+    overload,
+)
 
 from .._defaults import (
     BROADCAST_LIMIT,
@@ -92,13 +102,6 @@ def check_broadcast_options(limit: int | None, overflow: str) -> None:
         raise ValueError(f"broadcast_limit must be a positive int or None, not {limit!r}")
 
 
-def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
-    """Split a ``max_queue`` or ``write_limit`` argument into high and low water marks."""
-    if isinstance(value, tuple):
-        return value
-    return value, None
-
-
 class Connection(asyncio.BufferedProtocol):
     """An open WebSocket connection, on top of a sans-I/O :class:`Protocol`.
 
@@ -157,6 +160,11 @@ class Connection(asyncio.BufferedProtocol):
     _close_timer: Bucket | None = None
     # The large frame being written in slices, if any (see _send_sliced).
     _sliced: SlicedFrame | None = None
+    # Resolved when the handshake response arrives, or when it never will:
+    # the client's handshake() waits for it. A server answers the request
+    # in the step that receives it, with no waiter (bench/run.py, S4).
+    _waits_for_handshake: ClassVar[bool] = True
+    _handshake_waiter: asyncio.Future[None] | Waiter | None = None
 
     def __init__(
         self,
@@ -170,7 +178,10 @@ class Connection(asyncio.BufferedProtocol):
         broadcast_limit: int | None = BROADCAST_LIMIT,
         broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
-        check_broadcast_options(broadcast_limit, broadcast_overflow)
+        if broadcast_limit is not BROADCAST_LIMIT or broadcast_overflow != "close":
+            # The defaults need no check: a call less per connection
+            # (bench/run.py --callgrind, S4).
+            check_broadcast_options(broadcast_limit, broadcast_overflow)
         self.protocol = protocol
         # A bad frame fails the connection once the messages before it were
         # received (see _fail_deferred).
@@ -178,8 +189,12 @@ class Connection(asyncio.BufferedProtocol):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
-        self.max_queue: tuple[int | None, int | None] = _limits(max_queue)
-        high, low = _limits(write_limit)
+        # A value is a high-water mark, a tuple high and low ones (_limits,
+        # inlined: two calls less per connection).
+        self.max_queue: tuple[int | None, int | None] = (
+            max_queue if isinstance(max_queue, tuple) else (max_queue, None)
+        )
+        high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
         self.write_limit: tuple[int, int | None] = (high or 0, low)
         self._request: Request | None = None
         self.response: Response | None = None
@@ -203,12 +218,8 @@ class Connection(asyncio.BufferedProtocol):
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
-        # Tasks waiting for connection_lost() that wake in its step (see _wait_lost).
-        # Resolved when the handshake request or response arrives, or when
-        # it never will; the subclass's handshake() waits for it.
-        self._handshake_waiter: asyncio.Future[None] | Waiter = (
-            Waiter(self.loop) if in_step else self.loop.create_future()
-        )
+        if self._waits_for_handshake:
+            self._handshake_waiter = Waiter(self.loop) if in_step else self.loop.create_future()
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -1283,7 +1294,7 @@ class Connection(asyncio.BufferedProtocol):
     def _wake_handshake(self) -> None:
         """Wake the opening handshake: its message arrived, or never will."""
         waiter = self._handshake_waiter
-        if not waiter.done():
+        if waiter is not None and not waiter.done():
             # At the end of data_received, in its step (see Assembler.release).
             self.recv_messages.wake(waiter)
 

@@ -144,6 +144,11 @@ class ServerConnection(Connection):
     response: Response | None
     # How each hook must be written, for the log when one fails.
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
+    # No handshake waiter: the request is answered in the step that brings it.
+    _waits_for_handshake: ClassVar[bool] = False
+    # Set once the failure of a handshake without request is logged; a
+    # class attribute until then, for the memory of connections.
+    _handshake_failed: bool = False
 
     def __init__(
         self,
@@ -427,12 +432,11 @@ class ServerConnection(Connection):
             handlers = self.server._handlers
             if handlers.get(self) is self.connection_lost_waiter:
                 del handlers[self]
-        waiter = self._handshake_waiter
-        if self._request is not None or waiter.done():
+        if self._request is not None or self._handshake_failed:
             return
         # The request never came, or the protocol answered it (e.g. 400):
         # the handshake failed, once.
-        waiter.set_result(None)
+        self._handshake_failed = True
         self._stop_open_timer()
         exc = self.protocol.handshake_exc
         self.logger.info("opening handshake failed: %s", exc)
@@ -450,7 +454,7 @@ class ServerConnection(Connection):
             handler.cancel(_OPEN_TIMED_OUT)
             return
         # Waiting for the request: nothing else to log at the end.
-        self._handshake_waiter.set_result(None)
+        self._handshake_failed = True
         self.logger.info("opening handshake timed out")
         self.transport.abort()
 
