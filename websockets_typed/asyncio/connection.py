@@ -1192,17 +1192,17 @@ class Connection(asyncio.BufferedProtocol):
         if self._lent is not None:
             self._give_back_read_buffer()
         self._corked = None
-        self._abandon_slices()
+        if self._sliced is not None:
+            self._abandon_slices()
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
             self.protocol.data_to_send()
-        self.recv_messages.close()
-        # Nothing to pause or resume any more; and the connection's methods
-        # they are would keep it alive until the garbage collector runs.
-        self.recv_messages.drop_flow_control()
-        # In case data_received() raised while holding the queue.
-        self.recv_messages.release()
+        # No more frames; nothing to pause or resume any more, and the
+        # connection's methods they are would keep it alive until the
+        # garbage collector runs; released in case data_received() raised
+        # while holding the queue.
+        self.recv_messages.end()
         if self._pending_pings:
             self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
@@ -1215,10 +1215,11 @@ class Connection(asyncio.BufferedProtocol):
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
         self._wake_handshake()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        if self._drain_waiters:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         logger = self.protocol.logger
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is

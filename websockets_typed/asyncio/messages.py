@@ -154,14 +154,21 @@ class Assembler:
         else:
             _wake(waiter)
 
-    def drop_flow_control(self) -> None:
-        """Forget ``pause`` and ``resume``, once the producer has nothing to pause.
+    def end(self) -> None:
+        """The producer is gone for good: :meth:`close`, forget ``pause`` and
+        ``resume``, and :meth:`release` if holding.
 
-        A connection's are its own methods: dropping them at its end lets
-        reference counting free the connection rather than the garbage
-        collector, a cost of every connection (bench/run.py --callgrind, S4).
+        A connection's ``pause`` and ``resume`` are its own methods:
+        dropping them at its end lets reference counting free the
+        connection rather than the garbage collector, a cost of every
+        connection; one call where the connection's end would make three
+        (bench/run.py --callgrind, S4).
         """
+        if not self._closed:
+            self.close()
         self._pause = self._resume = _nothing
+        if self._holding:
+            self.release()
 
     def close(self) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
@@ -336,7 +343,7 @@ class Assembler:
 
 
 def _nothing() -> None:
-    """What ``pause`` and ``resume`` do once dropped (see Assembler.drop_flow_control)."""
+    """What ``pause`` and ``resume`` do once dropped (see Assembler.end)."""
 
 
 def _wake(waiter: asyncio.Future[None] | Waiter, outside_task: bool = False) -> None:
