@@ -491,12 +491,6 @@ ExtraHeaders: TypeAlias = HeadersLike | Callable[[str, Headers], HeadersLike]
 callable receiving the request path and headers and returning them."""
 
 
-async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> Response | None:
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 def _check_response(hook: str, value: object) -> Response | None:
     """Return what a hook returned if it is a response or ``None``.
 
