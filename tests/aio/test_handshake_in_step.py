@@ -47,6 +47,11 @@ class Tracked(ServerConnection):
         Tracked.lost.put_nowait(self)
 
 
+@pytest.fixture(autouse=True)
+def info_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="websockets_typed")
+
+
 @pytest.fixture
 def tracked() -> type[Tracked]:
     Tracked.made = asyncio.Queue()
@@ -157,7 +162,6 @@ async def test_sync_and_async_hooks_answer_alike(awaited: bool) -> None:
 async def test_awaited_hook_that_raises_answers_500_and_logs_once(
     hook: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="websockets_typed")
 
     async def broken(*args: object) -> Response | None:
         await asyncio.sleep(0)
@@ -189,7 +193,6 @@ async def test_awaited_hook_that_aborts_answers_its_status() -> None:
 async def test_client_gone_before_the_request_is_logged_once(
     tracked: type[Tracked], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="websockets_typed")
     async with (
         asyncio.timeout(5),
         serve(echo, "127.0.0.1", 0, create_connection=tracked) as server,
@@ -204,7 +207,6 @@ async def test_client_gone_before_the_request_is_logged_once(
 async def test_open_timeout_without_task_aborts_and_logs_once(
     tracked: type[Tracked], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="websockets_typed")
     async with (
         asyncio.timeout(5),
         serve(echo, "127.0.0.1", 0, open_timeout=0.1, create_connection=tracked) as server,
