@@ -83,13 +83,13 @@ class Assembler:
             low = high // 4
         if high is not None and low is not None and not 0 <= low <= high:
             raise ValueError("low must be between 0 and high")
-        self.high = high
-        self.low = low
+        self.high: int | None = high
+        self.low: int | None = low
         self._pause = pause
         self._resume = resume
         self._paused = False
         self.frames: deque[Frame] = deque()
-        self.wake_in_step = wake_in_step
+        self.wake_in_step: bool = wake_in_step
         # Set while get() waits: a Waiter with wake_in_step, else a Future.
         self._waiter: asyncio.Future[None] | Waiter | None = None
         self._idle_waiter: Waiter | None = None

@@ -580,19 +580,21 @@ class Server:
                 response = await connection._respond_later(steps, awaitable)
             finally:
                 connection._stop_open_timer()
-        except asyncio.CancelledError as exc:
+            opened = connection._send_handshake_response(response)
+        except BaseException as exc:
             connection.transport.abort()
             del self._handlers[connection]
             # open_timeout cancels the task with a message of its own (see
             # ServerConnection._open_timed_out); another cancellation, or
             # one more after the timer's, wins.
-            task = asyncio.current_task()
-            assert task is not None
-            if exc.args != (_OPEN_TIMED_OUT,) or task.uncancel() > 0:
-                raise
-            connection.logger.info("opening handshake timed out")
-            return
-        if not connection._send_handshake_response(response):
+            if isinstance(exc, asyncio.CancelledError) and exc.args == (_OPEN_TIMED_OUT,):
+                task = asyncio.current_task()
+                assert task is not None
+                if task.uncancel() == 0:
+                    connection.logger.info("opening handshake timed out")
+                    return
+            raise
+        if not opened:
             # Tracked until the connection ends, as without a task.
             if connection.connection_lost_waiter.done():
                 del self._handlers[connection]
