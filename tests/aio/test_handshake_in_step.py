@@ -8,7 +8,9 @@ awaitables get a task of their own, which then runs the handler.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from collections.abc import Awaitable
 
 import pytest
@@ -219,3 +221,29 @@ async def test_open_timeout_without_task_aborts_and_logs_once(
         assert connection not in server._handlers
     assert len(records_with(caplog, "opening handshake timed out")) == 1
     assert records_with(caplog, "opening handshake failed") == []
+
+
+# The end: no timer holds a connection that closed.
+
+
+async def test_closed_connections_are_freed_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    # Both sides close the TCP connection with nothing left to flush: no
+    # close_timeout timer stays armed, holding them for 10 seconds. (Log
+    # records captured at INFO would hold them: the level is WARNING here.)
+    caplog.set_level(logging.WARNING, logger="websockets_typed")
+    served: list[weakref.ref[ServerConnection]] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        served.append(weakref.ref(connection))
+        await echo(connection)
+
+    async with asyncio.timeout(5), serve(handler, "127.0.0.1", 0) as server:
+        client = await connect(f"ws://127.0.0.1:{port_of(server)}")
+        await client.close()
+        while server._handlers:
+            await asyncio.sleep(0)
+        freed = weakref.ref(client)
+        del client
+        gc.collect()
+        assert freed() is None
+        assert [ref() for ref in served] == [None]

@@ -1004,8 +1004,13 @@ class Connection(asyncio.BufferedProtocol):
                 if half_closed and not transport.get_write_buffer_size():
                     # Nothing left to flush on a plain TCP transport:
                     # connection_lost() comes in the next step, no need for
-                    # close_timeout's timer (bench/run.py --callgrind, S4).
-                    # TLS may wait for the peer's close_notify: it keeps it.
+                    # close_timeout's timer (bench/run.py --callgrind, S4),
+                    # nor for one armed earlier (a client's, when it sent
+                    # its Close frame). TLS may wait for the peer's
+                    # close_notify: it keeps its timer.
+                    timer = self._close_timer
+                    if timer is not None:
+                        timer.pop(self._close_timed_out, None)
                     self._close_timer = _NO_TIMER
 
     def _arm_close_timer(self) -> None:
