@@ -500,3 +500,48 @@ async def test_default_callbacks_do_nothing() -> None:
     messages = Assembler(1)
     messages.put(text(b"x"))
     assert await messages.get() == "x"
+
+
+# The end of the producer.
+
+
+async def test_end_delivers_queued_messages_then_eof() -> None:
+    messages, _ = assembler()
+    messages.put(text(b"last"))
+    messages.end()
+    assert await messages.get() == "last"
+    with pytest.raises(EOFError):
+        await messages.get()
+
+
+async def test_end_forgets_flow_control() -> None:
+    # Paused at 2 frames; once ended, draining calls resume no more.
+    messages, flow = assembler(2, 1)
+    messages.put(text(b"a"))
+    messages.put(text(b"b"))
+    assert flow.pauses == 1
+    messages.end()
+    assert await messages.get() == "a"
+    assert await messages.get() == "b"
+    assert flow.resumes == 0
+
+
+async def test_end_while_holding_wakes_the_consumer() -> None:
+    # A frame put while the queue is held wakes nobody until release():
+    # end() releases.
+    messages = Assembler(wake_in_step=True)
+    consumer = asyncio.create_task(messages.get())
+    await asyncio.sleep(0)
+    messages.hold()
+    messages.put(text(b"held"))
+    messages.end()
+    async with asyncio.timeout(1):
+        assert await consumer == "held"
+
+
+async def test_end_twice_does_nothing_more() -> None:
+    messages, _ = assembler()
+    messages.end()
+    messages.end()
+    with pytest.raises(EOFError):
+        await messages.get()

@@ -175,9 +175,9 @@ async def test_echo_handler_answers_in_the_step_that_received_the_message() -> N
 
 @pytest.mark.parametrize("awaited", [False, True])
 async def test_handshake_pauses_reading_only_while_a_hook_is_awaited(awaited: bool) -> None:
-    # Answered in the step that received the request, the handshake doesn't
-    # pause reading; an awaited hook pauses it until the response is sent.
-    # On uvloop, the handshake always runs in a later step: it pauses.
+    # Answered in the step that received the request, on every event loop,
+    # the handshake doesn't pause reading; an awaited hook pauses it until
+    # the response is sent.
     reading: list[bool] = []
 
     async def record(connection: ServerConnection) -> Response | None:
@@ -214,26 +214,26 @@ async def test_handshake_pauses_reading_only_while_a_hook_is_awaited(awaited: bo
         connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as client,
     ):
         await client.wait_closed()
-    paused = awaited or not in_step()
-    assert reading == [not paused, not paused, True]
+    assert reading == [not awaited, not awaited, True]
 
 
-async def test_handshake_pauses_reading_when_the_request_comes_first() -> None:
-    # The request arrives before the handshake waits for it: its step comes
-    # later, through the loop, so reading pauses meanwhile.
+async def test_request_that_comes_first_is_answered_at_once() -> None:
+    # The request arrives in the step that made the connection: it is
+    # answered there, before any task runs, and reading never pauses.
     reading: list[bool] = []
+    answered: list[bool] = []
 
     class Early(ServerConnection):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
-            # Deliver a whole request before the handshake task runs.
+            # Deliver a whole request at once.
             request = (
                 b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                 b"Sec-WebSocket-Version: 13\r\n\r\n"
             )
             self.data_received(request)
-            reading.append(self.transport.is_reading())
+            answered.append(self.response is not None)
 
     async def handler(connection: ServerConnection) -> None:
         reading.append(connection.transport.is_reading())
@@ -246,7 +246,8 @@ async def test_handshake_pauses_reading_when_the_request_comes_first() -> None:
             assert response.startswith(b"HTTP/1.1 101 ")
             writer.close()
             await writer.wait_closed()
-    assert reading == [False, True]
+    assert answered == [True]
+    assert reading == [True]
 
 
 async def test_close_frame_wakes_recv_in_the_same_step() -> None:

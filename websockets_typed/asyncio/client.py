@@ -139,6 +139,7 @@ class ClientConnection(Connection):
         self._request = request
         self.protocol.send_request(request)
         self._write_pending()
+        assert self._handshake_waiter is not None
         await self._handshake_waiter
         if self.protocol.handshake_exc is not None:
             raise self.protocol.handshake_exc

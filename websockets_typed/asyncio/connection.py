@@ -24,7 +24,17 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Final, Literal, NamedTuple, Self, TypeAlias, cast, get_args, overload
+from typing import (
+    ClassVar,
+    Final,
+    Literal,
+    NamedTuple,
+    Self,
+    TypeAlias,
+    cast,
+    get_args,
+    overload,
+)
 
 from .._defaults import (
     BROADCAST_LIMIT,
@@ -72,6 +82,10 @@ _WRITE_VIEW = 65536
 # as bytes; from it on, it is parsed in place (see buffer_updated).
 _READ_COPY = 4096
 
+# The close timer of a connection whose end is certain without one (see
+# _write_chunks): empty, it never fires, and cancelling in it does nothing.
+_NO_TIMER: Final[Bucket] = {}
+
 BroadcastOverflow: TypeAlias = Literal["drop", "close"]
 """What :func:`broadcast` does for a connection over its limit: drop the
 message for that connection, or close the connection with 1013."""
@@ -86,13 +100,6 @@ def check_broadcast_options(limit: int | None, overflow: str) -> None:
         raise ValueError(f"broadcast_overflow must be 'drop' or 'close', not {overflow!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ValueError(f"broadcast_limit must be a positive int or None, not {limit!r}")
-
-
-def _limits(value: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
-    """Split a ``max_queue`` or ``write_limit`` argument into high and low water marks."""
-    if isinstance(value, tuple):
-        return value
-    return value, None
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -162,6 +169,11 @@ class Connection(asyncio.BufferedProtocol):
     # connections; tests/aio/test_asyncio_sliced.py sets it on the class to
     # test slices on asyncio's loop too.
     _slice_frames: bool = False
+    # Resolved when the handshake response arrives, or when it never will:
+    # the client's handshake() waits for it. A server answers the request
+    # in the step that receives it, with no waiter (bench/run.py, S4).
+    _waits_for_handshake: ClassVar[bool] = True
+    _handshake_waiter: asyncio.Future[None] | Waiter | None = None
 
     def __init__(
         self,
@@ -175,7 +187,10 @@ class Connection(asyncio.BufferedProtocol):
         broadcast_limit: int | None = BROADCAST_LIMIT,
         broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
-        check_broadcast_options(broadcast_limit, broadcast_overflow)
+        if broadcast_limit is not BROADCAST_LIMIT or broadcast_overflow != "close":
+            # The defaults need no check: a call less per connection
+            # (bench/run.py --callgrind, S4).
+            check_broadcast_options(broadcast_limit, broadcast_overflow)
         self.protocol = protocol
         # A bad frame fails the connection once the messages before it were
         # received (see _fail_deferred).
@@ -183,8 +198,12 @@ class Connection(asyncio.BufferedProtocol):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
-        self.max_queue: tuple[int | None, int | None] = _limits(max_queue)
-        high, low = _limits(write_limit)
+        # A value is a high-water mark, a tuple high and low ones (_limits,
+        # inlined: two calls less per connection).
+        self.max_queue: tuple[int | None, int | None] = (
+            max_queue if isinstance(max_queue, tuple) else (max_queue, None)
+        )
+        high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
         self.write_limit: tuple[int, int | None] = (high or 0, low)
         self._request: Request | None = None
         self.response: Response | None = None
@@ -210,12 +229,8 @@ class Connection(asyncio.BufferedProtocol):
         # The exception that ended the connection, if any, e.g. a reset.
         self.recv_exc: BaseException | None = None
         self.connection_lost_waiter: asyncio.Future[None] = self.loop.create_future()
-        # Tasks waiting for connection_lost() that wake in its step (see _wait_lost).
-        # Resolved when the handshake request or response arrives, or when
-        # it never will; the subclass's handshake() waits for it.
-        self._handshake_waiter: asyncio.Future[None] | Waiter = (
-            Waiter(self.loop) if in_step else self.loop.create_future()
-        )
+        if self._waits_for_handshake:
+            self._handshake_waiter = Waiter(self.loop) if in_step else self.loop.create_future()
 
         # Set while a fragmented message is being sent: other sends wait.
         self._fragmented_send_waiter: asyncio.Future[None] | None = None
@@ -998,6 +1013,17 @@ class Connection(asyncio.BufferedProtocol):
             # the connection before the client read the Close frame.
             if not half_closed or self.protocol.close_rcvd is not None:
                 transport.close()
+                if half_closed and not transport.get_write_buffer_size():
+                    # Nothing left to flush on a plain TCP transport:
+                    # connection_lost() comes in the next step, no need for
+                    # close_timeout's timer (bench/run.py --callgrind, S4),
+                    # nor for one armed earlier (a client's, when it sent
+                    # its Close frame). TLS may wait for the peer's
+                    # close_notify: it keeps its timer.
+                    timer = self._close_timer
+                    if timer is not None:
+                        timer.pop(self._close_timed_out, None)
+                    self._close_timer = _NO_TIMER
 
     def _arm_close_timer(self) -> None:
         """Abort the connection if the peer doesn't finish closing it in time."""
@@ -1183,17 +1209,17 @@ class Connection(asyncio.BufferedProtocol):
         if self._lent is not None:
             self._give_back_read_buffer()
         self._corked = None
-        self._abandon_slices()
+        if self._sliced is not None:
+            self._abandon_slices()
         if self.protocol.state is not CLOSED:
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
             self.protocol.data_to_send()
-        self.recv_messages.close()
-        # Nothing to pause or resume any more; and the connection's methods
-        # they are would keep it alive until the garbage collector runs.
-        self.recv_messages.drop_flow_control()
-        # In case data_received() raised while holding the queue.
-        self.recv_messages.release()
+        # No more frames; nothing to pause or resume any more, and the
+        # connection's methods they are would keep it alive until the
+        # garbage collector runs; released in case data_received() raised
+        # while holding the queue.
+        self.recv_messages.end()
         if self._pending_pings:
             self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
@@ -1206,10 +1232,11 @@ class Connection(asyncio.BufferedProtocol):
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
         self._wake_handshake()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        if self._drain_waiters:
+            waiters, self._drain_waiters = self._drain_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         logger = self.protocol.logger
         if self.protocol.handshake_exc is None:
             # Every connection that opened, however it ended: the code is
@@ -1285,7 +1312,7 @@ class Connection(asyncio.BufferedProtocol):
     def _wake_handshake(self) -> None:
         """Wake the opening handshake: its message arrived, or never will."""
         waiter = self._handshake_waiter
-        if not waiter.done():
+        if waiter is not None and not waiter.done():
             # At the end of data_received, in its step (see Assembler.release).
             self.recv_messages.wake(waiter)
 

@@ -52,6 +52,24 @@ class Assembler:
             for every message it sends or receives), don't change it.
     """
 
+    # No instance dictionary: one per connection, built and freed with it
+    # (bench/run.py --callgrind, S4).
+    __slots__ = (
+        "_closed",
+        "_deferred",
+        "_get_in_progress",
+        "_holding",
+        "_idle_waiter",
+        "_pause",
+        "_paused",
+        "_resume",
+        "_waiter",
+        "frames",
+        "high",
+        "low",
+        "wake_in_step",
+    )
+
     def __init__(
         self,
         high: int | None = None,
@@ -65,13 +83,13 @@ class Assembler:
             low = high // 4
         if high is not None and low is not None and not 0 <= low <= high:
             raise ValueError("low must be between 0 and high")
-        self.high = high
-        self.low = low
+        self.high: int | None = high
+        self.low: int | None = low
         self._pause = pause
         self._resume = resume
         self._paused = False
         self.frames: deque[Frame] = deque()
-        self.wake_in_step = wake_in_step
+        self.wake_in_step: bool = wake_in_step
         # Set while get() waits: a Waiter with wake_in_step, else a Future.
         self._waiter: asyncio.Future[None] | Waiter | None = None
         self._idle_waiter: Waiter | None = None
@@ -136,14 +154,21 @@ class Assembler:
         else:
             _wake(waiter)
 
-    def drop_flow_control(self) -> None:
-        """Forget ``pause`` and ``resume``, once the producer has nothing to pause.
+    def end(self) -> None:
+        """The producer is gone for good: :meth:`close`, forget ``pause`` and
+        ``resume``, and :meth:`release` if holding.
 
-        A connection's are its own methods: dropping them at its end lets
-        reference counting free the connection rather than the garbage
-        collector, a cost of every connection (bench/run.py --callgrind, S4).
+        A connection's ``pause`` and ``resume`` are its own methods:
+        dropping them at its end lets reference counting free the
+        connection rather than the garbage collector, a cost of every
+        connection; one call where the connection's end would make three
+        (bench/run.py --callgrind, S4).
         """
+        if not self._closed:
+            self.close()
         self._pause = self._resume = _nothing
+        if self._holding:
+            self.release()
 
     def close(self) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
@@ -318,7 +343,7 @@ class Assembler:
 
 
 def _nothing() -> None:
-    """What ``pause`` and ``resume`` do once dropped (see Assembler.drop_flow_control)."""
+    """What ``pause`` and ``resume`` do once dropped (see Assembler.end)."""
 
 
 def _wake(waiter: asyncio.Future[None] | Waiter, outside_task: bool = False) -> None:

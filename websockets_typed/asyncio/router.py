@@ -34,7 +34,6 @@ from .server import (
     ServerConnection,
     TCPServeOptions,
     UnixServeOptions,
-    _maybe_await,
     serve,
     unix_serve,
 )
@@ -210,6 +209,12 @@ class Router:
             return self.process_request(connection, request)
 
         return route_request
+
+
+async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> Response | None:
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 def _host_name(request: Request) -> str | None:

@@ -69,7 +69,6 @@ from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
 from ._options import check_options
 from ._timers import Timers
-from ._waiter import Waiter
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ __all__ = [
 USER_AGENT: Final = DEFAULT_USER_AGENT
 """Default value of the ``Server`` header."""
 
-# The message of the cancellation that open_timeout makes (see Server._handle).
+# The message of the cancellation that open_timeout makes (see Server._handshake_then_handle).
 _OPEN_TIMED_OUT: Final = "opening handshake timed out"
 
 _SERVER_ERROR_TEXT: Final = (
@@ -145,6 +144,11 @@ class ServerConnection(Connection):
     response: Response | None
     # How each hook must be written, for the log when one fails.
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
+    # No handshake waiter: the request is answered in the step that brings it.
+    _waits_for_handshake: ClassVar[bool] = False
+    # Set once the failure of a handshake without request is logged; a
+    # class attribute until then, for the memory of connections.
+    _handshake_failed: bool = False
 
     def __init__(
         self,
@@ -202,36 +206,76 @@ class ServerConnection(Connection):
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
         return self.request.path
 
-    # Opening handshake.
+    # Opening handshake. The server answers the request in the step that
+    # receives it, and only then starts a task, for the handler: a task per
+    # connection that waits for the request, its coroutine and its wake-up
+    # cost more than the rest of the handshake (bench/run.py --callgrind,
+    # S4). Hooks that return awaitables get a task of their own, which goes
+    # on with the handler (see Server._handshake_then_handle).
 
-    async def handshake(
+    def _hooks(
         self,
-        process_request: ProcessRequest | None = None,
-        process_response: ProcessResponse | None = None,
-        server_header: str | None = USER_AGENT,
-        extra_headers: ExtraHeaders | None = None,
-    ) -> None:
-        """Perform the server side of the opening handshake.
+    ) -> tuple[ProcessRequest | None, ProcessResponse | None, str | None, ExtraHeaders | None]:
+        """The hooks of the handshake: ``process_request``, ``process_response``,
+        ``server_header`` and ``extra_headers``; the server's by default."""
+        server = self.server
+        return (
+            server.process_request,
+            server.process_response,
+            server.server_header,
+            server.extra_headers,
+        )
 
-        Raises:
-            InvalidHandshake: If the handshake fails, including when
-                ``process_request`` answers with a plain HTTP response
-                (then :exc:`InvalidStatus`).
+    def _process_handshake_event(self, event: Request | Response) -> None:
+        """Answer the request now, unless a hook returns an awaitable; start the handler."""
+        assert isinstance(event, Request)
+        self._request = event
+        server = self.server
+        hooks = self._hooks()
+        if hooks[0] is None and hooks[1] is None:
+            # No hook, no generator (bench/run.py --callgrind, S4).
+            response = self._accepted(event, hooks[2], hooks[3])
+        else:
+            steps = self._respond(event, hooks)
+            try:
+                awaitable = steps.send(None)
+            except StopIteration as done:
+                response = cast(Response, done.value)
+            else:
+                server._handlers[self] = server.loop.create_task(
+                    server._handshake_then_handle(self, steps, awaitable)
+                )
+                return
+        self._stop_open_timer()
+        if self._send_handshake_response(response):
+            self.start_keepalive()
+            server._handlers[self] = server.loop.create_task(server._handle(self))
+        # Otherwise the connection stays in _handlers until it ends:
+        # _write_pending() armed close_timeout, for a client that doesn't
+        # close its side.
+
+    def _respond(
+        self,
+        request: Request,
+        hooks: tuple[
+            ProcessRequest | None, ProcessResponse | None, str | None, ExtraHeaders | None
+        ],
+    ) -> Generator[Awaitable[Response | None], Response | None, Response]:
+        """Build the response to ``request`` with the hooks.
+
+        A generator: it yields what a hook returned when it must be awaited,
+        and receives its result (or its exception, thrown in). It returns the
+        response without yielding when no hook returns an awaitable.
         """
-        await self._handshake_waiter
-        request = self._request
-        if request is None:
-            # The request was malformed (the protocol answered it already)
-            # or the connection ended before it arrived.
-            assert self.protocol.handshake_exc is not None
-            raise self.protocol.handshake_exc
-
+        process_request, process_response, server_header, extra_headers = hooks
         response: Response | None = None
         if process_request is not None:
             try:
-                response = _check_response(
-                    "process_request", await self._hook_result(process_request(self, request))
-                )
+                value = process_request(self, request)
+                if inspect.isawaitable(value):
+                    self._pause_for_hook()
+                    value = yield value
+                response = _check_response("process_request", value)
             except AbortHandshake as exc:
                 response = Response(exc.status.value, exc.status.phrase, exc.headers, exc.body)
                 # Frame the body, and say the connection ends with it.
@@ -240,74 +284,114 @@ class ServerConnection(Connection):
             except Exception as exc:
                 response = self._hook_failed("process_request", exc)
         if response is None:
-            if self.server.is_serving():
-                response = self.protocol.accept(request)
-                if response.status_code == 101 and extra_headers is not None:
-                    try:
-                        if callable(extra_headers):
-                            extra_headers = extra_headers(request.path, request.headers)
-                        response.headers.update(extra_headers)
-                    except Exception as exc:
-                        response = self._hook_failed("extra_headers", exc)
-            else:
-                response = self.respond(
-                    http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
-                )
+            response = self._accepted(request, server_header, extra_headers)
+        else:
+            self._add_server_header(response, server_header)
+        if process_response is not None:
+            try:
+                value = process_response(self, request, response)
+                if inspect.isawaitable(value):
+                    self._pause_for_hook()
+                    value = yield value
+                replacement = _check_response("process_response", value)
+            except Exception as exc:
+                replacement = self._hook_failed("process_response", exc)
+            if replacement is not None:
+                response = replacement
+        return response
+
+    def _accepted(
+        self, request: Request, server_header: str | None, extra_headers: ExtraHeaders | None
+    ) -> Response:
+        """The response when ``process_request`` doesn't answer: 101, or 503 while closing."""
+        if self.server.is_serving():
+            response = self.protocol.accept(request)
+            if response.status_code == 101 and extra_headers is not None:
+                try:
+                    if callable(extra_headers):
+                        extra_headers = extra_headers(request.path, request.headers)
+                    response.headers.update(extra_headers)
+                except Exception as exc:
+                    response = self._hook_failed("extra_headers", exc)
+        else:
+            response = self.respond(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "Server is shutting down.\n"
+            )
+        self._add_server_header(response, server_header)
+        return response
+
+    def _add_server_header(self, response: Response, server_header: str | None) -> None:
         if server_header is not None:
             line = self.server._server_line
             if line is not None and line[0] is server_header:
                 add_serialized(response.headers, "Server", "server", server_header, line[1])
             else:
                 response.headers["Server"] = server_header
-        if process_response is not None:
-            try:
-                replacement = _check_response(
-                    "process_response",
-                    await self._hook_result(process_response(self, request, response)),
-                )
-            except Exception as exc:
-                replacement = self._hook_failed("process_response", exc)
-            if replacement is not None:
-                response = replacement
 
-        if self.protocol.state is not CONNECTING:
-            # The client went away while process_request was running.
-            self.response = response
-            raise self.protocol.handshake_exc or InvalidHandshake("connection closed")
-        try:
-            self.protocol.send_response(response)
-        except (ValueError, TypeError) as exc:
-            # A hook built a response that would break the HTTP stream, e.g.
-            # a header value with CR LF, or that holds values of the wrong
-            # type: send none of it.
-            self.protocol.handshake_exc = exc
-            self.logger.error("invalid handshake response", exc_info=True)
-            response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
-            self.protocol.send_response(response)
-        self.response = response
-        self._write_pending()
-        # Reading was paused while the application decided, or max_queue
-        # held back frames that came right behind the request (those that
-        # fit are parsed already). Usually neither (bench/run.py, S4).
-        if self._reading_paused or self.protocol.holds_frames:
-            self._resume_reading()
-        events = self.protocol.events_received()
-        if events:
-            self._process_events(events)
-        if self.protocol.handshake_exc is not None:
-            raise self.protocol.handshake_exc
-
-    async def _hook_result(
-        self, value: Response | Awaitable[Response | None] | None
-    ) -> Response | None:
-        """Await what a hook returned if needed, with reading paused meanwhile."""
-        if (
-            inspect.isawaitable(value)
-            and not self._reading_paused
-            and not self.transport.is_closing()
-        ):
+    def _pause_for_hook(self) -> None:
+        """Stop reading while a hook decides: the client must wait for the response
+        before sending anything (RFC 6455, 4.1), so nothing should pile up."""
+        if not self._reading_paused and not self.transport.is_closing():
             self._pause_reading()
-        return await _maybe_await(value)
+
+    async def _respond_later(
+        self,
+        steps: Generator[Awaitable[Response | None], Response | None, Response],
+        awaitable: Awaitable[Response | None],
+    ) -> Response:
+        """Finish :meth:`_respond`, awaiting what its hooks return."""
+        while True:
+            try:
+                try:
+                    value = await awaitable
+                except Exception as exc:
+                    awaitable = steps.throw(exc)
+                else:
+                    awaitable = steps.send(value)
+            except StopIteration as done:
+                return cast(Response, done.value)
+
+    def _send_handshake_response(self, response: Response) -> bool:
+        """Send the response; return whether the connection is open.
+
+        A failure other than the response itself (an error status) is logged
+        at INFO.
+        """
+        protocol = self.protocol
+        exc: Exception | None
+        if protocol.state is not CONNECTING:
+            # The client went away while a hook was running.
+            self.response = response
+            exc = protocol.handshake_exc or InvalidHandshake("connection closed")
+        else:
+            try:
+                protocol.send_response(response)
+            except (ValueError, TypeError) as error:
+                # A hook built a response that would break the HTTP stream,
+                # e.g. a header value with CR LF, or that holds values of the
+                # wrong type: send none of it.
+                protocol.handshake_exc = error
+                self.logger.error("invalid handshake response", exc_info=True)
+                response = self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
+                protocol.send_response(response)
+            self.response = response
+            self._write_pending()
+            # Reading was paused while a hook decided, or max_queue held back
+            # frames that came right behind the request (those that fit are
+            # parsed already). Usually neither (bench/run.py, S4).
+            if self._reading_paused or protocol.holds_frames:
+                self._resume_reading()
+            events = protocol.events_received()
+            if events:
+                self._process_events(events)
+            exc = protocol.handshake_exc
+            if exc is None:
+                return True
+        # The server chose to answer with a plain HTTP response: no failure.
+        if not isinstance(exc, InvalidStatus):
+            self.logger.info("opening handshake failed: %s", exc)
+            self.logger.debug("opening handshake failed", exc_info=exc)
+        return False
 
     def _hook_failed(self, hook: str, exc: Exception) -> Response:
         """Log a hook's failure at ERROR, with the form it must have; answer 500."""
@@ -315,33 +399,64 @@ class ServerConnection(Connection):
         self.logger.error("%s failed; %s", hook, self._hook_forms[hook], exc_info=exc)
         return self.respond(http.HTTPStatus.INTERNAL_SERVER_ERROR, _SERVER_ERROR_TEXT)
 
-    def _process_handshake_event(self, event: Request | Response) -> None:
-        assert isinstance(event, Request)
-        self._request = event
-        # A client must wait for the response before sending anything (RFC
-        # 6455, 4.1): stop reading until the application answers, so that
-        # nothing piles up meanwhile. Unless it answers in this step: the
-        # handshake waits already and wakes at the end of data_received, so
-        # pausing and resuming would cost two system calls for nothing
-        # (bench/run.py, S4); handshake() pauses if a hook makes it wait.
-        waiter = self._handshake_waiter
-        if not (isinstance(waiter, Waiter) and waiter.awaited):
-            self._pause_reading()
-        self._wake_handshake()
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Register with the server and start the connection's task."""
+        """Register with the server and arm ``open_timeout``: no task yet."""
         super().connection_made(transport)
-        self.server._start_connection(self)
+        server = self.server
+        # Tracked until the handler's task takes over, or until the end of
+        # the connection if the handshake fails: close() answers 503 to a
+        # request that comes meanwhile, and wait_closed() waits for it.
+        server._handlers[self] = self.connection_lost_waiter
+        if server.open_timeout is not None:
+            # The keepalive's timer slot holds open_timeout's until the
+            # handshake is answered: one attribute less per connection (see
+            # Connection._lost_waiters on their number).
+            self._keepalive_timer = server._timers.call_later(
+                server.open_timeout, self._open_timed_out
+            )
+
+    def _stop_open_timer(self) -> None:
+        timer = self._keepalive_timer
+        if timer is not None:
+            timer.pop(self._open_timed_out, None)
+
+    def _wake_handshake(self) -> None:
+        """The request was malformed, or the connection ended: maybe before the request.
+
+        ``buffer_updated()`` calls it once the protocol failed the handshake,
+        ``connection_lost()`` always.
+        """
+        if self.connection_lost_waiter.done():
+            # The end of the connection: it leaves the server unless the
+            # handler's task (or the hooks') runs, which removes it itself.
+            handlers = self.server._handlers
+            if handlers.get(self) is self.connection_lost_waiter:
+                del handlers[self]
+        if self._request is not None or self._handshake_failed:
+            return
+        # The request never came, or the protocol answered it (e.g. 400):
+        # the handshake failed, once.
+        self._handshake_failed = True
+        self._stop_open_timer()
+        exc = self.protocol.handshake_exc
+        self.logger.info("opening handshake failed: %s", exc)
+        self.logger.debug("opening handshake failed", exc_info=exc)
 
     def _timers(self) -> Timers:
         # The server's: no lookup per connection.
         return self.server._timers
 
     def _open_timed_out(self) -> None:
-        """Cancel the opening handshake: ``open_timeout`` ran out (see Server._handle)."""
-        # The handler's task runs until after the timer is cancelled.
-        self.server._handlers[self].cancel(_OPEN_TIMED_OUT)
+        """``open_timeout`` ran out: abort the connection, or cancel the hooks' task."""
+        handler = self.server._handlers.get(self)
+        if handler is not None and handler is not self.connection_lost_waiter:
+            # A hook is running in a task: see Server._handshake_then_handle.
+            handler.cancel(_OPEN_TIMED_OUT)
+            return
+        # Waiting for the request: nothing else to log at the end.
+        self._handshake_failed = True
+        self.logger.info("opening handshake timed out")
+        self.transport.abort()
 
 
 ServerConnectionT = TypeVar("ServerConnectionT", bound=ServerConnection, default=ServerConnection)
@@ -374,12 +489,6 @@ SelectSubprotocol: TypeAlias = Callable[
 ExtraHeaders: TypeAlias = HeadersLike | Callable[[str, Headers], HeadersLike]
 """Headers added to a successful handshake response (legacy API), or a
 callable receiving the request path and headers and returning them."""
-
-
-async def _maybe_await(value: Response | Awaitable[Response | None] | None) -> Response | None:
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 def _check_response(hook: str, value: object) -> Response | None:
@@ -433,7 +542,9 @@ class Server:
         if logger is None:
             logger = logging.getLogger("websockets_typed.server")
         self.logger: LoggerLike = logger
-        self._handlers: dict[ServerConnection, asyncio.Task[None]] = {}
+        # Each connection, with its task, or its connection_lost_waiter
+        # while it has no task (see ServerConnection.connection_made).
+        self._handlers: dict[ServerConnection, asyncio.Future[None]] = {}
         self._timers = Timers.of(self.loop)
         self._close_task: asyncio.Task[None] | None = None
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
@@ -457,50 +568,45 @@ class Server:
 
     # Connections.
 
-    def _start_connection(self, connection: ServerConnection) -> None:
-        self._handlers[connection] = self.loop.create_task(self._handle(connection))
-
-    async def _handle(self, connection: ServerConnection) -> None:
-        """Run one connection: handshake, handler, closing."""
+    async def _handshake_then_handle(
+        self,
+        connection: ServerConnection,
+        steps: Generator[Awaitable[Response | None], Response | None, Response],
+        awaitable: Awaitable[Response | None],
+    ) -> None:
+        """Finish a handshake whose hooks return awaitables, then run the handler."""
         try:
-            # What asyncio.timeout(open_timeout) does, for a fraction of its
-            # cost (bench/run.py, S4): a coarse timer (see _timers) that
-            # cancels the task with a message of its own, told apart from
-            # other cancellations.
-            timer = None
-            if self.open_timeout is not None:
-                timer = self._timers.call_later(self.open_timeout, connection._open_timed_out)
             try:
-                try:
-                    await connection.handshake(
-                        self.process_request,
-                        self.process_response,
-                        self.server_header,
-                        self.extra_headers,
-                    )
-                finally:
-                    if timer is not None:
-                        timer.pop(connection._open_timed_out, None)
-            except asyncio.CancelledError as exc:
-                # Another cancellation, or one more after the timer's, wins.
+                response = await connection._respond_later(steps, awaitable)
+            finally:
+                connection._stop_open_timer()
+            opened = connection._send_handshake_response(response)
+        except BaseException as exc:
+            connection.transport.abort()
+            del self._handlers[connection]
+            # open_timeout cancels the task with a message of its own (see
+            # ServerConnection._open_timed_out); another cancellation, or
+            # one more after the timer's, wins.
+            if isinstance(exc, asyncio.CancelledError) and exc.args == (_OPEN_TIMED_OUT,):
                 task = asyncio.current_task()
                 assert task is not None
-                if exc.args != (_OPEN_TIMED_OUT,) or task.uncancel() > 0:
-                    raise
-                connection.logger.info("opening handshake timed out")
-                connection.transport.abort()
-                return
-            except InvalidStatus:
-                # The server chose to answer with a plain HTTP response.
-                await self._wait_closed_or_abort(connection)
-                return
-            except Exception as exc:
-                connection.logger.info("opening handshake failed: %s", exc)
-                connection.logger.debug("opening handshake failed", exc_info=True)
-                await self._wait_closed_or_abort(connection)
-                return
+                if task.uncancel() == 0:
+                    connection.logger.info("opening handshake timed out")
+                    return
+            raise
+        if not opened:
+            # Tracked until the connection ends, as without a task.
+            if connection.connection_lost_waiter.done():
+                del self._handlers[connection]
+            else:
+                self._handlers[connection] = connection.connection_lost_waiter
+            return
+        connection.start_keepalive()
+        await self._handle(connection)
 
-            connection.start_keepalive()
+    async def _handle(self, connection: ServerConnection) -> None:
+        """Run the handler of an open connection, then close it."""
+        try:
             try:
                 await self.handler(connection)
             except ConnectionClosed as exc:
@@ -521,14 +627,6 @@ class Server:
             raise
         finally:
             del self._handlers[connection]
-
-    async def _wait_closed_or_abort(self, connection: ServerConnection) -> None:
-        """After a rejected handshake, let the client close, then make sure."""
-        try:
-            async with asyncio.timeout(self.close_timeout):
-                await connection.wait_closed()
-        except TimeoutError:
-            connection.transport.abort()
 
     # Closing.
 
@@ -553,8 +651,10 @@ class Server:
             ]
             if closing:
                 await asyncio.wait(closing)
-        if self._handlers:
-            await asyncio.wait(self._handlers.values())
+        # Handler tasks, and connections in the opening handshake or
+        # rejected, until they end.
+        while self._handlers:
+            await asyncio.wait(list(self._handlers.values()))
         await self.server.wait_closed()
         self.logger.info("server closed")
         self._closed_waiter.set_result(None)

@@ -41,7 +41,6 @@ from .._defaults import (
     PING_TIMEOUT,
 )
 from ..asyncio.server import (
-    USER_AGENT,
     ExtraHeaders,
     ProcessRequest,
     ProcessResponse,
@@ -108,8 +107,7 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):  # pyr
 
     It is a :class:`~websockets_typed.asyncio.server.ServerConnection`, so
     :func:`~websockets_typed.broadcast` and the rest of the asyncio API accept
-    it. Its opening handshake is performed by :func:`serve`, not by calling
-    :meth:`handshake` yourself.
+    it. Its opening handshake is performed by :func:`serve`.
 
     Args:
         ws_handler: The connection handler.
@@ -245,21 +243,12 @@ class WebSocketServerProtocol(WebSocketCommonProtocol, ServerConnection):  # pyr
         select = self._select_subprotocol or self.select_subprotocol
         return select(list(offered), list(available))
 
-    async def handshake(
+    def _hooks(
         self,
-        process_request: ProcessRequest | None = None,
-        process_response: ProcessResponse | None = None,
-        server_header: str | None = USER_AGENT,
-        extra_headers: ExtraHeaders | None = None,
-    ) -> None:
-        """Perform the opening handshake with the legacy hooks of this connection.
-
-        :func:`serve` calls it. ``process_request`` and ``extra_headers`` are
-        replaced with those given to the constructor.
-        """
-        await super().handshake(
-            _legacy_process_request, process_response, server_header, self._extra_headers
-        )
+    ) -> tuple[ProcessRequest | None, ProcessResponse | None, str | None, ExtraHeaders | None]:
+        """The server's hooks, with this connection's ``process_request`` and ``extra_headers``."""
+        _, process_response, server_header, _ = super()._hooks()
+        return _legacy_process_request, process_response, server_header, self._extra_headers
 
     async def _answer(self, request: Request) -> None:
         """Run the legacy ``process_request``; raise AbortHandshake to answer."""
