@@ -53,7 +53,16 @@ from ..exceptions import (
     InvalidState,
     ProtocolError,
 )
-from ..frames import SLICED_FRAME, CloseCode, Frame, Opcode, serialize_payload
+from ..frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PONG,
+    OP_TEXT,
+    SLICED_FRAME,
+    CloseCode,
+    Frame,
+    serialize_payload,
+)
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
@@ -636,14 +645,14 @@ class Connection(asyncio.BufferedProtocol):
         is_text = isinstance(first, str)
         if not is_text and not isinstance(first, bytes | bytearray | memoryview):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError("iterable must contain bytes or str")
-        opcode = Opcode.TEXT if (is_text if text is None else text) else Opcode.BINARY
+        opcode = OP_TEXT if (is_text if text is None else text) else OP_BINARY
         # Another send may have started a fragmented message while this one
         # waited for its first fragment: let it finish (no interleaving).
         await self._wait_for_fragmented_send()
         await self._check_can_send()
         self._fragmented_send_waiter = self.loop.create_future()
         try:
-            if opcode is Opcode.TEXT:
+            if opcode is OP_TEXT:
                 self.protocol.send_text(_encode(first), fin=False)
             else:
                 self.protocol.send_binary(_encode(first), fin=False)
@@ -1299,9 +1308,11 @@ class Connection(asyncio.BufferedProtocol):
     def _process_frame(self, frame: Frame) -> None:
         """Act on a control frame."""
         opcode = frame.opcode
-        if opcode is Opcode.PONG:
+        # The module's aliases: in 3.11, Opcode.X goes through
+        # EnumType.__getattr__, ~900 instructions a read (bench/run.py, S4).
+        if opcode is OP_PONG:
             self._acknowledge_pings(frame.data)
-        elif opcode is Opcode.CLOSE:
+        elif opcode is OP_CLOSE:
             # No data frames follow a Close frame.
             self.recv_messages.close()
 
@@ -1418,7 +1429,7 @@ def broadcast(
 
     if limit is not None or overflow is not None:
         check_broadcast_options(limit, overflow or "close")
-    opcode = Opcode.TEXT if is_text else Opcode.BINARY
+    opcode = OP_TEXT if is_text else OP_BINARY
     # Unmasked and uncompressed, the frame is the same for every connection:
     # serialize it once rather than once per connection (bench/run.py, S6).
     wire = serialize_payload(opcode | 0x80, data, False)
