@@ -389,9 +389,13 @@ class ServerConnection(Connection):
                 return True
         # The server chose to answer with a plain HTTP response: no failure.
         if not isinstance(exc, InvalidStatus):
-            self.logger.info("opening handshake failed: %s", exc)
-            self.logger.debug("opening handshake failed", exc_info=exc)
+            self._log_handshake_failure(exc)
         return False
+
+    def _log_handshake_failure(self, exc: BaseException | None) -> None:
+        """Log why the opening handshake failed: at INFO, with the traceback at DEBUG."""
+        self.logger.info("opening handshake failed: %s", exc)
+        self.logger.debug("opening handshake failed", exc_info=exc)
 
     def _hook_failed(self, hook: str, exc: Exception) -> Response:
         """Log a hook's failure at ERROR, with the form it must have; answer 500."""
@@ -438,9 +442,7 @@ class ServerConnection(Connection):
         # the handshake failed, once.
         self._handshake_failed = True
         self._stop_open_timer()
-        exc = self.protocol.handshake_exc
-        self.logger.info("opening handshake failed: %s", exc)
-        self.logger.debug("opening handshake failed", exc_info=exc)
+        self._log_handshake_failure(self.protocol.handshake_exc)
 
     def _timers(self) -> Timers:
         # The server's: no lookup per connection.
