@@ -7,11 +7,12 @@ asyncio's copies the rest), and a masked frame would first be masked whole.
 Both are fresh memory as large as the message, and paging it in costs more
 than the copies. The connection writes a :class:`SlicedFrame` one slice at
 a time instead, the next ones each time the transport drains
-(``resume_writing()``), and masks each slice as it writes it. On asyncio's
-own loop as on uvloop: there, with a fixed server that reads faster than
-clients write, a client sending 16 MiB messages spends about 400 µs of CPU
-time per megabyte in slices against 560 whole, with no page faults against
-about 25 per megabyte (bench/run.py, C2 16 MiB; docs/performance.md).
+(``resume_writing()``), and masks each slice as it writes it. It does so
+on every event loop: even on asyncio's own, whose transport copies what the
+socket didn't take, a client sending 16 MiB messages spends about 400 µs
+of CPU time per megabyte in slices against 560 whole, with no page faults
+against about 25 per megabyte (bench/run.py, C2 16 MiB, against a fixed
+server that reads faster than clients write; docs/performance.md).
 
 Nothing may be written into the middle of a frame (RFC 6455, 5.4: control
 frames go between frames, never inside one): while a sliced frame is being
