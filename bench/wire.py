@@ -214,7 +214,7 @@ class FrameCounter:
     __slots__ = ("_first", "_head", "_missing", "closed")
 
     def __init__(self) -> None:
-        self._head: bytes = b""  # the start of a header cut by the end of a read
+        self._head: bytes = b""  # a copy of the start of a header cut by the end of a read
         self._missing: int = 0  # bytes of the current frame not received yet
         self._first: int = 0  # first byte of the current frame: FIN, RSV, opcode
         self.closed: bool = False
@@ -226,8 +226,12 @@ class FrameCounter:
             self.closed = True
         return 1 if first & 0x80 and opcode < OP_CLOSE else 0
 
-    def feed(self, data: bytes) -> int:
-        """Account for ``data`` and return the number of messages it completed."""
+    def feed(self, data: bytes | memoryview) -> int:
+        """Account for ``data`` and return the number of messages it completed.
+
+        ``data`` may be a view of a buffer that the caller reuses: what the
+        counter keeps of it (the start of a cut header) is copied.
+        """
         if self._head:
             data = self._head + data
             self._head = b""
@@ -243,7 +247,7 @@ class FrameCounter:
             count = self._completed(self._first)
         while pos < end:
             if end - pos < 2:
-                self._head = data[pos:]
+                self._head = bytes(data[pos:])
                 break
             first = data[pos]
             second = data[pos + 1]
@@ -252,13 +256,13 @@ class FrameCounter:
             if length == 126:
                 header += 2
                 if end - pos < 4:
-                    self._head = data[pos:]
+                    self._head = bytes(data[pos:])
                     break
                 length = int.from_bytes(data[pos + 2 : pos + 4], "big")
             elif length == 127:
                 header += 8
                 if end - pos < 10:
-                    self._head = data[pos:]
+                    self._head = bytes(data[pos:])
                     break
                 length = int.from_bytes(data[pos + 2 : pos + 10], "big")
             pos += header + length

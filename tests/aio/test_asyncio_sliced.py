@@ -5,9 +5,7 @@ time, as it drains (asyncio/_slices.py). Whatever happens meanwhile (Pings
 and Pongs both ways, other sends, broadcasts, close(), a cancelled send, a
 lost connection) nothing may be written into the middle of the frame: the
 peer's parser, not ours, says whether the bytes on the wire are valid.
-Runs on asyncio's loop and on uvloop (tests/conftest.py). By default only
-uvloop slices (see Connection._slice_frames); these tests slice on both
-loops, except those that check the default.
+Runs on asyncio's loop and on uvloop (tests/conftest.py), which both slice.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import pytest
-import uvloop
 from raw_peer import TIMEOUT
 from sync_helpers import tls_contexts
 from websockets.asyncio.client import ClientConnection as TheirClientConnection
@@ -41,19 +38,6 @@ from websockets_typed.frames import SLICED_FRAME, CloseCode
 from websockets_typed.typing import Data
 
 LARGE = 16 * 2**20
-
-
-@pytest.fixture(autouse=True)
-def slice_on_every_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Write large frames in slices on asyncio's loop too, where by default
-    they're written whole: the sliced path is tested on both loops."""
-    monkeypatch.setattr(Connection, "_slice_frames", True)
-
-
-@pytest.fixture
-def by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Undo slice_on_every_loop: each connection decides by its loop."""
-    monkeypatch.undo()
 
 
 def slow_writer(connection: Connection) -> None:
@@ -303,35 +287,29 @@ async def test_large_messages_over_tls() -> None:
             assert await their_client.recv() == large
 
 
-@pytest.mark.usefixtures("by_default")
 @pytest.mark.parametrize("side", ["client", "server"])
-async def test_by_default_only_uvloop_slices(side: str) -> None:
-    # asyncio's transport keeps what the socket didn't take in its buffer,
-    # at less cost than slices; uvloop's would keep a copy of the whole frame.
-    on_uvloop = isinstance(asyncio.get_running_loop(), uvloop.Loop)
+async def test_every_loop_slices(side: str) -> None:
+    # Written whole, a large frame would wait in the transport's buffer:
+    # uvloop's keeps the frame, asyncio's copies what the socket didn't take.
     large = os.urandom(LARGE)
     async with asyncio.timeout(TIMEOUT * 5):
         if side == "client":
             async with their_server_and_our_client() as (client, _, received):
-                await check_default_write(client, large, on_uvloop)
+                await check_default_write(client, large)
             assert received == [large]
         else:
             async with our_server_and_their_client() as (ours, theirs):
-                await check_default_write(ours, large, on_uvloop)
+                await check_default_write(ours, large)
                 assert await theirs.recv() == large
 
 
-async def check_default_write(connection: Connection, large: bytes, on_uvloop: bool) -> None:
-    """Send a large message; check that it was sliced on uvloop, written whole elsewhere."""
+async def check_default_write(connection: Connection, large: bytes) -> None:
+    """Send a large message with the default settings; check that it goes in slices."""
     sending = asyncio.create_task(connection.send(large))
-    # One iteration of the loop: send() writes, and waits for the transport to drain.
+    # One iteration of the loop: send() writes slices until the transport
+    # pauses it, and waits for the transport to drain.
     await asyncio.sleep(0)
-    buffered = connection.transport.get_write_buffer_size()
-    if on_uvloop:
-        assert connection._sliced is not None
-        assert buffered < 2**20
-    else:
-        assert connection._sliced is None
-        # The socket took what it could; the rest waits in the transport.
-        assert buffered > LARGE // 2
+    assert connection._sliced is not None
+    # The transport holds at most the write limit and a slice, not the frame.
+    assert connection.transport.get_write_buffer_size() < 2**20
     await sending

@@ -8,6 +8,8 @@ runner itself checks that it still produces its table.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -15,12 +17,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from fixed import LATENCY_TEXT
+import uvloop
+from fixed import LATENCY_TEXT, FixedServer, FixedServerConnection
 from hypothesis import given
 from hypothesis import strategies as st
 from micro import measurements
 from raw import room_triggers
 from wire import (
+    ACK_FRAME,
     CLIENT_CLOSE_FRAME,
     CLIENT_KEY,
     OP_BINARY,
@@ -84,6 +88,75 @@ def test_frame_counter_sees_close_frames_byte_by_byte(close: bytes) -> None:
     stream = wire_bytes([Frame(Opcode.TEXT, b"hi")], mask=True) + close
     assert sum(counter.feed(stream[index : index + 1]) for index in range(len(stream))) == 1
     assert counter.closed
+
+
+def test_frame_counter_reads_a_reused_buffer_cut_at_every_size() -> None:
+    """The fixed server feeds views of one buffer that the next read overwrites.
+
+    Reads of every size from 1 to 16 bytes cut each header (2 to 14 bytes
+    long) at every offset; what the counter keeps of a cut header must be a
+    copy, or the next read would change it.
+    """
+    frames = [
+        Frame(Opcode.TEXT, b""),
+        Frame(Opcode.BINARY, b"x" * 125),
+        Frame(Opcode.PING, b"p"),
+        Frame(Opcode.BINARY, b"y" * 126),
+        Frame(Opcode.TEXT, b"z" * 65536),
+        Frame(Opcode.BINARY, b"w", fin=False),
+        Frame(Opcode.CONT, b"v"),
+    ]
+    for mask in (False, True):
+        stream = wire_bytes(frames, mask=mask) + CLIENT_CLOSE_FRAME
+        for size in range(1, 17):
+            buffer = bytearray(size)
+            counter = FrameCounter()
+            counts: list[int] = []
+            for start in range(0, len(stream), size):
+                chunk = stream[start : start + size]
+                buffer[: len(chunk)] = chunk
+                counts.append(counter.feed(memoryview(buffer)[: len(chunk)]))
+                buffer[:] = b"\xff" * size  # the next read's bytes
+            assert sum(counts) == 5, (mask, size)
+            assert counter.closed, (mask, size)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_fixed_server_acknowledges_messages_cut_anywhere(loop: str) -> None:
+    """The fixed server, on a real socket: handshake, messages, closing handshake.
+
+    The client writes the stream in pieces of awkward sizes, larger than the
+    server's buffer too, each after the previous one was acknowledged or
+    drained, so that the server's reads end at many places in the frames.
+    """
+
+    async def run() -> None:
+        server = FixedServer()
+        port = (await server.start({}))["port"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(handshake_request(port).replace(b"GET / ", b"GET /ack ", 1))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 ")
+        sizes = [1, 2, 3, 125, 126, 65535, 65536, 3 * FixedServerConnection.BUFFER_SIZE + 5]
+        stream = b"".join(encode_frame(OP_BINARY, bytes(size), mask=True) for size in sizes)
+        pieces = [1, 7, 13, 1000, FixedServerConnection.BUFFER_SIZE + 1]
+        start = 0
+        for piece in itertools.cycle(pieces):
+            if start >= len(stream):
+                break
+            writer.write(stream[start : start + piece])
+            await writer.drain()
+            start += piece
+        assert await reader.readexactly(len(ACK_FRAME) * len(sizes)) == ACK_FRAME * len(sizes)
+        writer.write(CLIENT_CLOSE_FRAME)
+        assert await reader.read() == SERVER_CLOSE_FRAME
+        writer.close()
+        await server.stop({})
+
+    if loop == "uvloop":
+        uvloop.run(run())
+    else:
+        asyncio.run(run())
 
 
 def test_frame_counter_ignores_fragments_until_the_last() -> None:

@@ -169,15 +169,6 @@ class Connection(asyncio.BufferedProtocol):
     _close_timer: Bucket | None = None
     # The large frame being written in slices, if any (see _send_sliced).
     _sliced: SlicedFrame | None = None
-    # Whether send() writes frames of SLICED_FRAME bytes or more in slices.
-    # __init__ sets it on loops other than asyncio's own (uvloop), whose
-    # transport would keep a copy of the whole frame. asyncio's selector
-    # transport writes what the socket takes and keeps the rest in its
-    # buffer, which costs less wall-clock time there than a wake-up per slice
-    # (bench/run.py, C2 16 MiB). A class attribute, for the memory of
-    # connections; tests/aio/test_asyncio_sliced.py sets it on the class to
-    # test slices on asyncio's loop too.
-    _slice_frames: bool = False
     # Resolved when the handshake response arrives, or when it never will:
     # the client's handshake() waits for it. A server answers the request
     # in the step that receives it, with no waiter (bench/run.py, S4).
@@ -225,8 +216,6 @@ class Connection(asyncio.BufferedProtocol):
         # On asyncio's own loops, tasks waiting for the network wake in the
         # step that received what they wait for (see Assembler, Waiter).
         in_step = isinstance(self.loop, asyncio.BaseEventLoop)
-        if not in_step:
-            self._slice_frames = True
         self.recv_messages: Assembler = Assembler(
             *self.max_queue,
             pause=self._pause_reading,
@@ -501,9 +490,8 @@ class Connection(asyncio.BufferedProtocol):
         close_timeout``, forever without keepalive. Wrap it in
         :func:`asyncio.timeout` to wait less. Cancelling it is safe: a
         message in one frame is already written whole, or, from
-        :data:`~websockets_typed.frames.SLICED_FRAME` bytes on and on event
-        loops other than asyncio's own (uvloop), written in slices as the
-        buffer drains and completed in the background; a
+        :data:`~websockets_typed.frames.SLICED_FRAME` bytes on, written in
+        slices as the buffer drains and completed in the background; a
         fragmented message cut short fails the connection with 1011.
 
         Raises:
@@ -542,7 +530,10 @@ class Connection(asyncio.BufferedProtocol):
         if chunk is None:
             if protocol.state is not OPEN:
                 raise await self._closed_exception()
-            if len(data) >= SLICED_FRAME and self._slice_frames:
+            # On every loop: whole, the frame would be masked into fresh
+            # memory and wait in the transport's buffer, at some 40% more
+            # CPU time per megabyte on asyncio's loop too (see _slices).
+            if len(data) >= SLICED_FRAME:
                 head = protocol.frame_head(is_text, len(data))
                 if head is not None:
                     await self._send_sliced(head[0], head[1], data)
