@@ -500,6 +500,108 @@ new_instance(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return instance;
 }
 
+/* A str of the size printable ASCII characters at text. */
+static PyObject *
+ascii_str(const char *text, Py_ssize_t size)
+{
+    PyObject *result = PyUnicode_New(size, 127);
+
+    if (result != NULL) {
+        memcpy(PyUnicode_DATA(result), text, (size_t)size);
+    }
+    return result;
+}
+
+/* The splitting of usual_fields(), on the characters of text from pos to
+ * size, all ASCII, into the dict fields and the list items. Returns 1 if the
+ * lines are usual, 0 if not, -1 with an exception set on error. */
+static int
+split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_line_length,
+             Py_ssize_t max_num_headers, PyObject *names, PyObject *values, PyObject *fields,
+             PyObject *items)
+{
+    Py_ssize_t count = 0;
+
+    while (pos < size) {
+        const char *line = text + pos;
+        const char *eol = memchr(line, '\r', (size_t)(size - pos));
+        const char *separator;
+        Py_ssize_t length = eol == NULL ? size - pos : eol - line;
+        Py_ssize_t colon, first, last;
+        PyObject *name, *common, *value, *shared;
+        int known;
+
+        if (eol != NULL && (length + 1 == size - pos || eol[1] != '\n')) {
+            return 0; /* a CR without LF */
+        }
+        if (length > max_line_length || ++count > max_num_headers) {
+            return 0;
+        }
+        for (Py_ssize_t i = 0; i < length; i++) {
+            if (line[i] < 0x20 || line[i] > 0x7e) {
+                return 0;
+            }
+        }
+        separator = memchr(line, ':', (size_t)length);
+        if (separator == NULL) {
+            return 0;
+        }
+        colon = separator - line;
+        first = colon + 1;
+        while (first < length && line[first] == ' ') {
+            first++;
+        }
+        last = length;
+        while (last > first && line[last - 1] == ' ') {
+            last--;
+        }
+        name = ascii_str(line, colon);
+        if (name == NULL) {
+            return -1;
+        }
+        common = PyDict_GetItemWithError(names, name);
+        Py_DECREF(name);
+        if (common == NULL) {
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        if (!PyTuple_CheckExact(common) || PyTuple_GET_SIZE(common) != 2) {
+            PyErr_SetString(PyExc_TypeError, "names must map to pairs");
+            return -1;
+        }
+        known = PyDict_Contains(fields, PyTuple_GET_ITEM(common, 1));
+        if (known != 0) {
+            return known < 0 ? -1 : 0; /* a name given twice */
+        }
+        value = ascii_str(line + first, last - first);
+        if (value == NULL) {
+            return -1;
+        }
+        shared = PyDict_GetItemWithError(values, value);
+        if (shared != NULL) {
+            Py_SETREF(value, Py_NewRef(shared));
+        }
+        else if (PyErr_Occurred()) {
+            Py_DECREF(value);
+            return -1;
+        }
+        if (PyDict_SetItem(fields, PyTuple_GET_ITEM(common, 1), value) < 0
+            || PyList_Append(items, PyTuple_GET_ITEM(common, 0)) < 0
+            || PyList_Append(items, value) < 0) {
+            Py_DECREF(value);
+            return -1;
+        }
+        Py_DECREF(value);
+        if (eol == NULL) {
+            break;
+        }
+        pos += length + 2;
+        if (pos == size) {
+            return 0; /* a CRLF at the end: an empty line follows */
+        }
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(usual_fields_doc,
 "usual_fields(head, start, max_line_length, max_num_headers, names, values, /)\n"
 "--\n"
@@ -519,9 +621,9 @@ PyDoc_STRVAR(usual_fields_doc,
 static PyObject *
 usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *head, *names, *values, *fields, *items, *result;
-    Py_ssize_t start, max_line_length, max_num_headers, size, pos, count = 0;
-    const char *text;
+    PyObject *head, *names, *values, *fields, *items, *result = NULL;
+    Py_ssize_t start, max_line_length, max_num_headers, size;
+    int usual;
 
     if (nargs != 6) {
         PyErr_Format(PyExc_TypeError, "usual_fields() takes 6 arguments (%zd given)", nargs);
@@ -548,115 +650,567 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (!PyUnicode_IS_ASCII(head)) {
         Py_RETURN_NONE;
     }
-    /* ASCII: one byte per character. */
-    text = (const char *)PyUnicode_DATA(head);
+    fields = PyDict_New();
+    items = PyList_New(0);
+    if (fields != NULL && items != NULL) {
+        /* ASCII: one byte per character. */
+        usual = split_fields((const char *)PyUnicode_DATA(head), start, size, max_line_length,
+                             max_num_headers, names, values, fields, items);
+        if (usual > 0) {
+            result = PyTuple_Pack(2, fields, items);
+        }
+        else if (usual == 0) {
+            result = Py_NewRef(Py_None);
+        }
+    }
+    Py_XDECREF(fields);
+    Py_XDECREF(items);
+    return result;
+}
+
+/*
+ * The usual opening handshake, server side (RFC 6455, 4.2): usual_request()
+ * parses and checks a request that needs no decision in Python, and
+ * computes its Sec-WebSocket-Accept; usual_response() builds the 101 that
+ * answers it. Their pure-Python twins, in _usual_handshake.py, give the
+ * same results; anything unusual returns None, for the Python code to
+ * decide, with its error messages and status codes. In Python, the steps of
+ * the usual handshake cost about half of S4's sans-I/O part (bench/micro.py
+ * --callgrind).
+ */
+
+/* SHA-1 (RFC 3174): Sec-WebSocket-Accept is a checksum, not a security
+ * feature. Calling hashlib from here costs more than these few lines. */
+#define ROTATE(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
+
+static void
+sha1_block(uint32_t state[5], const uint8_t *block)
+{
+    uint32_t w[80], a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+
+    for (int i = 0; i < 16; i++) {
+        w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16
+               | (uint32_t)block[4 * i + 2] << 8 | (uint32_t)block[4 * i + 3];
+    }
+    for (int i = 16; i < 80; i++) {
+        w[i] = ROTATE(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    }
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k, t;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999;
+        }
+        else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1;
+        }
+        else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDC;
+        }
+        else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6;
+        }
+        t = ROTATE(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = ROTATE(b, 30);
+        b = a;
+        a = t;
+    }
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+}
+
+static void
+sha1(const uint8_t *data, size_t size, uint8_t digest[20])
+{
+    uint32_t state[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    uint8_t last[128] = {0};
+    size_t rest = size % 64, padded = rest < 56 ? 64 : 128;
+    uint64_t bits = (uint64_t)size * 8;
+
+    for (size_t i = 0; i + 64 <= size; i += 64) {
+        sha1_block(state, data + i);
+    }
+    memcpy(last, data + size - rest, rest);
+    last[rest] = 0x80;
+    for (int i = 0; i < 8; i++) {
+        last[padded - 1 - i] = (uint8_t)(bits >> (8 * i));
+    }
+    sha1_block(state, last);
+    if (padded == 128) {
+        sha1_block(state, last + 64);
+    }
+    for (int i = 0; i < 20; i++) {
+        digest[i] = (uint8_t)(state[i / 4] >> (24 - 8 * (i % 4)));
+    }
+}
+
+/* RFC 6455, 1.3 and 4.2.2, point 5.4: base64 of the SHA-1 of the 24-character
+ * key followed by this GUID. */
+#define GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define KEY_SIZE 24
+#define ACCEPT_SIZE 28
+
+static void
+accept_value(const char key[KEY_SIZE], char accept[ACCEPT_SIZE])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint8_t text[KEY_SIZE + sizeof(GUID) - 1], digest[21];
+    int i, j;
+
+    memcpy(text, key, KEY_SIZE);
+    memcpy(text + KEY_SIZE, GUID, sizeof(GUID) - 1);
+    sha1(text, sizeof(text), digest);
+    digest[20] = 0;
+    /* 20 bytes: six groups of 3, then 2 bytes and one "=". */
+    for (i = 0, j = 0; i < 21; i += 3, j += 4) {
+        uint32_t group = (uint32_t)digest[i] << 16 | (uint32_t)digest[i + 1] << 8 | digest[i + 2];
+        accept[j] = alphabet[group >> 18];
+        accept[j + 1] = alphabet[(group >> 12) & 63];
+        accept[j + 2] = alphabet[(group >> 6) & 63];
+        accept[j + 3] = alphabet[group & 63];
+    }
+    accept[ACCEPT_SIZE - 1] = '=';
+}
+
+/* What handshake_types() sets: the classes, where their fields are, the
+ * shared names and values of datastructures.py. */
+static PyTypeObject *request_type = NULL, *headers_type, *response_type;
+static Py_ssize_t request_offsets[3], headers_offsets[3], response_offsets[4];
+static PyObject *shared_names, *shared_values;
+/* The lower-cased names that usual_request() reads, as the keys of fields;
+ * the names, lower-cased names and values of the 101 response. */
+enum {
+    CONNECTION, UPGRADE, KEY, VERSION, ORIGIN, PROTOCOL, EXTENSIONS, CONTENT_LENGTH,
+    DATE, ACCEPT, LOWER_NAMES,
+};
+static PyObject *lower_names[LOWER_NAMES];
+static PyObject *response_names[4], *value_websocket, *value_upgrade, *method_get,
+    *reason_switching, *code_101;
+
+static const char *const lower_name_texts[LOWER_NAMES] = {
+    "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "origin",
+    "sec-websocket-protocol", "sec-websocket-extensions", "content-length", "date",
+    "sec-websocket-accept",
+};
+
+/* The offsets of count slots of cls, or -1 with an exception set. */
+static int
+slot_offsets(PyObject *cls, PyObject *slots, Py_ssize_t count, Py_ssize_t *offsets)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "classes must be classes");
+        return -1;
+    }
+    if (!PyTuple_Check(slots) || PyTuple_GET_SIZE(slots) != count) {
+        PyErr_Format(PyExc_TypeError, "%s needs a tuple of %zd slots",
+                     ((PyTypeObject *)cls)->tp_name, count);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyMemberDef *member = object_slot(PyTuple_GET_ITEM(slots, i), (PyTypeObject *)cls);
+        if (member == NULL) {
+            return -1;
+        }
+        offsets[i] = member->offset;
+    }
+    return 0;
+}
+
+/* The pair that names maps text to, or NULL with an exception set. */
+static PyObject *
+shared_pair(PyObject *names, const char *text)
+{
+    PyObject *pair = PyDict_GetItemString(names, text);
+
+    if (pair == NULL || !PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_Format(PyExc_ValueError, "names must map %s to a pair", text);
+        return NULL;
+    }
+    return pair;
+}
+
+PyDoc_STRVAR(handshake_types_doc,
+"handshake_types(request, request_slots, headers, headers_slots, response,\n"
+"                response_slots, names, values, /)\n"
+"--\n"
+"\n"
+"Make usual_request() and usual_response() build instances of these classes,\n"
+"setting the slots given by their member descriptors, in the order of their\n"
+"fields; names and values are the shared names and values of headers.");
+
+static PyObject *
+handshake_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t offsets[3][4];
+    PyObject *names, *values, *pair, *lowers[LOWER_NAMES], *websocket, *upgrade;
+    static const char *const response_texts[4] = {
+        "Date", "Upgrade", "Connection", "Sec-WebSocket-Accept"};
+
+    if (nargs != 8) {
+        PyErr_Format(PyExc_TypeError, "handshake_types() takes 8 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    names = args[6];
+    values = args[7];
+    if (!PyDict_CheckExact(names) || !PyDict_CheckExact(values)) {
+        PyErr_SetString(PyExc_TypeError, "names and values must be dicts");
+        return NULL;
+    }
+    if (slot_offsets(args[0], args[1], 3, offsets[0]) < 0
+        || slot_offsets(args[2], args[3], 3, offsets[1]) < 0
+        || slot_offsets(args[4], args[5], 4, offsets[2]) < 0) {
+        return NULL;
+    }
+    for (int i = 0; i < LOWER_NAMES; i++) {
+        pair = shared_pair(names, lower_name_texts[i]);
+        if (pair == NULL) {
+            return NULL;
+        }
+        lowers[i] = PyTuple_GET_ITEM(pair, 1);
+    }
+    websocket = PyDict_GetItemString(values, "websocket");
+    upgrade = PyDict_GetItemString(values, "Upgrade");
+    if (websocket == NULL || upgrade == NULL) {
+        PyErr_SetString(PyExc_ValueError, "values must hold websocket and Upgrade");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        pair = shared_pair(names, response_texts[i]);
+        if (pair == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(response_names[i], Py_NewRef(PyTuple_GET_ITEM(pair, 0)));
+    }
+    for (int i = 0; i < LOWER_NAMES; i++) {
+        Py_XSETREF(lower_names[i], Py_NewRef(lowers[i]));
+    }
+    Py_XSETREF(value_websocket, Py_NewRef(websocket));
+    Py_XSETREF(value_upgrade, Py_NewRef(upgrade));
+    Py_XSETREF(shared_names, Py_NewRef(names));
+    Py_XSETREF(shared_values, Py_NewRef(values));
+    memcpy(request_offsets, offsets[0], sizeof(request_offsets));
+    memcpy(headers_offsets, offsets[1], sizeof(headers_offsets));
+    memcpy(response_offsets, offsets[2], sizeof(response_offsets));
+    Py_XSETREF(headers_type, (PyTypeObject *)Py_NewRef(args[2]));
+    Py_XSETREF(response_type, (PyTypeObject *)Py_NewRef(args[4]));
+    Py_XSETREF(request_type, (PyTypeObject *)Py_NewRef(args[0]));
+    Py_RETURN_NONE;
+}
+
+/* An instance of cls with these count values in its slots at offsets; the
+ * references to the values are stolen, even on error. */
+static PyObject *
+filled(PyTypeObject *cls, const Py_ssize_t *offsets, Py_ssize_t count, PyObject **values)
+{
+    PyObject *instance = cls->tp_alloc(cls, 0);
+
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (instance == NULL) {
+            Py_XDECREF(values[i]);
+        }
+        else {
+            *(PyObject **)((char *)instance + offsets[i]) = values[i];
+        }
+    }
+    if (instance != NULL) {
+        for (Py_ssize_t i = 0; i < count; i++) {
+            if (values[i] == NULL) {
+                Py_DECREF(instance);
+                return NULL;
+            }
+        }
+    }
+    return instance;
+}
+
+/* Whether the str value holds exactly the size characters at text. */
+static int
+is_text(PyObject *value, const char *text, Py_ssize_t size)
+{
+    return value != NULL && PyUnicode_GET_LENGTH(value) == size
+           && memcmp(PyUnicode_DATA(value), text, (size_t)size) == 0;
+}
+
+#define IS(value, literal) is_text((value), (literal), (Py_ssize_t)sizeof(literal) - 1)
+
+/* RFC 6455, 4.2.1, point 5: 16 bytes in base64, canonical: 21 characters of
+ * the alphabet, one that holds the last 2 bits followed by 4 zero bits,
+ * "==" (handshake._KEY). */
+static int
+is_key(PyObject *value)
+{
+    const char *text;
+
+    if (value == NULL || PyUnicode_GET_LENGTH(value) != KEY_SIZE) {
+        return 0;
+    }
+    text = (const char *)PyUnicode_DATA(value);
+    for (int i = 0; i < 21; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '+' || c == '/')) {
+            return 0;
+        }
+    }
+    return strchr("AQgw", text[21]) != NULL && text[21] != 0 && text[22] == '='
+           && text[23] == '=';
+}
+
+/* Where "\r\n\r\n" starts in the size bytes at data, or -1. */
+static Py_ssize_t
+find_head_end(const char *data, Py_ssize_t size)
+{
+    const char *p = data, *end = data + size;
+
+    while (end - p >= 4) {
+        p = memchr(p, '\r', (size_t)(end - p - 3));
+        if (p == NULL) {
+            return -1;
+        }
+        if (memcmp(p, "\r\n\r\n", 4) == 0) {
+            return p - data;
+        }
+        p++;
+    }
+    return -1;
+}
+
+PyDoc_STRVAR(usual_request_doc,
+"usual_request(buffer, max_line_length, max_num_headers, extensions, /)\n"
+"--\n"
+"\n"
+"Parse and check the usual handshake request at the start of the bytearray\n"
+"buffer: return the request, its Sec-WebSocket-Accept, its Origin, its\n"
+"headers' list of names and values and its length, and remove it from\n"
+"buffer. Return None, leaving buffer alone, unless it is usual.");
+
+static PyObject *
+usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *buffer, *fields = NULL, *items = NULL, *result = NULL, *parts[3];
+    Py_ssize_t max_line_length, max_num_headers, size, window, end, line_end, count;
+    const char *data, *crlf;
+    char accept[ACCEPT_SIZE];
+    int extensions, usual;
+
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "usual_request() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    buffer = args[0];
+    if (!PyByteArray_CheckExact(buffer)) {
+        PyErr_SetString(PyExc_TypeError, "buffer must be a bytearray");
+        return NULL;
+    }
+    max_line_length = PyLong_AsSsize_t(args[1]);
+    max_num_headers = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (max_line_length < 0 || max_num_headers < 0) {
+        PyErr_SetString(PyExc_ValueError, "limits must not be negative");
+        return NULL;
+    }
+    extensions = PyObject_IsTrue(args[3]);
+    if (extensions < 0) {
+        return NULL;
+    }
+    if (request_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "handshake_types() wasn't called");
+        return NULL;
+    }
+    data = PyByteArray_AS_STRING(buffer);
+    size = PyByteArray_GET_SIZE(buffer);
+    /* No need to look further than the longest head within the limits
+     * (http11.parse_whole_request). */
+    window = size;
+    if (max_line_length + 2 <= size && max_num_headers + 1 <= size / (max_line_length + 2)
+        && (max_line_length + 2) * (max_num_headers + 1) + 2 < size) {
+        window = (max_line_length + 2) * (max_num_headers + 1) + 2;
+    }
+    end = find_head_end(data, window);
+    if (end < 0) {
+        Py_RETURN_NONE;
+    }
+    /* RFC 7230, 3.1.1 and RFC 6455, 4.1: GET request-target HTTP/1.1. */
+    crlf = memchr(data, '\r', (size_t)end);
+    if (crlf == NULL || crlf[1] != '\n') {
+        Py_RETURN_NONE; /* no field, or a CR without LF */
+    }
+    line_end = crlf - data;
+    if (line_end > max_line_length || line_end < 14 || memcmp(data, "GET ", 4) != 0
+        || memcmp(crlf - 9, " HTTP/1.1", 9) != 0) {
+        Py_RETURN_NONE;
+    }
+    for (const char *p = data + 4; p < crlf - 9; p++) {
+        if (*p < 0x21 || *p > 0x7e) {
+            Py_RETURN_NONE;
+        }
+    }
     fields = PyDict_New();
     items = PyList_New(0);
     if (fields == NULL || items == NULL) {
-        goto error;
+        goto done;
     }
-    for (pos = start; pos < size;) {
-        const char *line = text + pos;
-        const char *eol = memchr(line, '\r', (size_t)(size - pos));
-        const char *separator;
-        Py_ssize_t length = eol == NULL ? size - pos : eol - line;
-        Py_ssize_t colon, first, last;
-        PyObject *name, *common, *value, *shared;
-        int known;
+    usual = split_fields(data, line_end + 2, end, max_line_length, max_num_headers, shared_names,
+                         shared_values, fields, items);
+    if (usual <= 0) {
+        if (usual == 0) {
+            result = Py_NewRef(Py_None);
+        }
+        goto done;
+    }
+    /* Borrowed: NULL when absent, never an error with str keys. The fields
+     * that need Python: a body (http11._check_no_body), a subprotocol
+     * offered (headers.parse_subprotocol), extensions offered to a server
+     * that has some. The others, as handshake._usual_key wants them. */
+    if (PyDict_GetItem(fields, lower_names[CONTENT_LENGTH]) != NULL
+        || PyDict_GetItem(fields, lower_names[PROTOCOL]) != NULL
+        || (extensions && PyDict_GetItem(fields, lower_names[EXTENSIONS]) != NULL)) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    {
+        PyObject *connection = PyDict_GetItem(fields, lower_names[CONNECTION]);
+        PyObject *upgrade = PyDict_GetItem(fields, lower_names[UPGRADE]);
+        PyObject *key = PyDict_GetItem(fields, lower_names[KEY]);
+        PyObject *origin = PyDict_GetItem(fields, lower_names[ORIGIN]);
 
-        if (eol != NULL && (length + 1 == size - pos || eol[1] != '\n')) {
-            goto unusual; /* a CR without LF */
+        if (!(IS(connection, "Upgrade") || IS(connection, "upgrade")
+              || IS(connection, "keep-alive, Upgrade"))
+            || !(IS(upgrade, "websocket") || IS(upgrade, "WebSocket"))
+            || !IS(PyDict_GetItem(fields, lower_names[VERSION]), "13") || !is_key(key)) {
+            result = Py_NewRef(Py_None);
+            goto done;
         }
-        if (length > max_line_length || ++count > max_num_headers) {
-            goto unusual;
+        accept_value((const char *)PyUnicode_DATA(key), accept);
+        count = PyList_GET_SIZE(items);
+        parts[0] = ascii_str(data + 4, line_end - 13); /* the request-target */
+        parts[1] = filled(headers_type, headers_offsets, 3,
+                          (PyObject *[]){Py_NewRef(fields), Py_NewRef(items), Py_NewRef(Py_None)});
+        parts[2] = Py_NewRef(method_get);
+        if (parts[1] == NULL) {
+            Py_XDECREF(parts[0]);
+            Py_DECREF(parts[2]);
+            goto done;
         }
-        for (Py_ssize_t i = 0; i < length; i++) {
-            if (line[i] < 0x20 || line[i] > 0x7e) {
-                goto unusual;
+        result = PyTuple_New(5);
+        if (result == NULL) {
+            Py_XDECREF(parts[0]);
+            Py_DECREF(parts[1]);
+            Py_DECREF(parts[2]);
+            goto done;
+        }
+        PyTuple_SET_ITEM(result, 1, PyUnicode_DecodeASCII(accept, ACCEPT_SIZE, NULL));
+        PyTuple_SET_ITEM(result, 2, Py_NewRef(origin == NULL ? Py_None : origin));
+        PyTuple_SET_ITEM(result, 3, Py_NewRef(items));
+        PyTuple_SET_ITEM(result, 4, PyLong_FromSsize_t(count));
+        PyTuple_SET_ITEM(result, 0, filled(request_type, request_offsets, 3, parts));
+        for (int i = 0; i < 5; i++) {
+            if (PyTuple_GET_ITEM(result, i) == NULL) {
+                Py_CLEAR(result);
+                goto done;
             }
         }
-        separator = memchr(line, ':', (size_t)length);
-        if (separator == NULL) {
-            goto unusual;
-        }
-        colon = separator - line;
-        first = colon + 1;
-        while (first < length && line[first] == ' ') {
-            first++;
-        }
-        last = length;
-        while (last > first && line[last - 1] == ' ') {
-            last--;
-        }
-        /* Substrings of an ASCII str are copied as they are, where
-         * PyUnicode_FromStringAndSize would decode UTF-8. */
-        name = PyUnicode_Substring(head, pos, pos + colon);
-        if (name == NULL) {
-            goto error;
-        }
-        common = PyDict_GetItemWithError(names, name);
-        Py_DECREF(name);
-        if (common == NULL) {
-            if (PyErr_Occurred()) {
-                goto error;
-            }
-            goto unusual;
-        }
-        if (!PyTuple_CheckExact(common) || PyTuple_GET_SIZE(common) != 2) {
-            PyErr_SetString(PyExc_TypeError, "names must map to pairs");
-            goto error;
-        }
-        known = PyDict_Contains(fields, PyTuple_GET_ITEM(common, 1));
-        if (known < 0) {
-            goto error;
-        }
-        if (known) {
-            goto unusual; /* a name given twice */
-        }
-        value = PyUnicode_Substring(head, pos + first, pos + last);
-        if (value == NULL) {
-            goto error;
-        }
-        shared = PyDict_GetItemWithError(values, value);
-        if (shared != NULL) {
-            Py_SETREF(value, Py_NewRef(shared));
-        }
-        else if (PyErr_Occurred()) {
-            Py_DECREF(value);
-            goto error;
-        }
-        if (PyDict_SetItem(fields, PyTuple_GET_ITEM(common, 1), value) < 0
-            || PyList_Append(items, PyTuple_GET_ITEM(common, 0)) < 0
-            || PyList_Append(items, value) < 0) {
-            Py_DECREF(value);
-            goto error;
-        }
-        Py_DECREF(value);
-        if (eol == NULL) {
-            break;
-        }
-        pos += length + 2;
-        if (pos == size) {
-            goto unusual; /* a CRLF at the end: an empty line follows */
-        }
     }
-    result = PyTuple_Pack(2, fields, items);
-    Py_DECREF(fields);
-    Py_DECREF(items);
-    return result;
+    if (result != NULL && PySequence_DelSlice(buffer, 0, end + 4) < 0) {
+        Py_CLEAR(result);
+    }
 
-unusual:
-    Py_DECREF(fields);
-    Py_DECREF(items);
-    Py_RETURN_NONE;
-
-error:
+done:
     Py_XDECREF(fields);
     Py_XDECREF(items);
-    return NULL;
+    return result;
+}
+
+PyDoc_STRVAR(usual_response_doc,
+"usual_response(accept, date, lines, /)\n"
+"--\n"
+"\n"
+"Return the 101 response with the headers Date, Upgrade, Connection and\n"
+"Sec-WebSocket-Accept, given the values of the first and the last, and the\n"
+"lines of the first three and the name of the last, serialized.");
+
+static PyObject *
+usual_response(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *accept, *date, *lines, *fields, *items, *serialized, *headers;
+    Py_ssize_t size;
+
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "usual_response() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    accept = args[0];
+    date = args[1];
+    lines = args[2];
+    if (!PyUnicode_CheckExact(accept) || !PyUnicode_IS_ASCII(accept)
+        || !PyUnicode_CheckExact(date) || !PyBytes_CheckExact(lines)) {
+        PyErr_SetString(PyExc_TypeError, "usual_response() takes an ASCII str, a str and bytes");
+        return NULL;
+    }
+    if (request_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "handshake_types() wasn't called");
+        return NULL;
+    }
+    fields = PyDict_New();
+    if (fields == NULL) {
+        return NULL;
+    }
+    if (PyDict_SetItem(fields, lower_names[DATE], date) < 0
+        || PyDict_SetItem(fields, lower_names[UPGRADE], value_websocket) < 0
+        || PyDict_SetItem(fields, lower_names[CONNECTION], value_upgrade) < 0
+        || PyDict_SetItem(fields, lower_names[ACCEPT], accept) < 0) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    items = PyList_New(8);
+    if (items == NULL) {
+        Py_DECREF(fields);
+        return NULL;
+    }
+    {
+        PyObject *values[8] = {response_names[0], date, response_names[1], value_websocket,
+                               response_names[2], value_upgrade, response_names[3], accept};
+        for (int i = 0; i < 8; i++) {
+            PyList_SET_ITEM(items, i, Py_NewRef(values[i]));
+        }
+    }
+    /* lines + accept + CRLF, as Headers.serialize() writes them. */
+    size = PyBytes_GET_SIZE(lines);
+    serialized = PyBytes_FromStringAndSize(NULL, size + PyUnicode_GET_LENGTH(accept) + 2);
+    if (serialized != NULL) {
+        char *out = PyBytes_AS_STRING(serialized);
+        memcpy(out, PyBytes_AS_STRING(lines), (size_t)size);
+        memcpy(out + size, PyUnicode_DATA(accept), (size_t)PyUnicode_GET_LENGTH(accept));
+        memcpy(out + size + PyUnicode_GET_LENGTH(accept), "\r\n", 2);
+        serialized = Py_BuildValue("(nN)", (Py_ssize_t)8, serialized);
+    }
+    headers = filled(headers_type, headers_offsets, 3, (PyObject *[]){fields, items, serialized});
+    if (headers == NULL) {
+        return NULL;
+    }
+    return filled(response_type, response_offsets, 4,
+                  (PyObject *[]){Py_NewRef(code_101), Py_NewRef(reason_switching), headers,
+                                 Py_NewRef(Py_None)});
 }
 
 static PyMethodDef speedups_methods[] = {
+    {"handshake_types", (PyCFunction)(void (*)(void))handshake_types, METH_FASTCALL,
+     handshake_types_doc},
+    {"usual_request", (PyCFunction)(void (*)(void))usual_request, METH_FASTCALL,
+     usual_request_doc},
+    {"usual_response", (PyCFunction)(void (*)(void))usual_response, METH_FASTCALL,
+     usual_response_doc},
     {"usual_fields", (PyCFunction)(void (*)(void))usual_fields, METH_FASTCALL, usual_fields_doc},
     {"new_instance", (PyCFunction)(void (*)(void))new_instance, METH_FASTCALL, new_instance_doc},
     {"frame_fields", (PyCFunction)(void (*)(void))frame_fields, METH_FASTCALL, frame_fields_doc},
@@ -687,6 +1241,13 @@ PyInit__speedups(void)
     int avx2 = 0;
 
     if (PyType_Ready(&WritableBytesType) < 0) {
+        return NULL;
+    }
+    /* Constants of the usual handshake; "GET" is the string Python interns. */
+    method_get = PyUnicode_InternFromString("GET");
+    reason_switching = PyUnicode_InternFromString("Switching Protocols");
+    code_101 = PyLong_FromLong(101);
+    if (method_get == NULL || reason_switching == NULL || code_101 == NULL) {
         return NULL;
     }
 #ifdef HAVE_AVX2_DISPATCH
