@@ -512,6 +512,76 @@ ascii_str(const char *text, Py_ssize_t size)
     return result;
 }
 
+/* A snapshot of a dict whose keys are ASCII str: handshake_types() takes
+ * one of the shared names and one of the shared values of
+ * datastructures.py, for split_fields() to find a name or a value by its
+ * text, without making a str and hashing it: that costs a third of
+ * splitting the fields (bench/micro.py --callgrind, S4). */
+#define TABLE_SIZE 64
+typedef struct {
+    PyObject *dict; /* the dict it was taken from */
+    Py_ssize_t count;
+    struct {
+        Py_ssize_t size;
+        const char *text;
+        PyObject *key, *value;
+    } entries[TABLE_SIZE];
+} Table;
+
+static Table name_table, value_table;
+
+static void
+table_clear(Table *table)
+{
+    for (Py_ssize_t i = 0; i < table->count; i++) {
+        Py_DECREF(table->entries[i].key);
+        Py_DECREF(table->entries[i].value);
+    }
+    table->count = 0;
+    Py_CLEAR(table->dict);
+}
+
+/* Fill table with the items of dict; -1 with an exception set if they
+ * don't fit, or a key isn't an ASCII str. */
+static int
+table_fill(Table *table, PyObject *dict)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+
+    table_clear(table);
+    if (PyDict_GET_SIZE(dict) > TABLE_SIZE) {
+        PyErr_SetString(PyExc_ValueError, "too many shared names or values");
+        return -1;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (!PyUnicode_CheckExact(key) || !PyUnicode_IS_ASCII(key)) {
+            table_clear(table);
+            PyErr_SetString(PyExc_TypeError, "shared names and values must be ASCII str");
+            return -1;
+        }
+        table->entries[table->count].size = PyUnicode_GET_LENGTH(key);
+        table->entries[table->count].text = (const char *)PyUnicode_DATA(key);
+        table->entries[table->count].key = Py_NewRef(key);
+        table->entries[table->count].value = Py_NewRef(value);
+        table->count++;
+    }
+    table->dict = Py_NewRef(dict);
+    return 0;
+}
+
+/* The value of the key with the size characters at text (borrowed), or NULL. */
+static PyObject *
+table_find(const Table *table, const char *text, Py_ssize_t size)
+{
+    for (Py_ssize_t i = 0; i < table->count; i++) {
+        if (table->entries[i].size == size && memcmp(table->entries[i].text, text, size) == 0) {
+            return table->entries[i].value;
+        }
+    }
+    return NULL;
+}
+
 /* The splitting of usual_fields(), on the characters of text from pos to
  * size, all ASCII, into the dict fields and the list items. Returns 1 if the
  * lines are usual, 0 if not, -1 with an exception set on error. */
@@ -521,6 +591,8 @@ split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_l
              PyObject *items)
 {
     Py_ssize_t count = 0;
+    /* The snapshots when they are of these dicts. */
+    int tables = name_table.dict == names && value_table.dict == values;
 
     while (pos < size) {
         const char *line = text + pos;
@@ -555,14 +627,22 @@ split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_l
         while (last > first && line[last - 1] == ' ') {
             last--;
         }
-        name = ascii_str(line, colon);
-        if (name == NULL) {
-            return -1;
+        if (tables) {
+            common = table_find(&name_table, line, colon);
+            if (common == NULL) {
+                return 0;
+            }
         }
-        common = PyDict_GetItemWithError(names, name);
-        Py_DECREF(name);
-        if (common == NULL) {
-            return PyErr_Occurred() ? -1 : 0;
+        else {
+            name = ascii_str(line, colon);
+            if (name == NULL) {
+                return -1;
+            }
+            common = PyDict_GetItemWithError(names, name);
+            Py_DECREF(name);
+            if (common == NULL) {
+                return PyErr_Occurred() ? -1 : 0;
+            }
         }
         if (!PyTuple_CheckExact(common) || PyTuple_GET_SIZE(common) != 2) {
             PyErr_SetString(PyExc_TypeError, "names must map to pairs");
@@ -572,17 +652,20 @@ split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_l
         if (known != 0) {
             return known < 0 ? -1 : 0; /* a name given twice */
         }
-        value = ascii_str(line + first, last - first);
+        shared = tables ? table_find(&value_table, line + first, last - first) : NULL;
+        value = shared != NULL ? Py_NewRef(shared) : ascii_str(line + first, last - first);
         if (value == NULL) {
             return -1;
         }
-        shared = PyDict_GetItemWithError(values, value);
-        if (shared != NULL) {
-            Py_SETREF(value, Py_NewRef(shared));
-        }
-        else if (PyErr_Occurred()) {
-            Py_DECREF(value);
-            return -1;
+        if (!tables) {
+            shared = PyDict_GetItemWithError(values, value);
+            if (shared != NULL) {
+                Py_SETREF(value, Py_NewRef(shared));
+            }
+            else if (PyErr_Occurred()) {
+                Py_DECREF(value);
+                return -1;
+            }
         }
         if (PyDict_SetItem(fields, PyTuple_GET_ITEM(common, 1), value) < 0
             || PyList_Append(items, PyTuple_GET_ITEM(common, 0)) < 0
@@ -683,10 +766,29 @@ usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * feature. Calling hashlib from here costs more than these few lines. */
 #define ROTATE(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
 
+/* The rounds of SHA-1, five at a time so that the five words take turns
+ * rather than move; wk holds the message schedule plus the constants. */
+#define SHA1_F1(b, c, d) ((d) ^ ((b) & ((c) ^ (d))))
+#define SHA1_F2(b, c, d) ((b) ^ (c) ^ (d))
+#define SHA1_F3(b, c, d) (((b) & (c)) | ((d) & ((b) | (c))))
+#define SHA1_STEP(F, a, b, c, d, e, i)                                                        \
+    e += ROTATE(a, 5) + F(b, c, d) + wk[i];                                                   \
+    b = ROTATE(b, 30);
+#define SHA1_ROUNDS(first, F)                                                                 \
+    for (int i = (first); i < (first) + 20; i += 5) {                                         \
+        SHA1_STEP(F, a, b, c, d, e, i)                                                        \
+        SHA1_STEP(F, e, a, b, c, d, i + 1)                                                    \
+        SHA1_STEP(F, d, e, a, b, c, i + 2)                                                    \
+        SHA1_STEP(F, c, d, e, a, b, i + 3)                                                    \
+        SHA1_STEP(F, b, c, d, e, a, i + 4)                                                    \
+    }
+
+/* The message schedule of a 64-byte block, plus the constant of each round. */
 static void
-sha1_block(uint32_t state[5], const uint8_t *block)
+sha1_schedule(const uint8_t *block, uint32_t wk[80])
 {
-    uint32_t w[80], a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+    static const uint32_t k[4] = {0x5A827999, 0x6ED9EBA1, 0x8F1BBCDC, 0xCA62C1D6};
+    uint32_t w[80];
 
     for (int i = 0; i < 16; i++) {
         w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16
@@ -695,61 +797,27 @@ sha1_block(uint32_t state[5], const uint8_t *block)
     for (int i = 16; i < 80; i++) {
         w[i] = ROTATE(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     }
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k, t;
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5A827999;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 20 * round; i < 20 * round + 20; i++) {
+            wk[i] = w[i] + k[round];
         }
-        else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ED9EBA1;
-        }
-        else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8F1BBCDC;
-        }
-        else {
-            f = b ^ c ^ d;
-            k = 0xCA62C1D6;
-        }
-        t = ROTATE(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = ROTATE(b, 30);
-        b = a;
-        a = t;
     }
+}
+
+static void
+sha1_compress(uint32_t state[5], const uint32_t wk[80])
+{
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4];
+
+    SHA1_ROUNDS(0, SHA1_F1)
+    SHA1_ROUNDS(20, SHA1_F2)
+    SHA1_ROUNDS(40, SHA1_F3)
+    SHA1_ROUNDS(60, SHA1_F2)
     state[0] += a;
     state[1] += b;
     state[2] += c;
     state[3] += d;
     state[4] += e;
-}
-
-static void
-sha1(const uint8_t *data, size_t size, uint8_t digest[20])
-{
-    uint32_t state[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-    uint8_t last[128] = {0};
-    size_t rest = size % 64, padded = rest < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)size * 8;
-
-    for (size_t i = 0; i + 64 <= size; i += 64) {
-        sha1_block(state, data + i);
-    }
-    memcpy(last, data + size - rest, rest);
-    last[rest] = 0x80;
-    for (int i = 0; i < 8; i++) {
-        last[padded - 1 - i] = (uint8_t)(bits >> (8 * i));
-    }
-    sha1_block(state, last);
-    if (padded == 128) {
-        sha1_block(state, last + 64);
-    }
-    for (int i = 0; i < 20; i++) {
-        digest[i] = (uint8_t)(state[i / 4] >> (24 - 8 * (i % 4)));
-    }
 }
 
 /* RFC 6455, 1.3 and 4.2.2, point 5.4: base64 of the SHA-1 of the 24-character
@@ -758,17 +826,40 @@ sha1(const uint8_t *data, size_t size, uint8_t digest[20])
 #define KEY_SIZE 24
 #define ACCEPT_SIZE 28
 
+/* 60 bytes take two blocks (RFC 3174, 4): the key, the GUID, the 0x80 that
+ * ends them and three zeros; then the second block, the same for every key,
+ * zeros and the length in bits, 480. Its schedule is computed once. */
+static uint32_t last_block_schedule[80];
+
+static void
+sha1_init_last_block(void)
+{
+    uint8_t block[64] = {0};
+
+    block[62] = 480 >> 8;
+    block[63] = 480 & 0xff;
+    sha1_schedule(block, last_block_schedule);
+}
+
 static void
 accept_value(const char key[KEY_SIZE], char accept[ACCEPT_SIZE])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint8_t text[KEY_SIZE + sizeof(GUID) - 1], digest[21];
+    uint32_t state[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    uint32_t wk[80];
+    uint8_t block[64] = {0}, digest[21];
     int i, j;
 
-    memcpy(text, key, KEY_SIZE);
-    memcpy(text + KEY_SIZE, GUID, sizeof(GUID) - 1);
-    sha1(text, sizeof(text), digest);
+    memcpy(block, key, KEY_SIZE);
+    memcpy(block + KEY_SIZE, GUID, sizeof(GUID) - 1);
+    block[KEY_SIZE + sizeof(GUID) - 1] = 0x80;
+    sha1_schedule(block, wk);
+    sha1_compress(state, wk);
+    sha1_compress(state, last_block_schedule);
+    for (i = 0; i < 20; i++) {
+        digest[i] = (uint8_t)(state[i / 4] >> (24 - 8 * (i % 4)));
+    }
     digest[20] = 0;
     /* 20 bytes: six groups of 3, then 2 bytes and one "=". */
     for (i = 0, j = 0; i < 21; i += 3, j += 4) {
@@ -789,7 +880,7 @@ static PyObject *shared_names, *shared_values;
 /* The lower-cased names that usual_request() reads, as the keys of fields;
  * the names, lower-cased names and values of the 101 response. */
 enum {
-    CONNECTION, UPGRADE, KEY, VERSION, ORIGIN, PROTOCOL, EXTENSIONS, CONTENT_LENGTH,
+    CONNECTION, UPGRADE, KEY, VERSION, PROTOCOL, EXTENSIONS, CONTENT_LENGTH, ORIGIN,
     DATE, ACCEPT, LOWER_NAMES,
 };
 static PyObject *lower_names[LOWER_NAMES];
@@ -797,8 +888,8 @@ static PyObject *response_names[4], *value_websocket, *value_upgrade, *method_ge
     *reason_switching, *code_101;
 
 static const char *const lower_name_texts[LOWER_NAMES] = {
-    "connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "origin",
-    "sec-websocket-protocol", "sec-websocket-extensions", "content-length", "date",
+    "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-protocol", "sec-websocket-extensions", "content-length", "origin", "date",
     "sec-websocket-accept",
 };
 
@@ -889,6 +980,9 @@ handshake_types(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         Py_XSETREF(response_names[i], Py_NewRef(PyTuple_GET_ITEM(pair, 0)));
+    }
+    if (table_fill(&name_table, names) < 0 || table_fill(&value_table, values) < 0) {
+        return NULL;
     }
     for (int i = 0; i < LOWER_NAMES; i++) {
         Py_XSETREF(lower_names[i], Py_NewRef(lowers[i]));
@@ -1069,26 +1163,31 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         goto done;
     }
-    /* Borrowed: NULL when absent, never an error with str keys. The fields
-     * that need Python: a body (http11._check_no_body), a subprotocol
-     * offered (headers.parse_subprotocol), extensions offered to a server
-     * that has some. The others, as handshake._usual_key wants them. */
-    if (PyDict_GetItem(fields, lower_names[CONTENT_LENGTH]) != NULL
-        || PyDict_GetItem(fields, lower_names[PROTOCOL]) != NULL
-        || (extensions && PyDict_GetItem(fields, lower_names[EXTENSIONS]) != NULL)) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
+    /* The fields that need Python: a body (http11._check_no_body), a
+     * subprotocol offered (headers.parse_subprotocol), extensions offered to
+     * a server that has some. The others, as handshake._usual_key wants them. */
     {
-        PyObject *connection = PyDict_GetItem(fields, lower_names[CONNECTION]);
-        PyObject *upgrade = PyDict_GetItem(fields, lower_names[UPGRADE]);
-        PyObject *key = PyDict_GetItem(fields, lower_names[KEY]);
-        PyObject *origin = PyDict_GetItem(fields, lower_names[ORIGIN]);
+        PyObject *found[ORIGIN + 1]; /* borrowed; NULL when absent */
+        PyObject *connection, *upgrade, *key, *origin;
+        int unusual;
 
-        if (!(IS(connection, "Upgrade") || IS(connection, "upgrade")
-              || IS(connection, "keep-alive, Upgrade"))
+        for (int i = 0; i <= ORIGIN; i++) {
+            found[i] = PyDict_GetItemWithError(fields, lower_names[i]);
+        }
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        connection = found[CONNECTION];
+        upgrade = found[UPGRADE];
+        key = found[KEY];
+        origin = found[ORIGIN];
+        unusual = found[CONTENT_LENGTH] != NULL || found[PROTOCOL] != NULL
+                  || (extensions && found[EXTENSIONS] != NULL);
+        if (unusual
+            || !(IS(connection, "Upgrade") || IS(connection, "upgrade")
+                 || IS(connection, "keep-alive, Upgrade"))
             || !(IS(upgrade, "websocket") || IS(upgrade, "WebSocket"))
-            || !IS(PyDict_GetItem(fields, lower_names[VERSION]), "13") || !is_key(key)) {
+            || !IS(found[VERSION], "13") || !is_key(key)) {
             result = Py_NewRef(Py_None);
             goto done;
         }
@@ -1110,7 +1209,7 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(parts[2]);
             goto done;
         }
-        PyTuple_SET_ITEM(result, 1, PyUnicode_DecodeASCII(accept, ACCEPT_SIZE, NULL));
+        PyTuple_SET_ITEM(result, 1, ascii_str(accept, ACCEPT_SIZE));
         PyTuple_SET_ITEM(result, 2, Py_NewRef(origin == NULL ? Py_None : origin));
         PyTuple_SET_ITEM(result, 3, Py_NewRef(items));
         PyTuple_SET_ITEM(result, 4, PyLong_FromSsize_t(count));
@@ -1243,6 +1342,7 @@ PyInit__speedups(void)
     if (PyType_Ready(&WritableBytesType) < 0) {
         return NULL;
     }
+    sha1_init_last_block();
     /* Constants of the usual handshake; "GET" is the string Python interns. */
     method_get = PyUnicode_InternFromString("GET");
     reason_switching = PyUnicode_InternFromString("Switching Protocols");
