@@ -880,7 +880,7 @@ static PyObject *shared_names, *shared_values;
 /* The lower-cased names that usual_request() reads, as the keys of fields;
  * the names, lower-cased names and values of the 101 response. */
 enum {
-    CONNECTION, UPGRADE, KEY, VERSION, PROTOCOL, EXTENSIONS, CONTENT_LENGTH, ORIGIN,
+    CONNECTION, UPGRADE, KEY, VERSION, PROTOCOL, CONTENT_LENGTH, ORIGIN,
     DATE, ACCEPT, LOWER_NAMES,
 };
 static PyObject *lower_names[LOWER_NAMES];
@@ -889,7 +889,7 @@ static PyObject *response_names[4], *value_websocket, *value_upgrade, *method_ge
 
 static const char *const lower_name_texts[LOWER_NAMES] = {
     "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
-    "sec-websocket-protocol", "sec-websocket-extensions", "content-length", "origin", "date",
+    "sec-websocket-protocol", "content-length", "origin", "date",
     "sec-websocket-accept",
 };
 
@@ -1079,7 +1079,7 @@ find_head_end(const char *data, Py_ssize_t size)
 }
 
 PyDoc_STRVAR(usual_request_doc,
-"usual_request(buffer, max_line_length, max_num_headers, extensions, /)\n"
+"usual_request(buffer, max_line_length, max_num_headers, /)\n"
 "--\n"
 "\n"
 "Parse and check the usual handshake request at the start of the bytearray\n"
@@ -1094,10 +1094,10 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t max_line_length, max_num_headers, size, window, end, line_end, count;
     const char *data, *crlf;
     char accept[ACCEPT_SIZE];
-    int extensions, usual;
+    int usual;
 
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "usual_request() takes 4 arguments (%zd given)", nargs);
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "usual_request() takes 3 arguments (%zd given)", nargs);
         return NULL;
     }
     buffer = args[0];
@@ -1112,10 +1112,6 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (max_line_length < 0 || max_num_headers < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must not be negative");
-        return NULL;
-    }
-    extensions = PyObject_IsTrue(args[3]);
-    if (extensions < 0) {
         return NULL;
     }
     if (request_type == NULL) {
@@ -1164,12 +1160,11 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     /* The fields that need Python: a body (http11._check_no_body), a
-     * subprotocol offered (headers.parse_subprotocol), extensions offered to
-     * a server that has some. The others, as handshake._usual_key wants them. */
+     * subprotocol offered (headers.parse_subprotocol). The others, as
+     * handshake._usual_key wants them. */
     {
         PyObject *found[ORIGIN + 1]; /* borrowed; NULL when absent */
         PyObject *connection, *upgrade, *key, *origin;
-        int unusual;
 
         for (int i = 0; i <= ORIGIN; i++) {
             found[i] = PyDict_GetItemWithError(fields, lower_names[i]);
@@ -1181,9 +1176,7 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         upgrade = found[UPGRADE];
         key = found[KEY];
         origin = found[ORIGIN];
-        unusual = found[CONTENT_LENGTH] != NULL || found[PROTOCOL] != NULL
-                  || (extensions && found[EXTENSIONS] != NULL);
-        if (unusual
+        if (found[CONTENT_LENGTH] != NULL || found[PROTOCOL] != NULL
             || !(IS(connection, "Upgrade") || IS(connection, "upgrade")
                  || IS(connection, "keep-alive, Upgrade"))
             || !(IS(upgrade, "websocket") || IS(upgrade, "WebSocket"))

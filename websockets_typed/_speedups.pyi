@@ -1,8 +1,7 @@
-from collections.abc import Sized
 from typing import TypeVar
 
 from websockets_typed.http11 import Request, Response
-from websockets_typed.typing import BytesLike
+from websockets_typed.typing import BytesLike, Origin
 
 _T = TypeVar("_T")
 
@@ -39,6 +38,6 @@ def handshake_types(
     /,
 ) -> None: ...
 def usual_request(
-    buffer: bytearray, max_line_length: int, max_num_headers: int, extensions: Sized, /
-) -> tuple[Request, str, str | None, list[str], int] | None: ...
+    buffer: bytearray, max_line_length: int, max_num_headers: int, /
+) -> tuple[Request, str, Origin | None, list[str], int] | None: ...
 def usual_response(accept: str, date: str, lines: bytes, /) -> Response: ...

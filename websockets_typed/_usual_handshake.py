@@ -1,13 +1,13 @@
 """The usual opening handshake, server side, in two calls (RFC 6455, 4.2).
 
 Most handshake requests are alike: a ``GET`` with a handful of common
-headers, each once, with the values that browsers and libraries send, to a
-server without checks that need Python (no subprotocols to select, no
-extension offered to a server that has extensions). :func:`usual_request`
-parses and checks such a request and computes its ``Sec-WebSocket-Accept``
-in one call; :func:`usual_response` builds the 101 that answers it. With the
-C accelerator, each is one C call, where the Python steps cost about half of
-S4's sans-I/O handshake (bench/micro.py --callgrind).
+headers, each once, with the values that browsers and libraries send, and
+no subprotocol offered. :func:`usual_request` parses and checks such a
+request and computes its ``Sec-WebSocket-Accept`` in one call;
+:func:`usual_response` builds the 101 that answers it. With the C
+accelerator, each is one C call, where the Python steps cost half of S4's
+sans-I/O handshake (bench/micro.py --callgrind). The server still decides
+on what it was configured to check: hosts, origins, extensions.
 
 Anything else returns ``None``: :class:`~websockets_typed.server.ServerProtocol`
 then parses and checks the request as always, with the same errors, status
@@ -20,7 +20,6 @@ Internal API.
 
 from __future__ import annotations
 
-from collections.abc import Sized
 from typing import Final, Protocol
 
 from .datastructures import (
@@ -42,6 +41,7 @@ from .http11 import (
     new_instance,
     split_whole_head,
 )
+from .typing import Origin
 
 __all__ = [
     "UsualRequest",
@@ -51,7 +51,7 @@ __all__ = [
     "usual_response",
 ]
 
-UsualRequest = tuple[Request, str, str | None, list[str], int]
+UsualRequest = tuple[Request, str, Origin | None, list[str], int]
 """What :func:`usual_request` returns: the request, its ``Sec-WebSocket-Accept``,
 its ``Origin`` if any, and the list of names and values of its headers with
 its length then, to tell whether they changed since."""
@@ -63,7 +63,7 @@ _UNUSUAL_NAMES: Final = frozenset({"content-length", "transfer-encoding", "sec-w
 
 
 def py_usual_request(
-    buffer: bytearray, max_line_length: int, max_num_headers: int, extensions: Sized, /
+    buffer: bytearray, max_line_length: int, max_num_headers: int, /
 ) -> UsualRequest | None:
     """Parse and check the usual handshake request at the start of ``buffer``.
 
@@ -73,9 +73,7 @@ def py_usual_request(
     :func:`~websockets_typed.datastructures.py_usual_fields`), as a ``GET``
     without a body, whose ``Connection``, ``Upgrade``, ``Sec-WebSocket-Key``
     and ``Sec-WebSocket-Version`` pass the checks as usual (see
-    ``handshake._usual_key``), without ``Sec-WebSocket-Protocol``, and
-    without ``Sec-WebSocket-Extensions`` if ``extensions``, the server's, is
-    not empty.
+    ``handshake._usual_key``), without ``Sec-WebSocket-Protocol``.
 
     Returns:
         See :data:`UsualRequest`; the request is removed from ``buffer``.
@@ -96,9 +94,7 @@ def py_usual_request(
     if headers is None:
         return None
     fields = headers._dict  # pyright: ignore[reportPrivateUsage]
-    if not _UNUSUAL_NAMES.isdisjoint(fields) or (
-        extensions and "sec-websocket-extensions" in fields
-    ):
+    if not _UNUSUAL_NAMES.isdisjoint(fields):
         return None
     key = _usual_key(headers)
     if key is None:
@@ -108,6 +104,7 @@ def py_usual_request(
     # Each name once: a value is a str.
     origin = fields.get("origin")
     assert not isinstance(origin, list)
+    origin = None if origin is None else Origin(origin)
     items = headers._list  # pyright: ignore[reportPrivateUsage]
     return request, accept_key(key), origin, items, len(items)
 
@@ -145,7 +142,7 @@ def py_usual_response(accept: str, date: str, lines: bytes, /) -> Response:
 
 class _UsualRequest(Protocol):
     def __call__(
-        self, buffer: bytearray, max_line_length: int, max_num_headers: int, extensions: Sized, /
+        self, buffer: bytearray, max_line_length: int, max_num_headers: int, /
     ) -> UsualRequest | None: ...
 
 

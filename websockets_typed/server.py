@@ -303,10 +303,11 @@ class ServerProtocol(Protocol):
     def _accept_usual(self, request: Request, usual: UsualRequest) -> Response | None:
         """The 101 response to the usual request, or ``None`` for the full checks to decide.
 
-        The parser recognized ``usual`` (see _usual_handshake); it is still
-        usual if it is ``request``, its headers didn't change since, and
-        this server still needs no decision in Python beyond its hosts and
-        origins, checked here. Then the full checks would accept it too.
+        The parser recognized ``usual`` (see _usual_handshake), which passes
+        check_request(); it is still usual if it is ``request`` and its
+        headers didn't change since. The other checks of process_request()
+        run if this server has something to check: hosts, origins,
+        extensions offered; if one fails, the full checks fail the same way.
         """
         parsed, accept, origin, items, count = usual
         headers = request.headers
@@ -316,18 +317,26 @@ class ServerProtocol(Protocol):
             or len(items) != count
             or self.available_subprotocols
             or self._select_subprotocol_hook is not None
-            or (self.available_extensions and "sec-websocket-extensions" in headers)
         ):
             return None
-        if self._hosts is not None or self.origins is not None:
+        extensions_header = None
+        if (
+            self._hosts is not None
+            or self.origins is not None
+            or (self.available_extensions and "sec-websocket-extensions" in headers)
+        ):
             try:
                 self.process_host(headers)
                 origin = self.process_origin(headers)
-            except InvalidHandshake:
+                extensions_header, self.extensions = self.process_extensions(headers)
+            except Exception:  # the full checks raise it again, and say why
                 return None
         self.origin = origin
         _, date, lines = _dated()
-        return usual_response(accept, date, lines)
+        response = usual_response(accept, date, lines)
+        if extensions_header is not None:
+            response.headers["Sec-WebSocket-Extensions"] = extensions_header
+        return response
 
     def _reject_with(
         self, exc: InvalidHandshake, status: http.HTTPStatus, advice: str = ""
@@ -583,9 +592,7 @@ class ServerProtocol(Protocol):
         if parser is None and self._usual_class:
             # Usually, the whole request in the first read, and usual: one
             # call parses and checks it (bench/micro.py --callgrind, S4).
-            usual = usual_request(
-                self._buffer, MAX_LINE_LENGTH, MAX_NUM_HEADERS, self.available_extensions
-            )
+            usual = usual_request(self._buffer, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
             if usual is not None:
                 self._usual = usual
                 self._request_received(usual[0])

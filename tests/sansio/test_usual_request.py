@@ -1,4 +1,4 @@
-"""The usual handshake in one call: the C accelerator, its pure-Python twin and the full checks agree.
+"""The usual handshake: the C accelerator, its pure-Python twin and the full checks agree.
 
 usual_request() parses and checks a usual request and computes its accept
 value, usual_response() builds the 101 (RFC 6455, 4.2.1 and 4.2.2). The C
@@ -110,13 +110,12 @@ def _frozen_time(monkeypatch: pytest.MonkeyPatch) -> None:  # pyright: ignore[re
 @pytest.mark.parametrize("function", REQUESTS)
 def test_usual_request(function: object) -> None:
     buffer = bytearray(usual("Origin: https://example.com") + b"\x81\x80")
-    result = cast(UsualRequest, function(buffer, 8192, 128, ()))  # type: ignore[operator]
+    result = cast(UsualRequest, function(buffer, 8192, 128))  # type: ignore[operator]
     request, accept, origin, items, count = result
     assert (request.method, request.path) == ("GET", "/chat?room=1")
     assert request.headers["Sec-WebSocket-Key"] == KEY
-    assert request.headers == Headers(
-        line.split(": ") for line in [*USUAL_LINES, "Origin: https://example.com"]
-    )
+    lines = [line.partition(": ") for line in [*USUAL_LINES, "Origin: https://example.com"]]
+    assert request.headers == Headers((name, value) for name, _, value in lines)
     assert accept == accept_key(KEY)
     assert origin == "https://example.com"
     assert items is request.headers._list  # pyright: ignore[reportPrivateUsage]
@@ -155,30 +154,29 @@ def test_usual_request(function: object) -> None:
 )
 def test_unusual_request(function: object, data: bytes) -> None:
     buffer = bytearray(data)
-    assert function(buffer, 8192, 128, ()) is None  # type: ignore[operator]
+    assert function(buffer, 8192, 128) is None  # type: ignore[operator]
     assert buffer == data  # left alone
 
 
 @pytest.mark.parametrize("function", REQUESTS)
 def test_extensions_offered(function: object) -> None:
+    # Usual: the server negotiates them, if it has any.
     data = usual("Sec-WebSocket-Extensions: permessage-deflate")
-    # Usual if the server has no extensions, else for Python to negotiate.
-    assert function(bytearray(data), 8192, 128, ()) is not None  # type: ignore[operator]
-    assert function(bytearray(data), 8192, 128, ["deflate"]) is None  # type: ignore[operator]
+    assert function(bytearray(data), 8192, 128) is not None  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("function", REQUESTS)
 def test_limits(function: object) -> None:
     data = usual()
     longest = max(len(line) for line in data.split(b"\r\n"))
-    assert function(bytearray(data), longest, 5, ()) is not None  # type: ignore[operator]
-    assert function(bytearray(data), longest - 1, 5, ()) is None  # type: ignore[operator]
-    assert function(bytearray(data), longest, 4, ()) is None  # type: ignore[operator]
-    assert function(bytearray(data), 0, 0, ()) is None  # type: ignore[operator]
+    assert function(bytearray(data), longest, 5) is not None  # type: ignore[operator]
+    assert function(bytearray(data), longest - 1, 5) is None  # type: ignore[operator]
+    assert function(bytearray(data), longest, 4) is None  # type: ignore[operator]
+    assert function(bytearray(data), 0, 0) is None  # type: ignore[operator]
     with pytest.raises(ValueError, match="negative"):
-        function(bytearray(data), -1, 5, ())  # type: ignore[operator]
+        function(bytearray(data), -1, 5)  # type: ignore[operator]
     with pytest.raises(ValueError, match="negative"):
-        function(bytearray(data), 100, -1, ())  # type: ignore[operator]
+        function(bytearray(data), 100, -1)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("function", RESPONSES)
@@ -271,14 +269,11 @@ def heads(draw: st.DrawFn) -> bytes:
     data=heads(),
     line=st.integers(0, 60),
     count=st.integers(0, 14),
-    extensions=st.sampled_from([(), ["deflate"]]),
 )
-def test_c_usual_request_agrees_with_python(
-    data: bytes, line: int, count: int, extensions: Sequence[str]
-) -> None:
+def test_c_usual_request_agrees_with_python(data: bytes, line: int, count: int) -> None:
     def run(function: object) -> tuple[object, bytearray]:
         buffer = bytearray(data)
-        result = cast(UsualRequest | None, function(buffer, line, count, extensions))  # type: ignore[operator]
+        result = cast(UsualRequest | None, function(buffer, line, count))  # type: ignore[operator]
         if result is None:
             return None, buffer
         request, *rest = result
@@ -304,15 +299,15 @@ def test_c_usual_response_agrees_with_python(accept: str, date: str, lines: byte
 
 @pytest.mark.skipif(not SPEEDUPS, reason="the C accelerator is disabled")
 def test_c_accelerator_refuses_wrong_arguments() -> None:
-    from websockets_typed import _speedups  # noqa: PLC0415
+    from websockets_typed import _speedups
 
     anything = cast(object, _speedups)
-    with pytest.raises(TypeError, match="4 arguments"):
-        _speedups.usual_request(bytearray(), 1, 1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="3 arguments"):
+        _speedups.usual_request(bytearray(), 1)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="bytearray"):
-        _speedups.usual_request(b"", 1, 1, ())  # type: ignore[arg-type]
+        _speedups.usual_request(b"", 1, 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        _speedups.usual_request(bytearray(), "1", 1, ())  # type: ignore[arg-type]
+        _speedups.usual_request(bytearray(), "1", 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="3 arguments"):
         _speedups.usual_response("a", "b")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="ASCII str"):
@@ -334,7 +329,7 @@ def test_c_accelerator_keeps_no_references() -> None:
             usual("Connection: close", remove=["Connection"]),
         ):
             for _ in range(2_000):
-                usual_request(bytearray(data), 8192, 128, ())
+                usual_request(bytearray(data), 8192, 128)
                 usual_response(accept_key(KEY), "date", b"lines")
 
     run()
@@ -362,7 +357,7 @@ def test_server_answers_as_the_full_checks(data: bytes) -> None:
 @given(data=heads())
 def test_usual_request_is_valid(data: bytes) -> None:
     # What the shortcut accepts, parsing and checking it fully accepts too.
-    result = usual_request(bytearray(data), 8192, 128, ())
+    result = usual_request(bytearray(data), 8192, 128)
     if result is not None:
         request = parse_whole_request(bytearray(data))
         assert request is not None
@@ -371,32 +366,45 @@ def test_usual_request_is_valid(data: bytes) -> None:
         assert accept_key(check_request(request.headers)) == result[1]
 
 
-@pytest.mark.parametrize(
-    ("data", "options"),
-    [
-        (usual(), {}),
-        (usual("Origin: https://example.com"), {"origins": ["https://example.com"]}),
-        (usual("Origin: https://example.org"), {"origins": ["https://example.com"]}),
-        (usual(), {"origins": [None]}),
-        (usual(), {"hosts": ["example.com"]}),
-        (usual(), {"hosts": ["example.org"]}),
-        (usual("Sec-WebSocket-Extensions: permessage-deflate"), {}),
-        (
-            usual("Sec-WebSocket-Extensions: permessage-deflate"),
-            {"extensions": [ServerPerMessageDeflateFactory()]},
-        ),
-        (usual(), {"extensions": [ServerPerMessageDeflateFactory()]}),
-        (usual("Sec-WebSocket-Protocol: chat"), {"subprotocols": ["chat"]}),
-        (usual(), {"subprotocols": ["chat"]}),
-        (usual(), {"select_subprotocol": lambda _, offered: None}),
-        (usual("Sec-WebSocket-Protocol: chat"), {}),
-        (usual(request_line="HEAD / HTTP/1.1"), {}),
-        (usual("Content-Length: 0"), {}),
-        (usual("Content-Length: 1"), {}),
-        (usual("Sec-WebSocket-Version: 8", remove=["Sec-WebSocket-Version"]), {}),
-        (usual("Connection: close", remove=["Connection"]), {}),
-    ],
-)
+def select_none(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> None:
+    """A select_subprotocol hook that selects no subprotocol."""
+
+
+OPTIONS: list[tuple[bytes, dict[str, object]]] = [
+    (usual(), {}),
+    (usual("Origin: https://example.com"), {"origins": ["https://example.com"]}),
+    (usual("Origin: https://example.org"), {"origins": ["https://example.com"]}),
+    (usual(), {"origins": [None]}),
+    (usual(), {"hosts": ["example.com"]}),
+    (usual(), {"hosts": ["example.org"]}),
+    (usual("Sec-WebSocket-Extensions: permessage-deflate"), {}),
+    (
+        usual("Sec-WebSocket-Extensions: permessage-deflate"),
+        {"extensions": [ServerPerMessageDeflateFactory()]},
+    ),
+    (usual(), {"extensions": [ServerPerMessageDeflateFactory()]}),
+    (
+        usual("Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=99"),
+        {"extensions": [ServerPerMessageDeflateFactory()]},
+    ),
+    (
+        usual("Sec-WebSocket-Extensions: permessage-deflate; x"),
+        {"extensions": [ServerPerMessageDeflateFactory()]},
+    ),
+    (usual("Sec-WebSocket-Extensions: ;;"), {"extensions": [ServerPerMessageDeflateFactory()]}),
+    (usual("Sec-WebSocket-Protocol: chat"), {"subprotocols": ["chat"]}),
+    (usual(), {"subprotocols": ["chat"]}),
+    (usual(), {"select_subprotocol": select_none}),
+    (usual("Sec-WebSocket-Protocol: chat"), {}),
+    (usual(request_line="HEAD / HTTP/1.1"), {}),
+    (usual("Content-Length: 0"), {}),
+    (usual("Content-Length: 1"), {}),
+    (usual("Sec-WebSocket-Version: 8", remove=["Sec-WebSocket-Version"]), {}),
+    (usual("Connection: close", remove=["Connection"]), {}),
+]
+
+
+@pytest.mark.parametrize(("data", "options"), OPTIONS)
 def test_server_with_options_answers_as_the_full_checks(
     data: bytes, options: dict[str, object]
 ) -> None:
@@ -406,9 +414,11 @@ def test_server_with_options_answers_as_the_full_checks(
 def test_server_takes_the_shortcut() -> None:
     server = ServerProtocol(origins=["https://example.com"])
     server.receive_data(usual("Origin: https://example.com"))
-    assert server._usual is not None  # pyright: ignore[reportPrivateUsage]
+    found = server._usual  # pyright: ignore[reportPrivateUsage]
     (request,) = server.events_received()
     assert isinstance(request, Request)
+    assert found is not None
+    assert found[0] is request
     response = server.accept(request)
     assert server._usual is None  # pyright: ignore[reportPrivateUsage]
     assert response.headers["Sec-WebSocket-Accept"] == accept_key(KEY)
