@@ -11,8 +11,10 @@
  * writable_bytes (a bytes object that the kernel fills before anyone sees
  * it: a large message is allocated once, at its final size), and new_frame
  * (the parser's Frame, without a call per field), new_instance (the same
- * for the handshake's Request and Response), and usual_fields (the header
- * lines of a usual handshake request, in one call).
+ * for the handshake's Request and Response), usual_fields (the header
+ * lines of a usual handshake request, in one call), and usual_request and
+ * usual_response (the whole usual opening handshake of a server, with
+ * SHA-1 for Sec-WebSocket-Accept).
  */
 
 #define PY_SSIZE_T_CLEAN

@@ -153,17 +153,9 @@ class _UsualResponse(Protocol):
 def _select() -> tuple[_UsualRequest, _UsualResponse]:
     """Use the C accelerator if :func:`~websockets_typed.frames.apply_mask` does."""
     if SPEEDUPS:
-        from ._speedups import (  # noqa: PLC0415
-            handshake_types,
-        )
-        from ._speedups import (  # noqa: PLC0415
-            usual_request as c_usual_request,
-        )
-        from ._speedups import (  # noqa: PLC0415
-            usual_response as c_usual_response,
-        )
+        from . import _speedups  # noqa: PLC0415
 
-        handshake_types(
+        _speedups.handshake_types(
             Request,
             _REQUEST_SLOTS,
             Headers,
@@ -173,7 +165,7 @@ def _select() -> tuple[_UsualRequest, _UsualResponse]:
             _COMMON_NAMES,
             _COMMON_VALUES,
         )
-        return c_usual_request, c_usual_response
+        return _speedups.usual_request, _speedups.usual_response
     return py_usual_request, py_usual_response
 
 
