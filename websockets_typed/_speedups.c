@@ -1216,7 +1216,10 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
         }
     }
-    if (result != NULL && PySequence_DelSlice(buffer, 0, end + 4) < 0) {
+    /* Usually, the request was all the buffer held. */
+    if (result != NULL
+        && (end + 4 == size ? PyByteArray_Resize(buffer, 0)
+                            : PySequence_DelSlice(buffer, 0, end + 4)) < 0) {
         Py_CLEAR(result);
     }
 
