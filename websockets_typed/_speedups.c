@@ -584,6 +584,98 @@ table_find(const Table *table, const char *text, Py_ssize_t size)
     return NULL;
 }
 
+/* The pair that names maps the size characters at text to (borrowed), from
+ * the table when tables, or NULL if there is none; -1 on error. */
+static int
+find_name(int tables, PyObject *names, const char *text, Py_ssize_t size, PyObject **pair)
+{
+    PyObject *key;
+
+    if (tables) {
+        *pair = table_find(&name_table, text, size);
+    }
+    else {
+        key = ascii_str(text, size);
+        if (key == NULL) {
+            return -1;
+        }
+        *pair = PyDict_GetItemWithError(names, key);
+        Py_DECREF(key);
+        if (*pair == NULL && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (*pair != NULL && (!PyTuple_CheckExact(*pair) || PyTuple_GET_SIZE(*pair) != 2)) {
+        PyErr_SetString(PyExc_TypeError, "names must map to pairs");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the size characters at text are a token (RFC 7230, 3.2.6). */
+static int
+is_token(const char *text, Py_ssize_t size)
+{
+    if (size == 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The name at text (size characters), as given and lower-cased, as new
+ * references, the way Headers.__setitem__ keeps them: a common name is
+ * the shared strings names maps it to, or its lower-cased form to; another
+ * token is copied. Returns 1, 0 if the name isn't a token, -1 on error. */
+static int
+field_name(int tables, PyObject *names, const char *text, Py_ssize_t size, PyObject **name,
+           PyObject **lower)
+{
+    PyObject *pair;
+    char *data;
+
+    if (find_name(tables, names, text, size, &pair) < 0) {
+        return -1;
+    }
+    if (pair != NULL) {
+        *name = Py_NewRef(PyTuple_GET_ITEM(pair, 0));
+        *lower = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
+        return 1;
+    }
+    if (!is_token(text, size)) {
+        return 0;
+    }
+    *name = ascii_str(text, size);
+    *lower = ascii_str(text, size);
+    if (*name == NULL || *lower == NULL) {
+        goto error;
+    }
+    data = (char *)PyUnicode_DATA(*lower);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        if (data[i] >= 'A' && data[i] <= 'Z') {
+            data[i] += 'a' - 'A';
+        }
+    }
+    if (find_name(tables, names, data, size, &pair) < 0) {
+        goto error;
+    }
+    if (pair != NULL) {
+        Py_SETREF(*lower, Py_NewRef(PyTuple_GET_ITEM(pair, 1)));
+    }
+    return 1;
+
+error:
+    Py_CLEAR(*name);
+    Py_CLEAR(*lower);
+    return -1;
+}
+
 /* The splitting of usual_fields(), on the characters of text from pos to
  * size, all ASCII, into the dict fields and the list items. Returns 1 if the
  * lines are usual, 0 if not, -1 with an exception set on error. */
@@ -602,7 +694,7 @@ split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_l
         const char *separator;
         Py_ssize_t length = eol == NULL ? size - pos : eol - line;
         Py_ssize_t colon, first, last;
-        PyObject *name, *common, *value, *shared;
+        PyObject *name, *lower, *value, *shared;
         int known;
 
         if (eol != NULL && (length + 1 == size - pos || eol[1] != '\n')) {
@@ -629,53 +721,35 @@ split_fields(const char *text, Py_ssize_t pos, Py_ssize_t size, Py_ssize_t max_l
         while (last > first && line[last - 1] == ' ') {
             last--;
         }
-        if (tables) {
-            common = table_find(&name_table, line, colon);
-            if (common == NULL) {
-                return 0;
-            }
+        known = field_name(tables, names, line, colon, &name, &lower);
+        if (known <= 0) {
+            return known;
         }
-        else {
-            name = ascii_str(line, colon);
-            if (name == NULL) {
-                return -1;
-            }
-            common = PyDict_GetItemWithError(names, name);
-            Py_DECREF(name);
-            if (common == NULL) {
-                return PyErr_Occurred() ? -1 : 0;
-            }
-        }
-        if (!PyTuple_CheckExact(common) || PyTuple_GET_SIZE(common) != 2) {
-            PyErr_SetString(PyExc_TypeError, "names must map to pairs");
-            return -1;
-        }
-        known = PyDict_Contains(fields, PyTuple_GET_ITEM(common, 1));
+        known = PyDict_Contains(fields, lower);
         if (known != 0) {
+            Py_DECREF(name);
+            Py_DECREF(lower);
             return known < 0 ? -1 : 0; /* a name given twice */
         }
         shared = tables ? table_find(&value_table, line + first, last - first) : NULL;
         value = shared != NULL ? Py_NewRef(shared) : ascii_str(line + first, last - first);
-        if (value == NULL) {
-            return -1;
-        }
-        if (!tables) {
+        if (value != NULL && !tables) {
             shared = PyDict_GetItemWithError(values, value);
             if (shared != NULL) {
                 Py_SETREF(value, Py_NewRef(shared));
             }
             else if (PyErr_Occurred()) {
-                Py_DECREF(value);
-                return -1;
+                Py_CLEAR(value);
             }
         }
-        if (PyDict_SetItem(fields, PyTuple_GET_ITEM(common, 1), value) < 0
-            || PyList_Append(items, PyTuple_GET_ITEM(common, 0)) < 0
-            || PyList_Append(items, value) < 0) {
-            Py_DECREF(value);
+        known = value == NULL || PyDict_SetItem(fields, lower, value) < 0
+                || PyList_Append(items, name) < 0 || PyList_Append(items, value) < 0;
+        Py_DECREF(name);
+        Py_DECREF(lower);
+        Py_XDECREF(value);
+        if (known) {
             return -1;
         }
-        Py_DECREF(value);
         if (eol == NULL) {
             break;
         }
@@ -695,13 +769,13 @@ PyDoc_STRVAR(usual_fields_doc,
 "the field lines of head from start on, or None unless they are usual.");
 
 /* datastructures.py_usual_fields() in C: the header lines of a handshake
- * request, usually a handful of common names with printable ASCII values.
- * Anything else returns None, for the Python parser to decide: a line longer
- * than max_line_length, more than max_num_headers lines, a character other
- * than printable ASCII (HTAB included), a line without a colon, a name that
- * isn't a key of names (which maps it to itself and its lower-cased form, as
- * shared strings), a name given twice. A value in values is replaced by the
- * shared string there. Python does this with a few calls per line, a tenth of
+ * request, usually a handful of names with printable ASCII values. Anything
+ * else returns None, for the Python parser to decide: a line longer than
+ * max_line_length, more than max_num_headers lines, a character other than
+ * printable ASCII (HTAB included), a line without a colon, a name that isn't
+ * a token, a name given twice (whatever its case). A name in names (which
+ * maps it to itself and its lower-cased form, as shared strings) or whose
+ * lower-cased form is there, and a value in values, take the shared strings. Python does this with a few calls per line, a tenth of
  * a handshake (bench/run.py --callgrind, S4). */
 static PyObject *
 usual_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)

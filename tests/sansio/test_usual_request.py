@@ -136,7 +136,8 @@ def test_usual_request(function: object) -> None:
         usual(request_line="GET /\x7f HTTP/1.1"),
         head(request_line="GET / HTTP/1.1"),  # no fields
         usual("Host: example.org"),  # given twice
-        usual("X-Custom: 1"),  # not a common name
+        usual("X Custom: 1"),  # not a token
+        usual("HOST: example.org"),  # given twice, in another case
         usual("Cookie: a\tb"),  # HTAB
         usual("Cookie: caf\udce9"),  # obs-text
         usual("Content-Length: 0"),
@@ -220,6 +221,9 @@ FIELD_LINES = st.sampled_from(
         "Cookie: a=b",
         "User-Agent: test",
         "X-Other: 1",
+        "X Other: 1",
+        "HOST: a",
+        "Accept-Language: en-US,en;q=0.9",
         "Cookie: a\tb",
         "Cookie: \x00",
         "Cookie: \udcff",
@@ -408,6 +412,47 @@ OPTIONS: list[tuple[bytes, dict[str, object]]] = [
 def test_server_with_options_answers_as_the_full_checks(
     data: bytes, options: dict[str, object]
 ) -> None:
+    assert outcome(data, **options) == outcome(data, server_class=FullChecks, **options)
+
+
+# What Chrome and Firefox send (with made-up values).
+BROWSER_REQUESTS = [
+    usual(
+        "Pragma: no-cache",
+        "Cache-Control: no-cache",
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36",
+        "Origin: https://example.com",
+        "Accept-Encoding: gzip, deflate, br, zstd",
+        "Accept-Language: en-US,en;q=0.9",
+        "Cookie: a=b",
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+    ),
+    usual(
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "Accept: */*",
+        "Accept-Language: en-US,en;q=0.5",
+        "Accept-Encoding: gzip, deflate, br, zstd",
+        "Origin: https://example.com",
+        "Sec-Fetch-Dest: empty",
+        "Sec-Fetch-Mode: websocket",
+        "Sec-Fetch-Site: same-origin",
+        "Pragma: no-cache",
+        "Cache-Control: no-cache",
+        "Connection: keep-alive, Upgrade",
+        remove=["Connection"],
+    ),
+]
+
+
+@pytest.mark.parametrize("data", BROWSER_REQUESTS)
+def test_browser_requests_take_the_shortcut(data: bytes) -> None:
+    options: dict[str, object] = {
+        "origins": ["https://example.com"],
+        "extensions": [ServerPerMessageDeflateFactory()],
+    }
+    server = ServerProtocol(**options)  # type: ignore[arg-type]
+    server.receive_data(data)
+    assert server._usual is not None  # pyright: ignore[reportPrivateUsage]
     assert outcome(data, **options) == outcome(data, server_class=FullChecks, **options)
 
 
