@@ -962,6 +962,8 @@ enum {
 static PyObject *lower_names[LOWER_NAMES];
 static PyObject *response_names[4], *value_websocket, *value_upgrade, *method_get,
     *reason_switching, *code_101;
+/* Not a common name, hence not shared: found by equality. */
+static PyObject *transfer_encoding;
 
 static const char *const lower_name_texts[LOWER_NAMES] = {
     "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
@@ -1235,16 +1237,18 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         goto done;
     }
-    /* The fields that need Python: a body (http11._check_no_body), a
+    /* The fields that need Python: a body (Content-Length or
+     * Transfer-Encoding, http11._check_no_body), a
      * subprotocol offered (headers.parse_subprotocol). The others, as
      * handshake._usual_key wants them. */
     {
         PyObject *found[ORIGIN + 1]; /* borrowed; NULL when absent */
-        PyObject *connection, *upgrade, *key, *origin;
+        PyObject *connection, *upgrade, *key, *origin, *body;
 
         for (int i = 0; i <= ORIGIN; i++) {
             found[i] = PyDict_GetItemWithError(fields, lower_names[i]);
         }
+        body = PyDict_GetItemWithError(fields, transfer_encoding);
         if (PyErr_Occurred()) {
             goto done;
         }
@@ -1252,7 +1256,7 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         upgrade = found[UPGRADE];
         key = found[KEY];
         origin = found[ORIGIN];
-        if (found[CONTENT_LENGTH] != NULL || found[PROTOCOL] != NULL
+        if (found[CONTENT_LENGTH] != NULL || body != NULL || found[PROTOCOL] != NULL
             || !(IS(connection, "Upgrade") || IS(connection, "upgrade")
                  || IS(connection, "keep-alive, Upgrade"))
             || !(IS(upgrade, "websocket") || IS(upgrade, "WebSocket"))
@@ -1417,9 +1421,11 @@ PyInit__speedups(void)
     sha1_init_last_block();
     /* Constants of the usual handshake; "GET" is the string Python interns. */
     method_get = PyUnicode_InternFromString("GET");
+    transfer_encoding = PyUnicode_InternFromString("transfer-encoding");
     reason_switching = PyUnicode_InternFromString("Switching Protocols");
     code_101 = PyLong_FromLong(101);
-    if (method_get == NULL || reason_switching == NULL || code_101 == NULL) {
+    if (method_get == NULL || transfer_encoding == NULL || reason_switching == NULL
+        || code_101 == NULL) {
         return NULL;
     }
 #ifdef HAVE_AVX2_DISPATCH

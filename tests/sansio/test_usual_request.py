@@ -141,7 +141,10 @@ def test_usual_request(function: object) -> None:
         usual("Cookie: a\tb"),  # HTAB
         usual("Cookie: caf\udce9"),  # obs-text
         usual("Content-Length: 0"),
+        usual("Transfer-Encoding: chunked"),
+        usual("transfer-encoding: identity"),
         usual("Sec-WebSocket-Protocol: chat"),
+        usual("SEC-WEBSOCKET-PROTOCOL: chat"),
         usual("Connection: keep-alive", remove=["Connection"]),
         usual("Connection: Upgrade, keep-alive", remove=["Connection"]),
         usual(remove=["Connection"]),
@@ -218,6 +221,8 @@ FIELD_LINES = st.sampled_from(
         "Sec-WebSocket-Extensions: permessage-deflate",
         "Sec-WebSocket-Protocol: chat",
         "Content-Length: 0",
+        "Transfer-Encoding: chunked",
+        "TRANSFER-ENCODING: chunked",
         "Cookie: a=b",
         "User-Agent: test",
         "X-Other: 1",
@@ -403,6 +408,7 @@ OPTIONS: list[tuple[bytes, dict[str, object]]] = [
     (usual(request_line="HEAD / HTTP/1.1"), {}),
     (usual("Content-Length: 0"), {}),
     (usual("Content-Length: 1"), {}),
+    (usual("Transfer-Encoding: chunked"), {}),
     (usual("Sec-WebSocket-Version: 8", remove=["Sec-WebSocket-Version"]), {}),
     (usual("Connection: close", remove=["Connection"]), {}),
 ]
