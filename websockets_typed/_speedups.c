@@ -956,7 +956,7 @@ static PyObject *shared_names, *shared_values;
 /* The lower-cased names that usual_request() reads, as the keys of fields;
  * the names, lower-cased names and values of the 101 response. */
 enum {
-    CONNECTION, UPGRADE, KEY, VERSION, PROTOCOL, CONTENT_LENGTH, ORIGIN,
+    CONNECTION, UPGRADE, KEY, VERSION, CONTENT_LENGTH, ORIGIN,
     DATE, ACCEPT, LOWER_NAMES,
 };
 static PyObject *lower_names[LOWER_NAMES];
@@ -967,7 +967,7 @@ static PyObject *transfer_encoding;
 
 static const char *const lower_name_texts[LOWER_NAMES] = {
     "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
-    "sec-websocket-protocol", "content-length", "origin", "date",
+    "content-length", "origin", "date",
     "sec-websocket-accept",
 };
 
@@ -1237,10 +1237,9 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         goto done;
     }
-    /* The fields that need Python: a body (Content-Length or
-     * Transfer-Encoding, http11._check_no_body), a
-     * subprotocol offered (headers.parse_subprotocol). The others, as
-     * handshake._usual_key wants them. */
+    /* A body (Content-Length or Transfer-Encoding) needs Python
+     * (http11._check_no_body). The others, as handshake._usual_key wants
+     * them. */
     {
         PyObject *found[ORIGIN + 1]; /* borrowed; NULL when absent */
         PyObject *connection, *upgrade, *key, *origin, *body;
@@ -1256,7 +1255,7 @@ usual_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         upgrade = found[UPGRADE];
         key = found[KEY];
         origin = found[ORIGIN];
-        if (found[CONTENT_LENGTH] != NULL || body != NULL || found[PROTOCOL] != NULL
+        if (found[CONTENT_LENGTH] != NULL || body != NULL
             || !(IS(connection, "Upgrade") || IS(connection, "upgrade")
                  || IS(connection, "keep-alive, Upgrade"))
             || !(IS(upgrade, "websocket") || IS(upgrade, "WebSocket"))

@@ -1,13 +1,14 @@
 """The usual opening handshake, server side, in two calls (RFC 6455, 4.2).
 
-Most handshake requests are alike: a ``GET`` with a handful of common
-headers, each once, with the values that browsers and libraries send, and
-no subprotocol offered. :func:`usual_request` parses and checks such a
-request and computes its ``Sec-WebSocket-Accept`` in one call;
-:func:`usual_response` builds the 101 that answers it. With the C
+Most handshake requests are alike: a ``GET`` whose headers are given once
+each, in printable ASCII, with the ``Connection``, ``Upgrade``, key and
+version that browsers and libraries send. :func:`usual_request` parses and
+checks such a request and computes its ``Sec-WebSocket-Accept`` in one
+call; :func:`usual_response` builds the 101 that answers it. With the C
 accelerator, each is one C call, where the Python steps cost half of S4's
-sans-I/O handshake (bench/micro.py --callgrind). The server still decides
-on what it was configured to check: hosts, origins, extensions.
+sans-I/O handshake (bench/micro.py --callgrind). The server still decides,
+in Python, on what it was configured to check: hosts, origins, extensions,
+subprotocols.
 
 Anything else returns ``None``: :class:`~websockets_typed.server.ServerProtocol`
 then parses and checks the request as always, with the same errors, status
@@ -57,9 +58,8 @@ its ``Origin`` if any, and the list of names and values of its headers with
 its length then, to tell whether they changed since."""
 
 # The headers that need decisions in Python: a body (RFC 7230, 3.3.3; see
-# http11._check_no_body), a subprotocol offered, which must be parsed even
-# when the server has none (RFC 6455, 4.2.1, point 8).
-_UNUSUAL_NAMES: Final = frozenset({"content-length", "transfer-encoding", "sec-websocket-protocol"})
+# http11._check_no_body).
+_UNUSUAL_NAMES: Final = frozenset({"content-length", "transfer-encoding"})
 
 
 def py_usual_request(
@@ -73,7 +73,7 @@ def py_usual_request(
     :func:`~websockets_typed.datastructures.py_usual_fields`), as a ``GET``
     without a body, whose ``Connection``, ``Upgrade``, ``Sec-WebSocket-Key``
     and ``Sec-WebSocket-Version`` pass the checks as usual (see
-    ``handshake._usual_key``), without ``Sec-WebSocket-Protocol``.
+    ``handshake._usual_key``).
 
     Returns:
         See :data:`UsualRequest`; the request is removed from ``buffer``.

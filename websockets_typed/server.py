@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias, cast
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE
-from ._usual_handshake import UsualRequest, py_usual_response, usual_request, usual_response
+from ._usual_handshake import UsualRequest, usual_request, usual_response
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
@@ -248,9 +248,11 @@ class ServerProtocol(Protocol):
         usual = self._usual
         if usual is not None:
             self._usual = None
-            response = self._accept_usual(request, usual)
-            if response is not None:
-                return response
+            # The request that the parser recognized as usual, whose
+            # headers didn't change since (see _usual_handshake)?
+            items = request.headers._list  # pyright: ignore[reportPrivateUsage]
+            if usual[0] is not request or usual[3] is not items or usual[4] != len(items):
+                usual = None
         if request.method != "GET":
             # RFC 6455, 4.1: only a GET opens a WebSocket connection.
             response = self._reject_with(
@@ -260,7 +262,12 @@ class ServerProtocol(Protocol):
             response.headers["Allow"] = "GET"
             return response
         try:
-            key, extensions_header, protocol_header = self.process_request(request)
+            if usual is None:
+                key, extensions_header, protocol_header = self.process_request(request)
+                accept = accept_key(key)
+            else:
+                accept = usual[1]
+                extensions_header, protocol_header = self._process_usual(request, usual[2])
         except InvalidOrigin as exc:
             return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
         except InvalidHost as exc:
@@ -293,50 +300,42 @@ class ServerProtocol(Protocol):
         # The headers that build_response() adds after Date, as it adds
         # them, and their lines, without a call per header (bench/run.py, S4).
         _, date, lines = _dated()
-        response = py_usual_response(accept_key(key), date, lines)
+        response = usual_response(accept, date, lines)
         if extensions_header is not None:
             response.headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
             response.headers["Sec-WebSocket-Protocol"] = protocol_header
         return response
 
-    def _accept_usual(self, request: Request, usual: UsualRequest) -> Response | None:
-        """The 101 response to the usual request, or ``None`` for the full checks to decide.
+    def _process_usual(
+        self, request: Request, origin: Origin | None
+    ) -> tuple[str | None, str | None]:
+        """:meth:`process_request` for the usual request, whose key passed :func:`check_request`.
 
-        The parser recognized ``usual`` (see _usual_handshake), which passes
-        check_request(); it is still usual if it is ``request`` and its
-        headers didn't change since. The other checks of process_request()
-        run if this server has something to check: hosts, origins,
-        extensions offered; if one fails, the full checks fail the same way.
+        The other checks run as there, and raise the same errors, when this
+        server has something to check (hosts, origins, extensions offered,
+        subprotocols): the usual server has none (bench/micro.py, S4).
+
+        Returns:
+            The values of the ``Sec-WebSocket-Extensions`` and
+            ``Sec-WebSocket-Protocol`` response headers (``None`` to omit them).
         """
-        parsed, accept, origin, items, count = usual
         headers = request.headers
-        if (
-            parsed is not request
-            or headers._list is not items  # pyright: ignore[reportPrivateUsage]
-            or len(items) != count
-            or self.available_subprotocols
-            or self._select_subprotocol_hook is not None
-        ):
-            return None
-        extensions_header = None
-        if (
-            self._hosts is not None
-            or self.origins is not None
-            or (self.available_extensions and "sec-websocket-extensions" in headers)
-        ):
-            try:
-                self.process_host(headers)
-                origin = self.process_origin(headers)
-                extensions_header, self.extensions = self.process_extensions(headers)
-            except Exception:  # the full checks raise it again, and say why
-                return None
+        fields = headers._dict  # pyright: ignore[reportPrivateUsage]
+        if self._hosts is not None or self.origins is not None:
+            self.process_host(headers)
+            origin = self.process_origin(headers)
         self.origin = origin
-        _, date, lines = _dated()
-        response = usual_response(accept, date, lines)
-        if extensions_header is not None:
-            response.headers["Sec-WebSocket-Extensions"] = extensions_header
-        return response
+        extensions_header = None
+        if self.available_extensions and "sec-websocket-extensions" in fields:
+            extensions_header, self.extensions = self.process_extensions(headers)
+        if (
+            self.available_subprotocols
+            or self._select_subprotocol_hook is not None
+            or "sec-websocket-protocol" in fields
+        ):
+            self.subprotocol = self.process_subprotocol(headers)
+        return extensions_header, self.subprotocol
 
     def _reject_with(
         self, exc: InvalidHandshake, status: http.HTTPStatus, advice: str = ""

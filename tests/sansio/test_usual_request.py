@@ -143,8 +143,6 @@ def test_usual_request(function: object) -> None:
         usual("Content-Length: 0"),
         usual("Transfer-Encoding: chunked"),
         usual("transfer-encoding: identity"),
-        usual("Sec-WebSocket-Protocol: chat"),
-        usual("SEC-WEBSOCKET-PROTOCOL: chat"),
         usual("Connection: keep-alive", remove=["Connection"]),
         usual("Connection: Upgrade, keep-alive", remove=["Connection"]),
         usual(remove=["Connection"]),
@@ -379,6 +377,16 @@ def select_none(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Non
     """A select_subprotocol hook that selects no subprotocol."""
 
 
+def select_wrong(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> str:
+    """A select_subprotocol hook that selects a subprotocol the client didn't offer."""
+    return "other"
+
+
+def select_bug(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> str:
+    """A select_subprotocol hook with a bug."""
+    raise RuntimeError("bug")
+
+
 OPTIONS: list[tuple[bytes, dict[str, object]]] = [
     (usual(), {}),
     (usual("Origin: https://example.com"), {"origins": ["https://example.com"]}),
@@ -405,6 +413,15 @@ OPTIONS: list[tuple[bytes, dict[str, object]]] = [
     (usual(), {"subprotocols": ["chat"]}),
     (usual(), {"select_subprotocol": select_none}),
     (usual("Sec-WebSocket-Protocol: chat"), {}),
+    (usual("Sec-WebSocket-Protocol: ,,"), {}),
+    (usual("Sec-WebSocket-Protocol: superchat"), {"subprotocols": ["chat"]}),
+    (usual("Sec-WebSocket-Protocol: superchat, chat"), {"subprotocols": ["chat", "x"]}),
+    (usual("Sec-WebSocket-Protocol: chat"), {"select_subprotocol": select_wrong}),
+    (usual("Sec-WebSocket-Protocol: chat"), {"select_subprotocol": select_bug}),
+    (
+        usual("Sec-WebSocket-Protocol: chat", "Origin: https://example.org"),
+        {"subprotocols": ["chat"], "origins": ["https://example.com"]},
+    ),
     (usual(request_line="HEAD / HTTP/1.1"), {}),
     (usual("Content-Length: 0"), {}),
     (usual("Content-Length: 1"), {}),
@@ -460,6 +477,24 @@ def test_browser_requests_take_the_shortcut(data: bytes) -> None:
     server.receive_data(data)
     assert server._usual is not None  # pyright: ignore[reportPrivateUsage]
     assert outcome(data, **options) == outcome(data, server_class=FullChecks, **options)
+
+
+def test_hooks_run_once() -> None:
+    # The shortcut runs the server's checks once, in the same order.
+    calls: list[str] = []
+
+    def select(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> str:
+        calls.append("select")
+        raise RuntimeError("bug")
+
+    server = ServerProtocol(select_subprotocol=select)
+    server.receive_data(usual("Sec-WebSocket-Protocol: chat"))
+    assert server._usual is not None  # pyright: ignore[reportPrivateUsage]
+    (request,) = server.events_received()
+    assert isinstance(request, Request)
+    assert server.accept(request).status_code == 500
+    assert calls == ["select"]
+    assert isinstance(server.handshake_exc, RuntimeError)
 
 
 def test_server_takes_the_shortcut() -> None:
