@@ -181,6 +181,38 @@ def fuzz_http(data: bytes) -> None:
     server.receive_eof()
     assert server.state is State.CLOSED
 
+    # A server that may take the usual handshake's shortcut answers as one
+    # that runs the full checks (see _usual_handshake).
+    assert _handshake_answer(ServerProtocol(), payload) == _handshake_answer(_FullChecks(), payload)
+
+
+class _FullChecks(ServerProtocol):
+    """A server whose requests all go through the full checks."""
+
+    __slots__ = ()
+
+    def process_request(self, request: Request) -> tuple[str, str | None, str | None]:
+        return super().process_request(request)
+
+
+def _handshake_answer(server: ServerProtocol, data: bytes) -> tuple[object, ...]:
+    """The request a server reads in ``data``, its response's status and headers but Date."""
+    server.receive_data(data)
+    for event in server.events_received():
+        if isinstance(event, Request):
+            response = server.accept(event)
+            headers = [item for item in response.headers.raw_items() if item[0] != "Date"]
+            handshake_exc = server.handshake_exc
+            return (
+                event.path,
+                list(event.headers.raw_items()),
+                response.status_code,
+                headers,
+                response.body,
+                None if handshake_exc is None else (type(handshake_exc), str(handshake_exc)),
+            )
+    return (server.handshake_exc is None,)
+
 
 def _fuzz_response(payload: bytes, seed: int, small: bool) -> None:
     _fuzz_client_handshake(payload, seed)

@@ -1,6 +1,7 @@
 from typing import TypeVar
 
-from websockets_typed.typing import BytesLike
+from websockets_typed.http11 import Request, Response
+from websockets_typed.typing import BytesLike, Origin
 
 _T = TypeVar("_T")
 
@@ -25,3 +26,18 @@ def usual_fields(
     values: dict[str, str],
     /,
 ) -> tuple[dict[str, str | list[str]], list[str]] | None: ...
+def handshake_types(
+    request: type,
+    request_slots: tuple[object, ...],
+    headers: type,
+    headers_slots: tuple[object, ...],
+    response: type,
+    response_slots: tuple[object, ...],
+    names: dict[str, tuple[str, str]],
+    values: dict[str, str],
+    /,
+) -> None: ...
+def usual_request(
+    buffer: bytearray, max_line_length: int, max_num_headers: int, /
+) -> tuple[Request, str, Origin | None, list[str], int] | None: ...
+def usual_response(accept: str, date: str, lines: bytes, /) -> Response: ...

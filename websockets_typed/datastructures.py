@@ -287,12 +287,13 @@ def py_usual_fields(  # noqa: PLR0917 - the signature of the C accelerator's ver
 
     This is ``http11.usual_fields`` without the C accelerator. From ``start``
     on, ``head`` must hold lines separated by CRLF, each ``name:value``
-    with a name among the keys of ``names``, which maps it to itself and
-    its lower-cased form, given once, in printable ASCII, at most
-    ``max_line_length`` characters long, at most ``max_num_headers`` of
-    them. Returns what :class:`Headers` holds: values by lower-cased name
-    (those in ``values`` replaced by the string there, shared) and names
-    and values in turn.
+    whose name is a token (RFC 7230, 3.2.6), given once whatever its case,
+    in printable ASCII, at most ``max_line_length`` characters long, at most
+    ``max_num_headers`` of them. Returns what :class:`Headers` holds: values
+    by lower-cased name and names and values in turn, with the shared
+    strings of ``names`` (which maps a name to itself and its lower-cased
+    form) and ``values`` (which maps a value to itself), as
+    ``headers[name] = value`` would.
     """
     if start == len(head):
         return {}, []
@@ -306,11 +307,19 @@ def py_usual_fields(  # noqa: PLR0917 - the signature of the C accelerator's ver
             return None
         name, colon, value = line.partition(":")
         common = names.get(name)
-        if not colon or common is None or common[1] in fields:
+        if common is not None:
+            name, lower = common
+        elif TOKEN_RE.fullmatch(name) is None:
+            return None
+        else:
+            lower = name.lower()
+            common = names.get(lower)
+            if common is not None:
+                lower = common[1]
+        if not colon or lower in fields:
             return None
         value = value.strip(" ")
         value = values.get(value, value)
-        name, lower = common
         fields[lower] = value
         items += (name, value)
     return fields, items

@@ -448,6 +448,34 @@ slot costs about 3,000 instructions per message (bench/run.py --callgrind, S4).
 """
 
 
+def split_whole_head(
+    buffer: bytearray, max_line_length: int, max_num_headers: int
+) -> tuple[int, str, re.Match[str], int] | None:
+    """Find a whole request head at the start of ``buffer`` and check its request line.
+
+    Internal API, the first step of :func:`parse_whole_request` and of the
+    usual handshake (see _usual_handshake.py). Returns where the head ends
+    (its final CRLF CRLF excluded), the head decoded, the match of its
+    request line, and where its fields start; ``None`` if the head is
+    incomplete, or if its request line isn't valid within the limits.
+    """
+    # No need to look further than the longest head within the limits.
+    end = buffer.find(b"\r\n\r\n", 0, (max_line_length + 2) * (max_num_headers + 1) + 2)
+    if end == -1:
+        return None
+    # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
+    head = buffer[:end].decode("ascii", "surrogateescape")
+    line_end = head.find("\r\n")
+    if line_end == -1:
+        line_end = start = len(head)
+    else:
+        start = line_end + 2
+    match = _REQUEST_LINE.fullmatch(head, 0, line_end)
+    if match is None or line_end > max_line_length:
+        return None
+    return end, head, match, start
+
+
 def parse_whole_request(
     buffer: bytearray,
     max_line_length: int = MAX_LINE_LENGTH,
@@ -469,20 +497,10 @@ def parse_whole_request(
     server, which needs no parser when this succeeds (bench/run.py, S4).
     """
     limit = max_line_length
-    # No need to look further than the longest head within the limits.
-    end = buffer.find(b"\r\n\r\n", 0, (limit + 2) * (max_num_headers + 1) + 2)
-    if end == -1:
+    whole = split_whole_head(buffer, limit, max_num_headers)
+    if whole is None:
         return None
-    # As sent: bytes 0x80-0xFF become lone surrogates (see the module).
-    head = buffer[:end].decode("ascii", "surrogateescape")
-    line_end = head.find("\r\n")
-    if line_end == -1:
-        line_end = start = len(head)
-    else:
-        start = line_end + 2
-    match = _REQUEST_LINE.fullmatch(head, 0, line_end)
-    if match is None or line_end > limit:
-        return None
+    end, head, match, start = whole
     # Usual fields, common names with printable ASCII values within the
     # limits, are valid: one call checks and splits them, where the pattern
     # and a few calls per line cost a fifth of a handshake (bench/run.py,

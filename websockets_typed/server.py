@@ -8,10 +8,11 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias, cast
+from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias, cast
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE
-from .datastructures import Headers, MultipleValuesError, headers_from_parts
+from ._usual_handshake import UsualRequest, usual_request, usual_response
+from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
@@ -28,7 +29,14 @@ from .exceptions import (
 from .extensions.base import Extension, ServerExtensionFactory
 from .handshake import accept_key, check_request
 from .headers import build_extension, parse_extension, parse_subprotocol, validate_subprotocols
-from .http11 import Request, RequestParser, Response, checked_response, parse_whole_request
+from .http11 import (
+    MAX_LINE_LENGTH,
+    MAX_NUM_HEADERS,
+    Request,
+    RequestParser,
+    Response,
+    parse_whole_request,
+)
 from .protocol import CONNECTING, SERVER, Protocol, State, Transition
 from .typing import ExtensionHeader, LoggerLike, Origin, SequenceNotStr, StatusLike, Subprotocol
 
@@ -76,6 +84,20 @@ _USUAL_LINES: Final = (
 # instructions in Python 3.11 (see protocol.py).
 _REQUEST_RECEIVED: Final = Transition.REQUEST_RECEIVED
 _OPENING_HANDSHAKE_COMPLETED: Final = Transition.OPENING_HANDSHAKE_COMPLETED
+
+# The methods that decide on a request: when a subclass overrides one, every
+# request goes through them, and none takes the shortcut of the usual
+# handshake (see _usual_handshake).
+_DECIDING_METHODS: Final = frozenset(
+    {
+        "process_request",
+        "process_host",
+        "process_origin",
+        "process_extensions",
+        "process_subprotocol",
+        "select_subprotocol",
+    }
+)
 
 # The second of the last response, its Date header, and _USUAL_LINES with it.
 _date_cache: tuple[int, str, bytes] = (-1, "", b"")
@@ -144,6 +166,7 @@ class ServerProtocol(Protocol):
         "_request_parser",
         "_response_sent",
         "_select_subprotocol_hook",
+        "_usual",
         "available_extensions",
         "available_subprotocols",
         "hosts",
@@ -156,6 +179,15 @@ class ServerProtocol(Protocol):
     extensions: list[Extension]
     subprotocol: Subprotocol | None
     handshake_exc: Exception | None
+
+    # Whether requests may take the shortcut of the usual handshake: False
+    # in subclasses that override a deciding method.
+    _usual_class: ClassVar[bool] = True
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if not _DECIDING_METHODS.isdisjoint(vars(cls)):
+            cls._usual_class = False
 
     def __init__(
         self,
@@ -195,6 +227,8 @@ class ServerProtocol(Protocol):
         self._request_parser: RequestParser | None = None
         self._response_sent = False
         self._head_request = False
+        # The usual request, recognized by the parser, until accept() answers it.
+        self._usual: UsualRequest | None = None
 
     # Opening handshake.
 
@@ -211,6 +245,14 @@ class ServerProtocol(Protocol):
         Send the response with :meth:`send_response`, after modifying it if
         needed, e.g. to add headers.
         """
+        usual = self._usual
+        if usual is not None:
+            self._usual = None
+            # The request that the parser recognized as usual, whose
+            # headers didn't change since (see _usual_handshake)?
+            items = request.headers._list  # pyright: ignore[reportPrivateUsage]
+            if usual[0] is not request or usual[3] is not items or usual[4] != len(items):
+                usual = None
         if request.method != "GET":
             # RFC 6455, 4.1: only a GET opens a WebSocket connection.
             response = self._reject_with(
@@ -220,7 +262,12 @@ class ServerProtocol(Protocol):
             response.headers["Allow"] = "GET"
             return response
         try:
-            key, extensions_header, protocol_header = self.process_request(request)
+            if usual is None:
+                key, extensions_header, protocol_header = self.process_request(request)
+                accept = accept_key(key)
+            else:
+                accept = usual[1]
+                extensions_header, protocol_header = self._process_usual(request, usual[2])
         except InvalidOrigin as exc:
             return self._reject_with(exc, http.HTTPStatus.FORBIDDEN)
         except InvalidHost as exc:
@@ -253,31 +300,42 @@ class ServerProtocol(Protocol):
         # The headers that build_response() adds after Date, as it adds
         # them, and their lines, without a call per header (bench/run.py, S4).
         _, date, lines = _dated()
-        accept = accept_key(key)
-        headers = headers_from_parts(
-            {
-                "date": date,
-                "upgrade": "websocket",
-                "connection": "Upgrade",
-                "sec-websocket-accept": accept,
-            },
-            [
-                "Date",
-                date,
-                "Upgrade",
-                "websocket",
-                "Connection",
-                "Upgrade",
-                "Sec-WebSocket-Accept",
-                accept,
-            ],
-            lines + accept.encode() + b"\r\n",
-        )
+        response = usual_response(accept, date, lines)
         if extensions_header is not None:
-            headers["Sec-WebSocket-Extensions"] = extensions_header
+            response.headers["Sec-WebSocket-Extensions"] = extensions_header
         if protocol_header is not None:
-            headers["Sec-WebSocket-Protocol"] = protocol_header
-        return checked_response(101, "Switching Protocols", headers)
+            response.headers["Sec-WebSocket-Protocol"] = protocol_header
+        return response
+
+    def _process_usual(
+        self, request: Request, origin: Origin | None
+    ) -> tuple[str | None, str | None]:
+        """:meth:`process_request` for the usual request, whose key passed :func:`check_request`.
+
+        The other checks run as there, and raise the same errors, when this
+        server has something to check (hosts, origins, extensions offered,
+        subprotocols): the usual server has none (bench/micro.py, S4).
+
+        Returns:
+            The values of the ``Sec-WebSocket-Extensions`` and
+            ``Sec-WebSocket-Protocol`` response headers (``None`` to omit them).
+        """
+        headers = request.headers
+        fields = headers._dict  # pyright: ignore[reportPrivateUsage]
+        if self._hosts is not None or self.origins is not None:
+            self.process_host(headers)
+            origin = self.process_origin(headers)
+        self.origin = origin
+        extensions_header = None
+        if self.available_extensions and "sec-websocket-extensions" in fields:
+            extensions_header, self.extensions = self.process_extensions(headers)
+        if (
+            self.available_subprotocols
+            or self._select_subprotocol_hook is not None
+            or "sec-websocket-protocol" in fields
+        ):
+            self.subprotocol = self.process_subprotocol(headers)
+        return extensions_header, self.subprotocol
 
     def _reject_with(
         self, exc: InvalidHandshake, status: http.HTTPStatus, advice: str = ""
@@ -530,6 +588,14 @@ class ServerProtocol(Protocol):
     def _parse_handshake(self) -> None:
         # Reading the handshake: the request hasn't been parsed yet.
         parser = self._request_parser
+        if parser is None and self._usual_class:
+            # Usually, the whole request in the first read, and usual: one
+            # call parses and checks it (bench/micro.py --callgrind, S4).
+            usual = usual_request(self._buffer, MAX_LINE_LENGTH, MAX_NUM_HEADERS)
+            if usual is not None:
+                self._usual = usual
+                self._request_received(usual[0])
+                return
         try:
             if parser is None:
                 # Usually, the whole request in the first read: no parser.
@@ -547,6 +613,10 @@ class ServerProtocol(Protocol):
         # No stage reads a handshake after the request (see _STAGES).
         self._request_parser = None
         self._head_request = request.method == "HEAD"
+        self._request_received(request)
+
+    def _request_received(self, request: Request) -> None:
+        """Log the request, make it an event, and wait for the response."""
         if self._debug:
             self._log_message("<", f"{request.method} {request.path} HTTP/1.1", request.headers)
         self._events.append(request)

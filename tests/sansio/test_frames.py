@@ -159,7 +159,7 @@ def printed_in_subprocess(code: str, **environment: str) -> str:
 def test_protocol_tests_pass_without_the_accelerator() -> None:
     """Framing, the sans-I/O protocol and compression, with the pure-Python masking."""
     modules = ["frames", "protocol", "server", "client", "end_to_end", "permessage_deflate"]
-    modules += ["receivebuffer", "http11", "usual_fields", "usual_handshake"]
+    modules += ["receivebuffer", "http11", "usual_fields", "usual_handshake", "usual_request"]
     pytest_args = [f"tests/sansio/test_{module}.py" for module in modules]
     pytest_args += [
         "--deselect",
@@ -187,10 +187,13 @@ def test_masking_tests_pass_with_sse2_only() -> None:
     passes_in_subprocess(pytest_args, WEBSOCKETS_TYPED_AVX2="0")
 
 
-@pytest.mark.parametrize(("setting", "expected"), [("0", "False False"), ("1", "True True")])
+@pytest.mark.parametrize(
+    ("setting", "expected"), [("0", "False False False"), ("1", "True True True")]
+)
 def test_accelerator_selected_by_environment(setting: str, expected: str) -> None:
-    code = "from websockets_typed import frames, http11; "
-    code += "print(frames.SPEEDUPS, http11.usual_fields is not http11.py_usual_fields)"
+    code = "from websockets_typed import frames, http11, _usual_handshake as usual; "
+    code += "print(frames.SPEEDUPS, http11.usual_fields is not http11.py_usual_fields, "
+    code += "usual.usual_request is not usual.py_usual_request)"
     assert printed_in_subprocess(code, WEBSOCKETS_TYPED_SPEEDUPS=setting) == expected
 
 

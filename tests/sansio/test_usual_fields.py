@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from websockets_typed.datastructures import (
     _COMMON_NAMES,  # pyright: ignore[reportPrivateUsage]
     _COMMON_VALUES,  # pyright: ignore[reportPrivateUsage]
+    Headers,
     UsualFields,
     py_usual_fields,
 )
@@ -38,8 +39,6 @@ def split(function: UsualFields, fields: str, *, line: int = 64, count: int = 4)
 
 @pytest.mark.parametrize("function", SPLITS)
 def test_usual_fields(function: UsualFields) -> None:
-    result = split(function, "Host: a:1\r\nupgrade:  websocket  \r\nCONNECTION: x")
-    assert result is None  # CONNECTION isn't written as any common name
     result = split(function, "Host: a:1\r\nupgrade:  websocket  \r\nConnection:")
     assert isinstance(result, tuple)
     fields, items = cast("tuple[dict[str, str], list[str]]", result)
@@ -48,6 +47,23 @@ def test_usual_fields(function: UsualFields) -> None:
     # Names and common values are the shared strings.
     assert items[0] is _COMMON_NAMES["Host"][0]
     assert items[3] is _COMMON_VALUES["websocket"]
+
+
+@pytest.mark.parametrize("function", SPLITS)
+def test_other_names(function: UsualFields) -> None:
+    # Other tokens, as browsers send them, are kept as given, and found by
+    # their lower-cased form, shared for a common name written otherwise, as
+    # headers[name] = value would.
+    result = split(function, "Accept-Language: en;q=0.9\r\nCONNECTION: x\r\nX-1!#$%&'*+.^_`|~: y")
+    assert isinstance(result, tuple)
+    fields, items = cast("tuple[dict[str, str], list[str]]", result)
+    assert fields == {"accept-language": "en;q=0.9", "connection": "x", "x-1!#$%&'*+.^_`|~": "y"}
+    assert items == ["Accept-Language", "en;q=0.9", "CONNECTION", "x", "X-1!#$%&'*+.^_`|~", "y"]
+    assert next(name for name in fields if name == "connection") is _COMMON_NAMES["Connection"][1]
+    headers = Headers()
+    for name, value in zip(items[::2], items[1::2], strict=True):
+        headers[name] = value
+    assert (headers._dict, headers._list) == (fields, items)  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize("function", SPLITS)
@@ -60,7 +76,11 @@ def test_no_fields(function: UsualFields) -> None:
 @pytest.mark.parametrize(
     "fields",
     [
-        "X-Custom: 1",  # not a common name
+        "X Custom: 1",  # not a token
+        "X@: 1",
+        '"X": 1',
+        ": 1",
+        "Host: a\r\nHOST: b",
         "Host : a",  # whitespace before the colon
         " Host: a",  # obs-fold
         "Host",  # no colon
