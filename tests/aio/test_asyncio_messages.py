@@ -367,6 +367,59 @@ async def test_close_wakes_a_waiting_get() -> None:
             await getter
 
 
+@pytest.mark.parametrize("wake_in_step", [False, True])
+async def test_close_without_wake_leaves_a_waiting_get_until_end(wake_in_step: bool) -> None:
+    # A connection's readers wait for the end of the connection after
+    # EOFError anyway: they wake once, at end().
+    messages = Assembler(wake_in_step=wake_in_step)
+    getter = asyncio.create_task(messages.get())
+    await asyncio.sleep(0)
+    messages.hold()
+    messages.close(wake=False)
+    messages.release()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not getter.done()
+    messages.end()
+    with pytest.raises(EOFError):
+        async with asyncio.timeout(1):
+            await getter
+
+
+async def test_close_without_wake_delivers_frames_put_while_holding() -> None:
+    messages = Assembler(wake_in_step=True)
+    getter = asyncio.create_task(messages.get())
+    await asyncio.sleep(0)
+    messages.hold()
+    messages.put(text(b"last"))
+    messages.close(wake=False)
+    messages.release()
+    async with asyncio.timeout(1):
+        assert await getter == "last"
+    with pytest.raises(EOFError):
+        await messages.get()
+
+
+async def test_end_outside_a_task_wakes_the_consumer_in_its_step() -> None:
+    # As connection_lost() does, from a callback of the event loop.
+    messages = Assembler(wake_in_step=True)
+    getter = asyncio.create_task(messages.get())
+    await asyncio.sleep(0)
+    messages.close(wake=False)
+    woken: list[bool] = []
+
+    def end() -> None:
+        messages.end(outside_task=True)
+        woken.append(getter.done())
+
+    asyncio.get_running_loop().call_soon(end)
+    with pytest.raises(EOFError):
+        async with asyncio.timeout(1):
+            await getter
+    # The getter's task ran, to its end, within end().
+    assert woken == [True]
+
+
 async def test_close_during_a_fragmented_message() -> None:
     messages, _ = assembler()
     getter = asyncio.create_task(messages.get())

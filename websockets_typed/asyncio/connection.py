@@ -1209,7 +1209,8 @@ class Connection(asyncio.BufferedProtocol):
         if events:
             self._process_events(events)
         self._write_pending()
-        self.recv_messages.close()
+        # connection_lost() follows, and wakes the reader (see _process_frame).
+        self.recv_messages.close(wake=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Mark the connection closed and wake everything waiting on it."""
@@ -1224,11 +1225,6 @@ class Connection(asyncio.BufferedProtocol):
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
             self.protocol.data_to_send()
-        # No more frames; nothing to pause or resume any more, and the
-        # connection's methods they are would keep it alive until the
-        # garbage collector runs; released in case data_received() raised
-        # while holding the queue.
-        self.recv_messages.end()
         if self._pending_pings:
             self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
@@ -1271,6 +1267,12 @@ class Connection(asyncio.BufferedProtocol):
                     lost_waiter.wake(outside_task=True)
                 elif not lost_waiter.done():  # unless cancelled
                     lost_waiter.set_result(None)
+        # No more frames; nothing to pause or resume any more, and the
+        # connection's methods they are would keep it alive until the
+        # garbage collector runs; released in case data_received() raised
+        # while holding the queue. The reader waiting for a message wakes
+        # here, not at the Close frame (see _process_frame).
+        self.recv_messages.end(outside_task=True)
 
     def pause_writing(self) -> None:
         """The write buffer is above its high-water mark: make send() wait.
@@ -1313,8 +1315,10 @@ class Connection(asyncio.BufferedProtocol):
         if opcode is OP_PONG:
             self._acknowledge_pings(frame.data)
         elif opcode is OP_CLOSE:
-            # No data frames follow a Close frame.
-            self.recv_messages.close()
+            # No data frames follow a Close frame. A reader waiting for one
+            # would wait for connection_lost() next: it wakes there, once
+            # (see Assembler.close).
+            self.recv_messages.close(wake=False)
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         """Handle a handshake event; subclasses implement their side."""

@@ -57,6 +57,7 @@ class Assembler:
     __slots__ = (
         "_closed",
         "_deferred",
+        "_end_wakes",
         "_get_in_progress",
         "_holding",
         "_idle_waiter",
@@ -95,6 +96,9 @@ class Assembler:
         self._idle_waiter: Waiter | None = None
         self._get_in_progress = False
         self._closed = False
+        # Set by close(wake=False): the end of the stream wakes a consumer
+        # waiting on an empty queue only at end().
+        self._end_wakes = False
         self._holding = False
         self._deferred: asyncio.Future[None] | Waiter | None = None
 
@@ -140,7 +144,11 @@ class Assembler:
             return
         self._holding = False
         waiter = self._waiter
-        if isinstance(waiter, Waiter) and waiter.state is None and (self.frames or self._closed):
+        if (
+            isinstance(waiter, Waiter)
+            and waiter.state is None
+            and (self.frames or (self._closed and not self._end_wakes))
+        ):
             waiter.wake(outside_task)
         deferred = self._deferred
         if deferred is not None:
@@ -154,29 +162,48 @@ class Assembler:
         else:
             _wake(waiter)
 
-    def end(self) -> None:
-        """The producer is gone for good: :meth:`close`, forget ``pause`` and
-        ``resume``, and :meth:`release` if holding.
+    def end(self, outside_task: bool = False) -> None:
+        """The producer is gone for good: close, forget ``pause`` and ``resume``,
+        stop holding, and wake the consumer.
 
         A connection's ``pause`` and ``resume`` are its own methods:
         dropping them at its end lets reference counting free the
         connection rather than the garbage collector, a cost of every
         connection; one call where the connection's end would make three
         (bench/run.py --callgrind, S4).
-        """
-        if not self._closed:
-            self.close()
-        self._pause = self._resume = _nothing
-        if self._holding:
-            self.release()
 
-    def close(self) -> None:
+        A connection calls it last in ``connection_lost()``, outside any
+        task, as ``outside_task=True`` says: with ``wake_in_step``, the
+        consumer then runs at once, in this step (see :meth:`release`).
+        """
+        self._closed = True
+        self._pause = self._resume = _nothing
+        self._holding = False
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            _wake(deferred, outside_task)
+        waiter = self._waiter
+        if waiter is not None:
+            _wake(waiter, outside_task)
+
+    def close(self, wake: bool = True) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
         once the queue is drained.
+
+        With ``wake=False``, a read already waiting on an empty queue waits
+        on until :meth:`end`. A connection closes its queue so when a Close
+        frame or the end of the stream arrives: its readers, on
+        :exc:`EOFError`, wait for the end of the TCP connection anyway.
+        Waking them twice would cost a step of their task and a waiter more
+        per connection (bench/run.py --callgrind, S4).
         """
         if self._closed:
             return
         self._closed = True
+        if not wake:
+            self._end_wakes = True
+            return
         waiter = self._waiter
         if waiter is not None and not self._holding and not waiter.done():
             waiter.set_result(None)
