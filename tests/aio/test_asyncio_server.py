@@ -476,17 +476,24 @@ async def test_create_connection_types_the_handler() -> None:
     class UserConnection(ServerConnection):
         user = "alice"
         early: Exception | None = None
+        early_path: Exception | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            # Before the request arrives, request raises rather than return None.
+            # Before the request arrives, request raises rather than return
+            # None; so does path, of the legacy API.
             try:
                 _ = self.request
             except InvalidState as exc:
                 self.early = exc
+            try:
+                _ = self.path
+            except InvalidState as exc:
+                self.early_path = exc
             super().connection_made(transport)
 
     async def handler(websocket: UserConnection) -> None:
         assert str(websocket.early) == "the opening handshake request hasn't arrived"
+        assert str(websocket.early_path) == "the opening handshake request hasn't arrived"
         await websocket.send(f"{websocket.user} on {websocket.request.path}")
 
     async with (

@@ -1096,10 +1096,11 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Store the transport and set its write buffer limits."""
         # Not isinstance(): uvloop's transports implement asyncio.Transport
-        # without deriving from it.
-        self.transport = cast(asyncio.Transport, transport)
+        # without deriving from it. Nor cast(), a call at run time
+        # (bench/run.py --callgrind, S4).
+        self.transport = transport  # type: ignore[assignment]
         high, low = self.write_limit
-        self.transport.set_write_buffer_limits(high, low)
+        transport.set_write_buffer_limits(high, low)  # type: ignore[attr-defined]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Return the buffer where the transport writes the bytes it reads next.
