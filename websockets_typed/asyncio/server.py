@@ -975,7 +975,8 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
                 broadcast_limit=broadcast_limit,
                 broadcast_overflow=broadcast_overflow,
             )
-            adapter.connection = connection
+            # The setter of adapter.connection, without its call.
+            adapter._connection = weakref.ref(connection)
             return connection
 
         # Typed by the TypedDict of options; the loop's overloads can't see that.
