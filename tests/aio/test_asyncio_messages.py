@@ -420,6 +420,35 @@ async def test_end_outside_a_task_wakes_the_consumer_in_its_step() -> None:
     assert woken == [True]
 
 
+async def test_none_at_end_returns_none_rather_than_raise() -> None:
+    # For callers that expect the end: no exception to raise and catch.
+    messages, _ = assembler()
+    messages.put(text(b"last"))
+    messages.close()
+    assert await messages.get(None, True) == "last"
+    assert await messages.get(None, True) is None
+    with pytest.raises(EOFError):
+        await messages.get()
+
+
+async def test_none_at_end_wakes_a_waiting_get_with_none() -> None:
+    messages, _ = assembler()
+    getter = asyncio.create_task(messages.get(None, True))
+    await asyncio.sleep(0)
+    messages.close()
+    async with asyncio.timeout(1):
+        assert await getter is None
+
+
+async def test_none_at_end_still_raises_within_a_fragmented_message() -> None:
+    # The end of the stream in the middle of a message is an error.
+    messages, _ = assembler()
+    messages.put(text(b"unfini", fin=False))
+    messages.close()
+    with pytest.raises(EOFError):
+        await messages.get(None, True)
+
+
 async def test_close_during_a_fragmented_message() -> None:
     messages, _ = assembler()
     getter = asyncio.create_task(messages.get())

@@ -363,13 +363,17 @@ class Connection(asyncio.BufferedProtocol):
             if protocol.deferred_failure is not None and not self.recv_messages:
                 self._fail_deferred()
             try:
-                message = await get()
+                # None at the end rather than EOFError: an exception per
+                # connection less (bench/run.py --callgrind, S4).
+                message = await get(None, True)
             except EOFError:
-                break
+                break  # in the middle of a fragmented message
             except ConcurrencyError:
                 # Another coroutine is receiving: recv() raises the error
                 # that says so.
                 message = await self.recv()
+            if message is None:
+                break
             yield message
         # The end of the messages, the usual way out: what recv() would
         # raise, without calling it, nor building the exception when the
@@ -409,7 +413,8 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol.deferred_failure is not None and not self.recv_messages:
             self._fail_deferred()
         try:
-            return await self.recv_messages.get(decode)
+            # None at the end, as in __aiter__.
+            message = await self.recv_messages.get(decode, True)
         except EOFError:
             pass
         except ConcurrencyError:
@@ -418,6 +423,9 @@ class Connection(asyncio.BufferedProtocol):
             ) from None
         except UnicodeDecodeError as exc:
             self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        else:
+            if message is not None:
+                return message
         raise await self._closed_exception()
 
     @overload
