@@ -227,11 +227,11 @@ class Connection(asyncio.BufferedProtocol):
         in_step = isinstance(self.loop, asyncio.BaseEventLoop)
         if not in_step:
             self._slice_frames = True
+        # Positional arguments: no dict of keywords per connection
+        # (bench/run.py --callgrind, S4).
+        queue_high, queue_low = self.max_queue
         self.recv_messages: Assembler = Assembler(
-            *self.max_queue,
-            pause=self._pause_reading,
-            resume=self._resume_reading,
-            wake_in_step=in_step,
+            queue_high, queue_low, self._pause_reading, self._resume_reading, in_step
         )
         # The queue's frames, read on every send and read (not len(), a call).
         self._recv_frames = self.recv_messages.frames

@@ -75,7 +75,8 @@ class Assembler:
         self,
         high: int | None = None,
         low: int | None = None,
-        *,
+        # Positional too: a connection passes them so, without the dict
+        # that keyword arguments to a class cost (bench/run.py --callgrind, S4).
         pause: Callable[[], None] = lambda: None,
         resume: Callable[[], None] = lambda: None,
         wake_in_step: bool = False,
