@@ -1238,8 +1238,9 @@ class Connection(asyncio.BufferedProtocol):
             self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
         keepalive_timer = self._keepalive_timer
-        if keepalive_timer is not None:
-            keepalive_timer.pop(self._keepalive_ping, None)
+        # One of the two at most: the ping arms the timeout, the pong the
+        # next ping (a bucket holds None for each callback).
+        if keepalive_timer is not None and keepalive_timer.pop(self._keepalive_ping, 0) is not None:
             keepalive_timer.pop(self._keepalive_timed_out, None)
         if self._close_timer is not None:
             self._close_timer.pop(self._close_timed_out, None)
