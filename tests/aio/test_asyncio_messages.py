@@ -621,6 +621,18 @@ async def test_end_while_holding_wakes_the_consumer() -> None:
         assert await consumer == "held"
 
 
+async def test_end_while_holding_wakes_a_deferred_waiter() -> None:
+    # A waiter of the connection (its handshake's) woken while the queue is
+    # held waits for release(): end() releases it too.
+    messages = Assembler(wake_in_step=True)
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    messages.hold()
+    messages.wake(waiter)
+    assert not waiter.done()
+    messages.end()
+    assert waiter.done()
+
+
 async def test_end_twice_does_nothing_more() -> None:
     messages, _ = assembler()
     messages.end()
