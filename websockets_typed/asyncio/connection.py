@@ -1135,7 +1135,8 @@ class Connection(asyncio.BufferedProtocol):
         messages = self.recv_messages
         in_step = messages.wake_in_step
         if in_step:
-            messages.hold()
+            # hold(), without its call.
+            messages.holding = True
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
