@@ -62,6 +62,13 @@ async def until_drained(messages: Assembler) -> None:
             await asyncio.sleep(0)
 
 
+async def waiting_get(messages: Assembler, none_at_end: bool = False) -> asyncio.Task[Data | None]:
+    """A task whose get() waits on the empty queue."""
+    getter = asyncio.create_task(messages.get(None, none_at_end))
+    await asyncio.sleep(0)
+    return getter
+
+
 async def collect(fragments: AsyncIterator[Data]) -> list[Data]:
     """Every fragment that get_iter() yields."""
     return [fragment async for fragment in fragments]
@@ -372,8 +379,7 @@ async def test_close_without_wake_leaves_a_waiting_get_until_end(wake_in_step: b
     # A connection's readers wait for the end of the connection after
     # EOFError anyway: they wake once, at end().
     messages = Assembler(wake_in_step=wake_in_step)
-    getter = asyncio.create_task(messages.get())
-    await asyncio.sleep(0)
+    getter = await waiting_get(messages)
     messages.hold()
     messages.close(wake=False)
     messages.release()
@@ -388,8 +394,7 @@ async def test_close_without_wake_leaves_a_waiting_get_until_end(wake_in_step: b
 
 async def test_close_without_wake_delivers_frames_put_while_holding() -> None:
     messages = Assembler(wake_in_step=True)
-    getter = asyncio.create_task(messages.get())
-    await asyncio.sleep(0)
+    getter = await waiting_get(messages)
     messages.hold()
     messages.put(text(b"last"))
     messages.close(wake=False)
@@ -403,8 +408,7 @@ async def test_close_without_wake_delivers_frames_put_while_holding() -> None:
 async def test_end_outside_a_task_wakes_the_consumer_in_its_step() -> None:
     # As connection_lost() does, from a callback of the event loop.
     messages = Assembler(wake_in_step=True)
-    getter = asyncio.create_task(messages.get())
-    await asyncio.sleep(0)
+    getter = await waiting_get(messages)
     messages.close(wake=False)
     woken: list[bool] = []
 
@@ -433,8 +437,7 @@ async def test_none_at_end_returns_none_rather_than_raise() -> None:
 
 async def test_none_at_end_wakes_a_waiting_get_with_none() -> None:
     messages, _ = assembler()
-    getter = asyncio.create_task(messages.get(None, True))
-    await asyncio.sleep(0)
+    getter = await waiting_get(messages, none_at_end=True)
     messages.close()
     async with asyncio.timeout(1):
         assert await getter is None
