@@ -104,7 +104,7 @@ class Assembler:
         # Set by close(wake=False): the end of the stream wakes a consumer
         # waiting on an empty queue only at end().
         self._end_wakes = False
-        self.holding = False
+        self.holding: bool = False
         self._deferred: asyncio.Future[None] | Waiter | None = None
 
     def __len__(self) -> int:
