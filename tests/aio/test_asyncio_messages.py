@@ -62,6 +62,13 @@ async def until_drained(messages: Assembler) -> None:
             await asyncio.sleep(0)
 
 
+async def waiting_get(messages: Assembler, none_at_end: bool = False) -> asyncio.Task[Data | None]:
+    """A task whose get() waits on the empty queue."""
+    getter = asyncio.create_task(messages.get(None, none_at_end))
+    await asyncio.sleep(0)
+    return getter
+
+
 async def collect(fragments: AsyncIterator[Data]) -> list[Data]:
     """Every fragment that get_iter() yields."""
     return [fragment async for fragment in fragments]
@@ -367,6 +374,84 @@ async def test_close_wakes_a_waiting_get() -> None:
             await getter
 
 
+@pytest.mark.parametrize("wake_in_step", [False, True])
+async def test_close_without_wake_leaves_a_waiting_get_until_end(wake_in_step: bool) -> None:
+    # A connection's readers wait for the end of the connection after
+    # EOFError anyway: they wake once, at end().
+    messages = Assembler(wake_in_step=wake_in_step)
+    getter = await waiting_get(messages)
+    messages.hold()
+    messages.close(wake=False)
+    messages.release()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not getter.done()
+    messages.end()
+    with pytest.raises(EOFError):
+        async with asyncio.timeout(1):
+            await getter
+
+
+async def test_close_without_wake_delivers_frames_put_while_holding() -> None:
+    messages = Assembler(wake_in_step=True)
+    getter = await waiting_get(messages)
+    messages.hold()
+    messages.put(text(b"last"))
+    messages.close(wake=False)
+    messages.release()
+    async with asyncio.timeout(1):
+        assert await getter == "last"
+    with pytest.raises(EOFError):
+        await messages.get()
+
+
+async def test_end_outside_a_task_wakes_the_consumer_in_its_step() -> None:
+    # As connection_lost() does, from a callback of the event loop.
+    messages = Assembler(wake_in_step=True)
+    getter = await waiting_get(messages)
+    messages.close(wake=False)
+    woken: list[bool] = []
+
+    def end() -> None:
+        messages.end(outside_task=True)
+        woken.append(getter.done())
+
+    asyncio.get_running_loop().call_soon(end)
+    with pytest.raises(EOFError):
+        async with asyncio.timeout(1):
+            await getter
+    # The getter's task ran, to its end, within end().
+    assert woken == [True]
+
+
+async def test_none_at_end_returns_none_rather_than_raise() -> None:
+    # For callers that expect the end: no exception to raise and catch.
+    messages, _ = assembler()
+    messages.put(text(b"last"))
+    messages.close()
+    assert await messages.get(None, True) == "last"
+    assert await messages.get(None, True) is None
+    with pytest.raises(EOFError):
+        await messages.get()
+
+
+async def test_none_at_end_wakes_a_waiting_get_with_none() -> None:
+    messages, _ = assembler()
+    getter = await waiting_get(messages, none_at_end=True)
+    messages.close()
+    async with asyncio.timeout(1):
+        assert await getter is None
+
+
+async def test_none_at_end_still_raises_within_a_fragmented_message() -> None:
+    # The end of the stream in the middle of a message is an error.
+    messages, _ = assembler()
+    messages.put(text(b"unfini", fin=False))
+    messages.close()
+    with pytest.raises(EOFError):
+        await messages.get(None, True)
+
+
 async def test_close_during_a_fragmented_message() -> None:
     messages, _ = assembler()
     getter = asyncio.create_task(messages.get())
@@ -537,6 +622,18 @@ async def test_end_while_holding_wakes_the_consumer() -> None:
     messages.end()
     async with asyncio.timeout(1):
         assert await consumer == "held"
+
+
+async def test_end_while_holding_wakes_a_deferred_waiter() -> None:
+    # A waiter of the connection (its handshake's) woken while the queue is
+    # held waits for release(): end() releases it too.
+    messages = Assembler(wake_in_step=True)
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    messages.hold()
+    messages.wake(waiter)
+    assert not waiter.done()
+    messages.end()
+    assert waiter.done()
 
 
 async def test_end_twice_does_nothing_more() -> None:

@@ -14,11 +14,13 @@ import socket
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 from raw_peer import echo, http_exchange, http_request, parse_response, raw_stream
 
+from websockets_typed._defaults import CLOSE_TIMEOUT, PING_INTERVAL
 from websockets_typed.asyncio.client import connect, unix_connect
 from websockets_typed.asyncio.server import (
     USER_AGENT,
@@ -41,6 +43,7 @@ from websockets_typed.exceptions import (
 from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
 from websockets_typed.frames import CloseCode
 from websockets_typed.http11 import Request, Response
+from websockets_typed.server import ServerProtocol
 from websockets_typed.typing import Subprotocol
 
 # Helpers.
@@ -470,23 +473,67 @@ async def test_create_connection_subclass() -> None:
     assert classes == [MyConnection]
 
 
+@pytest.mark.parametrize("given", [False, True])
+async def test_connections_get_the_options_of_serve(given: bool) -> None:
+    """serve() passes its options to each connection, its defaults included:
+    a subclass's own defaults don't apply."""
+    seen: list[tuple[float | None, float | None]] = []
+
+    class OwnDefaults(ServerConnection):
+        def __init__(
+            self,
+            protocol: ServerProtocol,
+            server: Server,
+            *,
+            ping_interval: float | None = 1.0,
+            close_timeout: float | None = 2.0,
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(
+                protocol, server, ping_interval=ping_interval, close_timeout=close_timeout, **kwargs
+            )
+
+    async def handler(websocket: ServerConnection) -> None:
+        seen.append((websocket.ping_interval, websocket.close_timeout))
+
+    def start(connection_class: type[ServerConnection]) -> serve[ServerConnection]:
+        if given:
+            return serve(
+                handler, "127.0.0.1", 0, create_connection=connection_class, ping_interval=7
+            )
+        return serve(handler, "127.0.0.1", 0, create_connection=connection_class)
+
+    for connection_class in (ServerConnection, OwnDefaults):
+        async with start(connection_class) as server, connect(uri_of(server)) as websocket:
+            await websocket.wait_closed()
+    expected = (7 if given else PING_INTERVAL, CLOSE_TIMEOUT)
+    assert seen == [expected, expected]
+
+
 async def test_create_connection_types_the_handler() -> None:
     """serve() is generic over create_connection: the handler takes the subclass."""
 
     class UserConnection(ServerConnection):
         user = "alice"
         early: Exception | None = None
+        early_path: Exception | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            # Before the request arrives, request raises rather than return None.
+            # Before the request arrives, request raises rather than return
+            # None; so does path, of the legacy API.
             try:
                 _ = self.request
             except InvalidState as exc:
                 self.early = exc
+            try:
+                _ = self.path
+            except InvalidState as exc:
+                self.early_path = exc
             super().connection_made(transport)
 
     async def handler(websocket: UserConnection) -> None:
         assert str(websocket.early) == "the opening handshake request hasn't arrived"
+        assert str(websocket.early_path) == "the opening handshake request hasn't arrived"
         await websocket.send(f"{websocket.user} on {websocket.request.path}")
 
     async with (

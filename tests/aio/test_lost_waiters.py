@@ -10,7 +10,7 @@ wake in connection_lost()'s step, on uvloop through a future each
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from raw_peer import OP_CLOSE, RawServer, close_payload, open_raw_client
@@ -85,3 +85,47 @@ async def test_server_closes_the_tcp_connection_once_it_answered_a_close() -> No
         with pytest.raises(ConnectionClosedOK):
             await connection.recv()
         peer.writer.close()
+
+
+@pytest.mark.parametrize("how", ["iterate", "recv"])
+async def test_a_reader_waiting_at_the_close_frame_wakes_once_at_the_end(how: str) -> None:
+    # The client closes while the handler waits for a message: the handler
+    # wakes in connection_lost()'s step, not at the Close frame and again at
+    # the end; so it never waits for the end on a waiter of its own.
+    lost_waits: list[ServerConnection] = []
+    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
+    ended: asyncio.Queue[tuple[bool, BaseException | None]] = asyncio.Queue()
+
+    class Counting(ServerConnection):
+        def _wait_lost(self) -> Awaitable[None]:
+            lost_waits.append(self)
+            return super()._wait_lost()
+
+    async def handler(connection: Counting) -> None:
+        accepted.put_nowait(connection)
+        error: BaseException | None = None
+        try:
+            if how == "iterate":
+                async for _ in connection:
+                    pass
+            else:
+                await connection.recv()
+        except ConnectionClosedOK as exc:
+            error = exc
+        ended.put_nowait((connection.closed, error))
+
+    async with serve(
+        handler, "127.0.0.1", 0, create_connection=Counting, compression=None, ping_interval=None
+    ) as server:
+        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+        async with asyncio.timeout(5):
+            connection = await accepted.get()
+            await until(lambda: connection.recv_messages._waiter is not None)
+            await peer.send_frame(OP_CLOSE, close_payload(CloseCode.NORMAL_CLOSURE))
+            await peer.read_until_eof()
+            closed, error = await ended.get()
+        peer.writer.close()
+    # Closed by then, as before: the reader saw the end of the connection.
+    assert closed
+    assert (error is None) is (how == "iterate")
+    assert lost_waits == []

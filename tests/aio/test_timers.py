@@ -91,6 +91,21 @@ async def test_callbacks_due_at_the_same_point_share_a_bucket() -> None:
     assert not timers._buckets
 
 
+async def test_a_callback_armed_after_its_bucket_fired_gets_a_new_one() -> None:
+    # The bucket armed last for a delay is reused while its point of the
+    # grid is ahead of new deadlines; once it fired, it is forgotten.
+    timers = timers_at(PAST)
+    called: list[str] = []
+    first = timers.call_later(10, lambda: called.append("first"))
+    await next_iterations()
+    assert called == ["first"]
+    # The same deadline: without forgetting, it would join the fired bucket.
+    second = timers.call_later(10, lambda: called.append("second"))
+    assert second is not first
+    await next_iterations()
+    assert called == ["first", "second"]
+
+
 async def test_same_callback_armed_twice_in_a_bucket_runs_once() -> None:
     timers = timers_at(PAST)
     called: list[None] = []
@@ -273,13 +288,13 @@ async def test_closed_connection_leaves_no_callback_in_the_timers() -> None:
         assert left == []
 
 
-async def test_spacings_remembered_are_bounded() -> None:
+async def test_delays_remembered_are_bounded() -> None:
     # Connections use a few delays; a program arming many distinct ones
     # doesn't grow the cache without bound.
     timers = timers_at(PAST)
     for index in range(100):
         timers.call_later(1 + index / 1000, lambda: None)
-    assert 0 < len(timers._spacings) <= 32
+    assert 0 < len(timers._latest) <= 32
     await next_iterations()
 
 

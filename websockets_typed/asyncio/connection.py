@@ -216,11 +216,11 @@ class Connection(asyncio.BufferedProtocol):
         # On asyncio's own loops, tasks waiting for the network wake in the
         # step that received what they wait for (see Assembler, Waiter).
         in_step = isinstance(self.loop, asyncio.BaseEventLoop)
+        # Positional arguments: no dict of keywords per connection
+        # (bench/run.py --callgrind, S4).
+        queue_high, queue_low = self.max_queue
         self.recv_messages: Assembler = Assembler(
-            *self.max_queue,
-            pause=self._pause_reading,
-            resume=self._resume_reading,
-            wake_in_step=in_step,
+            queue_high, queue_low, self._pause_reading, self._resume_reading, in_step
         )
         # The queue's frames, read on every send and read (not len(), a call).
         self._recv_frames = self.recv_messages.frames
@@ -352,13 +352,17 @@ class Connection(asyncio.BufferedProtocol):
             if protocol.deferred_failure is not None and not self.recv_messages:
                 self._fail_deferred()
             try:
-                message = await get()
+                # None at the end rather than EOFError: an exception per
+                # connection less (bench/run.py --callgrind, S4).
+                message = await get(None, True)
             except EOFError:
-                break
+                break  # in the middle of a fragmented message
             except ConcurrencyError:
                 # Another coroutine is receiving: recv() raises the error
                 # that says so.
                 message = await self.recv()
+            if message is None:
+                break
             yield message
         # The end of the messages, the usual way out: what recv() would
         # raise, without calling it, nor building the exception when the
@@ -398,7 +402,8 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol.deferred_failure is not None and not self.recv_messages:
             self._fail_deferred()
         try:
-            return await self.recv_messages.get(decode)
+            # None at the end, as in __aiter__.
+            message = await self.recv_messages.get(decode, True)
         except EOFError:
             pass
         except ConcurrencyError:
@@ -407,6 +412,9 @@ class Connection(asyncio.BufferedProtocol):
             ) from None
         except UnicodeDecodeError as exc:
             self._fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+        else:
+            if message is not None:
+                return message
         raise await self._closed_exception()
 
     @overload
@@ -1087,10 +1095,11 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Store the transport and set its write buffer limits."""
         # Not isinstance(): uvloop's transports implement asyncio.Transport
-        # without deriving from it.
-        self.transport = cast(asyncio.Transport, transport)
+        # without deriving from it. Nor cast(), a call at run time
+        # (bench/run.py --callgrind, S4).
+        self.transport = transport  # type: ignore[assignment]
         high, low = self.write_limit
-        self.transport.set_write_buffer_limits(high, low)
+        transport.set_write_buffer_limits(high, low)  # type: ignore[attr-defined]
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Return the buffer where the transport writes the bytes it reads next.
@@ -1117,7 +1126,8 @@ class Connection(asyncio.BufferedProtocol):
         messages = self.recv_messages
         in_step = messages.wake_in_step
         if in_step:
-            messages.hold()
+            # hold(), without its call.
+            messages.holding = True
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -1200,7 +1210,8 @@ class Connection(asyncio.BufferedProtocol):
         if events:
             self._process_events(events)
         self._write_pending()
-        self.recv_messages.close()
+        # connection_lost() follows, and wakes the reader (see _process_frame).
+        self.recv_messages.close(wake=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Mark the connection closed and wake everything waiting on it."""
@@ -1215,17 +1226,13 @@ class Connection(asyncio.BufferedProtocol):
             # The TCP connection ended without an EOF: reset, or aborted.
             self.protocol.receive_eof()
             self.protocol.data_to_send()
-        # No more frames; nothing to pause or resume any more, and the
-        # connection's methods they are would keep it alive until the
-        # garbage collector runs; released in case data_received() raised
-        # while holding the queue.
-        self.recv_messages.end()
         if self._pending_pings:
             self._abort_pings()
         # Cancel the timers: each holds the connection until it fires.
         keepalive_timer = self._keepalive_timer
-        if keepalive_timer is not None:
-            keepalive_timer.pop(self._keepalive_ping, None)
+        # One of the two at most: the ping arms the timeout, the pong the
+        # next ping (a bucket holds None for each callback).
+        if keepalive_timer is not None and keepalive_timer.pop(self._keepalive_ping, 0) is not None:
             keepalive_timer.pop(self._keepalive_timed_out, None)
         if self._close_timer is not None:
             self._close_timer.pop(self._close_timed_out, None)
@@ -1262,6 +1269,12 @@ class Connection(asyncio.BufferedProtocol):
                     lost_waiter.wake(outside_task=True)
                 elif not lost_waiter.done():  # unless cancelled
                     lost_waiter.set_result(None)
+        # No more frames; nothing to pause or resume any more, and the
+        # connection's methods they are would keep it alive until the
+        # garbage collector runs; released in case data_received() raised
+        # while holding the queue. The reader waiting for a message wakes
+        # here, not at the Close frame (see _process_frame).
+        self.recv_messages.end(outside_task=True)
 
     def pause_writing(self) -> None:
         """The write buffer is above its high-water mark: make send() wait.
@@ -1304,8 +1317,10 @@ class Connection(asyncio.BufferedProtocol):
         if opcode is OP_PONG:
             self._acknowledge_pings(frame.data)
         elif opcode is OP_CLOSE:
-            # No data frames follow a Close frame.
-            self.recv_messages.close()
+            # No data frames follow a Close frame. A reader waiting for one
+            # would wait for connection_lost() next: it wakes there, once
+            # (see Assembler.close).
+            self.recv_messages.close(wake=False)
 
     def _process_handshake_event(self, event: Request | Response) -> None:
         """Handle a handshake event; subclasses implement their side."""

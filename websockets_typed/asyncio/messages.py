@@ -50,6 +50,10 @@ class Assembler:
         frames: The frames received and not taken yet, oldest first. Read
             it (``len(assembler)`` costs a call; the connection checks it
             for every message it sends or receives), don't change it.
+        holding: Whether the producer holds the queue (see :meth:`hold`).
+            With ``wake_in_step``, the connection sets it to ``True``
+            itself at the start of each read: a call less per read
+            (bench/run.py --callgrind, S1).
     """
 
     # No instance dictionary: one per connection, built and freed with it
@@ -57,8 +61,8 @@ class Assembler:
     __slots__ = (
         "_closed",
         "_deferred",
+        "_end_wakes",
         "_get_in_progress",
-        "_holding",
         "_idle_waiter",
         "_pause",
         "_paused",
@@ -66,6 +70,7 @@ class Assembler:
         "_waiter",
         "frames",
         "high",
+        "holding",
         "low",
         "wake_in_step",
     )
@@ -74,7 +79,8 @@ class Assembler:
         self,
         high: int | None = None,
         low: int | None = None,
-        *,
+        # Positional too: a connection passes them so, without the dict
+        # that keyword arguments to a class cost (bench/run.py --callgrind, S4).
         pause: Callable[[], None] = lambda: None,
         resume: Callable[[], None] = lambda: None,
         wake_in_step: bool = False,
@@ -95,7 +101,10 @@ class Assembler:
         self._idle_waiter: Waiter | None = None
         self._get_in_progress = False
         self._closed = False
-        self._holding = False
+        # Set by close(wake=False): the end of the stream wakes a consumer
+        # waiting on an empty queue only at end().
+        self._end_wakes = False
+        self.holding: bool = False
         self._deferred: asyncio.Future[None] | Waiter | None = None
 
     def __len__(self) -> int:
@@ -114,7 +123,7 @@ class Assembler:
             raise EOFError("stream of frames ended")
         self.frames.append(frame)
         waiter = self._waiter
-        if waiter is not None and not self._holding and not waiter.done():
+        if waiter is not None and not self.holding and not waiter.done():
             waiter.set_result(None)
         if self.high is not None and not self._paused and len(self.frames) >= self.high:
             self._paused = True
@@ -127,7 +136,7 @@ class Assembler:
         brought, so that the consumer wakes once, after all of it, in the
         same step. Without ``wake_in_step``, it does nothing.
         """
-        self._holding = self.wake_in_step
+        self.holding = self.wake_in_step
 
     def release(self, outside_task: bool = False) -> None:
         """Stop holding; wake the consumer at once if a frame or the end came meanwhile.
@@ -136,11 +145,15 @@ class Assembler:
         is running (see :class:`Waiter`); ``outside_task=True`` says so, as
         in a transport's callback.
         """
-        if not self._holding:
+        if not self.holding:
             return
-        self._holding = False
+        self.holding = False
         waiter = self._waiter
-        if isinstance(waiter, Waiter) and waiter.state is None and (self.frames or self._closed):
+        if (
+            isinstance(waiter, Waiter)
+            and waiter.state is None
+            and (self.frames or (self._closed and not self._end_wakes))
+        ):
             waiter.wake(outside_task)
         deferred = self._deferred
         if deferred is not None:
@@ -149,36 +162,55 @@ class Assembler:
 
     def wake(self, waiter: asyncio.Future[None] | Waiter) -> None:
         """Wake another waiter of the connection: now, or at :meth:`release` if held."""
-        if self._holding:
+        if self.holding:
             self._deferred = waiter
         else:
             _wake(waiter)
 
-    def end(self) -> None:
-        """The producer is gone for good: :meth:`close`, forget ``pause`` and
-        ``resume``, and :meth:`release` if holding.
+    def end(self, outside_task: bool = False) -> None:
+        """The producer is gone for good: close, forget ``pause`` and ``resume``,
+        stop holding, and wake the consumer.
 
         A connection's ``pause`` and ``resume`` are its own methods:
         dropping them at its end lets reference counting free the
         connection rather than the garbage collector, a cost of every
         connection; one call where the connection's end would make three
         (bench/run.py --callgrind, S4).
-        """
-        if not self._closed:
-            self.close()
-        self._pause = self._resume = _nothing
-        if self._holding:
-            self.release()
 
-    def close(self) -> None:
+        A connection calls it last in ``connection_lost()``, outside any
+        task, as ``outside_task=True`` says: with ``wake_in_step``, the
+        consumer then runs at once, in this step (see :meth:`release`).
+        """
+        self._closed = True
+        self._pause = self._resume = _nothing
+        self.holding = False
+        deferred = self._deferred
+        if deferred is not None:
+            self._deferred = None
+            _wake(deferred, outside_task)
+        waiter = self._waiter
+        if waiter is not None:
+            _wake(waiter, outside_task)
+
+    def close(self, wake: bool = True) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
         once the queue is drained.
+
+        With ``wake=False``, a read already waiting on an empty queue waits
+        on until :meth:`end`. A connection closes its queue so when a Close
+        frame or the end of the stream arrives: its readers, on
+        :exc:`EOFError`, wait for the end of the TCP connection anyway.
+        Waking them twice would cost a step of their task and a waiter more
+        per connection (bench/run.py --callgrind, S4).
         """
         if self._closed:
             return
         self._closed = True
+        if not wake:
+            self._end_wakes = True
+            return
         waiter = self._waiter
-        if waiter is not None and not self._holding and not waiter.done():
+        if waiter is not None and not self.holding and not waiter.done():
             waiter.set_result(None)
 
     # Consumer side: recv() and recv_streaming().
@@ -224,26 +256,38 @@ class Assembler:
         self._get_in_progress = True
 
     @overload
-    async def get(self, decode: Literal[True]) -> str: ...
+    async def get(self, decode: Literal[True], none_at_end: Literal[False] = False) -> str: ...
 
     @overload
-    async def get(self, decode: Literal[False]) -> bytes: ...
+    async def get(self, decode: Literal[False], none_at_end: Literal[False] = False) -> bytes: ...
 
     @overload
-    async def get(self, decode: bool | None = None) -> Data: ...
+    async def get(
+        self, decode: bool | None = None, none_at_end: Literal[False] = False
+    ) -> Data: ...
 
-    async def get(self, decode: bool | None = None) -> Data:
+    @overload
+    async def get(self, decode: bool | None, none_at_end: bool) -> Data | None: ...
+
+    async def get(self, decode: bool | None = None, none_at_end: bool = False) -> Data | None:
         """Return the next message.
 
         Text messages are returned as ``str`` and binary messages as
         ``bytes``, unless ``decode`` says otherwise: ``True`` decodes binary
         messages as UTF-8 too, ``False`` returns text messages as bytes.
 
+        ``none_at_end=True`` returns ``None`` when the stream ended between
+        messages, rather than raise :exc:`EOFError`: cheaper for a caller
+        that expects the end, as a connection's iteration does (raising and
+        catching the exception costs about 4,000 instructions; bench/run.py
+        --callgrind, S4).
+
         Cancelling :meth:`get` loses nothing: frames already taken go back
         to the front of the queue, joined.
 
         Raises:
-            EOFError: If the stream ended before a whole message arrived.
+            EOFError: If the stream ended before a whole message arrived
+                (between messages too, unless ``none_at_end``).
             ConcurrencyError: If another coroutine is receiving.
             UnicodeDecodeError: If ``decode`` is ``True`` and a binary
                 message is not valid UTF-8.
@@ -258,6 +302,8 @@ class Assembler:
             # message in one frame, that saves a coroutine per message.
             while not frames:
                 if self._closed:
+                    if none_at_end:
+                        return None
                     raise EOFError("stream of frames ended")
                 # _new_waiter() without the call in the usual cases.
                 idle = self._idle_waiter

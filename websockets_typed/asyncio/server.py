@@ -204,7 +204,11 @@ class ServerConnection(Connection):
     @property
     def path(self) -> str:
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
-        return self.request.path
+        # request, inlined: handlers read it once per connection (bench/libs.py, S4).
+        request = self._request
+        if request is None:
+            raise InvalidState("the opening handshake request hasn't arrived")
+        return request.path
 
     # Opening handshake. The server answers the request in the step that
     # receives it, and only then starts a task, for the handler: a task per
@@ -304,7 +308,8 @@ class ServerConnection(Connection):
         self, request: Request, server_header: str | None, extra_headers: ExtraHeaders | None
     ) -> Response:
         """The response when ``process_request`` doesn't answer: 101, or 503 while closing."""
-        if self.server.is_serving():
+        # The asyncio.Server's is_serving(), without Server.is_serving()'s call.
+        if self.server.server.is_serving():
             response = self.protocol.accept(request)
             if response.status_code == 101 and extra_headers is not None:
                 try:
@@ -924,11 +929,24 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
         subprotocols = options.get("subprotocols")
         max_size = options.get("max_size", MAX_SIZE)
         max_fragments = options.get("max_fragments", MAX_FRAGMENTS)
-        ping_interval = options.get("ping_interval", PING_INTERVAL)
-        ping_timeout = options.get("ping_timeout", PING_TIMEOUT)
-        close_timeout = options.get("close_timeout", CLOSE_TIMEOUT)
-        max_queue = options.get("max_queue", MAX_QUEUE)
-        write_limit = options.get("write_limit", WRITE_LIMIT)
+        option_values: dict[str, Any] = {
+            "ping_interval": options.get("ping_interval", PING_INTERVAL),
+            "ping_timeout": options.get("ping_timeout", PING_TIMEOUT),
+            "close_timeout": options.get("close_timeout", CLOSE_TIMEOUT),
+            "max_queue": options.get("max_queue", MAX_QUEUE),
+            "write_limit": options.get("write_limit", WRITE_LIMIT),
+            "broadcast_limit": broadcast_limit,
+            "broadcast_overflow": broadcast_overflow,
+        }
+        # Calling a class with keyword arguments builds a dict of them, per
+        # connection: none when the class's defaults are serve()'s, i.e.
+        # ServerConnection's own __init__ and no option given (bench/run.py
+        # --callgrind, S4).
+        connection_options: dict[str, Any] | None = option_values
+        if connection_class.__init__ is ServerConnection.__init__ and not any(
+            name in options for name in option_values
+        ):
+            connection_options = None
 
         def protocol_factory() -> ServerConnection:
             adapter = _ConnectionLogger(logger)
@@ -959,18 +977,12 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
                 max_fragments=max_fragments,
                 logger=adapter,
             )
-            connection = connection_class(
-                protocol,
-                server,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                close_timeout=close_timeout,
-                max_queue=max_queue,
-                write_limit=write_limit,
-                broadcast_limit=broadcast_limit,
-                broadcast_overflow=broadcast_overflow,
-            )
-            adapter.connection = connection
+            if connection_options is None:
+                connection = connection_class(protocol, server)
+            else:
+                connection = connection_class(protocol, server, **connection_options)
+            # The setter of adapter.connection, without its call.
+            adapter._connection = weakref.ref(connection)
             return connection
 
         # Typed by the TypedDict of options; the loop's overloads can't see that.
