@@ -503,7 +503,9 @@ class Connection(asyncio.BufferedProtocol):
             data: BytesLike = message.encode()
         elif isinstance(message, bytes | bytearray | memoryview):
             is_text = bool(text)
-            data = cast(BytesLike, message)  # pyright infers memoryview[Data]
+            # Not cast(): a call per message. pyright infers memoryview[BytesLike]
+            # (a memoryview is also a sequence of bytes-like objects).
+            data = message  # pyright: ignore[reportAssignmentType]
         elif isinstance(message, Mapping):
             # Iterating a dict would send its keys: surely not what was meant.
             raise TypeError("data is a dict-like object")
