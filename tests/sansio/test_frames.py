@@ -65,8 +65,10 @@ IMPLEMENTATIONS = [
 @pytest.mark.parametrize(
     "size",
     # Around the SSE2 (16 bytes) and AVX2 (32 and 256 bytes per turn) steps.
-    [0, 1, 3, 4, 5, 15, 16, 17, 31, 33, 127, 128, 129, 160, 161, 255, 256, 257, 287, 288, 289]
-    + [511, 512, 513, 767, 800, 4096, 65537],
+    [
+        *(0, 1, 3, 4, 5, 15, 16, 17, 31, 33, 127, 128, 129, 160, 161, 255, 256),
+        *(257, 287, 288, 289, 511, 512, 513, 767, 800, 4096, 65537),
+    ],
 )
 def test_apply_mask_matches_reference(apply: MaskFunction, size: int) -> None:
     data = os.urandom(size)
