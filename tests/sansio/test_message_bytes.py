@@ -59,7 +59,7 @@ def test_client_masks_each_message_with_a_fresh_key(size: int) -> None:
     client = open_client()
     data = bytes(size)
     chunks = [client.message_bytes(False, data) for _ in range(8)]
-    keys = set()
+    keys: set[bytes] = set()
     for chunk in chunks:
         assert chunk is not None
         offset = 4 if size < 65536 else 10
