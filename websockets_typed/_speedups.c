@@ -38,24 +38,38 @@ static int cpu_has_avx2 = 0;
 __attribute__((target("avx2"))) static Py_ssize_t
 xor_mask_avx2(const uint8_t *in, uint8_t *out, Py_ssize_t size, uint32_t key32)
 {
-    Py_ssize_t i = 0;
+    /* 256 bytes per iteration, through pointers: the compiler then folds
+       every load into its XOR, 19 instructions per 256 bytes where an
+       indexed loop of 128 took 15 per 128 (callgrind, bench/run.py C2). */
+    const uint8_t *p = in;
+    const uint8_t *end = in + (size & ~(Py_ssize_t)255);
+    uint8_t *q = out;
     __m256i key256 = _mm256_set1_epi32((int)key32);
-    for (; i + 128 <= size; i += 128) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(in + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(in + i + 32));
-        __m256i c = _mm256_loadu_si256((const __m256i *)(in + i + 64));
-        __m256i d = _mm256_loadu_si256((const __m256i *)(in + i + 96));
-        _mm256_storeu_si256((__m256i *)(out + i), _mm256_xor_si256(a, key256));
-        _mm256_storeu_si256((__m256i *)(out + i + 32), _mm256_xor_si256(b, key256));
-        _mm256_storeu_si256((__m256i *)(out + i + 64), _mm256_xor_si256(c, key256));
-        _mm256_storeu_si256((__m256i *)(out + i + 96), _mm256_xor_si256(d, key256));
+    for (; p < end; p += 256, q += 256) {
+        _mm256_storeu_si256((__m256i *)q,
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), key256));
+        _mm256_storeu_si256((__m256i *)(q + 32),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 32)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 64),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 64)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 96),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 96)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 128),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 128)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 160),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 160)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 192),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 192)), key256));
+        _mm256_storeu_si256((__m256i *)(q + 224),
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 224)), key256));
     }
-    for (; i + 32 <= size; i += 32) {
-        __m256i block = _mm256_loadu_si256((const __m256i *)(in + i));
-        _mm256_storeu_si256((__m256i *)(out + i), _mm256_xor_si256(block, key256));
+    end = in + (size & ~(Py_ssize_t)31);
+    for (; p < end; p += 32, q += 32) {
+        _mm256_storeu_si256((__m256i *)q,
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), key256));
     }
     /* A multiple of 32: the key stays aligned with the data. */
-    return i;
+    return p - in;
 }
 #endif
 

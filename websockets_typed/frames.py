@@ -730,14 +730,31 @@ def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
     (bench/run.py --callgrind, S1 and C1), are serialized here, without a call.
     """
     length = len(data)
+    if not mask:
+        if length < 126:
+            return _HEADER_SHORT.pack(head1, length) + data
+        if length >= _JOIN_THRESHOLD:
+            return None
+        return _HEADER_MEDIUM.pack(head1, 126, length) + data
+    # frame_head() and serialize_payload(), written out: no call but for
+    # the key (bench/run.py --callgrind, C1 and C2).
     if length < 126:
-        if mask:
-            key = _mask_key()
-            return mask_frame(_HEADER_SHORT.pack(head1, 0x80 | length) + key, data, key)
-        return _HEADER_SHORT.pack(head1, length) + data
-    if length >= _JOIN_THRESHOLD and (not mask or length >= SLICED_FRAME):
+        header = _HEADER_SHORT.pack(head1, 0x80 | length)
+    elif length < 65536:
+        header = _HEADER_MEDIUM.pack(head1, 0xFE, length)
+    elif length < SLICED_FRAME:
+        header = _HEADER_LONG.pack(head1, 0xFF, length)
+    else:
         return None
-    return serialize_payload(head1, data, mask)[0]
+    # _mask_key(), inlined: a call less per message.
+    global _key_pool, _key_offset  # noqa: PLW0603  # see _mask_key()
+    offset = _key_offset
+    if offset >= _KEY_POOL_SIZE:
+        _key_pool = os.urandom(_KEY_POOL_SIZE)
+        offset = 0
+    _key_offset = offset + 4
+    key = _key_pool[offset : offset + 4]
+    return mask_frame(header + key, data, key)
 
 
 SLICED_FRAME: Final = 2**22
@@ -781,14 +798,15 @@ def frame_head(head1: int, length: int, mask: bool) -> tuple[bytes, bytes | None
 # 1024 frames rather than one per frame.
 _KEY_POOL_SIZE: Final = 4096
 _key_pool = b""
-_key_offset = 0
+# At the pool's size, the pool is read again before its next key is taken.
+_key_offset = _KEY_POOL_SIZE
 
 
 def _mask_key() -> bytes:
     """Return 4 random bytes for a masking key."""
     global _key_pool, _key_offset  # noqa: PLW0603  # a per-process pool, reset on fork
     offset = _key_offset
-    if offset >= len(_key_pool):
+    if offset >= _KEY_POOL_SIZE:
         _key_pool = os.urandom(_KEY_POOL_SIZE)
         offset = 0
     _key_offset = offset + 4
@@ -798,7 +816,7 @@ def _mask_key() -> bytes:
 def _reset_key_pool() -> None:
     """Forget the pool in a forked child: two processes must not share keys."""
     global _key_pool, _key_offset
-    _key_pool, _key_offset = b"", 0
+    _key_pool, _key_offset = b"", _KEY_POOL_SIZE
 
 
 os.register_at_fork(after_in_child=_reset_key_pool)

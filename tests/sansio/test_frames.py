@@ -33,6 +33,7 @@ from websockets_typed.frames import (
     py_apply_mask,
     serialize_close,
     serialize_frame,
+    serialize_message,
 )
 from websockets_typed.typing import BytesLike
 
@@ -63,8 +64,11 @@ IMPLEMENTATIONS = [
 @pytest.mark.parametrize("apply", IMPLEMENTATIONS)
 @pytest.mark.parametrize(
     "size",
-    # Around the SSE2 (16 bytes) and AVX2 (32 and 128 bytes per turn) steps.
-    [0, 1, 3, 4, 5, 15, 16, 17, 31, 33, 127, 128, 129, 160, 161, 255, 511, 513, 4096, 65537],
+    # Around the SSE2 (16 bytes) and AVX2 (32 and 256 bytes per turn) steps.
+    [
+        *(0, 1, 3, 4, 5, 15, 16, 17, 31, 33, 127, 128, 129, 160, 161, 255, 256),
+        *(257, 287, 288, 289, 511, 512, 513, 767, 800, 4096, 65537),
+    ],
 )
 def test_apply_mask_matches_reference(apply: MaskFunction, size: int) -> None:
     data = os.urandom(size)
@@ -582,16 +586,30 @@ def test_mask_keys_are_four_fresh_bytes() -> None:
     assert len(set(keys)) > 2990
 
 
-def test_forked_child_draws_its_own_keys() -> None:
+def message_key() -> bytes:
+    """The masking key of a message that serialize_message() masks (its own copy of _mask_key())."""
+    chunk = serialize_message(0x82, b"", True)
+    assert chunk is not None
+    return chunk[2:6]
+
+
+def test_messages_and_frame_heads_draw_distinct_keys_from_one_pool() -> None:
+    # Alternating, across several refills of the pool: no key is taken twice.
+    keys = [message_key() if index % 2 else _mask_key() for index in range(3000)]
+    assert len(set(keys)) > 2990
+
+
+@pytest.mark.parametrize("draw", [_mask_key, message_key])
+def test_forked_child_draws_its_own_keys(draw: Callable[[], bytes]) -> None:
     _mask_key()  # make sure the parent has a pool
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
-        os.write(write_end, _mask_key())
+        os.write(write_end, draw())
         os._exit(0)
     os.close(write_end)
     child_key = os.read(read_end, 4)
     os.close(read_end)
     os.waitpid(pid, 0)
     # Without a reset on fork, the child would return the parent's next key.
-    assert child_key != _mask_key()
+    assert child_key != draw()

@@ -12,7 +12,7 @@ from websockets_typed.frames import Frame, Opcode, read_frame, serialize_message
 from websockets_typed.protocol import Protocol, State
 from websockets_typed.server import ServerProtocol
 
-SIZES = [0, 1, 125, 126, 8191, 8192, 65536]
+SIZES = [0, 1, 125, 126, 8191, 8192, 65535, 65536, 2**20]
 
 
 def queued(protocol: Protocol, text: bool, data: bytes) -> bytes:
@@ -51,6 +51,24 @@ def test_client_frame_is_masked_in_one_chunk(size: int, text: bool) -> None:
     # Sending a message in one frame leaves nothing behind.
     assert client.data_to_send() == []
     assert client.state is State.OPEN
+
+
+@pytest.mark.parametrize("size", [126, 65535, 65536, 2**20])
+def test_client_masks_each_message_with_a_fresh_key(size: int) -> None:
+    # RFC 6455, 5.3: a new masking key for every frame, at every size.
+    client = open_client()
+    data = bytes(size)
+    chunks = [client.message_bytes(False, data) for _ in range(8)]
+    keys: set[bytes] = set()
+    for chunk in chunks:
+        assert chunk is not None
+        offset = 4 if size < 65536 else 10
+        assert chunk[1] & 0x80
+        key = chunk[offset : offset + 4]
+        # A payload of zeros masked is the key, repeated.
+        assert chunk[offset + 4 :] == (key * (size // 4 + 1))[:size]
+        keys.add(key)
+    assert len(keys) == 8
 
 
 @pytest.mark.parametrize("data", [bytearray(b"hello"), memoryview(b"hello")])
