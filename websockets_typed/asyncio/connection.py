@@ -31,7 +31,6 @@ from typing import (
     NamedTuple,
     Self,
     TypeAlias,
-    cast,
     get_args,
     overload,
 )
