@@ -7,7 +7,9 @@ collects events with :meth:`~Protocol.events_received`, and writes what
 methods, which only queue bytes.
 
 Connection states (RFC 6455, sections 4 and 7) change in one place only,
-:meth:`Protocol._transition`, following one table of stages, ``_STAGES``.
+:meth:`Protocol._transition`, following one table of stages, ``_STAGES``;
+a server's usual closing handshake takes three of its transitions at once,
+composed from that table.
 A stage is a :class:`State` plus what the connection does with the bytes it
 receives (parse a handshake, hold them, parse frames, ignore them), whether
 it sent the end of the stream, and what it may send. :data:`TRANSITIONS` is
@@ -324,9 +326,25 @@ _STAGE_PARTS: Final = {stage: (stage.state, stage.reading) for stage in _Stage}
 # _STAGES with the parts of each target: one lookup per transition.
 _NEXT_STAGES: Final = {key: (target, *_STAGE_PARTS[target]) for key, target in _STAGES.items()}
 
+# _NEXT_STAGES by transition, then by stage: two lookups by identity are
+# cheaper than building and hashing a tuple (bench/micro.py, S4).
+_TARGETS: Final = {
+    transition: {
+        stage: target for (stage, key), target in _NEXT_STAGES.items() if key is transition
+    }
+    for transition in Transition
+}
+
 # The stages that sent the end of the stream, read when it ends: cheaper
 # than a property (bench/run.py, S4).
 _EOF_SENT_STAGES: Final = frozenset(stage for stage in _Stage if stage.eof_sent)
+
+# A server that receives a Close frame while OPEN answers it, stops reading
+# and half-closes (RFC 6455, 5.5.1, 1.4 and 7.1.1): three transitions of
+# _STAGES, composed once for the usual closing handshake (bench/micro.py, S4).
+_OPEN_CLOSE_ANSWERED: Final = _NEXT_STAGES[
+    (_STAGES[(_STAGES[(_S.OPEN, _T.CLOSING_HANDSHAKE_STARTED)], _T.CLOSE_RECEIVED)], _T.EOF_SENT)
+]
 
 # Stages that a connection created in a given state starts in.
 _FIRST_STAGES: Final = {
@@ -340,8 +358,25 @@ _FIRST_STAGES: Final = {
 SEND_EOF: Final = b""
 """What :meth:`Protocol.data_to_send` returns to ask for a half-close of the TCP connection."""
 
+# Most connections never pause Pongs: they share this PausedPongs, never
+# paused and holding nothing, until pause_pongs() gives them their own.
+# One object fewer to build per connection (bench/micro.py, S4).
+_UNPAUSED: Final = PausedPongs()
+
 # A close reason must fit in a control frame with the 2-byte code.
 _MAX_REASON_BYTES: Final = 123
+
+# A server's answers to the usual Close frames (see Close.parse): the Close
+# event, shared, and the Close frame echoing it, serialized once. Parsing
+# the payload and serializing the answer cost a fifth of a closing handshake
+# (bench/micro.py, S4).
+_USUAL_ANSWERS: Final = {
+    payload: (
+        Close.parse(payload),
+        b"".join(serialize_frame(Frame(Opcode.CLOSE, payload), mask=False)),
+    )
+    for payload in (b"", b"\x03\xe8", b"\x03\xe9")
+}
 
 
 class Protocol:
@@ -522,7 +557,7 @@ class Protocol:
         self._text = TextValidator()
         # Opcode of the fragmented message being sent, if any.
         self._send_opcode: Opcode | None = None
-        self._pongs = PausedPongs()
+        self._pongs = _UNPAUSED
 
     # Public state.
 
@@ -1006,6 +1041,8 @@ class Protocol:
         the buffer without bound. RFC 6455, 5.5.3 allows answering only the
         most recent of several Pings.
         """
+        if self._pongs is _UNPAUSED:
+            self._pongs = PausedPongs()
         self._pongs.paused = True
 
     def resume_pongs(self) -> None:
@@ -1059,9 +1096,13 @@ class Protocol:
     # Shared machinery.
 
     def _transition(self, transition: Transition) -> None:
-        """Move to the next stage; the only place where the stage changes."""
+        """Move to the next stage; the only place where the stage changes.
+
+        But for the usual closing handshake of a server (see _receive_close),
+        which takes three transitions of the same table at once.
+        """
         stage = self._stage
-        target = _NEXT_STAGES.get((stage, transition))
+        target = _TARGETS[transition].get(stage)
         if target is None:
             where = f"state {stage.state.name} (stage {stage.name})"
             raise InvalidState(f"{transition.value} is not possible in {where}")
@@ -1375,8 +1416,26 @@ class Protocol:
         self._events.append(frame)
 
     def _receive_close(self, frame: Frame) -> None:
+        data = frame.data
+        if (
+            self._stage is _OPEN_STAGE
+            and self.side is SERVER
+            and not (self.extensions or self._debug or self._pongs.paused)
+        ):
+            usual = _USUAL_ANSWERS.get(data)
+            if usual is not None:
+                # The usual closing handshake, as below in one step: the
+                # answer echoes the code (RFC 6455, 5.5.1), then the server
+                # stops reading and closes the TCP connection first (1.4, 7.1.1).
+                close, reply = usual
+                self._writes += (reply, SEND_EOF)
+                self.close_rcvd = self.close_sent = close
+                self.close_rcvd_then_sent = True
+                self._stage, self._state, self._reading = _OPEN_CLOSE_ANSWERED
+                self._clear_input()
+                return
         # RFC 6455, 7.1.5 and 7.1.6: the close code and reason.
-        close = Close.parse(frame.data)
+        close = Close.parse(data)
         # A Ping received before this Close frame still gets its Pong; one
         # waits only while Pongs are paused.
         if self._pongs.paused:
