@@ -25,6 +25,7 @@ from websockets.asyncio.server import ServerConnection as TheirServerConnection
 from websockets.asyncio.server import serve as their_serve
 
 from websockets_typed._defaults import BROADCAST_LIMIT
+from websockets_typed.asyncio._slices import SLICE
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.connection import (
     BroadcastOverflow,
@@ -165,14 +166,14 @@ async def test_server_broadcast_and_sends_wait_behind_the_frame() -> None:
 async def test_broadcast_limit_counts_the_rest_of_the_frame() -> None:
     async with (
         asyncio.timeout(TIMEOUT * 5),
-        our_server_and_their_client(broadcast_limit=2**20, broadcast_overflow="drop") as (
+        our_server_and_their_client(broadcast_limit=2 * SLICE, broadcast_overflow="drop") as (
             ours,
             theirs,
         ),
     ):
         sending = await start_sending(ours, os.urandom(LARGE))
         # Most of the frame waits, though not in the transport's buffer.
-        assert ours.transport.get_write_buffer_size() < 2**20
+        assert ours.transport.get_write_buffer_size() < 2 * SLICE
         assert broadcast([ours], "dropped") == BroadcastStats(0, 1, 0)
         await ours.send("kept")
         await sending
@@ -311,5 +312,5 @@ async def check_default_write(connection: Connection, large: bytes) -> None:
     await asyncio.sleep(0)
     assert connection._sliced is not None
     # The transport holds at most the write limit and a slice, not the frame.
-    assert connection.transport.get_write_buffer_size() < 2**20
+    assert connection.transport.get_write_buffer_size() < 2 * SLICE
     await sending

@@ -29,13 +29,17 @@ from ..frames import mask_frame
 
 __all__ = ["SLICE", "SlicedFrame"]
 
-SLICE: Final = 2**19
+SLICE: Final = 2**21
 """Bytes of payload per slice: a multiple of 4, so that every slice starts
 with the masking key's first byte and is masked with the key as it is.
 
 Smaller slices take more writes and wake-ups per message, larger ones more
-copies in asyncio's transport: 512 KiB takes the fewest instructions per
-megabyte over both event loops (bench/run.py --callgrind, C2 16 MiB)."""
+copies in asyncio's transport and more memory per connection. 512 KiB took
+the fewest instructions per megabyte, but each slice waits for the buffer
+to drain, and against a server that reads as fast as the client writes
+(bench/fixed.py) the socket then runs dry between slices: 2 MiB sends 16
+MiB messages at 2.3-3.1 GB/s against 2.1-2.2 with 512 KiB, on both event
+loops (bench/run.py, C2 16 MiB, alternating runs; 4 MiB was no better)."""
 
 
 class SlicedFrame:
