@@ -13,7 +13,7 @@ subprotocols.
 Anything else returns ``None``: :class:`~websockets_typed.server.ServerProtocol`
 then parses and checks the request as always, with the same errors, status
 codes and messages. The pure-Python versions here are the specification of
-the C ones (tests/sansio/test_usual_handshake_c.py holds them to identical
+the C ones (tests/sansio/test_usual_request.py holds them to identical
 results) and serve when the C accelerator is missing or disabled.
 
 Internal API.
