@@ -736,8 +736,8 @@ def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
         if length >= _JOIN_THRESHOLD:
             return None
         return _HEADER_MEDIUM.pack(head1, 126, length) + data
-    # frame_head() and serialize_payload(), written out: no call but for
-    # the key (bench/run.py --callgrind, C1 and C2).
+    # frame_head() and serialize_payload(), written out: one call, for the
+    # key (bench/run.py --callgrind, C1 and C2).
     if length < 126:
         header = _HEADER_SHORT.pack(head1, 0x80 | length)
     elif length < 65536:
@@ -746,14 +746,7 @@ def serialize_message(head1: int, data: bytes, mask: bool) -> bytes | None:
         header = _HEADER_LONG.pack(head1, 0xFF, length)
     else:
         return None
-    # _mask_key(), inlined: a call less per message.
-    global _key_pool, _key_offset  # noqa: PLW0603  # see _mask_key()
-    offset = _key_offset
-    if offset >= _KEY_POOL_SIZE:
-        _key_pool = os.urandom(_KEY_POOL_SIZE)
-        offset = 0
-    _key_offset = offset + 4
-    key = _key_pool[offset : offset + 4]
+    key = _mask_key()
     return mask_frame(header + key, data, key)
 
 

@@ -204,11 +204,7 @@ class ServerConnection(Connection):
     @property
     def path(self) -> str:
         """Path of the request, query included (legacy API; prefer ``request.path``)."""
-        # request, inlined: handlers read it once per connection (bench/libs.py, S4).
-        request = self._request
-        if request is None:
-            raise InvalidState("the opening handshake request hasn't arrived")
-        return request.path
+        return self.request.path
 
     # Opening handshake. The server answers the request in the step that
     # receives it, and only then starts a task, for the handler: a task per
@@ -308,8 +304,7 @@ class ServerConnection(Connection):
         self, request: Request, server_header: str | None, extra_headers: ExtraHeaders | None
     ) -> Response:
         """The response when ``process_request`` doesn't answer: 101, or 503 while closing."""
-        # The asyncio.Server's is_serving(), without Server.is_serving()'s call.
-        if self.server.server.is_serving():
+        if self.server.is_serving():
             response = self.protocol.accept(request)
             if response.status_code == 101 and extra_headers is not None:
                 try:
