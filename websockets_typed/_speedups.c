@@ -231,97 +231,6 @@ done:
     return result;
 }
 
-#ifndef _WIN32
-#include <errno.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-
-PyDoc_STRVAR(mask_send_doc,
-"mask_send(fd, header, data, mask, buffer)\n"
-"--\n"
-"\n"
-"Write header and data XORed with the 4-byte mask into the bytearray buffer,\n"
-"growing it if needed, then send them on the socket fd with one send(2).\n"
-"\n"
-"Return the number of bytes sent, or -1 if send(2) failed for any reason:\n"
-"the caller then hands what wasn't sent to the transport, which sends it\n"
-"again or reports the error.");
-
-static PyObject *
-mask_send(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    Py_buffer header, data, mask;
-    PyObject *buffer;
-    Py_ssize_t total;
-    ssize_t sent = -1;
-    long fd;
-    char *out;
-    PyObject *result = NULL;
-
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "mask_send takes 5 arguments");
-        return NULL;
-    }
-    fd = PyLong_AsLong(args[0]);
-    if (fd == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (fd < 0 || fd > INT_MAX) {
-        PyErr_SetString(PyExc_ValueError, "invalid file descriptor");
-        return NULL;
-    }
-    buffer = args[4];
-    if (!PyByteArray_CheckExact(buffer)) {
-        PyErr_SetString(PyExc_TypeError, "buffer must be a bytearray");
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &header, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&header);
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[3], &mask, PyBUF_SIMPLE) < 0) {
-        PyBuffer_Release(&header);
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    if (mask.len != 4) {
-        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
-        goto done;
-    }
-    if (data.len > PY_SSIZE_T_MAX - header.len) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    total = header.len + data.len;
-    /* Grown, never shrunk here: the caller decides how long to keep it. */
-    if (PyByteArray_GET_SIZE(buffer) < total && PyByteArray_Resize(buffer, total) < 0) {
-        goto done;
-    }
-    out = PyByteArray_AS_STRING(buffer);
-    memcpy(out, header.buf, header.len);
-    if (total >= RELEASE_GIL_THRESHOLD) {
-        Py_BEGIN_ALLOW_THREADS
-        xor_mask(data.buf, (uint8_t *)out + header.len, data.len, mask.buf);
-        sent = send((int)fd, out, (size_t)total, 0);
-        Py_END_ALLOW_THREADS
-    }
-    else {
-        xor_mask(data.buf, (uint8_t *)out + header.len, data.len, mask.buf);
-        sent = send((int)fd, out, (size_t)total, 0);
-    }
-    result = PyLong_FromSsize_t(sent < 0 ? -1 : (Py_ssize_t)sent);
-
-done:
-    PyBuffer_Release(&header);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&mask);
-    return result;
-}
-#endif
-
 /*
  * writable_bytes(size) returns (message, view): a new bytes object of size
  * uninitialized bytes, and a writable memoryview of its contents.
@@ -1502,9 +1411,6 @@ static PyMethodDef speedups_methods[] = {
     {"mask_frame", (PyCFunction)(void (*)(void))mask_frame, METH_VARARGS | METH_KEYWORDS,
      mask_frame_doc},
     {"writable_bytes", writable_bytes, METH_O, writable_bytes_doc},
-#ifndef _WIN32
-    {"mask_send", (PyCFunction)(void (*)(void))mask_send, METH_FASTCALL, mask_send_doc},
-#endif
     {NULL, NULL, 0, NULL},
 };
 
