@@ -65,6 +65,7 @@ from ..frames import (
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._sendbuffer import COPYING_TRANSPORT, REUSED, write_masked
 from ._slices import SlicedFrame
 from ._timers import Bucket, Timers
 from ._waiter import Waiter
@@ -537,6 +538,15 @@ class Connection(asyncio.BufferedProtocol):
         if self._fragmented_send_waiter is not None:
             await self._wait_for_fragmented_send()
         protocol = self.protocol
+        # A client's large frame, on asyncio's plain transport: masked into a
+        # buffer that the process reuses (see _sendbuffer).
+        if len(data) >= REUSED and type(self.transport) is COPYING_TRANSPORT:
+            if self._corked is not None:
+                self._uncork()
+            if write_masked(self.transport, protocol, is_text, data):
+                if self._writing_paused:
+                    await self._drain()
+                return
         # The frame in one bytes object, when nothing else waits to be sent
         # or has to be done for it (see Protocol.message_bytes).
         chunk = protocol.message_bytes(is_text, data)
