@@ -874,7 +874,9 @@ class Protocol:
         must be called instead: the connection isn't OPEN, a fragmented
         message is being sent, bytes wait in :meth:`data_to_send`, frames
         are compressed or logged, or the frame takes two chunks (a large
-        payload, not copied behind its header).
+        payload, not copied behind its header), or the frame is masked and
+        its payload :data:`~websockets_typed.frames.MASKED_BY_CALLER` bytes
+        or more (see :meth:`frame_head`).
         """
         if (
             self._stage is not _OPEN_STAGE

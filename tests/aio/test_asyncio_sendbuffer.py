@@ -23,10 +23,10 @@ from raw_peer import TIMEOUT, RawPeer, RawServer, open_raw_client
 from sync_helpers import tls_contexts
 
 from websockets_typed.asyncio import _sendbuffer
-from websockets_typed.asyncio._sendbuffer import COPYING_TRANSPORT, REUSED
+from websockets_typed.asyncio._sendbuffer import COPYING_TRANSPORT
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.server import ServerConnection, serve
-from websockets_typed.frames import OP_BINARY, OP_TEXT, SLICED_FRAME
+from websockets_typed.frames import MASKED_BY_CALLER, OP_BINARY, OP_TEXT, SLICED_FRAME
 from websockets_typed.typing import BytesLike
 
 reused = pytest.mark.skipif(
@@ -84,7 +84,7 @@ async def test_frames_written_meanwhile_reach_a_slow_peer_intact() -> None:
     # peer reads nothing, so the buffer is rewritten for every message as
     # the transport holds the earlier ones.
     messages: list[BytesLike] = [
-        os.urandom(REUSED),
+        os.urandom(MASKED_BY_CALLER),
         os.urandom(2**20),
         bytearray(os.urandom(2**20 + 3)),
         memoryview(os.urandom(SLICED_FRAME - 1)),
@@ -124,7 +124,7 @@ async def test_frames_written_after_draining_reach_a_slow_peer_intact() -> None:
 
 @reused
 async def test_text_goes_through_the_buffer_too() -> None:
-    message = "é€" * (REUSED // 2)
+    message = "é€" * (MASKED_BY_CALLER // 2)
     async with asyncio.timeout(TIMEOUT * 5), client_and_peer() as (client, peer):
         await client.send(message)
         await peer.expect_message(OP_TEXT, message.encode())

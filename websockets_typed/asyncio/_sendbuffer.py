@@ -1,9 +1,9 @@
 """A client's large frame masked into a buffer that the process reuses.
 
-A masked frame of :data:`REUSED` bytes or more (and less than
-:data:`~websockets_typed.frames.SLICED_FRAME`, which is written in slices)
-would be a new ``bytes`` object as large as the message, allocated and
-freed for every message; while it waits for the write buffer to drain, the
+A masked frame of :data:`~websockets_typed.frames.MASKED_BY_CALLER` bytes
+or more (and less than :data:`~websockets_typed.frames.SLICED_FRAME`, which
+is written in slices) would be a new ``bytes`` object as large as the
+message, allocated and freed for every message; while it waits for the write buffer to drain, the
 transport's buffer holds what the socket didn't take, and freeing both
 leaves the top of the heap free beyond glibc's trimming threshold (twice the
 largest block it has mapped and freed, about 2 MiB here): the heap shrinks,
@@ -30,16 +30,10 @@ from __future__ import annotations
 import asyncio.selector_events
 import sys
 from collections.abc import Callable
-from typing import Final
 
-from ..frames import SLICED_FRAME, SPEEDUPS
-from ..protocol import Protocol
-from ..typing import BytesLike
+from ..frames import SPEEDUPS
 
-__all__ = ["COPYING_TRANSPORT", "REUSED", "write_masked"]
-
-REUSED: Final = 2**16
-"""From this payload size on, a masked frame goes through the reused buffer."""
+__all__ = ["COPYING_TRANSPORT", "write_masked"]
 
 _MaskInto = Callable[[bytearray, bytes, bytes, bytes], int]
 
@@ -61,38 +55,21 @@ COPYING_TRANSPORT, _mask_into = _load()
 _BUFFERS: list[bytearray] = []
 
 
-def write_masked(
-    transport: asyncio.WriteTransport, protocol: Protocol, text: bool, data: BytesLike
-) -> bool:
-    """Write a message in one masked frame through the reused buffer; false if it can't be.
+def write_masked(transport: asyncio.WriteTransport, header: bytes, key: bytes, data: bytes) -> None:
+    """Write a frame through the reused buffer: ``header``, then ``data`` masked with ``key``.
 
-    ``transport`` must be of type :data:`COPYING_TRANSPORT`. False when the
-    frame can't be written now as one piece (see
-    :meth:`~websockets_typed.protocol.Protocol.frame_head`), isn't masked
-    (a server), or would be written in slices: the caller then sends the
-    message as usual.
+    ``transport`` must be of type :data:`COPYING_TRANSPORT`.
     """
     mask_into = _mask_into
     assert mask_into is not None  # COPYING_TRANSPORT is None without it
-    payload = data if type(data) is bytes else bytes(data)
-    length = len(payload)
-    if length >= SLICED_FRAME:
-        return False
-    head = protocol.frame_head(text, length)
-    if head is None:
-        return False
-    header, key = head
-    if key is None:
-        return False
     buffer = _BUFFERS.pop() if _BUFFERS else bytearray()
-    size = mask_into(buffer, header, payload, key)
+    size = mask_into(buffer, header, data, key)
     if size < 0:
         # A view of it survived (say, in a traceback): never write under
         # it; leave it to the garbage collector.
         buffer = bytearray()
-        size = mask_into(buffer, header, payload, key)
+        size = mask_into(buffer, header, data, key)
     # The transport copies what the socket doesn't take (see above); the
     # views die with the call. If it raises, the buffer isn't put back.
     transport.write(memoryview(buffer)[:size])
     _BUFFERS.append(buffer)
-    return True
