@@ -51,6 +51,7 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
+    MASKED_BY_CALLER,
     OK_CLOSE_CODES,
     Close,
     CloseCode,
@@ -887,6 +888,9 @@ class Protocol:
         ):
             return None
         if type(data) is not bytes:
+            if self._mask_outgoing and len(data) >= MASKED_BY_CALLER:
+                # Left to the caller, which copies it once (see serialize_message).
+                return None
             data = bytes(data)
         return serialize_message(0x81 if text else 0x82, data, self._mask_outgoing)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 
 import pytest
 from protocol_helpers import open_client, open_server
@@ -112,3 +113,17 @@ def test_client_frame_heads_carry_fresh_keys(length: int) -> None:
         assert header[-4:] == key
         keys.add(key)
     assert len(keys) == 8
+
+
+@pytest.mark.parametrize("data", [bytearray(2**20), memoryview(bytes(2**20))])
+def test_client_leaves_large_bytes_like_payloads_uncopied(data: bytearray | memoryview) -> None:
+    # The caller copies it into bytes once: message_bytes() mustn't first.
+    client = open_client(max_size=None)
+    tracemalloc.start()
+    try:
+        assert client.message_bytes(False, data) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MASKED_BY_CALLER
+    assert client.message_bytes(False, data[: MASKED_BY_CALLER - 1]) is not None
