@@ -7,7 +7,8 @@
  * WEBSOCKETS_TYPED_SPEEDUPS=0.
  *
  * Besides apply_mask: mask_in_place (unmask a received payload where it
- * lies), mask_frame (a masked frame in one allocation, header in front) and
+ * lies), mask_frame (a masked frame in one allocation, header in front),
+ * mask_into (the same into a bytearray that the caller reuses) and
  * writable_bytes (a bytes object that the kernel fills before anyone sees
  * it: a large message is allocated once, at its final size), and new_frame
  * (the parser's Frame, without a call per field), new_instance (the same
@@ -229,6 +230,74 @@ done:
     PyBuffer_Release(&data);
     PyBuffer_Release(&mask);
     return result;
+}
+
+PyDoc_STRVAR(mask_into_doc,
+"mask_into(buffer, header, data, mask)\n"
+"--\n"
+"\n"
+"Write header, then data XORed with the 4-byte mask, at the start of the\n"
+"bytearray buffer, grown if it is too short (never shrunk); return the\n"
+"number of bytes written, or -1 without writing anything if a view of the\n"
+"buffer exists: someone may still read it.");
+
+static PyObject *
+mask_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer header, data, mask;
+    PyObject *buffer;
+    Py_ssize_t total = -1;
+    char *out;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "mask_into takes 4 arguments");
+        return NULL;
+    }
+    buffer = args[0];
+    if (!PyByteArray_CheckExact(buffer)) {
+        PyErr_SetString(PyExc_TypeError, "buffer must be a bytearray");
+        return NULL;
+    }
+    if (((PyByteArrayObject *)buffer)->ob_exports > 0) {
+        return PyLong_FromLong(-1);
+    }
+    if (PyObject_GetBuffer(args[1], &header, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&header);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[3], &mask, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&header);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (mask.len != 4) {
+        PyErr_SetString(PyExc_ValueError, "mask must contain 4 bytes");
+        goto error;
+    }
+    if (data.len > PY_SSIZE_T_MAX - header.len) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    total = header.len + data.len;
+    if (PyByteArray_GET_SIZE(buffer) < total && PyByteArray_Resize(buffer, total) < 0) {
+        goto error;
+    }
+    out = PyByteArray_AS_STRING(buffer);
+    memcpy(out, header.buf, header.len);
+    xor_mask_maybe_threaded(data.buf, (uint8_t *)out + header.len, data.len, mask.buf);
+    PyBuffer_Release(&header);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    return PyLong_FromSsize_t(total);
+
+error:
+    PyBuffer_Release(&header);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&mask);
+    return NULL;
 }
 
 /*
@@ -1410,6 +1479,7 @@ static PyMethodDef speedups_methods[] = {
      mask_in_place_doc},
     {"mask_frame", (PyCFunction)(void (*)(void))mask_frame, METH_VARARGS | METH_KEYWORDS,
      mask_frame_doc},
+    {"mask_into", (PyCFunction)(void (*)(void))mask_into, METH_FASTCALL, mask_into_doc},
     {"writable_bytes", writable_bytes, METH_O, writable_bytes_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -51,6 +51,7 @@ from .exceptions import (
 )
 from .extensions.base import Extension
 from .frames import (
+    MASKED_BY_CALLER,
     OK_CLOSE_CODES,
     Close,
     CloseCode,
@@ -874,7 +875,9 @@ class Protocol:
         must be called instead: the connection isn't OPEN, a fragmented
         message is being sent, bytes wait in :meth:`data_to_send`, frames
         are compressed or logged, or the frame takes two chunks (a large
-        payload, not copied behind its header).
+        payload, not copied behind its header), or the frame is masked and
+        its payload :data:`~websockets_typed.frames.MASKED_BY_CALLER` bytes
+        or more (see :meth:`frame_head`).
         """
         if (
             self._stage is not _OPEN_STAGE
@@ -885,6 +888,9 @@ class Protocol:
         ):
             return None
         if type(data) is not bytes:
+            if self._mask_outgoing and len(data) >= MASKED_BY_CALLER:
+                # Left to the caller, which copies it once (see serialize_message).
+                return None
             data = bytes(data)
         return serialize_message(0x81 if text else 0x82, data, self._mask_outgoing)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 
 import pytest
 from protocol_helpers import open_client, open_server
 
 from websockets_typed.extensions.permessage_deflate import PerMessageDeflate
 from websockets_typed.frames import (
+    MASKED_BY_CALLER,
     SLICED_FRAME,
     Frame,
     Opcode,
@@ -17,6 +19,7 @@ from websockets_typed.frames import (
     read_frame,
     serialize_message,
 )
+from websockets_typed.protocol import State
 from websockets_typed.server import ServerProtocol
 
 
@@ -44,16 +47,20 @@ def test_slices_at_multiples_of_four_are_masked_with_the_key() -> None:
 @pytest.mark.parametrize("text", [True, False])
 def test_client_leaves_large_messages_to_the_caller(text: bool) -> None:
     client = open_client(max_size=None)
-    assert client.message_bytes(text, bytes(SLICED_FRAME - 1)) is not None
+    assert client.message_bytes(text, bytes(MASKED_BY_CALLER - 1)) is not None
+    assert client.message_bytes(text, bytes(MASKED_BY_CALLER)) is None
     assert client.message_bytes(text, bytes(SLICED_FRAME)) is None
+    assert serialize_message(0x82, bytes(MASKED_BY_CALLER), True) is None
     assert serialize_message(0x82, bytes(SLICED_FRAME), True) is None
-    head = client.frame_head(text, SLICED_FRAME)
-    assert head is not None
-    header, key = head
-    assert key is not None
-    assert header == bytes([0x81 if text else 0x82, 0xFF]) + SLICED_FRAME.to_bytes(8) + key
+    for length in (MASKED_BY_CALLER, SLICED_FRAME):
+        head = client.frame_head(text, length)
+        assert head is not None
+        header, key = head
+        assert key is not None
+        assert header == bytes([0x81 if text else 0x82, 0xFF]) + length.to_bytes(8) + key
     # The protocol has nothing to send: the caller writes the frame.
     assert client.data_to_send() == []
+    assert client.state is State.OPEN
 
 
 def test_server_header_is_unmasked() -> None:
@@ -91,3 +98,32 @@ def test_none_when_frames_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="websockets_typed.server"):
         server = open_server()
     assert server.frame_head(False, SLICED_FRAME) is None
+
+
+@pytest.mark.parametrize("length", [MASKED_BY_CALLER, 2**20, SLICED_FRAME])
+def test_client_frame_heads_carry_fresh_keys(length: int) -> None:
+    # RFC 6455, 5.3: a new masking key for every frame, at every size.
+    client = open_client(max_size=None)
+    keys: set[bytes] = set()
+    for _ in range(8):
+        head = client.frame_head(False, length)
+        assert head is not None
+        header, key = head
+        assert key is not None
+        assert header[-4:] == key
+        keys.add(key)
+    assert len(keys) == 8
+
+
+@pytest.mark.parametrize("data", [bytearray(2**20), memoryview(bytes(2**20))])
+def test_client_leaves_large_bytes_like_payloads_uncopied(data: bytearray | memoryview) -> None:
+    # The caller copies it into bytes once: message_bytes() mustn't first.
+    client = open_client(max_size=None)
+    tracemalloc.start()
+    try:
+        assert client.message_bytes(False, data) is None
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MASKED_BY_CALLER
+    assert client.message_bytes(False, data[: MASKED_BY_CALLER - 1]) is not None

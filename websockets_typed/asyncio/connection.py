@@ -53,6 +53,7 @@ from ..exceptions import (
     ProtocolError,
 )
 from ..frames import (
+    MASKED_BY_CALLER,
     OP_BINARY,
     OP_CLOSE,
     OP_PONG,
@@ -60,11 +61,13 @@ from ..frames import (
     SLICED_FRAME,
     CloseCode,
     Frame,
+    mask_frame,
     serialize_payload,
 )
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._sendbuffer import COPYING_TRANSPORT, write_masked
 from ._slices import SlicedFrame
 from ._timers import Bucket, Timers
 from ._waiter import Waiter
@@ -552,13 +555,32 @@ class Connection(asyncio.BufferedProtocol):
                 if head is not None:
                     await self._send_sliced(head[0], head[1], data)
                     return
-            if is_text:
-                protocol.send_text(data)
+            elif len(data) >= MASKED_BY_CALLER:
+                # Maybe a client's frame, which message_bytes() leaves to us:
+                # masked into a buffer that the process reuses where the
+                # transport copies what it keeps (see _sendbuffer).
+                data = data if type(data) is bytes else bytes(data)
+                head = protocol.frame_head(is_text, len(data))
+                if head is not None and head[1] is not None:
+                    if type(self.transport) is not COPYING_TRANSPORT:
+                        chunk = mask_frame(head[0], data, head[1])
+                    else:
+                        if self._corked is not None:
+                            self._uncork()
+                        write_masked(self.transport, head[0], head[1], data)
+                        if self._writing_paused:
+                            await self._drain()
+                        return
+            if chunk is None:
+                if is_text:
+                    protocol.send_text(data)
+                else:
+                    protocol.send_binary(data)
+                writes = protocol.data_to_send()
+                if len(writes) == 1:
+                    chunk = writes[0]
             else:
-                protocol.send_binary(data)
-            writes = protocol.data_to_send()
-            if len(writes) == 1:
-                chunk = writes[0]
+                writes = ()
         else:
             writes = ()
         corked = self._corked
