@@ -233,6 +233,17 @@ class Assembler:
             self._resume()
         return frame
 
+    def _resume_if_low(self) -> None:
+        """Resume reading if the queue is down to ``low``, as :meth:`get` does."""
+        if self._paused and self.low is not None and len(self.frames) <= self.low:
+            self._paused = False
+            # As in get(), which is in progress while resume() runs.
+            self._get_in_progress = True
+            try:
+                self._resume()
+            finally:
+                self._get_in_progress = False
+
     def _start(self) -> None:
         if self._get_in_progress:
             raise ConcurrencyError("cannot receive while another coroutine is receiving")
