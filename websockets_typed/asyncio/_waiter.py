@@ -162,23 +162,24 @@ def wake_future(future: asyncio.Future[None], outside_task: bool = False) -> Non
     """
     if future.done():
         return
-    callbacks = future._callbacks  # a list of (callback, context)
-    if (
-        callbacks is None
-        or len(callbacks) != 1
-        or not (outside_task or asyncio.current_task(future.get_loop()) is None)
-    ):
-        future.set_result(None)
-        return
-    callback, context = callbacks[0]
-    future.remove_done_callback(callback)
+    if outside_task or asyncio.current_task(future.get_loop()) is None:
+        try:
+            # A list of (callback, context), or None; one item, unpacked
+            # without checking its length first.
+            ((callback, context),) = future._callbacks
+        except (TypeError, ValueError):  # no callback, or more than one
+            pass
+        else:
+            future.remove_done_callback(callback)
+            future.set_result(None)
+            # What asyncio.Handle._run does with a callback.
+            try:
+                context.run(callback, future)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                future.get_loop().call_exception_handler(
+                    {"message": f"Exception in callback {callback!r}", "exception": exc}
+                )
+            return
     future.set_result(None)
-    # What asyncio.Handle._run does with a callback.
-    try:
-        context.run(callback, future)
-    except (SystemExit, KeyboardInterrupt):
-        raise
-    except BaseException as exc:
-        future.get_loop().call_exception_handler(
-            {"message": f"Exception in callback {callback!r}", "exception": exc}
-        )

@@ -147,11 +147,8 @@ class Assembler:
             return
         self.holding = False
         waiter = self._waiter
-        if (
-            waiter is not None
-            and not waiter.done()
-            and (self.frames or (self._closed and not self._end_wakes))
-        ):
+        # wake_future() checks whether the waiter is done.
+        if waiter is not None and (self.frames or (self._closed and not self._end_wakes)):
             wake_future(waiter, outside_task)
         deferred = self._deferred
         if deferred is not None:
