@@ -1204,7 +1204,9 @@ class Protocol:
         size = len(data)
         # A message in one frame, without extensions nor debug logs, needs
         # none of _receive_frame()'s rules but these: a call less per
-        # message (bench/run.py --callgrind, S1 and S2).
+        # message (bench/run.py --callgrind, S1 and S2). Its size is
+        # checked already: outside a fragmented message, _recv_size is 0,
+        # and read_frame() rejected a payload over max_size without RSV1.
         plain = not self.extensions and not self._debug
         events = self._events
         text = self._text
@@ -1231,7 +1233,6 @@ class Protocol:
                         opcode is _OP_BINARY
                         or (opcode is _OP_TEXT and text.pending is None and frame.data.isascii())
                     )
-                    and (max_size is None or len(frame.data) <= max_size)
                 ):
                     events.append(frame)
                 else:
