@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from websockets_typed import server as sansio_server
-from websockets_typed.asyncio._waiter import Waiter
+from websockets_typed.asyncio._waiter import Waiter, wake_future
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.messages import Assembler
 from websockets_typed.asyncio.server import ServerConnection, serve
@@ -514,6 +514,139 @@ async def test_wake_lets_interrupts_through(error: Callable[[], BaseException]) 
     def wake() -> None:
         try:
             waiter.wake()
+        except BaseException as exc:
+            done.set_result(type(exc))
+
+    loop.call_soon(wake)
+    assert await done is error
+
+
+# wake_future(): a Future's task, stepped in this step.
+
+
+async def wait_future(future: asyncio.Future[None]) -> str:
+    await future
+    return variable_of_wait.get()
+
+
+variable_of_wait: contextvars.ContextVar[str] = contextvars.ContextVar("wait", default="")
+
+
+async def test_wake_future_steps_its_task_at_once_outside_tasks() -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    context = contextvars.copy_context()
+    context.run(variable_of_wait.set, "in the task's context")
+    task = loop.create_task(wait_future(future), context=context)
+    await started(task)
+    seen: list[bool] = []
+
+    def wake() -> None:
+        wake_future(future, outside_task=True)
+        seen.append(task.done())
+        wake_future(future, outside_task=True)  # done already: nothing more
+
+    loop.call_soon(wake)
+    assert await task == "in the task's context"
+    assert seen == [True]
+    assert future.result() is None
+
+
+@pytest.mark.parametrize("outside_task", [False, True])
+async def test_wake_future_asks_whether_a_task_runs_unless_told(outside_task: bool) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    task = asyncio.create_task(wait_future(future))
+    await started(task)
+    seen: list[bool] = []
+
+    def wake() -> None:
+        wake_future(future, outside_task)
+        seen.append(task.done())
+
+    loop.call_soon(wake)
+    await task
+    assert seen == [True]
+
+
+async def test_wake_future_inside_a_task_goes_through_the_loop() -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(wait_future(future))
+    await started(task)
+    wake_future(future)
+    assert future.done()
+    assert not task.done()
+    await task
+
+
+@pytest.mark.parametrize("callbacks", [0, 2])
+async def test_wake_future_with_other_callbacks_goes_through_the_loop(callbacks: int) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    calls: list[asyncio.Future[None]] = []
+    for _ in range(callbacks):
+        future.add_done_callback(calls.append)
+    done = loop.create_future()
+
+    def wake() -> None:
+        wake_future(future, outside_task=True)
+        done.set_result(list(calls))
+
+    loop.call_soon(wake)
+    assert await done == []
+    await asyncio.sleep(0)
+    assert calls == [future] * callbacks
+    assert future.done()
+
+
+async def test_wake_future_leaves_a_cancelled_future_alone() -> None:
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    wake_future(future, outside_task=True)
+    assert future.cancelled()
+
+
+async def test_wake_future_reports_a_failing_callback_to_the_loop() -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        future: asyncio.Future[None] = loop.create_future()
+
+        def fail(_: asyncio.Future[None]) -> None:
+            raise ValueError("broken callback")
+
+        future.add_done_callback(fail)
+        done = loop.create_future()
+
+        def wake() -> None:
+            wake_future(future, outside_task=True)
+            done.set_result(None)
+
+        loop.call_soon(wake)
+        await done
+    finally:
+        loop.set_exception_handler(previous)
+    assert len(reported) == 1
+    assert isinstance(reported[0]["exception"], ValueError)
+    assert "fail" in reported[0]["message"]
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+async def test_wake_future_lets_interrupts_through(error: Callable[[], BaseException]) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def interrupt(_: asyncio.Future[None]) -> None:
+        raise error()
+
+    future.add_done_callback(interrupt)
+    done = loop.create_future()
+
+    def wake() -> None:
+        try:
+            wake_future(future, outside_task=True)
         except BaseException as exc:
             done.set_result(type(exc))
 

@@ -16,6 +16,7 @@ from websockets_typed.frames import (
     Opcode,
     new_frame,
     py_new_frame,
+    py_read_frame,
     read_frame,
     serialize_frame,
 )
@@ -107,3 +108,85 @@ def test_read_frame_returns_one_shape() -> None:
     frame, end, payload = read_frame(b"xx" + wire, 2, True, None)
     assert frame == Frame(Opcode.TEXT, b"hello", fin=False)
     assert (end, payload) == (2 + len(wire), 8)
+
+
+def _outcome(
+    reader: Callable[[bytes | bytearray | memoryview, int, bool, int | None], object],
+    buffer: bytes | bytearray | memoryview,
+    start: int,
+    mask: bool,
+    max_size: int | None,
+) -> object:
+    """What a frame reader returns, or the type and message of what it raises."""
+    try:
+        return reader(buffer, start, mask, max_size)
+    except Exception as exc:  # compared, not handled
+        return (type(exc), str(exc))
+
+
+def _headers() -> list[bytes]:
+    """First bytes of frames: every opcode and flag, every kind of length, masked or not."""
+    lengths = [
+        bytes([0]),
+        bytes([5]),
+        bytes([125]),
+        bytes([126, 0, 125]),  # 16 bits where 7 would do
+        bytes([126, 0, 126]),
+        bytes([126, 0x10, 0]),  # 4096
+        bytes([127]) + (70000).to_bytes(8, "big"),
+        bytes([127]) + (100).to_bytes(8, "big"),  # 64 bits where 7 would do
+        bytes([127, 0x80]) + bytes(7),  # the most significant bit set
+    ]
+    return [
+        bytes([head1, length[0] | masked]) + length[1:]
+        for head1 in range(256)
+        for length in lengths
+        for masked in (0, 0x80)
+    ]
+
+
+@pytest.mark.skipif(not SPEEDUPS, reason="the C accelerator is not in use")
+@pytest.mark.parametrize("max_size", [None, 0, 5, 200, 2**20])
+def test_c_read_frame_behaves_as_the_python_one(max_size: int | None) -> None:
+    checked = 0
+    for header in _headers():
+        length = header[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(header[2:4], "big")
+        elif length == 127:
+            length = int.from_bytes(header[2:10], "big") & (2**63 - 1)
+        key = b"\x01\x02\x03\x04" if header[1] & 0x80 else b""
+        payload = bytes(range(256)) * (min(length, 70000) // 256 + 1)
+        frame = header + key + payload[: min(length, 70000)]
+        # Whole, cut anywhere in its header or its payload, after other bytes.
+        cuts = sorted({0, 1, 2, len(header), len(header) + len(key), len(frame) - 1, len(frame)})
+        for cut in cuts:
+            for prefix in (b"", b"\x81\x00"):
+                for kind in (bytes, bytearray, memoryview):
+                    buffer = kind(prefix + frame[:cut])
+                    for mask in (True, False):
+                        assert _outcome(read_frame, buffer, len(prefix), mask, max_size) == (
+                            _outcome(py_read_frame, buffer, len(prefix), mask, max_size)
+                        ), (header, cut, prefix, kind, mask)
+                        checked += 1
+    assert checked > 100_000
+
+
+@pytest.mark.skipif(not SPEEDUPS, reason="the C accelerator is not in use")
+def test_c_read_frame_hands_unusual_arguments_to_the_python_one() -> None:
+    wire = b"".join(serialize_frame(Frame(Opcode.TEXT, b"hello"), mask=True))
+    cases: list[tuple[int, object, object]] = [
+        (-1, True, None),  # a start counted from the end
+        (len(wire) + 5, True, None),  # beyond the end
+        (0, 1, None),  # a mask that isn't a bool
+        (0, True, -3),  # nothing left of max_size
+        (0, True, 2**70),  # a limit beyond any size
+    ]
+    for start, mask, max_size in cases:
+        assert _outcome(read_frame, wire, start, mask, max_size) == _outcome(  # type: ignore[arg-type]
+            py_read_frame,
+            wire,
+            start,
+            mask,  # type: ignore[arg-type]
+            max_size,  # type: ignore[arg-type]
+        ), (start, mask, max_size)

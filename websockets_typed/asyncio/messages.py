@@ -11,7 +11,7 @@ from typing import Final, Literal, overload
 from ..exceptions import ConcurrencyError
 from ..frames import Frame, Opcode
 from ..typing import Data
-from ._waiter import Waiter
+from ._waiter import Waiter, wake_future
 
 __all__ = ["Assembler"]
 
@@ -39,12 +39,12 @@ class Assembler:
         pause: Called when the queue fills up.
         resume: Called when the queue drains.
         wake_in_step: Let the producer wake the consumer in its own step
-            (:meth:`hold`, :meth:`release`) rather than at the next iteration
-            of the event loop, as a Future would. A connection enables it on
-            asyncio's own event loops, whose iterations cost a poll of the
-            selector and Python code; uvloop runs the consumer in the same
-            iteration anyway, for fewer instructions with a Future
-            (bench/run.py --callgrind, S1 and C1).
+            (:meth:`hold`, :meth:`release`, :func:`wake_future`) rather than
+            at the next iteration of the event loop, as a Future's result
+            would. A connection enables it on asyncio's own event loops,
+            whose iterations cost a poll of the selector and Python code;
+            uvloop runs the consumer in the same iteration anyway, for
+            fewer instructions (bench/run.py --callgrind, S1 and C1).
 
     Attributes:
         frames: The frames received and not taken yet, oldest first. Read
@@ -63,7 +63,6 @@ class Assembler:
         "_deferred",
         "_end_wakes",
         "_get_in_progress",
-        "_idle_waiter",
         "_pause",
         "_paused",
         "_resume",
@@ -96,9 +95,8 @@ class Assembler:
         self._paused = False
         self.frames: deque[Frame] = deque()
         self.wake_in_step: bool = wake_in_step
-        # Set while get() waits: a Waiter with wake_in_step, else a Future.
-        self._waiter: asyncio.Future[None] | Waiter | None = None
-        self._idle_waiter: Waiter | None = None
+        # Set while get() waits; with wake_in_step, woken by wake_future().
+        self._waiter: asyncio.Future[None] | None = None
         self._get_in_progress = False
         self._closed = False
         # Set by close(wake=False): the end of the stream wakes a consumer
@@ -142,19 +140,16 @@ class Assembler:
         """Stop holding; wake the consumer at once if a frame or the end came meanwhile.
 
         At once means without an iteration of the event loop, when no task
-        is running (see :class:`Waiter`); ``outside_task=True`` says so, as
+        is running (see :func:`wake_future`); ``outside_task=True`` says so, as
         in a transport's callback.
         """
         if not self.holding:
             return
         self.holding = False
         waiter = self._waiter
-        if (
-            isinstance(waiter, Waiter)
-            and waiter.state is None
-            and (self.frames or (self._closed and not self._end_wakes))
-        ):
-            waiter.wake(outside_task)
+        # wake_future() checks whether the waiter is done.
+        if waiter is not None and (self.frames or (self._closed and not self._end_wakes)):
+            wake_future(waiter, outside_task)
         deferred = self._deferred
         if deferred is not None:
             self._deferred = None
@@ -190,7 +185,10 @@ class Assembler:
             _wake(deferred, outside_task)
         waiter = self._waiter
         if waiter is not None:
-            _wake(waiter, outside_task)
+            if self.wake_in_step:
+                wake_future(waiter, outside_task)
+            elif not waiter.done():
+                waiter.set_result(None)
 
     def close(self, wake: bool = True) -> None:
         """End the stream of frames: waiting and later reads raise :exc:`EOFError`
@@ -221,7 +219,7 @@ class Assembler:
         while not frames:
             if self._closed:
                 raise EOFError("stream of frames ended")
-            waiter = self._new_waiter()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await waiter
             finally:
@@ -232,23 +230,16 @@ class Assembler:
             self._resume()
         return frame
 
-    def _new_waiter(self) -> asyncio.Future[None] | Waiter:
-        """The waiter for the next wait.
-
-        With ``wake_in_step``, the Waiter of the last wait, reset; else a
-        new Future.
-        """
-        if not self.wake_in_step:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = future
-            return future
-        waiter = self._idle_waiter
-        if waiter is None:
-            waiter = self._idle_waiter = Waiter(asyncio.get_running_loop())
-        else:
-            waiter.reset()
-        self._waiter = waiter
-        return waiter
+    def _resume_if_low(self) -> None:
+        """Resume reading if the queue is down to ``low``, as :meth:`get` does."""
+        if self._paused and self.low is not None and len(self.frames) <= self.low:
+            self._paused = False
+            # As in get(), which is in progress while resume() runs.
+            self._get_in_progress = True
+            try:
+                self._resume()
+            finally:
+                self._get_in_progress = False
 
     def _start(self) -> None:
         if self._get_in_progress:
@@ -305,16 +296,9 @@ class Assembler:
                     if none_at_end:
                         return None
                     raise EOFError("stream of frames ended")
-                # _new_waiter() without the call in the usual cases.
-                idle = self._idle_waiter
-                waiter: asyncio.Future[None] | Waiter
-                if idle is not None:
-                    idle.state = None  # reset() but for the cancel message, unread
-                    waiter = self._waiter = idle
-                elif self.wake_in_step:
-                    waiter = self._new_waiter()
-                else:
-                    waiter = self._waiter = asyncio.get_running_loop().create_future()
+                # A Future, exact: the task handles it in C, and
+                # release() wakes it in this step (see wake_future).
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
                 try:
                     await waiter
                 finally:
