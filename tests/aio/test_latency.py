@@ -17,7 +17,7 @@ import email.utils
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -597,6 +597,25 @@ async def test_wake_future_with_other_callbacks_goes_through_the_loop(callbacks:
     await asyncio.sleep(0)
     assert calls == [future] * callbacks
     assert future.done()
+
+
+class FutureWithoutCallbacks(asyncio.Future[None]):
+    """A Future whose private ``_callbacks`` doesn't exist, as on another Python."""
+
+    @property
+    def _callbacks(self) -> NoReturn:
+        raise AttributeError("_callbacks")
+
+
+async def test_wake_future_without_its_private_callbacks_goes_through_the_loop() -> None:
+    future = FutureWithoutCallbacks(loop=asyncio.get_running_loop())
+    calls: list[asyncio.Future[None]] = []
+    future.add_done_callback(calls.append)
+    wake_future(future, outside_task=True)
+    assert future.done()
+    assert calls == []  # not run in this step: scheduled
+    await asyncio.sleep(0)
+    assert calls == [future]
 
 
 async def test_wake_future_leaves_a_cancelled_future_alone() -> None:

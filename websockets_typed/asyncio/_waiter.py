@@ -165,9 +165,10 @@ def wake_future(future: asyncio.Future[None], outside_task: bool = False) -> Non
     if outside_task or asyncio.current_task(future.get_loop()) is None:
         try:
             # A list of (callback, context), or None; one item, unpacked
-            # without checking its length first.
+            # without checking its length first. A Future without that
+            # private attribute (another Python) wakes through the loop.
             ((callback, context),) = future._callbacks
-        except (TypeError, ValueError):  # no callback, or more than one
+        except (TypeError, ValueError, AttributeError):  # no callback, or more than one
             pass
         else:
             future.remove_done_callback(callback)
