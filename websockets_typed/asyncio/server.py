@@ -146,6 +146,8 @@ class ServerConnection(Connection):
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
     # No handshake waiter: the request is answered in the step that brings it.
     _waits_for_handshake: ClassVar[bool] = False
+    # The server's loop (see __init__).
+    _loop_given: ClassVar[bool] = True
     # Set once the failure of a handshake without request is logged; a
     # class attribute until then, for the memory of connections.
     _handshake_failed: bool = False
@@ -163,6 +165,7 @@ class ServerConnection(Connection):
         broadcast_limit: int | None = BROADCAST_LIMIT,
         broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
+        self.loop = server.loop
         super().__init__(
             protocol,
             ping_interval=ping_interval,
@@ -246,7 +249,10 @@ class ServerConnection(Connection):
                     server._handshake_then_handle(self, steps, awaitable)
                 )
                 return
-        self._stop_open_timer()
+        # _stop_open_timer(), without its call.
+        timer = self._keepalive_timer
+        if timer is not None:
+            timer.pop(self._open_timed_out, None)
         if self._send_handshake_response(response):
             self.start_keepalive()
             server._handlers[self] = server.loop.create_task(server._handle(self))
@@ -405,7 +411,7 @@ class ServerConnection(Connection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register with the server and arm ``open_timeout``: no task yet."""
-        super().connection_made(transport)
+        Connection.connection_made(self, transport)
         server = self.server
         # Tracked until the handler's task takes over, or until the end of
         # the connection if the handshake fails: close() answers 503 to a
