@@ -249,11 +249,13 @@ class ServerConnection(Connection):
                     server._handshake_then_handle(self, steps, awaitable)
                 )
                 return
-        # _stop_open_timer(), without its call.
+        opened = self._send_handshake_response(response)
+        # _stop_open_timer(), without its call, once the response is written:
+        # the client waits for it (bench/run.py --uvloop, S4 one at a time).
         timer = self._keepalive_timer
         if timer is not None:
             timer.pop(self._open_timed_out, None)
-        if self._send_handshake_response(response):
+        if opened:
             self.start_keepalive()
             server._handlers[self] = server.loop.create_task(server._handle(self))
         # Otherwise the connection stays in _handlers until it ends:
@@ -968,7 +970,12 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
 
                 protocol_hook = protocol_select_subprotocol
 
-            protocol = ServerProtocol(
+            # ServerProtocol(...) with keyword arguments would build a dict
+            # of them, per connection; its __init__ called as a function
+            # takes them without one (bench/run.py --callgrind, S4).
+            protocol = _new_protocol(ServerProtocol)
+            ServerProtocol.__init__(
+                protocol,
                 origins=origins,
                 hosts=hosts,
                 extensions=extensions,
@@ -1023,6 +1030,10 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+# What ServerProtocol(...) calls first: object.__new__, as it has no __new__ of its own.
+_new_protocol: Final = object.__new__
 
 
 def _check_static_headers(options: ServeOptions) -> None:
