@@ -142,6 +142,7 @@ class ServerConnection(Connection):
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     response: Response | None
+    loop: asyncio.AbstractEventLoop
     # How each hook must be written, for the log when one fails.
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
     # No handshake waiter: the request is answered in the step that brings it.
