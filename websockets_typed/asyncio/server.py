@@ -167,7 +167,9 @@ class ServerConnection(Connection):
         broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
         self.loop = server.loop
-        super().__init__(
+        # Not through super(): an object less per connection (bench/run.py, S4).
+        Connection.__init__(
+            self,
             protocol,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
