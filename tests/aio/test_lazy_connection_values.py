@@ -16,7 +16,7 @@ import pytest
 from raw_peer import OP_CLOSE, build_frame
 
 from websockets_typed.asyncio.client import connect
-from websockets_typed.asyncio.server import ServerConnection, _ConnectionLogger, serve
+from websockets_typed.asyncio.server import Server, ServerConnection, _ConnectionLogger, serve
 from websockets_typed.datastructures import (
     Headers,
     add_serialized,
@@ -227,3 +227,27 @@ def test_add_serialized_matches_setting_the_header() -> None:
     assert list(fast.raw_items()) == list(slow.raw_items())
     assert fast["server"] == "Mine/1.0"
     assert fast.serialize() == slow.serialize() == b"Date: today\r\nServer: Mine/1.0\r\n\r\n"
+
+
+def test_server_connection_runs_on_its_servers_loop() -> None:
+    # It takes its server's loop rather than asking asyncio for the running
+    # one (a getpid() system call per connection).
+    async def handler(connection: ServerConnection) -> None:
+        pass
+
+    async def new_server() -> Server:
+        return Server(handler)
+
+    async def new_connection(server: Server) -> ServerConnection:
+        return ServerConnection(ServerProtocol(), server)
+
+    loop = asyncio.new_event_loop()
+    other = asyncio.new_event_loop()
+    try:
+        server = loop.run_until_complete(new_server())
+        connection = other.run_until_complete(new_connection(server))
+        assert connection.loop is loop
+        assert connection.connection_lost_waiter.get_loop() is loop
+    finally:
+        loop.close()
+        other.close()

@@ -6,11 +6,13 @@ import asyncio
 import contextvars
 import gc
 import math
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 
 from websockets_typed.asyncio._timers import Timers, _spacing
 from websockets_typed.asyncio.client import connect
@@ -315,3 +317,51 @@ async def test_infinite_delay_never_fires() -> None:
 async def test_nan_delay_is_refused() -> None:
     with pytest.raises(ValueError, match="invalid delay: nan"):
         timers_at(PAST).call_later(math.nan, lambda: None)
+
+
+# The clock.
+
+
+async def test_deadlines_read_time_monotonic_on_asyncios_loop_and_uvloops() -> None:
+    # Both loops' clocks are CLOCK_MONOTONIC (uvloop's in whole milliseconds,
+    # never ahead): reading it directly saves the loop's method.
+    loop = asyncio.get_running_loop()
+    assert Timers(loop)._time is time.monotonic
+    assert loop.time() <= time.monotonic()
+
+
+class OwnClock(asyncio.SelectorEventLoop):
+    """A loop with a clock of its own, far from time.monotonic()."""
+
+    def time(self) -> float:
+        return super().time() + 1000.0
+
+
+def test_a_loop_with_its_own_clock_is_asked_for_the_time() -> None:
+    loop = OwnClock()
+    try:
+        timers = Timers(loop)
+        assert timers._time is None
+
+        async def arm() -> float:
+            timers.call_later(1, lambda: None)
+            (when,) = timers._buckets
+            return when
+
+        when = loop.run_until_complete(arm())
+        # On the loop's clock, not time.monotonic()'s.
+        assert when >= loop.time() + 1 - 0.5
+    finally:
+        loop.close()
+
+
+def test_a_uvloop_loop_with_its_own_clock_is_asked_for_the_time() -> None:
+    class OwnUvloopClock(uvloop.Loop):
+        def time(self) -> float:
+            return float(super().time()) + 1000.0
+
+    loop = OwnUvloopClock()
+    try:
+        assert Timers(loop)._time is None
+    finally:
+        loop.close()

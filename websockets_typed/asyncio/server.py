@@ -142,10 +142,13 @@ class ServerConnection(Connection):
     # Redeclared so that type checkers don't infer narrower types from the
     # assignments in this class.
     response: Response | None
+    loop: asyncio.AbstractEventLoop
     # How each hook must be written, for the log when one fails.
     _hook_forms: ClassVar[Mapping[str, str]] = _HOOK_FORMS
     # No handshake waiter: the request is answered in the step that brings it.
     _waits_for_handshake: ClassVar[bool] = False
+    # The server's loop (see __init__).
+    _loop_given: ClassVar[bool] = True
     # Set once the failure of a handshake without request is logged; a
     # class attribute until then, for the memory of connections.
     _handshake_failed: bool = False
@@ -163,7 +166,10 @@ class ServerConnection(Connection):
         broadcast_limit: int | None = BROADCAST_LIMIT,
         broadcast_overflow: BroadcastOverflow = "close",
     ) -> None:
-        super().__init__(
+        self.loop = server.loop
+        # Not through super(): an object less per connection (bench/run.py, S4).
+        Connection.__init__(
+            self,
             protocol,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -246,8 +252,13 @@ class ServerConnection(Connection):
                     server._handshake_then_handle(self, steps, awaitable)
                 )
                 return
-        self._stop_open_timer()
-        if self._send_handshake_response(response):
+        opened = self._send_handshake_response(response)
+        # _stop_open_timer(), without its call, once the response is written:
+        # the client waits for it (bench/run.py --uvloop, S4 one at a time).
+        timer = self._keepalive_timer
+        if timer is not None:
+            timer.pop(self._open_timed_out, None)
+        if opened:
             self.start_keepalive()
             server._handlers[self] = server.loop.create_task(server._handle(self))
         # Otherwise the connection stays in _handlers until it ends:
@@ -405,7 +416,7 @@ class ServerConnection(Connection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register with the server and arm ``open_timeout``: no task yet."""
-        super().connection_made(transport)
+        Connection.connection_made(self, transport)
         server = self.server
         # Tracked until the handler's task takes over, or until the end of
         # the connection if the handshake fails: close() answers 503 to a
@@ -962,7 +973,12 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
 
                 protocol_hook = protocol_select_subprotocol
 
-            protocol = ServerProtocol(
+            # ServerProtocol(...) with keyword arguments would build a dict
+            # of them, per connection; its __init__ called as a function
+            # takes them without one (bench/run.py --callgrind, S4).
+            protocol = _new_protocol(ServerProtocol)
+            ServerProtocol.__init__(
+                protocol,
                 origins=origins,
                 hosts=hosts,
                 extensions=extensions,
@@ -1017,6 +1033,10 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+
+# What ServerProtocol(...) calls first: object.__new__, as it has no __new__ of its own.
+_new_protocol: Final = object.__new__
 
 
 def _check_static_headers(options: ServeOptions) -> None:
