@@ -497,6 +497,23 @@ frame_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* A Frame with its FRAME_FIELDS slots set to new references to fields, in
+ * order; frame_fields() must have been called. */
+static PyObject *
+build_frame(PyObject *const *fields)
+{
+    PyObject *frame = frame_type->tp_alloc(frame_type, 0);
+
+    if (frame == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < FRAME_FIELDS; i++) {
+        PyObject **slot = (PyObject **)((char *)frame + frame_offsets[i]);
+        *slot = Py_NewRef(fields[i]);
+    }
+    return frame;
+}
+
 PyDoc_STRVAR(new_frame_doc,
 "new_frame(opcode, data, fin, rsv1, rsv2, rsv3, /)\n"
 "--\n"
@@ -510,8 +527,6 @@ PyDoc_STRVAR(new_frame_doc,
 static PyObject *
 new_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *frame;
-
     if (nargs != FRAME_FIELDS) {
         PyErr_Format(PyExc_TypeError, "new_frame() takes 6 arguments (%zd given)", nargs);
         return NULL;
@@ -520,15 +535,7 @@ new_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "frame_fields() wasn't called");
         return NULL;
     }
-    frame = frame_type->tp_alloc(frame_type, 0);
-    if (frame == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < FRAME_FIELDS; i++) {
-        PyObject **slot = (PyObject **)((char *)frame + frame_offsets[i]);
-        *slot = Py_NewRef(args[i]);
-    }
-    return frame;
+    return build_frame(args);
 }
 
 /* What read_frame() needs besides frame_fields(): the 16 opcodes, None
@@ -679,11 +686,6 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (data == NULL) {
         return NULL;
     }
-    frame = frame_type->tp_alloc(frame_type, 0);
-    if (frame == NULL) {
-        Py_DECREF(data);
-        return NULL;
-    }
     {
         PyObject *fields[FRAME_FIELDS] = {
             opcode,
@@ -693,12 +695,12 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             head1 & 0x20 ? Py_True : Py_False,
             head1 & 0x10 ? Py_True : Py_False,
         };
-        for (Py_ssize_t i = 0; i < FRAME_FIELDS; i++) {
-            PyObject **slot = (PyObject **)((char *)frame + frame_offsets[i]);
-            *slot = Py_NewRef(fields[i]);
-        }
+        frame = build_frame(fields);
     }
     Py_DECREF(data);
+    if (frame == NULL) {
+        return NULL;
+    }
     result = PyTuple_New(3);
     if (result == NULL) {
         Py_DECREF(frame);

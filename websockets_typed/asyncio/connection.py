@@ -1238,10 +1238,13 @@ class Connection(asyncio.BufferedProtocol):
         # (bench/run.py --callgrind, S1).
         put = messages.put
         for event in protocol.events_received():
-            if isinstance(event, Frame) and event.opcode < 8:
-                put(event)
+            if isinstance(event, Frame):
+                if event.opcode < 8:
+                    put(event)
+                else:
+                    self._process_frame(event)
             else:
-                self._process_events([event])
+                self._process_handshake_event(event)
         if protocol.deferred_failure is not None:
             self._defer_failure()
         # Data frames received while OPEN, the usual case, leave nothing to

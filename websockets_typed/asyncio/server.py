@@ -253,11 +253,9 @@ class ServerConnection(Connection):
                 )
                 return
         opened = self._send_handshake_response(response)
-        # _stop_open_timer(), without its call, once the response is written:
-        # the client waits for it (bench/run.py --uvloop, S4 one at a time).
-        timer = self._keepalive_timer
-        if timer is not None:
-            timer.pop(self._open_timed_out, None)
+        # Once the response is written: the client waits for it
+        # (bench/run.py --uvloop, S4 one at a time).
+        self._stop_open_timer()
         if opened:
             self.start_keepalive()
             server._handlers[self] = server.loop.create_task(server._handle(self))
