@@ -64,6 +64,7 @@ UVLOOP_MODULES = frozenset(
         "test_lost_waiters.py",
         "test_connection_end.py",
         "test_timers.py",
+        "test_rcvlowat.py",
     }
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import (
@@ -67,6 +68,8 @@ from ..frames import (
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._rcvlowat import RCVLOWAT_MAX, lowat_socket
+from ._rcvlowat import SUPPORTED as RCVLOWAT_SUPPORTED
 from ._sendbuffer import COPYING_TRANSPORT, write_masked
 from ._slices import SlicedFrame
 from ._timers import Bucket, Timers
@@ -1170,6 +1173,11 @@ class Connection(asyncio.BufferedProtocol):
             self.protocol.fail_deferred()
             self._write_pending()
 
+    # The socket's receive low-water mark, while a large frame arrives (see
+    # _follow_payload): -1 until the first one, 0 where it doesn't apply. A
+    # class attribute until then: nothing per idle connection (bench/run.py, S5).
+    _rcvlowat: int = -1 if RCVLOWAT_SUPPORTED else 0
+
     # asyncio.Protocol callbacks.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -1220,6 +1228,8 @@ class Connection(asyncio.BufferedProtocol):
             # Into the large frame's payload; or nothing, to parse the
             # frames held back (_resume_reading).
             protocol.payload_received(nbytes)
+            if self._rcvlowat:
+                self._follow_payload()
         elif nbytes < _READ_COPY:
             self._lent = None
             # A few small frames are parsed from a bytes object of their
@@ -1234,6 +1244,8 @@ class Connection(asyncio.BufferedProtocol):
             # buffer from here: parsed in place (bench/run.py, S2 and S3).
             protocol.receive_view(lent[:nbytes])
             READ_BUFFERS.append(lent)
+            if protocol.payload_buffer is not None and self._rcvlowat:
+                self._follow_payload()
         # _process_events(), written out: a call less per read
         # (bench/run.py --callgrind, S1).
         put = messages.put
@@ -1257,6 +1269,33 @@ class Connection(asyncio.BufferedProtocol):
             # The transport calls this outside any task, unlike data_received()
             # and _resume_reading(), which say so.
             messages.release(not self._feeding)
+
+    def _follow_payload(self) -> None:
+        """Have the socket report readable once the large frame's rest is there.
+
+        Its receive low-water mark follows what the frame still misses, up
+        to RCVLOWAT_MAX, and goes back to 1 once the frame is complete (see
+        _rcvlowat): a few reads per large message rather than one per TCP
+        segment (bench/run.py, S3).
+        """
+        view = self.protocol.payload_buffer
+        mark = 1 if view is None else min(len(view), RCVLOWAT_MAX)
+        current = self._rcvlowat
+        if mark == current or (mark == 1 and current < 0):
+            return
+        sock = lowat_socket(self.transport)
+        if sock is None:
+            # TLS, or not TCP: never again for this connection.
+            self._rcvlowat = 0
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, mark)
+        except (OSError, ValueError):
+            # Refused, or the socket is closed (uvloop's raise ValueError):
+            # read as before.
+            self._rcvlowat = 0
+            return
+        self._rcvlowat = mark
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
