@@ -26,6 +26,7 @@ import asyncio
 from typing import Final
 
 from ..frames import mask_frame
+from ._sendbuffer import MASK_INTO, masked
 
 __all__ = ["SLICE", "SlicedFrame"]
 
@@ -80,10 +81,12 @@ class SlicedFrame:
     def next_slice(self) -> bytes | memoryview | None:
         """Return the next bytes to write, or ``None`` once all were returned.
 
-        A masked slice is a view of a new ``bytes`` object, the first with
-        the header in front; an unmasked one is a view of the payload, after
-        the header on its own. Either way, the transport may keep it as long as it
-        needs: nothing reuses its memory.
+        A masked slice is a view of a buffer that the process reuses (see
+        _sendbuffer), or of a new ``bytes`` object without the C
+        accelerator, the first with the header in front; an unmasked one is
+        a view of the payload, after the header on its own. Either way, the
+        transport may keep it as long as it needs: nothing writes over its
+        memory while a view of it exists.
         """
         offset = self._offset
         payload = self._payload
@@ -100,6 +103,8 @@ class SlicedFrame:
             return payload[offset:end]
         if head:
             self._head = b""
+        if MASK_INTO:
+            return masked(head, payload[offset:end], key)
         # A view: asyncio's transport (before Python 3.12) slices what the
         # socket doesn't take, which copies bytes but not a view (see
         # _WRITE_VIEW in connection.py).
