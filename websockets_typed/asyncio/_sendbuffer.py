@@ -28,7 +28,7 @@ heap grow and shrink by 4 MiB per message (about 60 page faults per
 megabyte, bench/run.py, C2 16 MiB fresh): a buffer kept by the process
 faults no page after the first slice. The process keeps at most
 :data:`_KEPT` buffers, each as large as the largest frame or slice masked
-into it: less than ``SLICED_FRAME`` plus a header, 4 MiB.
+into it: at most a slice (4 MiB) and its header.
 """
 
 from __future__ import annotations
