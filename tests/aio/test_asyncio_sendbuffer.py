@@ -23,7 +23,7 @@ from raw_peer import TIMEOUT, RawPeer, RawServer, open_raw_client
 from sync_helpers import tls_contexts
 
 from websockets_typed.asyncio import _sendbuffer
-from websockets_typed.asyncio._sendbuffer import COPYING_TRANSPORT
+from websockets_typed.asyncio._sendbuffer import COPYING_TRANSPORT, MASK_INTO, masked
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.frames import MASKED_BY_CALLER, OP_BINARY, OP_TEXT, SLICED_FRAME
@@ -141,8 +141,9 @@ async def test_a_buffer_still_viewed_is_not_written_over() -> None:
             before = bytes(view)
             await client.send(second)
             assert bytes(view) == before
-        assert len(_sendbuffer._BUFFERS) == 1
-        assert _sendbuffer._BUFFERS[0] is not buffer
+        # Kept for later, under the one written last.
+        assert len(_sendbuffer._BUFFERS) == 2
+        assert _sendbuffer._BUFFERS[0] is buffer
         await peer.expect_message(OP_BINARY, first)
         await peer.expect_message(OP_BINARY, second)
 
@@ -221,3 +222,32 @@ def test_off_without_the_accelerator() -> None:
         check=True,
     )
     assert result.stdout.strip() == "None"
+
+
+masking = pytest.mark.skipif(not MASK_INTO, reason="masked() needs the C accelerator")
+
+
+@masking
+def test_masked_reuses_a_buffer_once_no_view_remains() -> None:
+    key = b"\x01\x02\x03\x04"
+    first = masked(b"head", b"\x00" * 8, key)
+    assert bytes(first) == b"head" + key * 2
+    [buffer] = _sendbuffer._BUFFERS
+    # Still viewed: another buffer takes the next frame.
+    second = masked(b"", b"\x00" * 4, key)
+    assert bytes(first) == b"head" + key * 2
+    assert bytes(second) == key
+    assert len(_sendbuffer._BUFFERS) == 2
+    del first, second
+    # Both free again: the one used last comes first.
+    masked(b"", b"\xff" * 4, key)
+    assert _sendbuffer._BUFFERS[0] is buffer
+    assert bytes(_sendbuffer._BUFFERS[1][:4]) == bytes(b ^ 0xFF for b in key)
+
+
+@masking
+def test_masked_keeps_few_buffers() -> None:
+    key = b"\x01\x02\x03\x04"
+    views = [masked(b"", b"\x00" * 4, key) for _ in range(_sendbuffer._KEPT + 3)]
+    assert all(bytes(view) == key for view in views)
+    assert len(_sendbuffer._BUFFERS) == _sendbuffer._KEPT

@@ -24,7 +24,9 @@ from websockets.asyncio.client import connect as their_connect
 from websockets.asyncio.server import ServerConnection as TheirServerConnection
 from websockets.asyncio.server import serve as their_serve
 
-from websockets_typed._defaults import BROADCAST_LIMIT
+from websockets_typed._defaults import BROADCAST_LIMIT, WRITE_LIMIT
+from websockets_typed.asyncio import _sendbuffer
+from websockets_typed.asyncio._sendbuffer import COPYING_TRANSPORT, MASK_INTO
 from websockets_typed.asyncio._slices import SLICE
 from websockets_typed.asyncio.client import ClientConnection, connect
 from websockets_typed.asyncio.connection import (
@@ -58,9 +60,9 @@ async def start_sending(connection: Connection, message: Data) -> asyncio.Task[N
 
 
 @asynccontextmanager
-async def their_server_and_our_client() -> AsyncGenerator[
-    tuple[ClientConnection, TheirServerConnection, list[Data]]
-]:
+async def their_server_and_our_client(
+    write_limit: int = WRITE_LIMIT,
+) -> AsyncGenerator[tuple[ClientConnection, TheirServerConnection, list[Data]]]:
     """Their server records what it receives; our client connects to it."""
     received: list[Data] = []
     connections: asyncio.Queue[TheirServerConnection] = asyncio.Queue()
@@ -73,7 +75,11 @@ async def their_server_and_our_client() -> AsyncGenerator[
     async with their_serve(record, "127.0.0.1", 0, max_size=None, compression=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         async with connect(
-            f"ws://127.0.0.1:{port}/", compression=None, max_size=None, ping_interval=None
+            f"ws://127.0.0.1:{port}/",
+            compression=None,
+            max_size=None,
+            ping_interval=None,
+            write_limit=write_limit,
         ) as client:
             slow_writer(client)
             yield client, await connections.get(), received
@@ -314,3 +320,61 @@ async def check_default_write(connection: Connection, large: bytes) -> None:
     # The transport holds at most the write limit and a slice, not the frame.
     assert connection.transport.get_write_buffer_size() < 2 * SLICE
     await sending
+
+
+reused = pytest.mark.skipif(not MASK_INTO, reason="no reused buffers without the C accelerator")
+
+
+@reused
+async def test_slices_are_masked_into_the_reused_buffers() -> None:
+    # A new bytes object per slice made a fresh process's heap grow and
+    # shrink for every message (see _sendbuffer).
+    _sendbuffer._BUFFERS.clear()
+    messages = [os.urandom(LARGE), os.urandom(SLICED_FRAME + 5)]
+    async with asyncio.timeout(TIMEOUT * 5):
+        async with their_server_and_our_client() as (client, _, received):
+            for message in messages:
+                await client.send(message)
+            buffers = list(_sendbuffer._BUFFERS)
+            copying = type(client.transport) is COPYING_TRANSPORT
+        assert received == messages
+    assert buffers, "the slices weren't masked into the reused buffers"
+    assert len(buffers) <= _sendbuffer._KEPT
+    # Each as large as a slice and the header, never a frame.
+    assert all(len(buffer) <= SLICE + 14 for buffer in buffers)
+    if copying:
+        # The transport copies what it keeps: one buffer serves every
+        # slice, unless the previous slice's view stayed alive.
+        assert len(buffers) == 1
+
+
+@reused
+async def test_slices_kept_by_the_transport_are_not_written_over() -> None:
+    # A small send buffer and no wait between messages: uvloop's transport
+    # keeps views of the slices it couldn't send while the next ones are
+    # masked; their peer's parser and the contents say whether any changed.
+    messages = [os.urandom(SLICED_FRAME + 2 * SLICE + n) for n in range(4)]
+    async with asyncio.timeout(TIMEOUT * 5):
+        async with their_server_and_our_client() as (client, _, received):
+            sends = [asyncio.create_task(client.send(message)) for message in messages]
+            await asyncio.gather(*sends)
+        assert received == messages
+    assert len(_sendbuffer._BUFFERS) <= _sendbuffer._KEPT
+
+
+@reused
+async def test_a_written_slice_is_no_view_of_the_next_ones_buffer() -> None:
+    # A write limit above the frame: the transport doesn't pause, and
+    # send() writes every slice in one go. Where the transport copies what
+    # it keeps, the slice just written is no view of the buffer any more
+    # once the next one is masked: one buffer serves them all.
+    _sendbuffer._BUFFERS.clear()
+    large = os.urandom(LARGE)
+    async with asyncio.timeout(TIMEOUT * 5):
+        async with their_server_and_our_client(write_limit=2 * LARGE) as (client, _, received):
+            if type(client.transport) is not COPYING_TRANSPORT:
+                pytest.skip("the transport keeps views of what it didn't send")
+            await client.send(large)
+            assert client.transport.get_write_buffer_size() > LARGE // 2, "not in one go"
+            assert len(_sendbuffer._BUFFERS) == 1
+        assert received == [large]

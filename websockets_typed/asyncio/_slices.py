@@ -7,12 +7,17 @@ asyncio's copies the rest), and a masked frame would first be masked whole.
 Both are fresh memory as large as the message, and paging it in costs more
 than the copies. The connection writes a :class:`SlicedFrame` one slice at
 a time instead, the next ones each time the transport drains
-(``resume_writing()``), and masks each slice as it writes it. It does so
-on every event loop: even on asyncio's own, whose transport copies what the
-socket didn't take, a client sending 16 MiB messages spends about 400 µs
-of CPU time per megabyte in slices against 560 whole, with no page faults
-against about 25 per megabyte (bench/run.py, C2 16 MiB, against a fixed
-server that reads faster than clients write; docs/performance.md).
+(``resume_writing()``), and masks each slice as it writes it, into a
+buffer that the process reuses (see _sendbuffer). It does so on every
+event loop: even on asyncio's own, whose transport copies what the socket
+didn't take, a client sending 16 MiB messages spends about 400 µs of CPU
+time per megabyte in slices against 560 whole, with no page faults against
+about 25 per megabyte (bench/run.py, C2 16 MiB, against a fixed server that
+reads faster than clients write; docs/performance.md). Masked into a new
+``bytes`` object each, slices still cost a fresh process some 60 page
+faults per megabyte (its heap grew and shrank by 4 MiB per message) and
+370 µs per megabyte against 240 in the reused buffer: ours / picows 0.82
+against 1.24 (C2 16 MiB fresh, asyncio's loop, 5 alternating runs each).
 
 Nothing may be written into the middle of a frame (RFC 6455, 5.4: control
 frames go between frames, never inside one): while a sliced frame is being
@@ -26,10 +31,11 @@ import asyncio
 from typing import Final
 
 from ..frames import mask_frame
+from ._sendbuffer import MASK_INTO, masked
 
 __all__ = ["SLICE", "SlicedFrame"]
 
-SLICE: Final = 2**21
+SLICE: Final = 2**22
 """Bytes of payload per slice: a multiple of 4, so that every slice starts
 with the masking key's first byte and is masked with the key as it is.
 
@@ -37,9 +43,13 @@ Smaller slices take more writes and wake-ups per message, larger ones more
 copies in asyncio's transport and more memory per connection. 512 KiB took
 the fewest instructions per megabyte, but each slice waits for the buffer
 to drain, and against a server that reads as fast as the client writes
-(bench/fixed.py) the socket then runs dry between slices: 2 MiB sends 16
+(bench/fixed.py) the socket then runs dry between slices: 2 MiB sent 16
 MiB messages at 2.3-3.1 GB/s against 2.1-2.2 with 512 KiB, on both event
-loops (bench/run.py, C2 16 MiB, alternating runs; 4 MiB was no better)."""
+loops (bench/run.py, C2 16 MiB, alternating runs). Masked into the reused
+buffer, 4 MiB does better than 2 on uvloop (ours / picows, medians of 14
+runs each: fresh 1.26 against 1.16, long-lived 1.15 against 1.09), the
+same on asyncio's loop (1.20 both ways); 1 MiB did worse on both (asyncio
+fresh 1.13 against 1.22, long-lived 1.01 against 1.13)."""
 
 
 class SlicedFrame:
@@ -80,10 +90,12 @@ class SlicedFrame:
     def next_slice(self) -> bytes | memoryview | None:
         """Return the next bytes to write, or ``None`` once all were returned.
 
-        A masked slice is a view of a new ``bytes`` object, the first with
-        the header in front; an unmasked one is a view of the payload, after
-        the header on its own. Either way, the transport may keep it as long as it
-        needs: nothing reuses its memory.
+        A masked slice is a view of a buffer that the process reuses (see
+        _sendbuffer), or of a new ``bytes`` object without the C
+        accelerator, the first with the header in front; an unmasked one is
+        a view of the payload, after the header on its own. Either way, the
+        transport may keep it as long as it needs: nothing writes over its
+        memory while a view of it exists.
         """
         offset = self._offset
         payload = self._payload
@@ -100,6 +112,8 @@ class SlicedFrame:
             return payload[offset:end]
         if head:
             self._head = b""
+        if MASK_INTO:
+            return masked(head, payload[offset:end], key)
         # A view: asyncio's transport (before Python 3.12) slices what the
         # socket doesn't take, which copies bytes but not a view (see
         # _WRITE_VIEW in connection.py).

@@ -707,6 +707,9 @@ class Connection(asyncio.BufferedProtocol):
                 sliced.finish()
                 return
             transport.write(part)
+            # Not alive while the next slice is masked: its buffer is free
+            # again unless the transport keeps it (see _sendbuffer.masked).
+            del part
 
     def _abandon_slices(self) -> None:
         """The connection is lost: the frame being sliced will never be written."""
