@@ -11,9 +11,23 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
-from raw_peer import OP_BINARY, OP_CONT, OP_PING, OP_TEXT, SIDES, TIMEOUT, Side, open_peer
+from raw_peer import (
+    OP_BINARY,
+    OP_CONT,
+    OP_PING,
+    OP_TEXT,
+    SIDES,
+    TIMEOUT,
+    RawPeer,
+    Side,
+    open_peer,
+    open_raw_client,
+)
 from sync_helpers import tls_contexts
 
 from websockets_typed._receivebuffer import LARGE_FRAME, READ_BUFFER_SIZE
@@ -177,3 +191,100 @@ async def test_read_buffer_goes_back_to_the_pool_when_the_stream_ends() -> None:
         await connections[0].wait_closed()
     for connection in (client, connections[0]):
         assert connection._lent is None
+
+
+@asynccontextmanager
+async def large_messages_server(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    **options: Any,
+) -> AsyncGenerator[RawPeer]:
+    """A server running ``handler``, without compression nor a size limit, and a raw client."""
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None, **options) as server:
+        peer = await open_raw_client(server.sockets[0].getsockname()[1])
+        try:
+            yield peer
+        finally:
+            await peer.close()
+
+
+async def test_consumer_takes_a_large_message_before_the_next_is_read() -> None:
+    # A large message and the start of the next in one write: the next one's
+    # buffer is allocated only once the handler took the first (see
+    # Connection._let_consumer_take). uvloop would read on at once: three
+    # messages alive rather than two while they keep coming.
+    seen: list[bool] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        async for _ in connection:
+            seen.append(connection.protocol.payload_buffer is None)
+
+    payload = os.urandom(2**20)
+    async with asyncio.timeout(TIMEOUT * 5), large_messages_server(handler) as peer:
+        frame = peer.frame(OP_BINARY, payload)
+        await peer.send(frame + frame[: 2**19])
+        while not seen:
+            await asyncio.sleep(0)
+        await peer.send(frame[2**19 :])
+        while len(seen) < 2:
+            await asyncio.sleep(0)
+    assert seen == [True, True]
+
+
+async def test_flow_control_keeps_reading_paused_after_a_large_message() -> None:
+    # With max_queue=1, the first message fills the queue: reading stays
+    # paused, whatever resumes it after a large frame, until recv() takes it.
+    connections: list[ServerConnection] = []
+    received: list[Data] = []
+    go = asyncio.Event()
+
+    async def handler(connection: ServerConnection) -> None:
+        connections.append(connection)
+        await go.wait()
+        received.extend([await connection.recv(), await connection.recv()])
+
+    first, second = os.urandom(2**20), os.urandom(2**20)
+    async with (
+        asyncio.timeout(TIMEOUT * 5),
+        large_messages_server(handler, max_queue=1) as peer,
+    ):
+        await peer.send(peer.frame(OP_BINARY, first) + peer.frame(OP_BINARY, second))
+        while not connections or not connections[0].recv_messages.frames:
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+        ours = connections[0]
+        assert not ours.transport.is_reading()
+        assert ours.protocol.payload_buffer is None
+        go.set()
+        while len(received) < 2:
+            await asyncio.sleep(0)
+    assert received == [first, second]
+
+
+class _AbortingAfterLargeFrame(ServerConnection):
+    """Closes its transport right after a large frame, before reading resumes."""
+
+    def _let_consumer_take(self) -> None:
+        super()._let_consumer_take()
+        self.transport.abort()
+
+
+async def test_transport_closed_before_reading_resumes() -> None:
+    connections: list[ServerConnection] = []
+
+    async def handler(connection: ServerConnection) -> None:
+        connections.append(connection)
+        await connection.wait_closed()
+
+    async with (
+        asyncio.timeout(TIMEOUT * 5),
+        large_messages_server(handler, create_connection=_AbortingAfterLargeFrame) as peer,
+    ):
+        await peer.send(peer.frame(OP_BINARY, os.urandom(2**20)))
+        await peer.expect_eof()
+        while not connections:
+            await asyncio.sleep(0)
+        await connections[0].wait_closed()
+        # Reading resumes on a closed transport, which does nothing: an error
+        # in a callback would fail the test (see tests/conftest.py).
+        await asyncio.sleep(0.05)
+        assert connections[0].close_code == CloseCode.ABNORMAL_CLOSURE

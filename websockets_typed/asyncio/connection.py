@@ -1181,6 +1181,10 @@ class Connection(asyncio.BufferedProtocol):
     # class attribute until then: nothing per idle connection (bench/run.py, S5).
     _rcvlowat: int = -1 if RCVLOWAT_SUPPORTED else 0
 
+    # Whether the transport reads on within one callback (see
+    # _let_consumer_take): assumed until the first large frame tells.
+    _reads_on: bool = True
+
     # asyncio.Protocol callbacks.
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -1233,6 +1237,8 @@ class Connection(asyncio.BufferedProtocol):
             protocol.payload_received(nbytes)
             if self._rcvlowat:
                 self._follow_payload()
+            if nbytes and protocol.payload_buffer is None and self._reads_on:
+                self._let_consumer_take()
         elif nbytes < _READ_COPY:
             self._lent = None
             # A few small frames are parsed from a bytes object of their
@@ -1299,6 +1305,33 @@ class Connection(asyncio.BufferedProtocol):
             self._rcvlowat = 0
             return
         self._rcvlowat = mark
+
+    def _let_consumer_take(self) -> None:
+        """A large frame is complete: read on once the consumer had its turn.
+
+        uvloop's transports read again at once when a read fills its buffer,
+        as the read of a large frame's last bytes does: the next large
+        frame's buffer was allocated before the consumer took this one, so
+        that three messages were alive rather than two, and glibc trimmed
+        its heap and grew it again every few messages, faulting fresh pages
+        in (8 to 13 page faults per 1 MiB message). Reading pauses until the
+        next loop iteration instead: no page faults, and S3 1 MiB at 4.1 to
+        5.3 GB/s rather than 2.8 to 3.9 on uvloop (alternating runs outside
+        the bench, see docs/performance.md). asyncio's transports read once
+        per iteration already.
+        """
+        transport = self.transport
+        if not type(transport).__module__.startswith("uvloop"):
+            self._reads_on = False
+            return
+        if not self._reading_paused:
+            transport.pause_reading()
+            self.loop.call_soon(self._read_on)
+
+    def _read_on(self) -> None:
+        """Resume reading after :meth:`_let_consumer_take`, unless flow control paused it since."""
+        if not self._reading_paused:
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         """Feed bytes to the protocol as a transport would: through :meth:`get_buffer`.
