@@ -19,6 +19,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
+    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -1180,6 +1181,7 @@ class Connection(asyncio.BufferedProtocol):
     # _follow_payload): -1 until the first one, 0 where it doesn't apply. A
     # class attribute until then: nothing per idle connection (bench/run.py, S5).
     _rcvlowat: int = -1 if RCVLOWAT_SUPPORTED else 0
+    _setsockopt: Callable[[int, int, int], None]
 
     # Whether the transport reads on within one callback (see
     # _let_consumer_take): assumed until the first large frame tells.
@@ -1292,13 +1294,16 @@ class Connection(asyncio.BufferedProtocol):
         current = self._rcvlowat
         if mark == current or (mark == 1 and current < 0):
             return
-        sock = lowat_socket(self.transport)
-        if sock is None:
-            # TLS, or not TCP: never again for this connection.
-            self._rcvlowat = 0
-            return
+        if current < 0:
+            sock = lowat_socket(self.transport)
+            if sock is None:
+                # TLS, or not TCP: never again for this connection.
+                self._rcvlowat = 0
+                return
+            # Kept: two marks per large frame, each a call less.
+            self._setsockopt = sock.setsockopt
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, mark)
+            self._setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, mark)
         except (OSError, ValueError):
             # Refused, or the socket is closed (uvloop's raise ValueError):
             # read as before.
