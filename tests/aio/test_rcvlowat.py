@@ -43,11 +43,14 @@ def missing(connection: Connection) -> int:
     return len(view)
 
 
-async def until_large_frame(connection: Connection) -> None:
-    """Wait until the connection has the start of a large frame."""
+async def start_frame(peer: RawPeer, frame: bytes, size: int) -> Connection:
+    """Send the first ``size`` bytes of a large frame; return our end once it has them."""
+    await peer.send(frame[:size])
+    connection = peer.ours
     async with asyncio.timeout(TIMEOUT):
         while connection.protocol.payload_buffer is None:
             await asyncio.sleep(0)
+    return connection
 
 
 async def settle() -> None:
@@ -72,9 +75,7 @@ async def test_bytes_short_of_the_mark_stay_in_the_kernel(side: Side) -> None:
     payload = os.urandom(RCVLOWAT_MAX + 2**19)
     async with asyncio.timeout(TIMEOUT * 5), open_peer(side, max_size=None) as peer:
         frame = peer.frame(OP_BINARY, payload)
-        await peer.send(frame[: READ_BUFFER_SIZE + 1000])
-        ours = peer.ours
-        await until_large_frame(ours)
+        ours = await start_frame(peer, frame, READ_BUFFER_SIZE + 1000)
         # The first read filled the read buffer; the rest is over the cap.
         before = missing(ours)
         assert before > RCVLOWAT_MAX
@@ -96,9 +97,7 @@ async def test_mark_comes_down_to_what_the_frame_misses(side: Side) -> None:
     payload = os.urandom(RCVLOWAT_MAX + 2**19)
     async with asyncio.timeout(TIMEOUT * 5), open_peer(side, max_size=None) as peer:
         frame = peer.frame(OP_BINARY, payload)
-        await peer.send(frame[:READ_BUFFER_SIZE])
-        ours = peer.ours
-        await until_large_frame(ours)
+        ours = await start_frame(peer, frame, READ_BUFFER_SIZE)
         # More than the mark: read; what the frame misses is now below the
         # cap, and the mark follows it, or the last bytes would never wake
         # the reader (the peer sends nothing after them until it gets the echo).
@@ -132,9 +131,7 @@ async def test_end_of_stream_wakes_the_reader_short_of_the_mark(side: Side) -> N
     payload = os.urandom(2**20)
     async with asyncio.timeout(TIMEOUT * 5), open_peer(side, max_size=None) as peer:
         frame = peer.frame(OP_BINARY, payload)
-        await peer.send(frame[: READ_BUFFER_SIZE + 1000])
-        ours = peer.ours
-        await until_large_frame(ours)
+        ours = await start_frame(peer, frame, READ_BUFFER_SIZE + 1000)
         assert mark_of(ours) > 1000
         await close_abruptly(peer)
         # At once, not after a timeout: the mark doesn't hold back the end.
@@ -202,9 +199,7 @@ async def test_socket_refusing_the_mark_keeps_the_default() -> None:
     payload = os.urandom(2**20)
     async with asyncio.timeout(TIMEOUT * 5), open_peer("server", max_size=None) as peer:
         frame = peer.frame(OP_BINARY, payload)
-        await peer.send(frame[: READ_BUFFER_SIZE + 1000])
-        ours = peer.ours
-        await until_large_frame(ours)
+        ours = await start_frame(peer, frame, READ_BUFFER_SIZE + 1000)
         assert ours._rcvlowat > 1
         # A closed socket refuses every option, as a system without it would.
         ours.transport.abort()
@@ -219,9 +214,7 @@ async def test_no_mark_where_unsupported(monkeypatch: pytest.MonkeyPatch) -> Non
     payload = os.urandom(2**20)
     async with asyncio.timeout(TIMEOUT * 5), open_peer("server", max_size=None) as peer:
         frame = peer.frame(OP_BINARY, payload)
-        await peer.send(frame[: READ_BUFFER_SIZE + 1000])
-        ours = peer.ours
-        await until_large_frame(ours)
+        ours = await start_frame(peer, frame, READ_BUFFER_SIZE + 1000)
         assert mark_of(ours) == 1
         await peer.send(frame[READ_BUFFER_SIZE + 1000 :])
         await peer.expect_message(OP_BINARY, payload)
