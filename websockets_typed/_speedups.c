@@ -721,6 +721,157 @@ fallback:
     return PyObject_Vectorcall(py_read_frame, args, (size_t)nargs, NULL);
 }
 
+/* Whether the size bytes at in, unmasked with key unless it's NULL, are all
+ * ASCII: 8 bytes per turn, without writing them anywhere. */
+static int
+is_ascii_unmasked(const uint8_t *in, Py_ssize_t size, const uint8_t *key)
+{
+    uint64_t key64 = 0, word, seen = 0;
+    Py_ssize_t i = 0;
+
+    if (key != NULL) {
+        memcpy(&key64, key, 4);
+        memcpy((uint8_t *)&key64 + 4, key, 4);
+    }
+    for (; i + 8 <= size; i += 8) {
+        memcpy(&word, in + i, 8);
+        seen |= word ^ key64;
+    }
+    if (seen & UINT64_C(0x8080808080808080)) {
+        return 0;
+    }
+    for (; i < size; i++) {
+        if ((in[i] ^ (key != NULL ? key[i & 3] : 0)) & 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(read_messages_doc,
+"read_messages(buffer, start, stop, mask, max_size, budget, append, /)\n"
+"--\n"
+"\n"
+"Pass each whole message in one frame at the start of buffer[start:stop] to\n"
+"append; return (end, count): where the frames taken end, and how many.");
+
+/* The receiving end of the usual read, in one call (bench/run.py, S1 and
+ * S2): complete frames with FIN set and no RSV bit, Binary, or Text whose
+ * payload is ASCII (valid UTF-8 without decoding it), with a 7- or 16-bit
+ * length of at most max_size (-1: no limit), masked as mask says, each built
+ * as read_frame() builds it and passed to append, at most budget of them (-1:
+ * no limit). It stops at the first frame that isn't one, or isn't complete:
+ * the caller parses the rest with read_frame(), which applies every rule. */
+static PyObject *
+read_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    const uint8_t *buf;
+    Py_ssize_t start, stop, limit, budget, count = 0, length, offset;
+    PyObject *append, *data, *frame, *called;
+    uint8_t head1, head2;
+    int mask;
+
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError, "read_messages() takes 7 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (frame_type == NULL || frame_opcodes == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "frame_fields() or frame_parser() wasn't called");
+        return NULL;
+    }
+    start = PyLong_AsSsize_t(args[1]);
+    stop = PyLong_AsSsize_t(args[2]);
+    mask = PyObject_IsTrue(args[3]);
+    limit = PyLong_AsSsize_t(args[4]);
+    budget = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred() || mask < 0) {
+        return NULL;
+    }
+    append = args[6];
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (start < 0 || stop > view.len || start > stop) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "start and stop must be within the buffer");
+        return NULL;
+    }
+    buf = view.buf;
+    while (count != budget && stop - start >= 2) {
+        head1 = buf[start];
+        head2 = buf[start + 1];
+        /* FIN, no RSV bit, Text or Binary; masked as expected. */
+        if ((head1 != 0x81 && head1 != 0x82) || ((head2 & 0x80) != 0) != mask) {
+            break;
+        }
+        length = head2 & 0x7F;
+        offset = start + 2;
+        if (length == 126) {
+            if (stop - start < 4) {
+                break;
+            }
+            length = ((Py_ssize_t)buf[start + 2] << 8) | buf[start + 3];
+            if (length < 126) {
+                break; /* not the shortest encoding: read_frame() says so */
+            }
+            offset += 2;
+        }
+        else if (length == 127) {
+            break;
+        }
+        if (limit >= 0 && length > limit) {
+            break;
+        }
+        if (mask) {
+            offset += 4;
+        }
+        if (offset + length > stop) {
+            break;
+        }
+        if (head1 == 0x81 && !is_ascii_unmasked(buf + offset, length, mask ? buf + offset - 4 : NULL)) {
+            break;
+        }
+        if (mask) {
+            data = PyBytes_FromStringAndSize(NULL, length);
+            if (data != NULL) {
+                xor_mask(buf + offset, (uint8_t *)PyBytes_AS_STRING(data), length, buf + offset - 4);
+            }
+        }
+        else {
+            data = PyBytes_FromStringAndSize((const char *)buf + offset, length);
+        }
+        if (data == NULL) {
+            goto error;
+        }
+        {
+            PyObject *fields[FRAME_FIELDS] = {
+                PyTuple_GET_ITEM(frame_opcodes, head1 & 0x0F), data, Py_True, Py_False, Py_False,
+                Py_False,
+            };
+            frame = build_frame(fields);
+        }
+        Py_DECREF(data);
+        if (frame == NULL) {
+            goto error;
+        }
+        called = PyObject_CallOneArg(append, frame);
+        Py_DECREF(frame);
+        if (called == NULL) {
+            goto error;
+        }
+        Py_DECREF(called);
+        start = offset + length;
+        count++;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nn)", start, count);
+
+error:
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 PyDoc_STRVAR(new_instance_doc,
 "new_instance(cls, slots, /, *values)\n"
 "--\n"
@@ -1664,6 +1815,8 @@ static PyMethodDef speedups_methods[] = {
     {"new_frame", (PyCFunction)(void (*)(void))new_frame, METH_FASTCALL, new_frame_doc},
     {"frame_parser", (PyCFunction)(void (*)(void))frame_parser, METH_FASTCALL, frame_parser_doc},
     {"read_frame", (PyCFunction)(void (*)(void))read_frame, METH_FASTCALL, read_frame_doc},
+    {"read_messages", (PyCFunction)(void (*)(void))read_messages, METH_FASTCALL,
+     read_messages_doc},
     {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL, head_bytes_doc},
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_VARARGS | METH_KEYWORDS,
      apply_mask_doc},

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import TypeVar
 
 from websockets_typed.http11 import Request, Response
@@ -21,6 +22,16 @@ def frame_parser(opcodes: tuple[object, ...], fallback: object, /) -> None: ...
 def read_frame(
     buffer: BytesLike, start: int, mask: bool, max_size: int | None, /
 ) -> tuple[object, int, int]: ...
+def read_messages(
+    buffer: BytesLike,
+    start: int,
+    stop: int,
+    mask: bool,
+    max_size: int,
+    budget: int,
+    append: Callable[[object], object],
+    /,
+) -> tuple[int, int]: ...
 def new_instance(cls: type[_T], slots: tuple[object, ...], /, *values: object) -> _T: ...
 def usual_fields(
     head: str,

@@ -703,6 +703,39 @@ small message received (bench/run.py --callgrind, S1).
 """
 
 
+MessagesRead: TypeAlias = tuple[int, int]
+"""What :data:`read_messages` returns: ``(end, count)``."""
+
+_MessagesReader: TypeAlias = Callable[
+    [bytes | bytearray | memoryview, int, int, bool, int, int, Callable[[Frame], object]],
+    MessagesRead,
+]
+
+
+def _select_read_messages() -> _MessagesReader | None:
+    """The C accelerator's read_messages(), if :func:`read_frame` is the C one."""
+    if SPEEDUPS:
+        from ._speedups import read_messages as c_read_messages  # noqa: PLC0415
+
+        return cast(_MessagesReader, c_read_messages)
+    return None
+
+
+read_messages: Final = _select_read_messages()
+"""Pass the whole messages in one frame at the start of ``buffer[start:stop]`` to ``append``.
+
+``read_messages(buffer, start, stop, mask, max_size, budget, append)``
+takes complete frames that are a message each and need no other rule than
+:func:`read_frame`'s: FIN set, no RSV bit, Binary, or Text whose payload is
+ASCII, with a 7- or 16-bit length of at most ``max_size`` (-1: no limit),
+at most ``budget`` of them (-1: no limit). It stops at the first other
+frame, complete or not, and returns where the frames taken end and how many
+they are; :func:`read_frame` parses the rest. ``None`` without the C
+accelerator: one call for the frames of a read, where the parser loops in
+Python (bench/run.py, S1 and S2).
+"""
+
+
 _UINT64: Final = struct.Struct("!Q")
 _HEADER_SHORT: Final = struct.Struct("!BB")
 _HEADER_MEDIUM: Final = struct.Struct("!BBH")

@@ -32,7 +32,7 @@ import logging
 import struct
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ._defaults import MAX_FRAGMENTS, MAX_SIZE, fragment_limit
@@ -60,6 +60,7 @@ from .frames import (
     Opcode,
     frame_head,
     read_frame,
+    read_messages,
     serialize_frame,
     serialize_message,
     serialize_payload,
@@ -693,6 +694,53 @@ class Protocol:
                 self._buffer += data[end:]
         else:
             self.receive_data(data)
+
+    def receive_messages(
+        self, buffer: BytesLike, size: int, append: Callable[[Frame], object]
+    ) -> int:
+        """Take the whole messages at the start of ``buffer[:size]``; return where they end.
+
+        Internal API for the I/O layers, for the usual read: each frame
+        taken is a message in one frame that needs no rule but the
+        parser's, passed to ``append`` rather than to
+        :meth:`events_received`, as :meth:`receive_data` would, in one call
+        (see :data:`~websockets_typed.frames.read_messages`); the
+        :attr:`frame_budget` counts them. The caller passes the rest of
+        ``buffer[:size]`` to :meth:`receive_data` or :meth:`receive_view`.
+
+        It takes nothing whenever the parser must decide: frames or events
+        pending, a fragmented message, extensions, debug logs, a connection
+        that isn't OPEN or has bytes to send. So, after a call that took
+        all of ``buffer[:size]``, :meth:`quiet` holds and
+        :meth:`events_received` has nothing new.
+        """
+        # OPEN, parsing frames: neither failing, closing, nor at the end.
+        if (
+            read_messages is None
+            or self._stage is not _OPEN_STAGE
+            or self._writes
+            or self._buffer
+            or self._large_frame is not None
+            or self._recv_opcode is not None
+            or self._events
+            or self.extensions
+            or self._debug
+        ):
+            return 0
+        max_size = self.max_size
+        budget = self.frame_budget
+        end, count = read_messages(
+            buffer,
+            0,
+            size,
+            self._mask_incoming,
+            -1 if max_size is None else max_size,
+            -1 if budget is None else budget,
+            append,
+        )
+        if budget is not None:
+            self.frame_budget = budget - count
+        return end
 
     def payload_received(self, nbytes: int) -> None:
         """Receive the ``nbytes`` bytes read at the start of :attr:`payload_buffer`.

@@ -35,7 +35,7 @@ from websockets_typed.exceptions import (
     ConnectionClosedOK,
     ProtocolError,
 )
-from websockets_typed.frames import Close, CloseCode
+from websockets_typed.frames import Close, CloseCode, Frame, Opcode, serialize_frame
 from websockets_typed.protocol import CLOSED, CLOSING, OPEN
 from websockets_typed.typing import BytesLike, Data
 
@@ -738,6 +738,48 @@ async def test_max_queue_pauses_and_resumes_reading() -> None:
             assert [await server.recv() for _ in range(3, 8)] == [str(i) for i in range(3, 8)]
 
 
+def client_frames(*frames: Frame) -> bytes:
+    """Frames as a client writes them, masked, in one chunk."""
+    return b"".join(b"".join(serialize_frame(frame, mask=True)) for frame in frames)
+
+
+async def test_read_of_many_messages_fills_the_queue_and_holds_back_the_rest() -> None:
+    # One read brings 8 messages: 4 fill the queue and pause reading, the
+    # others wait in the protocol until recv() makes room, in order.
+    async with connected({"max_queue": (4, 1)}) as (server, client):
+        client.transport.write(
+            client_frames(*(Frame(Opcode.TEXT, str(i).encode()) for i in range(8)))
+        )
+        async with asyncio.timeout(5):
+            while not server.recv_messages._paused:
+                await asyncio.sleep(0)
+        assert len(server.recv_messages) == 4
+        assert server.protocol.holds_frames
+        async with asyncio.timeout(5):
+            assert [await server.recv() for _ in range(8)] == [str(i) for i in range(8)]
+        assert server.transport.is_reading()
+
+
+async def test_read_mixing_messages_fragments_and_control_frames_keeps_their_order() -> None:
+    async with connected() as (server, client):
+        client.transport.write(
+            client_frames(
+                Frame(Opcode.TEXT, b"one"),
+                Frame(Opcode.BINARY, b"tw", fin=False),
+                Frame(Opcode.CONT, b"o"),
+                Frame(Opcode.TEXT, b"three"),
+                Frame(Opcode.PING, b"ping"),
+                Frame(Opcode.TEXT, "quatre \N{EURO SIGN}".encode()),
+                Frame(Opcode.TEXT, b"five"),
+            )
+        )
+        async with asyncio.timeout(5):
+            received = [await server.recv() for _ in range(5)]
+        assert received == ["one", b"two", "three", "quatre \N{EURO SIGN}", "five"]
+        # The connection carries on, the Ping answered.
+        await round_trip(server)
+
+
 async def test_max_queue_none_disables_flow_control() -> None:
     async with connected({"max_queue": None}) as (server, client):
         for index in range(100):
@@ -1359,6 +1401,16 @@ async def check_write_error(
         assert await client.recv() == "two"
 
 
+async def closed_by_peer(connection: ServerConnection) -> None:
+    """Wait until the peer of a connection half-closed behind its back closes it.
+
+    Before the server closes: its Close frame would meet the refusal too
+    (see test_close_logs_a_connection_that_fails_to_close).
+    """
+    async with asyncio.timeout(5):
+        await connection.wait_closed()
+
+
 async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
     async with serving() as (server, accepted):
         broken_server, _ = await open_client(server, accepted)
@@ -1367,6 +1419,7 @@ async def test_broadcast_write_errors(caplog: pytest.LogCaptureFixture) -> None:
         # writes, a real write error on both event loops.
         broken_server.transport.write_eof()
         await check_write_error([broken_server, working_server], working_client, caplog)
+        await closed_by_peer(broken_server)
 
 
 async def test_broadcast_write_errors_next_to_a_closed_connection(
@@ -1383,6 +1436,7 @@ async def test_broadcast_write_errors_next_to_a_closed_connection(
         broken_server.transport.write_eof()
         targets = [closed_server, broken_server, working_server]
         await check_write_error(targets, working_client, caplog)
+        await closed_by_peer(broken_server)
 
 
 async def test_broadcast_has_no_backpressure() -> None:

@@ -319,6 +319,33 @@ async def test_close_closes_connections_with_1001_and_waits_for_handlers() -> No
     assert closed_with == [CloseCode.GOING_AWAY, CloseCode.GOING_AWAY]
 
 
+async def test_close_logs_a_connection_that_fails_to_close(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    accepted: asyncio.Queue[ServerConnection] = asyncio.Queue()
+
+    async def handler(connection: ServerConnection) -> None:
+        accepted.put_nowait(connection)
+        await connection.wait_closed()
+
+    server = await serve(handler, "127.0.0.1", 0, compression=None)
+    client = await connect(uri_of(server))
+    async with asyncio.timeout(5):
+        connection = await accepted.get()
+    # Half-closed behind the protocol's back: the transport refuses the
+    # Close frame, and close() raises.
+    connection.transport.write_eof()
+    with caplog.at_level(logging.ERROR, "websockets_typed.server"):
+        server.close()
+        async with asyncio.timeout(5):
+            await server.wait_closed()
+            await client.wait_closed()
+    (record,) = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert record.getMessage() == "closing a connection failed"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
 async def test_close_without_closing_connections() -> None:
     server = await serve(echo, "127.0.0.1", 0)
     uri = uri_of(server)

@@ -18,6 +18,7 @@ from websockets_typed.frames import (
     py_new_frame,
     py_read_frame,
     read_frame,
+    read_messages,
     serialize_frame,
 )
 
@@ -190,3 +191,149 @@ def test_c_read_frame_hands_unusual_arguments_to_the_python_one() -> None:
             mask,  # type: ignore[arg-type]
             max_size,  # type: ignore[arg-type]
         ), (start, mask, max_size)
+
+
+# read_messages(): whole messages of a read in one call, or none.
+
+
+def _plain(frame: Frame) -> bool:
+    """Whether a frame is a message in one frame that needs no rule but the parser's."""
+    return (
+        frame.fin
+        and not (frame.rsv1 or frame.rsv2 or frame.rsv3)
+        and (
+            frame.opcode is Opcode.BINARY or (frame.opcode is Opcode.TEXT and frame.data.isascii())
+        )
+    )
+
+
+@pytest.mark.skipif(read_messages is None, reason="the C accelerator is not in use")
+@pytest.mark.parametrize("max_size", [None, 0, 5, 200, 2**20])
+def test_read_messages_takes_what_read_frame_reads_as_a_plain_message(
+    max_size: int | None,
+) -> None:
+    assert read_messages is not None
+    taken = checked = 0
+    for header in _headers():
+        length = header[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(header[2:4], "big")
+        elif length == 127:
+            length = int.from_bytes(header[2:10], "big") & (2**63 - 1)
+        key = b"\x01\x02\x03\x04" if header[1] & 0x80 else b""
+        size = min(length, 70000)
+        # ASCII once unmasked, or not.
+        for payload in (b"a" * size, (bytes(range(256)) * (size // 256 + 1))[:size]):
+            frame = header + key + payload
+            for cut in sorted(
+                {0, 1, len(header), len(header) + len(key), len(frame) - 1, len(frame)}
+            ):
+                for mask in (True, False):
+                    buffer = frame[:cut] if cut < len(frame) else frame
+                    expected = _outcome(py_read_frame, buffer, 0, mask, max_size)
+                    appended: list[Frame] = []
+                    result = read_messages(
+                        buffer,
+                        0,
+                        len(buffer),
+                        mask,
+                        -1 if max_size is None else max_size,
+                        -1,
+                        appended.append,
+                    )
+                    parsed = (
+                        py_read_frame(buffer, 0, mask, max_size)
+                        if (isinstance(expected, tuple) and isinstance(expected[0], Frame))
+                        else None
+                    )
+                    whole = (
+                        parsed is not None
+                        and parsed[0] is not None
+                        and parsed[1] == len(buffer)
+                        and _plain(parsed[0])
+                    )
+                    # A 64-bit length is left to read_frame(), as an error would be.
+                    if whole and (header[1] & 0x7F) != 127:
+                        assert parsed is not None
+                        assert result == (len(buffer), 1), (header, cut, mask)
+                        assert appended == [parsed[0]]
+                        assert type(appended[0]) is Frame
+                        taken += 1
+                    else:
+                        assert result == (0, 0), (header, cut, mask)
+                        assert appended == []
+                    checked += 1
+    assert taken >= 8  # empty payloads, within any max_size
+    assert checked > 50_000
+
+
+def _message_wire(opcode: Opcode, data: bytes, *, fin: bool = True) -> bytes:
+    return b"".join(serialize_frame(Frame(opcode, data, fin=fin), mask=True))
+
+
+@pytest.mark.skipif(read_messages is None, reason="the C accelerator is not in use")
+def test_read_messages_stops_at_the_first_frame_it_does_not_take() -> None:
+    assert read_messages is not None
+    first = _message_wire(Opcode.TEXT, b"one")
+    second = _message_wire(Opcode.BINARY, b"\xfftwo" * 40)  # a 16-bit length
+    stops = [
+        _message_wire(Opcode.PING, b""),
+        _message_wire(Opcode.TEXT, b"frag", fin=False),
+        _message_wire(Opcode.CONT, b"ment"),
+        _message_wire(Opcode.TEXT, "café".encode()),
+        b"".join(serialize_frame(Frame(Opcode.BINARY, b"x", rsv1=True), mask=True)),
+        b"".join(serialize_frame(Frame(Opcode.BINARY, b"x"), mask=False)),  # not masked
+        _message_wire(Opcode.BINARY, b"x" * 70000),  # a 64-bit length
+        _message_wire(Opcode.BINARY, b"x" * 300)[:-1],  # incomplete, at the end
+    ]
+    for stop in stops:
+        appended: list[Frame] = []
+        buffer = first + second + stop + (first if stop is not stops[-1] else b"")
+        assert read_messages(buffer, 0, len(buffer), True, -1, -1, appended.append) == (
+            len(first) + len(second),
+            2,
+        ), stop
+        assert appended == [Frame(Opcode.TEXT, b"one"), Frame(Opcode.BINARY, b"\xfftwo" * 40)]
+
+
+@pytest.mark.skipif(read_messages is None, reason="the C accelerator is not in use")
+def test_read_messages_keeps_to_its_window_budget_and_max_size() -> None:
+    assert read_messages is not None
+    one = _message_wire(Opcode.BINARY, b"12345")
+    buffer = b"junk" + one * 3 + b"more"
+    appended: list[Frame] = []
+    # From start to stop only.
+    assert read_messages(buffer, 4, 4 + 3 * len(one), True, -1, -1, appended.append) == (
+        4 + 3 * len(one),
+        3,
+    )
+    # At most budget frames.
+    assert read_messages(buffer, 4, len(buffer), True, -1, 2, appended.append) == (
+        4 + 2 * len(one),
+        2,
+    )
+    assert read_messages(buffer, 4, len(buffer), True, -1, 0, appended.append) == (4, 0)
+    # Payloads of at most max_size bytes.
+    assert read_messages(buffer, 4, len(buffer), True, 4, -1, appended.append) == (4, 0)
+    assert read_messages(buffer, 4, 4 + len(one), True, 5, -1, appended.append) == (
+        4 + len(one),
+        1,
+    )
+    assert len(appended) == 6
+    for kind in (bytearray, memoryview):
+        assert read_messages(kind(one), 0, len(one), True, -1, -1, appended.append) == (len(one), 1)
+
+
+@pytest.mark.skipif(read_messages is None, reason="the C accelerator is not in use")
+def test_read_messages_rejects_a_window_outside_the_buffer_and_passes_on_errors() -> None:
+    assert read_messages is not None
+    one = _message_wire(Opcode.BINARY, b"12345")
+    for start, stop in [(-1, len(one)), (0, len(one) + 1), (3, 2)]:
+        with pytest.raises(ValueError, match="within the buffer"):
+            read_messages(one, start, stop, True, -1, -1, list[Frame]().append)
+
+    def full(frame: Frame) -> None:
+        raise OverflowError("full")
+
+    with pytest.raises(OverflowError, match="full"):
+        read_messages(one * 2, 0, 2 * len(one), True, -1, -1, full)

@@ -230,14 +230,18 @@ class Connection(asyncio.BufferedProtocol):
         if not self._loop_given:
             self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport
-        # On asyncio's own loops, tasks waiting for the network wake in the
-        # step that received what they wait for (see Assembler, Waiter).
+        # A task waiting for a message wakes in the step that received it,
+        # on every loop (see Assembler): the handler's answer is written
+        # before the read's callback returns, as a raw protocol's would. The
+        # handshake and the end of the connection wait so on asyncio's own
+        # loops only (see Waiter): uvloop runs a woken task before its next
+        # poll anyway, and its Futures cost fewer instructions there.
         in_step = isinstance(self.loop, asyncio.BaseEventLoop)
         # Positional arguments: no dict of keywords per connection
         # (bench/run.py --callgrind, S4).
         queue_high, queue_low = self.max_queue
         self.recv_messages: Assembler = Assembler(
-            queue_high, queue_low, self._pause_reading, self._resume_reading, in_step
+            queue_high, queue_low, self._pause_reading, self._resume_reading, True
         )
         # The queue's frames, read on every send and read (not len(), a call).
         self._recv_frames = self.recv_messages.frames
@@ -916,7 +920,7 @@ class Connection(asyncio.BufferedProtocol):
         coroutine less.
         """
         loop = self.loop
-        waiter = Waiter(loop) if self.recv_messages.wake_in_step else loop.create_future()
+        waiter = Waiter(loop) if isinstance(loop, asyncio.BaseEventLoop) else loop.create_future()
         if self._lost_waiters is None:
             self._lost_waiters = [waiter]
         else:
@@ -1219,12 +1223,10 @@ class Connection(asyncio.BufferedProtocol):
         connection, which it may never do.
         """
         protocol = self.protocol
-        # The consumer wakes once, at the end, and in this step: see Assembler.release.
+        # The consumer wakes once, at the end, and in this step: see
+        # Assembler.release. hold(), without its call.
         messages = self.recv_messages
-        in_step = messages.wake_in_step
-        if in_step:
-            # hold(), without its call.
-            messages.holding = True
+        messages.holding = True
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -1241,22 +1243,38 @@ class Connection(asyncio.BufferedProtocol):
                 self._follow_payload()
             if nbytes and protocol.payload_buffer is None and self._reads_on:
                 self._let_consumer_take()
-        elif nbytes < _READ_COPY:
-            self._lent = None
-            # A few small frames are parsed from a bytes object of their
-            # size: cheaper than through a memoryview (bench/run.py
-            # --callgrind, S1).
-            data = head_bytes(lent, nbytes)
-            READ_BUFFERS.append(lent)
-            protocol.receive_data(data)
         else:
             self._lent = None
-            # Many frames, or the start of a large one, copied into its own
-            # buffer from here: parsed in place (bench/run.py, S2 and S3).
-            protocol.receive_view(lent[:nbytes])
-            READ_BUFFERS.append(lent)
-            if protocol.payload_buffer is not None and self._rcvlowat:
-                self._follow_payload()
+            # Whole messages go to the queue in one call, the usual case;
+            # the rest of the read, if any, to the parser (see
+            # Protocol.receive_messages; bench/run.py, S1 and S2).
+            end = (
+                0
+                if messages._closed
+                else protocol.receive_messages(lent, nbytes, self._recv_frames.append)
+            )
+            if protocol.frame_budget == 0:
+                messages.pause_if_full()
+            if end == nbytes:
+                READ_BUFFERS.append(lent)
+                # Nothing else to do: the protocol is quiet and has no
+                # events (see receive_messages).
+                messages.release(not self._feeding)
+                return
+            if nbytes - end < _READ_COPY:
+                # A few small frames are parsed from a bytes object of their
+                # size: cheaper than through a memoryview (bench/run.py
+                # --callgrind, S1).
+                data = head_bytes(lent, nbytes) if end == 0 else bytes(lent[end:nbytes])
+                READ_BUFFERS.append(lent)
+                protocol.receive_data(data)
+            else:
+                # Many frames, or the start of a large one, copied into its
+                # own buffer from here: parsed in place (bench/run.py, S2 and S3).
+                protocol.receive_view(lent[end:nbytes])
+                READ_BUFFERS.append(lent)
+                if protocol.payload_buffer is not None and self._rcvlowat:
+                    self._follow_payload()
         # _process_events(), written out: a call less per read
         # (bench/run.py --callgrind, S1).
         put = messages.put
@@ -1276,10 +1294,9 @@ class Connection(asyncio.BufferedProtocol):
             self._write_pending()
         if protocol.handshake_exc is not None:
             self._wake_handshake()
-        if in_step:
-            # The transport calls this outside any task, unlike data_received()
-            # and _resume_reading(), which say so.
-            messages.release(not self._feeding)
+        # The transport calls this outside any task, unlike data_received()
+        # and _resume_reading(), which say so.
+        messages.release(not self._feeding)
 
     def _follow_payload(self) -> None:
         """Have the socket report readable once the large frame's rest is there.

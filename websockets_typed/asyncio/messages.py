@@ -127,6 +127,16 @@ class Assembler:
             self._paused = True
             self._pause()
 
+    def pause_if_full(self) -> None:
+        """Pause reading if the queue is full, as :meth:`put` does.
+
+        For a producer that appended frames to :attr:`frames` itself (see
+        ``Connection.buffer_updated``).
+        """
+        if self.high is not None and not self._paused and len(self.frames) >= self.high:
+            self._paused = True
+            self._pause()
+
     def hold(self) -> None:
         """Defer waking the consumer until :meth:`release`.
 

@@ -662,6 +662,11 @@ class Server:
             ]
             if closing:
                 await asyncio.wait(closing)
+                for task in closing:
+                    # Not left for asyncio to report as never retrieved,
+                    # when the task is collected, if ever.
+                    if not task.cancelled() and task.exception() is not None:
+                        self.logger.error("closing a connection failed", exc_info=task.exception())
         # Handler tasks, and connections in the opening handshake or
         # rejected, until they end.
         while self._handlers:
