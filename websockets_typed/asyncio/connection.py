@@ -74,7 +74,7 @@ from ._rcvlowat import SUPPORTED as RCVLOWAT_SUPPORTED
 from ._sendbuffer import COPYING_TRANSPORT, write_masked
 from ._slices import SlicedFrame
 from ._timers import Bucket, Timers
-from ._waiter import Waiter
+from ._waiter import Waiter, wake_future
 from .messages import Assembler
 
 __all__ = [
@@ -603,6 +603,12 @@ class Connection(asyncio.BufferedProtocol):
         # The frame in one bytes object, when nothing else waits to be sent
         # or has to be done for it (see Protocol.message_bytes).
         chunk = protocol.message_bytes(is_text, data)
+        if chunk is not None and not self._recv_frames and self._corked is None:
+            # The usual answer: written now, in one system call.
+            self.transport.write(chunk if len(chunk) < _WRITE_VIEW else memoryview(chunk))
+            if self._writing_paused:
+                await self._drain()
+            return
         writes: Sequence[bytes]
         if chunk is None:
             if protocol.state is not OPEN:
@@ -1223,10 +1229,7 @@ class Connection(asyncio.BufferedProtocol):
         connection, which it may never do.
         """
         protocol = self.protocol
-        # The consumer wakes once, at the end, and in this step: see
-        # Assembler.release. hold(), without its call.
         messages = self.recv_messages
-        messages.holding = True
         high = self.max_queue[0]
         if high is not None:
             # max_queue holds within a read, however many frames it brings:
@@ -1235,6 +1238,30 @@ class Connection(asyncio.BufferedProtocol):
             room = high - len(self._recv_frames)
             protocol.frame_budget = room if room > 0 else 0
         lent = self._lent
+        end = 0
+        if lent is not None:
+            self._lent = None
+            # Whole messages go to the queue in one call, the usual case
+            # (see Protocol.receive_messages; bench/run.py, S1 and S2).
+            if not messages._closed:
+                end = protocol.receive_messages(lent, nbytes, self._recv_frames.append)
+            if end:
+                if protocol.frame_budget == 0:
+                    messages.pause_if_full()
+                if end == nbytes:
+                    READ_BUFFERS.append(lent)
+                    # Nothing else to do: the protocol is quiet and has no
+                    # events (see receive_messages). The consumer wakes now,
+                    # in this step (see Assembler.release): the transport
+                    # calls this outside any task, unlike data_received()
+                    # and _resume_reading(), which say so.
+                    waiter = messages._waiter
+                    if waiter is not None:
+                        wake_future(waiter, not self._feeding)
+                    return
+        # The consumer wakes once, at the end, and in this step: see
+        # Assembler.release. hold(), without its call.
+        messages.holding = True
         if lent is None:
             # Into the large frame's payload; or nothing, to parse the
             # frames held back (_resume_reading).
@@ -1243,38 +1270,20 @@ class Connection(asyncio.BufferedProtocol):
                 self._follow_payload()
             if nbytes and protocol.payload_buffer is None and self._reads_on:
                 self._let_consumer_take()
+        elif nbytes - end < _READ_COPY:
+            # The rest of the read, if any: a few small frames are parsed
+            # from a bytes object of their size, cheaper than through a
+            # memoryview (bench/run.py --callgrind, S1).
+            data = head_bytes(lent, nbytes) if end == 0 else bytes(lent[end:nbytes])
+            READ_BUFFERS.append(lent)
+            protocol.receive_data(data)
         else:
-            self._lent = None
-            # Whole messages go to the queue in one call, the usual case;
-            # the rest of the read, if any, to the parser (see
-            # Protocol.receive_messages; bench/run.py, S1 and S2).
-            end = (
-                0
-                if messages._closed
-                else protocol.receive_messages(lent, nbytes, self._recv_frames.append)
-            )
-            if protocol.frame_budget == 0:
-                messages.pause_if_full()
-            if end == nbytes:
-                READ_BUFFERS.append(lent)
-                # Nothing else to do: the protocol is quiet and has no
-                # events (see receive_messages).
-                messages.release(not self._feeding)
-                return
-            if nbytes - end < _READ_COPY:
-                # A few small frames are parsed from a bytes object of their
-                # size: cheaper than through a memoryview (bench/run.py
-                # --callgrind, S1).
-                data = head_bytes(lent, nbytes) if end == 0 else bytes(lent[end:nbytes])
-                READ_BUFFERS.append(lent)
-                protocol.receive_data(data)
-            else:
-                # Many frames, or the start of a large one, copied into its
-                # own buffer from here: parsed in place (bench/run.py, S2 and S3).
-                protocol.receive_view(lent[end:nbytes])
-                READ_BUFFERS.append(lent)
-                if protocol.payload_buffer is not None and self._rcvlowat:
-                    self._follow_payload()
+            # Many frames, or the start of a large one, copied into its own
+            # buffer from here: parsed in place (bench/run.py, S2 and S3).
+            protocol.receive_view(lent[end:nbytes])
+            READ_BUFFERS.append(lent)
+            if protocol.payload_buffer is not None and self._rcvlowat:
+                self._follow_payload()
         # _process_events(), written out: a call less per read
         # (bench/run.py --callgrind, S1).
         put = messages.put
