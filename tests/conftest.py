@@ -65,6 +65,7 @@ UVLOOP_MODULES = frozenset(
         "test_connection_end.py",
         "test_timers.py",
         "test_rcvlowat.py",
+        "test_bytes_reads.py",
     }
 )
 

@@ -176,6 +176,11 @@ class _Watched(ServerConnection):
         super().buffer_updated(nbytes)
         self.longest = max(self.longest, len(self.recv_messages))
 
+    def _bytes_received(self, data: bytes) -> None:
+        # How uvloop's plain transports deliver reads (see _bytesreads).
+        super()._bytes_received(data)
+        self.longest = max(self.longest, len(self.recv_messages))
+
     def _pause_reading(self) -> None:
         super()._pause_reading()
         # Not the pause during the opening handshake: a full queue.

@@ -69,6 +69,7 @@ from ..frames import (
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
+from ._bytesreads import BytesReads, reads_bytes
 from ._rcvlowat import RCVLOWAT_MAX, lowat_socket
 from ._rcvlowat import SUPPORTED as RCVLOWAT_SUPPORTED
 from ._sendbuffer import COPYING_TRANSPORT, write_masked
@@ -1207,6 +1208,10 @@ class Connection(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
         high, low = self.write_limit
         transport.set_write_buffer_limits(high, low)  # type: ignore[attr-defined]
+        if reads_bytes(transport):
+            # One call per read rather than two (see _bytesreads); uvloop
+            # starts reading once this returns.
+            transport.set_protocol(BytesReads(self))
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Return the buffer where the transport writes the bytes it reads next.
@@ -1268,8 +1273,12 @@ class Connection(asyncio.BufferedProtocol):
             protocol.payload_received(nbytes)
             if self._rcvlowat:
                 self._follow_payload()
-            if nbytes and protocol.payload_buffer is None and self._reads_on:
-                self._let_consumer_take()
+            if nbytes and protocol.payload_buffer is None:
+                # The large frame is complete.
+                if reads_bytes(self.transport):
+                    self.transport.set_protocol(BytesReads(self))
+                if self._reads_on:
+                    self._let_consumer_take()
         elif nbytes - end < _READ_COPY:
             # The rest of the read, if any: a few small frames are parsed
             # from a bytes object of their size, cheaper than through a
@@ -1284,8 +1293,50 @@ class Connection(asyncio.BufferedProtocol):
             READ_BUFFERS.append(lent)
             if protocol.payload_buffer is not None and self._rcvlowat:
                 self._follow_payload()
+        self._after_read(protocol, messages)
+
+    def _bytes_received(self, data: bytes) -> None:
+        """Feed the bytes of a read to the protocol, then act on the events.
+
+        What uvloop's plain transports call rather than :meth:`get_buffer`
+        and :meth:`buffer_updated`, through a :class:`BytesReads`, between
+        large frames (see _bytesreads).
+        """
+        protocol = self.protocol
+        messages = self.recv_messages
+        high = self.max_queue[0]
+        if high is not None:
+            # As in buffer_updated().
+            room = high - len(self._recv_frames)
+            protocol.frame_budget = room if room > 0 else 0
+        nbytes = len(data)
+        end = 0
+        if not messages._closed:
+            # As in buffer_updated().
+            end = protocol.receive_messages(data, nbytes, self._recv_frames.append)
+        if end:
+            if protocol.frame_budget == 0:
+                messages.pause_if_full()
+            if end == nbytes:
+                waiter = messages._waiter
+                if waiter is not None:
+                    wake_future(waiter, True)
+                return
+            data = data[end:]
+        messages.holding = True
+        protocol.receive_data(data)
+        if protocol.payload_buffer is not None:
+            # A large frame: its payload is read in place, through
+            # get_buffer() and buffer_updated(), until it is complete.
+            self.transport.set_protocol(self)
+            if self._rcvlowat:
+                self._follow_payload()
+        self._after_read(protocol, messages)
+
+    def _after_read(self, protocol: Protocol, messages: Assembler) -> None:
+        """Act on the events of a read, then wake the consumer (see Assembler.release)."""
         # _process_events(), written out: a call less per read
-        # (bench/run.py --callgrind, S1).
+        # (bench/run.py --callgrind, S2).
         put = messages.put
         for event in protocol.events_received():
             if isinstance(event, Frame):
