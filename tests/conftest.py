@@ -66,6 +66,7 @@ UVLOOP_MODULES = frozenset(
         "test_timers.py",
         "test_rcvlowat.py",
         "test_bytes_reads.py",
+        "test_lazy_connection_values.py",
     }
 )
 

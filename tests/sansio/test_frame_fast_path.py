@@ -146,17 +146,22 @@ def _headers() -> list[bytes]:
     ]
 
 
+def _length_and_key(header: bytes) -> tuple[int, bytes]:
+    """The payload length that one of :func:`_headers` announces, and a masking key if masked."""
+    length = header[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(header[2:4], "big")
+    elif length == 127:
+        length = int.from_bytes(header[2:10], "big") & (2**63 - 1)
+    return length, b"\x01\x02\x03\x04" if header[1] & 0x80 else b""
+
+
 @pytest.mark.skipif(not SPEEDUPS, reason="the C accelerator is not in use")
 @pytest.mark.parametrize("max_size", [None, 0, 5, 200, 2**20])
 def test_c_read_frame_behaves_as_the_python_one(max_size: int | None) -> None:
     checked = 0
     for header in _headers():
-        length = header[1] & 0x7F
-        if length == 126:
-            length = int.from_bytes(header[2:4], "big")
-        elif length == 127:
-            length = int.from_bytes(header[2:10], "big") & (2**63 - 1)
-        key = b"\x01\x02\x03\x04" if header[1] & 0x80 else b""
+        length, key = _length_and_key(header)
         payload = bytes(range(256)) * (min(length, 70000) // 256 + 1)
         frame = header + key + payload[: min(length, 70000)]
         # Whole, cut anywhere in its header or its payload, after other bytes.
@@ -215,12 +220,7 @@ def test_read_messages_takes_what_read_frame_reads_as_a_plain_message(
     assert read_messages is not None
     taken = checked = 0
     for header in _headers():
-        length = header[1] & 0x7F
-        if length == 126:
-            length = int.from_bytes(header[2:4], "big")
-        elif length == 127:
-            length = int.from_bytes(header[2:10], "big") & (2**63 - 1)
-        key = b"\x01\x02\x03\x04" if header[1] & 0x80 else b""
+        length, key = _length_and_key(header)
         size = min(length, 70000)
         # ASCII once unmasked, or not.
         for payload in (b"a" * size, (bytes(range(256)) * (size // 256 + 1))[:size]):

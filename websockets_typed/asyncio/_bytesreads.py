@@ -11,7 +11,9 @@ small message (bench/run.py, S1), the server writes its answer about 0.8 µs
 sooner (10.0-10.7 to 9.2-9.8 µs from ``epoll_wait()`` to ``write()``, perf
 trace).
 The connection hands the transport itself back for the payload of a large
-frame, and this again once the frame is complete.
+frame, and this again at the first read after it that starts no large frame:
+large messages in a row are read as they were (bench/run.py, S3), where bytes
+would cost uvloop a copy of up to 256 KiB, its read size, per message.
 
 asyncio's own transports read a plain protocol's bytes into a new object of
 256 KiB per read (``sock.recv(max_size)``), and TLS transports decrypt into
@@ -26,13 +28,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["BytesReads", "reads_bytes"]
+__all__ = ["BYTES_TRANSPORTS", "BytesReads", "reads_bytes"]
+
+
+BYTES_TRANSPORTS: set[type] = set()
+"""The classes of transports that :func:`reads_bytes` accepted so far: a set
+that a read checks cheaply (uvloop is imported only by whoever uses it)."""
 
 
 def reads_bytes(transport: object) -> bool:
     """Whether ``transport`` is one of uvloop's plain TCP or Unix transports."""
     cls = type(transport)
-    return cls.__module__ == "uvloop.loop" and cls.__name__ in ("TCPTransport", "UnixTransport")
+    if cls in BYTES_TRANSPORTS:
+        return True
+    if cls.__module__ == "uvloop.loop" and cls.__name__ in ("TCPTransport", "UnixTransport"):
+        BYTES_TRANSPORTS.add(cls)
+        return True
+    return False
 
 
 class BytesReads(asyncio.Protocol):

@@ -69,7 +69,7 @@ from ..frames import (
 from ..http11 import Request, Response
 from ..protocol import CLOSED, CLOSING, OPEN, Event, Protocol, SharedSend, State
 from ..typing import BytesLike, Data, LoggerLike, SequenceNotStr, SocketAddress, Subprotocol
-from ._bytesreads import BytesReads, reads_bytes
+from ._bytesreads import BYTES_TRANSPORTS, BytesReads, reads_bytes
 from ._rcvlowat import RCVLOWAT_MAX, lowat_socket
 from ._rcvlowat import SUPPORTED as RCVLOWAT_SUPPORTED
 from ._sendbuffer import COPYING_TRANSPORT, write_masked
@@ -1233,37 +1233,33 @@ class Connection(asyncio.BufferedProtocol):
         fails the handshake without waiting for the peer to close the
         connection, which it may never do.
         """
-        protocol = self.protocol
-        messages = self.recv_messages
-        high = self.max_queue[0]
-        if high is not None:
-            # max_queue holds within a read, however many frames it brings:
-            # the protocol parses only what the queue has room for, and
-            # keeps the rest until recv() makes room (_resume_reading).
-            room = high - len(self._recv_frames)
-            protocol.frame_budget = room if room > 0 else 0
         lent = self._lent
-        end = 0
+        protocol = self.protocol
         if lent is not None:
             self._lent = None
-            # Whole messages go to the queue in one call, the usual case
-            # (see Protocol.receive_messages; bench/run.py, S1 and S2).
-            if not messages._closed:
-                end = protocol.receive_messages(lent, nbytes, self._recv_frames.append)
-            if end:
-                if protocol.frame_budget == 0:
-                    messages.pause_if_full()
-                if end == nbytes:
-                    READ_BUFFERS.append(lent)
-                    # Nothing else to do: the protocol is quiet and has no
-                    # events (see receive_messages). The consumer wakes now,
-                    # in this step (see Assembler.release): the transport
-                    # calls this outside any task, unlike data_received()
-                    # and _resume_reading(), which say so.
-                    waiter = messages._waiter
-                    if waiter is not None:
-                        wake_future(waiter, not self._feeding)
-                    return
+            end = self._take_messages(lent, nbytes)
+            if 0 < end == nbytes:
+                READ_BUFFERS.append(lent)
+                if type(self.transport) in BYTES_TRANSPORTS:
+                    # No large frame any more (see _bytesreads).
+                    self.transport.set_protocol(BytesReads(self))
+                # Nothing else to do: the protocol is quiet and has no events
+                # (see Protocol.receive_messages). The consumer wakes now, in
+                # this step (see Assembler.release); the transport calls this
+                # outside any task, unlike data_received() and
+                # _resume_reading(), which say so.
+                waiter = self.recv_messages._waiter
+                if waiter is not None:
+                    wake_future(waiter, not self._feeding)
+                return
+        else:
+            end = 0
+            # The frame budget, as in _take_messages().
+            high = self.max_queue[0]
+            if high is not None:
+                room = high - len(self._recv_frames)
+                protocol.frame_budget = room if room > 0 else 0
+        messages = self.recv_messages
         # The consumer wakes once, at the end, and in this step: see
         # Assembler.release. hold(), without its call.
         messages.holding = True
@@ -1273,12 +1269,9 @@ class Connection(asyncio.BufferedProtocol):
             protocol.payload_received(nbytes)
             if self._rcvlowat:
                 self._follow_payload()
-            if nbytes and protocol.payload_buffer is None:
+            if nbytes and protocol.payload_buffer is None and self._reads_on:
                 # The large frame is complete.
-                if reads_bytes(self.transport):
-                    self.transport.set_protocol(BytesReads(self))
-                if self._reads_on:
-                    self._let_consumer_take()
+                self._let_consumer_take()
         elif nbytes - end < _READ_COPY:
             # The rest of the read, if any: a few small frames are parsed
             # from a bytes object of their size, cheaper than through a
@@ -1293,6 +1286,13 @@ class Connection(asyncio.BufferedProtocol):
             READ_BUFFERS.append(lent)
             if protocol.payload_buffer is not None and self._rcvlowat:
                 self._follow_payload()
+        if (
+            lent is not None
+            and protocol.payload_buffer is None
+            and type(self.transport) in BYTES_TRANSPORTS
+        ):
+            # No large frame any more (see _bytesreads).
+            self.transport.set_protocol(BytesReads(self))
         self._after_read(protocol, messages)
 
     def _bytes_received(self, data: bytes) -> None:
@@ -1302,29 +1302,18 @@ class Connection(asyncio.BufferedProtocol):
         and :meth:`buffer_updated`, through a :class:`BytesReads`, between
         large frames (see _bytesreads).
         """
+        nbytes = len(data)
+        end = self._take_messages(data, nbytes)
+        if 0 < end == nbytes:
+            # As in buffer_updated().
+            waiter = self.recv_messages._waiter
+            if waiter is not None:
+                wake_future(waiter, True)
+            return
         protocol = self.protocol
         messages = self.recv_messages
-        high = self.max_queue[0]
-        if high is not None:
-            # As in buffer_updated().
-            room = high - len(self._recv_frames)
-            protocol.frame_budget = room if room > 0 else 0
-        nbytes = len(data)
-        end = 0
-        if not messages._closed:
-            # As in buffer_updated().
-            end = protocol.receive_messages(data, nbytes, self._recv_frames.append)
-        if end:
-            if protocol.frame_budget == 0:
-                messages.pause_if_full()
-            if end == nbytes:
-                waiter = messages._waiter
-                if waiter is not None:
-                    wake_future(waiter, True)
-                return
-            data = data[end:]
         messages.holding = True
-        protocol.receive_data(data)
+        protocol.receive_data(data[end:] if end else data)
         if protocol.payload_buffer is not None:
             # A large frame: its payload is read in place, through
             # get_buffer() and buffer_updated(), until it is complete.
@@ -1332,6 +1321,29 @@ class Connection(asyncio.BufferedProtocol):
             if self._rcvlowat:
                 self._follow_payload()
         self._after_read(protocol, messages)
+
+    def _take_messages(self, buffer: BytesLike, nbytes: int) -> int:
+        """Queue the whole messages at the start of a read; return where they end.
+
+        In one call (see Protocol.receive_messages; bench/run.py, S1 and
+        S2). A read of whole messages only, the usual one, needs nothing
+        else but waking the consumer.
+        """
+        protocol = self.protocol
+        messages = self.recv_messages
+        # max_queue holds within a read, however many frames it brings: the
+        # protocol parses only what the queue has room for, and keeps the
+        # rest until recv() makes room (_resume_reading).
+        high = self.max_queue[0]
+        if high is not None:
+            room = high - len(self._recv_frames)
+            protocol.frame_budget = room if room > 0 else 0
+        if messages._closed:
+            return 0
+        end = protocol.receive_messages(buffer, nbytes, self._recv_frames.append)
+        if end and protocol.frame_budget == 0:
+            messages.pause_if_full()
+        return end
 
     def _after_read(self, protocol: Protocol, messages: Assembler) -> None:
         """Act on the events of a read, then wake the consumer (see Assembler.release)."""
