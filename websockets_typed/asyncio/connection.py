@@ -1208,9 +1208,10 @@ class Connection(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
         high, low = self.write_limit
         transport.set_write_buffer_limits(high, low)  # type: ignore[attr-defined]
-        if reads_bytes(transport):
-            # One call per read rather than two (see _bytesreads); uvloop
-            # starts reading once this returns.
+        # One call per read rather than two (see _bytesreads); uvloop starts
+        # reading once this returns. The module first: a call less for other
+        # transports (bench/run.py --callgrind, S4).
+        if type(transport).__module__ == "uvloop.loop" and reads_bytes(transport):
             transport.set_protocol(BytesReads(self))
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -1237,7 +1238,18 @@ class Connection(asyncio.BufferedProtocol):
         protocol = self.protocol
         if lent is not None:
             self._lent = None
-            end = self._take_messages(lent, nbytes)
+            # _take_messages(), written out: a call less per read on
+            # asyncio's loops, where every read comes here (bench/run.py
+            # --callgrind, S1 and S4).
+            high = self.max_queue[0]
+            if high is not None:
+                room = high - len(self._recv_frames)
+                protocol.frame_budget = room if room > 0 else 0
+            end = 0
+            if not self.recv_messages._closed:
+                end = protocol.receive_messages(lent, nbytes, self._recv_frames.append)
+                if end and protocol.frame_budget == 0:
+                    self.recv_messages.pause_if_full()
             if 0 < end == nbytes:
                 READ_BUFFERS.append(lent)
                 if type(self.transport) in BYTES_TRANSPORTS:
