@@ -41,10 +41,11 @@ class Assembler:
         wake_in_step: Let the producer wake the consumer in its own step
             (:meth:`hold`, :meth:`release`, :func:`wake_future`) rather than
             at the next iteration of the event loop, as a Future's result
-            would. A connection enables it on asyncio's own event loops,
-            whose iterations cost a poll of the selector and Python code;
-            uvloop runs the consumer in the same iteration anyway, for
-            fewer instructions (bench/run.py --callgrind, S1 and C1).
+            would. A connection enables it on every loop: the handler's
+            answer to a message is written before the read's callback
+            returns (bench/run.py, S1 and C1; on uvloop too, where the
+            next iteration comes before the next poll, but later all the
+            same).
 
     Attributes:
         frames: The frames received and not taken yet, oldest first. Read
