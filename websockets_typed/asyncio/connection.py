@@ -1234,22 +1234,24 @@ class Connection(asyncio.BufferedProtocol):
         fails the handshake without waiting for the peer to close the
         connection, which it may never do.
         """
-        lent = self._lent
         protocol = self.protocol
+        high = self.max_queue[0]
+        if high is not None:
+            # max_queue holds within a read, however many frames it brings:
+            # the protocol parses only what the queue has room for, and
+            # keeps the rest until recv() makes room (_resume_reading).
+            room = high - len(self._recv_frames)
+            protocol.frame_budget = room if room > 0 else 0
+        lent = self._lent
+        end = 0
         if lent is not None:
             self._lent = None
-            # _take_messages(), written out: a call less per read on
-            # asyncio's loops, where every read comes here (bench/run.py
-            # --callgrind, S1 and S4).
-            high = self.max_queue[0]
-            if high is not None:
-                room = high - len(self._recv_frames)
-                protocol.frame_budget = room if room > 0 else 0
-            end = 0
-            # A read that starts with a whole Text or Binary frame's first
-            # byte: not a handshake nor a Close frame, two reads of every
-            # connection that would only cost the call (bench/run.py
-            # --callgrind, S4).
+            # The rest of _take_messages(), written out: a call less per
+            # read on asyncio's loops, where every read comes here
+            # (bench/run.py --callgrind, S1 and S4). Only a read that
+            # starts with a whole Text or Binary frame's first byte can
+            # start with whole messages: not a handshake nor a Close frame,
+            # two reads of every connection that would only cost the call.
             if (lent[0] == 0x81 or lent[0] == 0x82) and not self.recv_messages._closed:
                 end = protocol.receive_messages(lent, nbytes, self._recv_frames.append)
                 if end and protocol.frame_budget == 0:
@@ -1268,13 +1270,6 @@ class Connection(asyncio.BufferedProtocol):
                 if waiter is not None:
                     wake_future(waiter, not self._feeding)
                 return
-        else:
-            end = 0
-            # The frame budget, as in _take_messages().
-            high = self.max_queue[0]
-            if high is not None:
-                room = high - len(self._recv_frames)
-                protocol.frame_budget = room if room > 0 else 0
         messages = self.recv_messages
         # The consumer wakes once, at the end, and in this step: see
         # Assembler.release. hold(), without its call.
@@ -1347,14 +1342,11 @@ class Connection(asyncio.BufferedProtocol):
         """
         protocol = self.protocol
         messages = self.recv_messages
-        # max_queue holds within a read, however many frames it brings: the
-        # protocol parses only what the queue has room for, and keeps the
-        # rest until recv() makes room (_resume_reading).
+        # The frame budget and the first byte, as in buffer_updated().
         high = self.max_queue[0]
         if high is not None:
             room = high - len(self._recv_frames)
             protocol.frame_budget = room if room > 0 else 0
-        # As in buffer_updated().
         if nbytes == 0 or not (buffer[0] == 0x81 or buffer[0] == 0x82) or messages._closed:
             return 0
         end = protocol.receive_messages(buffer, nbytes, self._recv_frames.append)
