@@ -572,6 +572,75 @@ frame_parser(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* The length of the payload of the frame whose header starts at head, with
+ * avail bytes there, if it is written in 7 bits or, at its shortest, in 16,
+ * and the mask bit is mask; *offset is then where the payload starts,
+ * counted from head. -1 otherwise: the frame is the Python parser's. */
+static Py_ssize_t
+short_payload_length(const uint8_t *head, Py_ssize_t avail, int mask, Py_ssize_t *offset)
+{
+    Py_ssize_t length;
+
+    if (avail < 2 || ((head[1] & 0x80) != 0) != mask) {
+        return -1;
+    }
+    length = head[1] & 0x7F;
+    *offset = 2;
+    if (length == 126) {
+        if (avail < 4) {
+            return -1;
+        }
+        length = ((Py_ssize_t)head[2] << 8) | head[3];
+        if (length < 126) {
+            return -1;
+        }
+        *offset = 4;
+    }
+    else if (length == 127) {
+        return -1;
+    }
+    if (mask) {
+        *offset += 4;
+    }
+    return length;
+}
+
+/* The Frame whose header starts with head1 and whose payload is the length
+ * bytes at payload, unmasked with the 4 bytes before them if mask: a new
+ * reference, or NULL with an exception set. */
+static PyObject *
+wire_frame(uint8_t head1, const uint8_t *payload, Py_ssize_t length, int mask)
+{
+    PyObject *data, *frame;
+
+    if (mask) {
+        data = PyBytes_FromStringAndSize(NULL, length);
+        if (data != NULL) {
+            xor_mask_maybe_threaded(payload, (uint8_t *)PyBytes_AS_STRING(data), length,
+                                    payload - 4);
+        }
+    }
+    else {
+        data = PyBytes_FromStringAndSize((const char *)payload, length);
+    }
+    if (data == NULL) {
+        return NULL;
+    }
+    {
+        PyObject *fields[FRAME_FIELDS] = {
+            PyTuple_GET_ITEM(frame_opcodes, head1 & 0x0F),
+            data,
+            head1 & 0x80 ? Py_True : Py_False,
+            head1 & 0x40 ? Py_True : Py_False,
+            head1 & 0x20 ? Py_True : Py_False,
+            head1 & 0x10 ? Py_True : Py_False,
+        };
+        frame = build_frame(fields);
+    }
+    Py_DECREF(data);
+    return frame;
+}
+
 PyDoc_STRVAR(read_frame_doc,
 "read_frame(buffer, start, mask, max_size, /)\n"
 "--\n"
@@ -589,8 +658,8 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view;
     const uint8_t *buf;
     Py_ssize_t size, start, length, offset, end, limit = -1;
-    PyObject *opcode, *data, *frame, *result;
-    uint8_t head1, head2;
+    PyObject *frame, *result;
+    uint8_t head1;
     int mask;
 
     if (nargs != 4) {
@@ -631,26 +700,14 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto release_fallback;
     }
     head1 = buf[start];
-    head2 = buf[start + 1];
-    opcode = PyTuple_GET_ITEM(frame_opcodes, head1 & 0x0F);
-    if (opcode == Py_None || ((head2 & 0x80) != 0) != mask) {
+    if (PyTuple_GET_ITEM(frame_opcodes, head1 & 0x0F) == Py_None) {
         goto release_fallback;
     }
-    length = head2 & 0x7F;
-    offset = start + 2;
-    if (length == 126) {
-        if (size - start < 4) {
-            goto release_fallback;
-        }
-        length = ((Py_ssize_t)buf[start + 2] << 8) | buf[start + 3];
-        if (length < 126) {
-            goto release_fallback;
-        }
-        offset = start + 4;
-    }
-    else if (length == 127) {
+    length = short_payload_length(buf + start, size - start, mask, &offset);
+    if (length < 0) {
         goto release_fallback;
     }
+    offset += start;
     if ((head1 & 0x0F) >= 8) {
         if (length > 125 || !(head1 & 0x80)) {
             goto release_fallback;
@@ -665,39 +722,12 @@ read_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto release_fallback;
         }
     }
-    if (mask) {
-        offset += 4;
-    }
     end = offset + length;
     if (end > size) {
         goto release_fallback; /* the header for the caller, from the fallback */
     }
-    if (mask) {
-        data = PyBytes_FromStringAndSize(NULL, length);
-        if (data != NULL) {
-            xor_mask_maybe_threaded(buf + offset, (uint8_t *)PyBytes_AS_STRING(data), length,
-                                    buf + offset - 4);
-        }
-    }
-    else {
-        data = PyBytes_FromStringAndSize((const char *)buf + offset, length);
-    }
+    frame = wire_frame(head1, buf + offset, length, mask);
     PyBuffer_Release(&view);
-    if (data == NULL) {
-        return NULL;
-    }
-    {
-        PyObject *fields[FRAME_FIELDS] = {
-            opcode,
-            data,
-            head1 & 0x80 ? Py_True : Py_False,
-            head1 & 0x40 ? Py_True : Py_False,
-            head1 & 0x20 ? Py_True : Py_False,
-            head1 & 0x10 ? Py_True : Py_False,
-        };
-        frame = build_frame(fields);
-    }
-    Py_DECREF(data);
     if (frame == NULL) {
         return NULL;
     }
@@ -768,8 +798,8 @@ read_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view;
     const uint8_t *buf;
     Py_ssize_t start, stop, limit, budget, count = 0, length, offset;
-    PyObject *append, *data, *frame, *called;
-    uint8_t head1, head2;
+    PyObject *append, *frame, *called;
+    uint8_t head1;
     int mask;
 
     if (nargs != 7) {
@@ -800,58 +830,22 @@ read_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     buf = view.buf;
     while (count != budget && stop - start >= 2) {
         head1 = buf[start];
-        head2 = buf[start + 1];
-        /* FIN, no RSV bit, Text or Binary; masked as expected. */
-        if ((head1 != 0x81 && head1 != 0x82) || ((head2 & 0x80) != 0) != mask) {
+        /* FIN, no RSV bit, Text or Binary. */
+        if (head1 != 0x81 && head1 != 0x82) {
             break;
         }
-        length = head2 & 0x7F;
-        offset = start + 2;
-        if (length == 126) {
-            if (stop - start < 4) {
-                break;
-            }
-            length = ((Py_ssize_t)buf[start + 2] << 8) | buf[start + 3];
-            if (length < 126) {
-                break; /* not the shortest encoding: read_frame() says so */
-            }
-            offset += 2;
-        }
-        else if (length == 127) {
+        length = short_payload_length(buf + start, stop - start, mask, &offset);
+        if (length < 0 || (limit >= 0 && length > limit)) {
             break;
         }
-        if (limit >= 0 && length > limit) {
-            break;
-        }
-        if (mask) {
-            offset += 4;
-        }
+        offset += start;
         if (offset + length > stop) {
             break;
         }
         if (head1 == 0x81 && !is_ascii_unmasked(buf + offset, length, mask ? buf + offset - 4 : NULL)) {
             break;
         }
-        if (mask) {
-            data = PyBytes_FromStringAndSize(NULL, length);
-            if (data != NULL) {
-                xor_mask(buf + offset, (uint8_t *)PyBytes_AS_STRING(data), length, buf + offset - 4);
-            }
-        }
-        else {
-            data = PyBytes_FromStringAndSize((const char *)buf + offset, length);
-        }
-        if (data == NULL) {
-            goto error;
-        }
-        {
-            PyObject *fields[FRAME_FIELDS] = {
-                PyTuple_GET_ITEM(frame_opcodes, head1 & 0x0F), data, Py_True, Py_False, Py_False,
-                Py_False,
-            };
-            frame = build_frame(fields);
-        }
-        Py_DECREF(data);
+        frame = wire_frame(head1, buf + offset, length, mask);
         if (frame == NULL) {
             goto error;
         }

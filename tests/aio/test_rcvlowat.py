@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from raw_peer import OP_BINARY, SIDES, TIMEOUT, RawPeer, Side, open_peer
+from raw_peer import OP_BINARY, SIDES, TIMEOUT, RawPeer, Side, echo, open_peer
 from sync_helpers import tls_contexts
 
 from websockets_typed._receivebuffer import READ_BUFFER_SIZE
@@ -146,20 +147,29 @@ async def close_abruptly(peer: RawPeer) -> None:
     await peer.writer.wait_closed()
 
 
+def recording_echo(
+    connections: list[ServerConnection],
+) -> Callable[[ServerConnection], Awaitable[None]]:
+    """raw_peer's echo handler, which keeps each server connection in ``connections``."""
+
+    async def handler(connection: ServerConnection) -> None:
+        connections.append(connection)
+        await echo(connection)
+
+    return handler
+
+
 @linux
 async def test_no_mark_over_tls() -> None:
     server_context, client_context = tls_contexts()
     connections: list[ServerConnection] = []
 
-    async def echo(connection: ServerConnection) -> None:
-        connections.append(connection)
-        async for message in connection:
-            await connection.send(message)
-
     payload = os.urandom(2**20)
     async with (
         asyncio.timeout(TIMEOUT * 5),
-        serve(echo, "127.0.0.1", 0, ssl=server_context, max_size=None) as server,
+        serve(
+            recording_echo(connections), "127.0.0.1", 0, ssl=server_context, max_size=None
+        ) as server,
     ):
         port = server.sockets[0].getsockname()[1]
         async with connect(f"wss://127.0.0.1:{port}/", ssl=client_context, max_size=None) as ws:
@@ -176,16 +186,11 @@ async def test_no_mark_over_tls() -> None:
 async def test_no_mark_on_unix_sockets(tmp_path: Path) -> None:
     connections: list[ServerConnection] = []
 
-    async def echo(connection: ServerConnection) -> None:
-        connections.append(connection)
-        async for message in connection:
-            await connection.send(message)
-
     path = str(tmp_path / "socket")
     payload = os.urandom(2**20)
     async with (
         asyncio.timeout(TIMEOUT * 5),
-        unix_serve(echo, path, max_size=None),
+        unix_serve(recording_echo(connections), path, max_size=None),
         unix_connect(path, max_size=None) as ws,
     ):
         await ws.send(payload)

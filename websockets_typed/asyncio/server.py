@@ -665,8 +665,9 @@ class Server:
                 for task in closing:
                     # Not left for asyncio to report as never retrieved,
                     # when the task is collected, if ever.
-                    if not task.cancelled() and task.exception() is not None:
-                        self.logger.error("closing a connection failed", exc_info=task.exception())
+                    exc = None if task.cancelled() else task.exception()
+                    if exc is not None:
+                        self.logger.error("closing a connection failed", exc_info=exc)
         # Handler tasks, and connections in the opening handshake or
         # rejected, until they end.
         while self._handlers:
