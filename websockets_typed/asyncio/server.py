@@ -67,6 +67,7 @@ from ..protocol import CONNECTING, OPEN
 from ..server import OriginLike, ServerProtocol
 from ..server import SelectSubprotocol as SelectSubprotocolHook
 from ..typing import LoggerLike, SequenceNotStr, StatusLike, Subprotocol
+from ._accept import Acceptor
 from ._options import check_options
 from ._timers import Timers
 from .connection import BroadcastOverflow, Connection, check_broadcast_options
@@ -559,6 +560,8 @@ class Server:
         self._timers = Timers.of(self.loop)
         self._close_task: asyncio.Task[None] | None = None
         self._closed_waiter: asyncio.Future[None] = self.loop.create_future()
+        # Accepts connections without a task each, where it can (see _accept).
+        self._acceptor: Acceptor | None = None
 
     def wrap(self, server: asyncio.Server) -> None:
         """Attach the :class:`asyncio.Server` that accepts TCP connections."""
@@ -693,6 +696,13 @@ class Server:
     async def start_serving(self) -> None:
         """Start accepting connections, for a server created with ``start_serving=False``."""
         await self.server.start_serving()
+        self._take_over_accepts()
+
+    def _take_over_accepts(self) -> None:
+        # asyncio registers its readers of the listening sockets whenever
+        # the server starts serving (see _accept).
+        if self._acceptor is not None:
+            self._acceptor.take_over()
 
     async def serve_forever(self) -> None:
         """Accept connections until cancelled or closed; when cancelled, close the server.
@@ -702,7 +712,7 @@ class Server:
         end on their own.
         """
         if not self.server.is_serving():
-            await self.server.start_serving()
+            await self.start_serving()
         try:
             await asyncio.shield(self._closed_waiter)
         except asyncio.CancelledError:
@@ -827,6 +837,9 @@ _LOOP_OPTIONS: Final = frozenset(
         "reuse_port",
     }
 )
+
+_BACKLOG: Final = 100
+"""The listening sockets' backlog unless ``backlog`` says otherwise, as asyncio's."""
 
 
 def _two_arguments(handler: Handler) -> bool:
@@ -1018,6 +1031,14 @@ class serve(Generic[ServerConnectionT]):  # a function for callers; a class for 
             asyncio_server = await create_server(
                 protocol_factory, self._host, self._port, **loop_options
             )
+        if loop_options.get("ssl") is None:
+            server._acceptor = Acceptor.of(
+                asyncio_server,
+                protocol_factory,
+                backlog=loop_options.get("backlog", _BACKLOG),
+                logger=logger,
+            )
+            server._take_over_accepts()
         server.wrap(asyncio_server)
         self._server = server
         return server
