@@ -15,14 +15,13 @@ import errno
 import logging
 import resource
 import socket
-import ssl
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from raw_peer import echo, handshake_request, http_exchange
+from sync_helpers import tls_contexts
 
 from websockets_typed.asyncio import _accept
 from websockets_typed.asyncio.client import connect, unix_connect
@@ -85,11 +84,7 @@ async def test_a_given_socket_is_served_outside_tasks() -> None:
 
 async def test_tls_connections_keep_asyncios_path() -> None:
     """TLS transports report the end of the TLS handshake to asyncio's task."""
-    ca = trustme.CA()
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)  # pyright: ignore[reportUnknownMemberType]
-    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ca.configure_trust(client_context)  # pyright: ignore[reportUnknownMemberType]
+    server_context, client_context = tls_contexts()
     async with serve(
         echo, "127.0.0.1", 0, ssl=server_context, create_connection=Recorded
     ) as server:
@@ -186,28 +181,37 @@ def client_socket() -> socket.socket:
     return client
 
 
-async def wait_for_record(caplog: pytest.LogCaptureFixture, message: str) -> logging.LogRecord:
-    async with asyncio.timeout(5):
-        while True:
-            for record in caplog.records:
-                if record.getMessage().startswith(message):
-                    return record
-            await asyncio.sleep(0.01)
+async def connect_without_descriptors(
+    client: socket.socket, port: int, caplog: pytest.LogCaptureFixture
+) -> logging.LogRecord:
+    """Connect while the server can't accept: return the record of its failure."""
+    with no_new_file_descriptors():
+        await asyncio.get_running_loop().sock_connect(client, ("127.0.0.1", port))
+        async with asyncio.timeout(5):
+            while True:
+                for record in caplog.records:
+                    if record.getMessage().startswith("accepting connections failed"):
+                        return record
+                await asyncio.sleep(0.01)
 
 
-async def test_running_out_of_file_descriptors_pauses_accepting(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """EMFILE: logged, then no accept for a while, rather than a busy loop; then accepting again."""
+@pytest.fixture
+def short_pause(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pause accepting for 0.2 s after running out; capture the library's errors."""
     monkeypatch.setattr(_accept, "ACCEPT_RETRY_DELAY", 0.2)
     caplog.set_level(logging.ERROR, logger="websockets_typed")
+
+
+@pytest.mark.usefixtures("short_pause")
+async def test_running_out_of_file_descriptors_pauses_accepting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """EMFILE: logged, then no accept for a while, rather than a busy loop; then accepting again."""
     loop = asyncio.get_running_loop()
     async with serve(echo, "127.0.0.1", 0, create_connection=Recorded) as server:
         port = port_of(server)
         with client_socket() as client:
-            with no_new_file_descriptors():
-                await loop.sock_connect(client, ("127.0.0.1", port))
-                record = await wait_for_record(caplog, "accepting connections failed")
+            record = await connect_without_descriptors(client, port, caplog)
             assert record.levelno == logging.ERROR
             assert record.getMessage() == "accepting connections failed; retrying in 0.2 s"
             assert record.exc_info is not None
@@ -224,22 +228,18 @@ async def test_running_out_of_file_descriptors_pauses_accepting(
     assert len(failures) == 1
 
 
-async def test_a_server_closed_while_paused_stays_closed(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("short_pause")
+async def test_a_server_closed_while_paused_stays_closed(caplog: pytest.LogCaptureFixture) -> None:
     """The delayed retry doesn't read a listening socket that closed meanwhile."""
-    monkeypatch.setattr(_accept, "ACCEPT_RETRY_DELAY", 0.1)
-    caplog.set_level(logging.ERROR, logger="websockets_typed")
     loop = asyncio.get_running_loop()
     errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: errors.append(context))
     try:
         async with serve(echo, "127.0.0.1", 0) as server:
             port = port_of(server)
-            with client_socket() as client, no_new_file_descriptors():
-                await loop.sock_connect(client, ("127.0.0.1", port))
-                await wait_for_record(caplog, "accepting connections failed")
-        await asyncio.sleep(0.3)
+            with client_socket() as client:
+                await connect_without_descriptors(client, port, caplog)
+        await asyncio.sleep(0.4)  # past the pause
     finally:
         loop.set_exception_handler(None)
     assert errors == []
