@@ -145,6 +145,8 @@ class Worker:
         log_dir: Where its standard error goes.
         callgrind: Run it under callgrind, to count its instructions.
         profile: Profile it with cProfile, and write the statistics there.
+        environment: Variables to set in its environment, e.g. ``PYTHONPATH``
+            to import websockets_typed from another checkout.
     """
 
     def __init__(
@@ -157,6 +159,7 @@ class Worker:
         *,
         callgrind: bool = False,
         profile: Path | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         command = [sys.executable, str(BENCH_DIR / script), *args]
@@ -176,12 +179,12 @@ class Worker:
             command = ["taskset", "-c", str(core), *command]
         self.log_path = log_dir / f"{name}.log"
         log = self.log_path.open("a")
-        environment = dict(os.environ)
-        environment.pop("PYTHONASYNCIODEBUG", None)  # debug mode would skew every figure
+        variables = {**os.environ, **(environment or {})}
+        variables.pop("PYTHONASYNCIODEBUG", None)  # debug mode would skew every figure
         if self.callgrind_out is not None:
-            environment["BENCH_CALLGRIND_OUT"] = str(self.callgrind_out)
+            variables["BENCH_CALLGRIND_OUT"] = str(self.callgrind_out)
         if profile is not None:
-            environment["BENCH_PROFILE"] = str(profile)
+            variables["BENCH_PROFILE"] = str(profile)
         # taskset and valgrind exec Python in the same process: the pid is
         # the worker's own, whose RSS and CPU time are ours to read.
         self._process = subprocess.Popen(
@@ -190,7 +193,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
-            env=environment,
+            env=variables,
         )
         log.close()
         # The first line says the worker imported its library and is ready.

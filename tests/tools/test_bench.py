@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import subprocess
 import sys
 import zlib
@@ -376,3 +377,51 @@ def test_micro_measures_each_operation_of_both_libraries() -> None:
         ours()
         theirs()
         assert ops > 0
+
+
+@pytest.mark.parametrize("scenario", ["S1", "S4"])
+def test_alternating_servers_prints_rates_and_cpu_times(scenario: str) -> None:
+    """A tiny run of bench/alternate.py: two servers, two rounds each."""
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "alternate.py"),
+        f"--scenario={scenario}",
+        "--rounds=2",
+        "--count=40",
+        "websockets_typed",
+        f"checkout={ROOT}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{scenario} (")
+    header = lines.index(
+        "| Server | median rate | / websockets_typed (p25-p75) "
+        "| server CPU µs/op | load generator CPU µs/op |"
+    )
+    rows = [cells_of(line) for line in lines[header + 2 :]]
+    assert [cells[0] for cells in rows] == ["websockets_typed", "checkout"]
+    # The first server's ratio to itself; every figure measured.
+    assert rows[0][2] == "1.000 (1.000-1.000)"
+    for cells in rows:
+        assert float(cells[1].replace(",", "")) > 0
+        assert float(cells[2].split()[0]) > 0
+        # CPU times: too short a run to be above the clock's tick, but given.
+        assert re.fullmatch(r"\d+\.\d", cells[3]), cells
+        assert re.fullmatch(r"\d+\.\d", cells[4]), cells
+
+
+def test_alternating_servers_imports_a_checkout_from_its_path(tmp_path: Path) -> None:
+    """NAME=PATH runs the websockets_typed found at PATH, here a broken one."""
+    package = tmp_path / "websockets_typed"
+    package.mkdir()
+    (package / "__init__.py").write_text('raise RuntimeError("the checkout at PATH")\n')
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "alternate.py"),
+        "--rounds=1",
+        "--count=10",
+        f"broken={tmp_path}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "the checkout at PATH" in result.stderr
