@@ -676,22 +676,36 @@ class Connection:
         sock = self.socket
         protocol = self.protocol
         tls = self._tls
+        data = b""
         try:
             while True:
+                # The rest of a large frame's payload goes straight into the
+                # frame's data, allocated once at its final size: no bytes
+                # object per read, one copy less (as the asyncio layer reads).
+                # Only this thread feeds the protocol: if another one fails
+                # the connection meanwhile, payload_received() discards it.
+                # TLS reads go through _recv_tls(), under the TLS lock.
+                payload = protocol.payload_buffer if tls is None else None
                 try:
-                    data = sock.recv(_RECV_BUFSIZE) if tls is None else self._recv_tls(tls)
+                    if payload is not None:
+                        nbytes = sock.recv_into(payload)
+                    else:
+                        data = sock.recv(_RECV_BUFSIZE) if tls is None else self._recv_tls(tls)
+                        nbytes = len(data)
                 except (OSError, ValueError) as exc:
                     # Reset, aborted, timed out or closed.
                     if not isinstance(exc, TimeoutError):
                         self.recv_exc = exc
                     else:
                         self.logger.info("closing handshake timed out; aborting connection")
-                    data = b""
+                    nbytes = 0
                 with self._protocol_lock:
-                    if data:
-                        protocol.receive_data(data)
-                    else:
+                    if not nbytes:
                         protocol.receive_eof()
+                    elif payload is not None:
+                        protocol.payload_received(nbytes)
+                    else:
+                        protocol.receive_data(data)
                     events = protocol.events_received()
                     writes = protocol.data_to_send()
                     close_expected = protocol.close_expected()
@@ -707,7 +721,7 @@ class Connection:
                     self._handshake_event.set()
                 if close_expected:
                     self._set_recv_timeout()
-                if not data:
+                if not nbytes:
                     break
                 self.recv_messages.wait_for_room()
         finally:
