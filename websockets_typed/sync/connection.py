@@ -684,7 +684,12 @@ class Connection:
                 # object per read, one copy less (as the asyncio layer reads).
                 # Only this thread feeds the protocol: if another one fails
                 # the connection meanwhile, payload_received() discards it.
-                # TLS reads go through _recv_tls(), under the TLS lock.
+                # TLS reads go through _recv_tls(), under the TLS lock. No
+                # SO_RCVLOWAT here, unlike asyncio's reads (see
+                # asyncio/_rcvlowat): a blocking read takes what arrives while
+                # it waits, and Linux wakes it only when what remains queued
+                # reaches the mark, which may then never happen (tried: the
+                # reading thread hung with the frame's last bytes queued).
                 payload = protocol.payload_buffer if tls is None else None
                 try:
                     if payload is not None:
