@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -161,13 +162,37 @@ class LoadGenerator:
         return {
             "open": self.open,
             "close": self.close,
-            "latency": self.latency,
-            "pipeline": self.pipeline,
-            "large": self.large,
-            "room": self.room,
+            "latency": self.unless_lost(self.latency),
+            "pipeline": self.unless_lost(self.pipeline),
+            "large": self.unless_lost(self.large),
+            "room": self.unless_lost(self.room),
             "handshakes": self.handshakes,
             "exit": self.exit,
         }
+
+    def unless_lost(self, run: Handler) -> Handler:
+        """``run``, failing if the server closes a connection of its session first.
+
+        A timed run waits for the server's answers: a server that closed the
+        connection (failing it, say) would otherwise leave it waiting forever.
+
+        Raises:
+            ConnectionError: If a connection of the session is lost first.
+        """
+
+        async def guarded(request: Message) -> Message:
+            task = asyncio.ensure_future(run(request))
+            losses = [connection.lost for connection in self._sessions[request["session"]]]
+            awaited: set[asyncio.Future[Any]] = {task, *losses}
+            await asyncio.wait(awaited, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise ConnectionError("the server closed the connection during the run")
+            return task.result()
+
+        return guarded
 
     def _frame(self, kind: str, size: int) -> bytes:
         """A masked data frame, computed once per process."""

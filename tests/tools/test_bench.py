@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import uvloop
-from fixed import LATENCY_TEXT, FixedServer, FixedServerConnection
+from fixed import LATENCY_TEXT, FixedServer, FixedServerConnection, LoadGenerator
 from hypothesis import given
 from hypothesis import strategies as st
 from micro import measurements
@@ -45,6 +45,7 @@ from wire import (
     text_payload,
 )
 
+from websockets_typed.asyncio.server import ServerConnection, serve
 from websockets_typed.frames import Frame, Opcode, parse_frame, py_apply_mask, serialize_frame
 from websockets_typed.handshake import accept_key
 from websockets_typed.http11 import RequestParser
@@ -425,3 +426,22 @@ def test_alternating_servers_imports_a_checkout_from_its_path(tmp_path: Path) ->
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert "the checkout at PATH" in result.stderr
+
+
+@pytest.mark.parametrize("op", ["latency", "pipeline", "large"])
+async def test_a_run_fails_when_the_server_closes_the_connection(op: str) -> None:
+    """The load generator raises rather than wait forever for answers that can't come."""
+
+    async def close_after_one(websocket: ServerConnection) -> None:
+        await websocket.recv()
+        await websocket.close()
+
+    generator = LoadGenerator()
+    handlers = generator.handlers()
+    async with serve(close_after_one, "127.0.0.1", 0, max_size=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        opened = await handlers["open"]({"port": port, "path": "/", "count": 1})
+        request = {"session": opened["session"], "count": 100, "size": 2**16, "window": 10}
+        with pytest.raises(ConnectionError, match="closed the connection during the run"):
+            async with asyncio.timeout(10):
+                await handlers[op](request)
