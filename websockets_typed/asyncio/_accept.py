@@ -8,8 +8,8 @@ connection pays for a task, a Future, their wake-ups and one more event loop
 iteration, and nothing but that task ever awaits the Future. An
 :class:`Acceptor` is the reader of the server's plain TCP and Unix sockets
 instead: it builds each transport in the reader's own call, as uvloop does.
-Opening and closing a connection costs 11% fewer instructions in the server
-(bench/run.py --callgrind, S4 x16: 437,863 to 388,748 per connection).
+Opening and closing a connection costs 10% fewer instructions in the server
+(bench/run.py --callgrind, S4 x16: 431,392 to 389,228 per connection).
 
 TLS keeps asyncio's path (its transport's handshake is what that Future waits
 for), and so do other event loops (uvloop, the proactor). The acceptor uses
