@@ -15,13 +15,13 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
+from protocol_helpers import handshake_response
 from raw_peer import build_frame, close_payload
 from sync_helpers import TIMEOUT, echo, port_of, running, start_thread, uri_of
 
 from websockets_typed._receivebuffer import LARGE_FRAME
 from websockets_typed.exceptions import ConnectionClosedError
 from websockets_typed.frames import CloseCode
-from websockets_typed.handshake import accept_key
 from websockets_typed.sync.client import connect
 from websockets_typed.sync.server import ServerConnection
 
@@ -99,12 +99,7 @@ def raw_server(frames: bytes) -> tuple[socket.socket, threading.Thread]:
                 for line in request.split("\r\n")
                 if line.lower().startswith("sec-websocket-key:")
             )
-            sock.sendall(
-                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n"
-                + f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
-                + frames
-            )
+            sock.sendall(handshake_response(key=key).serialize() + frames)
 
     return listener, start_thread(answer)
 
