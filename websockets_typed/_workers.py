@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
 import signal
 import socket
 import sys
@@ -42,32 +41,28 @@ def reserve_port(host: str | None, port: int) -> Generator[int]:
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-# _interrupt() and _work() run in the forked workers, which exit without
-# saving coverage data; tests/tools/test_testserver_workers.py runs them.
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:  # pragma: no cover
-    """End a worker that a stop signal reached before it installed its own handlers.
-
-    It hasn't served anything yet: there is nothing to close. It exits at
-    once with status 0, rather than raising :exc:`KeyboardInterrupt`
-    wherever it happens to be, which could leave something half made for
-    Python to report on stderr, e.g. a coroutine created and not yet awaited.
-    """
-    with contextlib.suppress(Exception):  # e.g. interrupted while writing
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(0)
+# A worker ended by a stop signal's default action, before it installed
+# handlers of its own, stopped as cleanly as one that handled it.
+_CLEAN_EXITS = frozenset({0, *(-signum for signum in _STOP_SIGNALS)})
 
 
 def _work(target: Callable[[int], object], index: int) -> None:  # pragma: no cover
-    """Run ``target(index)`` in a worker; a stop signal before it handles them ends it cleanly."""
-    # Until the worker installs its own handlers (an event loop's, usually),
-    # SIGINT and SIGTERM end it at once (see _interrupt). The parent blocked
-    # both signals while forking: they wait until now.
+    """Run ``target(index)`` in a worker; until it handles stop signals, they end it at once.
+
+    Until the worker installs handlers of its own (an event loop's,
+    usually), SIGINT and SIGTERM take their default action: the kernel ends
+    the process there and then. A Python handler would run only between two
+    bytecodes, so a signal that came just before a blocking call, or during
+    a long one in C (a DNS lookup, making a TLS context), would wait for it
+    to return. The worker has served nothing yet: there is nothing to close.
+
+    It runs in a forked worker, which exits without saving coverage data;
+    tests/tools/test_testserver_workers.py runs it.
+    """
     for signum in _STOP_SIGNALS:
-        signal.signal(signum, _interrupt)
-    # A signal that came while blocked is handled as this returns.
+        signal.signal(signum, signal.SIG_DFL)
+    # The parent blocked both signals while forking: one that came
+    # meanwhile is pending, and ends the worker as they are unblocked.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     target(index)
 
@@ -78,7 +73,7 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
     The processes are forked, so ``target`` needn't be importable; this
     process must not run an event loop or threads. On SIGINT or SIGTERM,
     each worker gets SIGTERM. The status is 0 if every worker exited with
-    0, else 1.
+    0 or was ended by SIGINT or SIGTERM, else 1.
     """
     context = multiprocessing.get_context("fork")
     workers = [
@@ -111,7 +106,7 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
             multiprocessing.connection.wait([worker.sentinel for worker in running])
             for worker in [worker for worker in running if not worker.is_alive()]:
                 running.remove(worker)
-                if worker.exitcode != 0:
+                if worker.exitcode not in _CLEAN_EXITS:
                     # A negative exit code is the number of the signal that killed it.
                     status = f"status {worker.exitcode}"
                     if worker.exitcode is not None and worker.exitcode < 0:
@@ -124,4 +119,4 @@ def run_workers(count: int, target: Callable[[int], object]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return 0 if all(worker.exitcode == 0 for worker in workers) else 1
+    return 0 if all(worker.exitcode in _CLEAN_EXITS for worker in workers) else 1

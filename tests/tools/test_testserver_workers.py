@@ -16,7 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator
 from pathlib import Path
 
 import pytest
@@ -235,8 +235,11 @@ def test_reserve_port_keeps_a_given_port() -> None:
         assert port == 8765
 
 
+# Each worker says it started, then computes in C for about a minute, as a
+# worker might before it installs signal handlers (a DNS lookup, a TLS
+# context): a Python signal handler would wait until the call returns.
 WORKERS = """
-import asyncio, os, signal, sys, time
+import asyncio, hashlib, os, signal, sys
 from websockets_typed._workers import run_workers
 
 async def serve():
@@ -247,31 +250,41 @@ def target(index):
         os.kill(os.getpid(), signal.SIGKILL)
     # As the test server's workers do, make a coroutine for asyncio.run(),
     # whose loop would install signal handlers: a stop signal before that
-    # ends the worker cleanly, without a "never awaited" warning.
+    # ends the worker without a "never awaited" warning.
     coroutine = serve()
     os.write(1, b"started\\n")  # one write: the workers' lines don't mix
-    time.sleep(30)  # a worker that never installs signal handlers
+    hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 300_000_000)
     asyncio.run(coroutine)
 
 sys.exit(run_workers(2, target))
 """
 
 
-def test_workers_stopped_before_handling_signals_exit_cleanly() -> None:
+@contextlib.contextmanager
+def workers(killed: int) -> Generator[subprocess.Popen[str]]:
+    """Run WORKERS, where worker ``killed`` kills itself; kill them all on the way out."""
     with subprocess.Popen(
-        [sys.executable, "-c", WORKERS, "-1"],
+        [sys.executable, "-c", WORKERS, str(killed)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=child_env(),
+        start_new_session=True,  # its own process group: the workers are killed with it
     ) as process:
         try:
-            assert process.stdout is not None
-            assert [process.stdout.readline() for _ in range(2)] == ["started\n"] * 2
-            process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=20)
+            yield process
         finally:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_workers_stopped_before_handling_signals_exit_cleanly(signum: signal.Signals) -> None:
+    with workers(killed=-1) as process:
+        assert process.stdout is not None
+        assert [process.stdout.readline() for _ in range(2)] == ["started\n"] * 2
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=20)
     assert (process.returncode, stderr) == (0, "")
 
 
@@ -309,15 +322,8 @@ def test_stop_signal_before_workers_start() -> None:
 
 
 def test_a_worker_killed_by_a_signal_is_reported() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", WORKERS, "1"],
-        capture_output=True,
-        text=True,
-        env=child_env(),
-        timeout=20,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert re.fullmatch(
-        r"Worker \d+ exited with signal SIGKILL: stopping the others\.\n", result.stderr
-    )
+    # Worker 1 dies at once; worker 0, stopped, is ended by SIGTERM.
+    with workers(killed=1) as process:
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert re.fullmatch(r"Worker \d+ exited with signal SIGKILL: stopping the others\.\n", stderr)
