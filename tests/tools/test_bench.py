@@ -445,3 +445,60 @@ async def test_a_run_fails_when_the_server_closes_the_connection(op: str) -> Non
         with pytest.raises(ConnectionError, match="closed the connection during the run"):
             async with asyncio.timeout(10):
                 await handlers[op](request)
+
+
+async def test_handshakes_open_and_close_every_connection() -> None:
+    """S4's client, on a real server: each connection upgraded, then closed by the server."""
+    closed: list[int | None] = []
+
+    async def handler(websocket: ServerConnection) -> None:
+        await websocket.wait_closed()
+        closed.append(websocket.close_code)
+
+    handlers = LoadGenerator().handlers()
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        result = await handlers["handshakes"]({"port": port, "count": 40, "concurrency": 8})
+        assert result["ops"] == 40
+        assert result["seconds"] > 0
+        async with asyncio.timeout(10):
+            while len(closed) < 40:
+                await asyncio.sleep(0.01)
+    # Each closed by the load generator's Close frame (1000), none failed.
+    assert closed == [1000] * 40
+
+
+async def answer_with(response: bytes) -> tuple[asyncio.Server, int]:
+    """A server that reads a request head, writes ``response`` and closes the connection."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(response)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (b"HTTP/1.1 403 Forbidden\r\n\r\n", "^HTTP/1.1 403 Forbidden$"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n", "connection lost during the handshake"),
+        (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "closed the connection without a Close"),
+    ],
+)
+async def test_handshakes_fail_on_a_bad_answer(response: bytes, error: str) -> None:
+    server, port = await answer_with(response)
+    handlers = LoadGenerator().handlers()
+    async with server:
+        with pytest.raises(ConnectionError, match=error):
+            await handlers["handshakes"]({"port": port, "count": 5, "concurrency": 2})
+
+
+async def test_handshakes_fail_when_nothing_listens() -> None:
+    server, port = await answer_with(b"")
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(ConnectionRefusedError):
+        await LoadGenerator().handlers()["handshakes"]({"port": port, "count": 1, "concurrency": 1})
