@@ -156,7 +156,7 @@ class Handshake:
     reads until the server, having answered with its own Close frame, closes
     the TCP connection. It does that with a socket and the loop's reader
     callbacks, not a transport and futures as :class:`LoadConnection` does:
-    about 55 µs of CPU time per connection here, where LoadConnection took
+    55 to 70 µs of CPU time per connection here, where LoadConnection took
     about 150, more than any server under test, so that the load generator
     was 95-99% busy in S4 x16 and its own cost set the rate.
 
