@@ -431,7 +431,7 @@ class LoadGenerator:
         left, running = count, 0
 
         def finished(error: Exception | None) -> None:
-            nonlocal left, running
+            nonlocal running
             running -= 1
             if done.done():
                 return
